@@ -1,0 +1,112 @@
+"""The daemon (``edge run``): wiring, supervision, systemd notify.
+
+The supervisor itself never imports PyAV. It runs the recorder process (all camera
+threads) and the retention thread, restarts the recorder within a second if it dies,
+and pings the systemd watchdog only while recording is demonstrably alive: the
+recorder's status line is fresh and the retention loop is turning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from edge import systemd
+from edge.config import EdgeConfig
+from edge.record.index import Index
+from edge.retention.manager import RetentionManager
+
+logger = logging.getLogger(__name__)
+
+SUPERVISE_INTERVAL_S = 0.5
+STATUS_STALE_S = 10.0
+STOP_TIMEOUT_S = 10.0
+
+
+class RecorderProcess:
+    """The ``edge _recorder`` child and the last camera states it reported."""
+
+    def __init__(self, config_path: Path, log_level: str) -> None:
+        self.config_path = config_path
+        self.log_level = log_level
+        self.proc: subprocess.Popen[str] | None = None
+        self.cameras: dict[str, dict[str, object]] = {}
+        self.last_status = 0.0  # monotonic
+        self.restarts = 0
+
+    def ensure_running(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        if self.proc is not None:
+            self.restarts += 1
+            logger.error("recorder process exited with %s; restarting", self.proc.returncode)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edge", "--log-level", self.log_level, "_recorder",
+             "--config", str(self.config_path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+        )
+        threading.Thread(target=self._read_status, args=(self.proc,), name="recorder-status",
+                         daemon=True).start()
+
+    def _read_status(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            try:
+                status = json.loads(line)
+            except json.JSONDecodeError:
+                logger.warning("recorder printed a line that is not status JSON: %.80s", line)
+                continue
+            self.cameras = {c["id"]: c for c in status["cameras"]}
+            self.last_status = time.monotonic()
+
+    def healthy(self) -> bool:
+        return (self.proc is not None and self.proc.poll() is None
+                and time.monotonic() - self.last_status < STATUS_STALE_S)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()  # the recorder closes its segments cleanly
+        try:
+            self.proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            logger.error("recorder did not stop in %.0f s; killing it", STOP_TIMEOUT_S)
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
+        stop: threading.Event | None = None) -> int:
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    Index(cfg.data_dir).close()  # create or migrate the schema before anyone uses it
+
+    recorder = RecorderProcess(config_path, log_level)
+    retention = RetentionManager(cfg, stop)
+    retention.start()
+    logger.info("node=%s started: %d cameras, data in %s", cfg.node.id, len(cfg.cameras),
+                cfg.data_dir)
+    ready = False
+    try:
+        while not stop.wait(SUPERVISE_INTERVAL_S):
+            recorder.ensure_running()
+            if recorder.healthy() and retention.is_alive():
+                if not ready:
+                    systemd.notify("READY=1")
+                    ready = True
+                systemd.notify("WATCHDOG=1")
+    finally:
+        systemd.notify("STOPPING=1")
+        recorder.stop()
+        retention.join(STOP_TIMEOUT_S)
+        logger.info("node=%s stopped", cfg.node.id)
+    return 0

@@ -1,0 +1,284 @@
+"""The ``edge`` command. Messages are Chinese first, English beside.
+
+Exit codes: 0 ok; 1 the command ran but found a problem (camera unreachable,
+retention short of its legal minimum); 2 bad usage or bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from edge import __version__, config as config_mod
+from edge.config import EdgeConfig
+from edge.errors import ConfigError, StorageError, StreamError
+from edge.log import redact, setup
+from edge.timefmt import format_time, parse_time
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    setup(args.log_level)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print("配置错误 configuration errors:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:  # bad time or argument values
+        print(f"参数错误 bad argument: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (StorageError, StreamError) as exc:
+        print(f"错误 error: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edge", description="雪亮工程边缘录像节点 village video edge node")
+    p.add_argument("--version", action="version", version=f"edge {__version__}")
+    p.add_argument("--log-level", default="INFO", help="DEBUG/INFO/WARNING/ERROR")
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    def cmd(name: str, func: Callable[[argparse.Namespace], int], text: str | None,
+            config: bool = True) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=text) if text else sub.add_parser(name)
+        if config:
+            sp.add_argument("--config", required=True, type=Path, help="配置文件 config file")
+        sp.set_defaults(func=func)
+        return sp
+
+    sp = cmd("check-config", _check_config, "检查配置文件 validate a config file", config=False)
+    sp.add_argument("path", type=Path)
+    cmd("run", _run, "运行录像守护进程 run the daemon")
+    sp = cmd("demo", _demo, "用模拟摄像机演示 run with simulated cameras", config=False)
+    sp.add_argument("--data-dir", type=Path, help="数据目录 data dir (default: a new temp dir)")
+    sp = cmd("probe", _probe, "探测摄像机码流 inspect a camera stream", config=False)
+    sp.add_argument("url")
+    sp.add_argument("--transport", choices=["tcp", "udp"], default="tcp")
+    sp.add_argument("--seconds", type=float, default=5.0)
+    sp.add_argument("--json", action="store_true")
+    sp = cmd("recordings", _recordings, "录像覆盖与缺口 recorded ranges and gaps")
+    _range_args(sp, required=False)
+    sp.add_argument("--json", action="store_true")
+    cmd("plan", _plan, "按磁盘容量估算保存天数 retention days this disk allows")
+    sp = cmd("export", _export, "导出录像 export footage (stream copy)")
+    _range_args(sp, required=True)
+    sp.add_argument("-o", "--output", required=True, type=Path)
+    sp = cmd("lock", _lock, "锁定证据录像 lock a range against deletion")
+    _range_args(sp, required=True)
+    sp.add_argument("--reason", default="")
+    sp = cmd("unlock", _unlock, "解除锁定 remove a lock")
+    sp.add_argument("lock_id", type=int)
+    cmd("locks", _locks, "列出锁定 list locks")
+    cmd("alarms", _alarms, "列出未清除的告警 list open alarms")
+    cmd("_recorder", _recorder, None)
+    return p
+
+
+def _range_args(sp: argparse.ArgumentParser, required: bool) -> None:
+    sp.add_argument("--channel", required=required, help="通道编号 channel (camera) ID")
+    sp.add_argument("--from", dest="start", required=required, help="开始时间 start time")
+    sp.add_argument("--to", dest="end", required=required, help="结束时间 end time")
+
+
+def _times(cfg: EdgeConfig, args: argparse.Namespace) -> tuple[float, float]:
+    tz = cfg.node.timezone
+    start = parse_time(args.start, tz) if args.start else 0.0
+    end = parse_time(args.end, tz) if args.end else time.time() + 86_400
+    if end <= start:
+        raise ValueError("结束时间应晚于开始时间 --to must be after --from")
+    return start, end
+
+
+def _index(cfg: EdgeConfig, readonly: bool = False) -> Any:
+    from edge.record.index import DB_NAME, Index
+
+    if not (cfg.data_dir / DB_NAME).exists():
+        raise StorageError(f"数据目录中没有录像索引 no recording index in {cfg.data_dir}")
+    return Index(cfg.data_dir, readonly=readonly)
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    cfg = config_mod.load(args.path)
+    ret = cfg.retention
+    print(f"配置有效 config OK: {args.path}")
+    print(f"节点 node {cfg.node.id} {cfg.node.name}  数据 data {cfg.data_dir}  时区 tz {cfg.node.timezone}")
+    print(f"存储 storage: 分段 segment {cfg.storage.segment_seconds:.0f} s, 最低空闲 min free "
+          f"{cfg.storage.min_free_percent}% / {cfg.storage.min_free_gb} GB")
+    print(f"摄像机 cameras: {len(cfg.cameras)}")
+    for cam in cfg.cameras:
+        flags = ("重点 key area " if cam.key_area else "") + ("" if cam.record else "不录像 no-record ")
+        print(f"  {cam.id} {cam.name}  {redact(cam.url)}  {cam.transport}  "
+              f"保存 keep {cam.keep_days(ret)} 天 days {flags}".rstrip())
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from edge import app
+
+    cfg = config_mod.load(args.config)
+    return app.run(cfg, args.config.resolve(), args.log_level)
+
+
+def _recorder(args: argparse.Namespace) -> int:
+    from edge.record.process import run_recorder
+
+    return run_recorder(config_mod.load(args.config))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from edge.sim.demo import run_demo
+
+    return run_demo(args.data_dir, args.log_level)
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from edge.ingest.rtsp import probe
+
+    try:
+        result = probe(args.url, args.transport, args.seconds)
+    except StreamError as exc:
+        print(f"探测失败 probe failed: {redact(args.url)}: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+    if args.json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
+        return EXIT_OK
+    print(f"地址 url: {redact(args.url)}")
+    print(f"视频 video: {result.video_codec} {result.width}x{result.height} {result.fps} fps")
+    print(f"码率 bitrate: {result.bitrate_bps / 1e6:.2f} Mbit/s")
+    gop = f"{result.keyframe_interval_s} s" if result.keyframe_interval_s else "未测到 not seen"
+    print(f"关键帧间隔 keyframe interval: {gop}")
+    audio = f"{result.audio_codec} {result.audio_rate} Hz" if result.audio_codec else "无 none"
+    print(f"音频 audio: {audio}")
+    return EXIT_OK
+
+
+def _recordings(args: argparse.Namespace) -> int:
+    from edge.record.coverage import clip, gaps_between, merge_ranges
+
+    cfg = config_mod.load(args.config)
+    start, end = _times(cfg, args)
+    index = _index(cfg, readonly=True)
+    channels = [args.channel] if args.channel else sorted(
+        {c.id for c in cfg.cameras} | set(index.channel_ids()))
+    tz = cfg.node.timezone
+    report = []
+    for channel in channels:
+        segs = index.segments(channel, start, end)
+        ranges = clip(merge_ranges((s.start_ts, s.end_ts) for s in segs), start, end)
+        oldest, newest, total, count = index.summary(channel)
+        report.append({
+            "channel": channel, "segments": count, "bytes": total,
+            "oldest": oldest, "newest": newest,
+            "ranges": [[r.start, r.end] for r in ranges],
+            "gaps": [[g.start, g.end] for g in gaps_between(ranges)],
+        })
+    if args.json:
+        print(json.dumps({"channels": report}, ensure_ascii=False))
+        return EXIT_OK
+    for ch in report:
+        cam = cfg.camera(ch["channel"])
+        print(f"通道 channel {ch['channel']} {cam.name if cam else '(已删除 removed)'}: "
+              f"{ch['segments']} 段 segments, {ch['bytes'] / 2**20:.1f} MB")
+        if ch["oldest"] is not None:
+            print(f"  最早 oldest {format_time(ch['oldest'], tz)}  最新 newest {format_time(ch['newest'], tz)}")
+        for s, e in ch["ranges"]:
+            print(f"  录像 recorded {format_time(s, tz)} — {format_time(e, tz)} ({e - s:.0f} s)")
+        for s, e in ch["gaps"]:
+            print(f"  缺口 gap      {format_time(s, tz)} — {format_time(e, tz)} ({e - s:.0f} s)")
+    return EXIT_OK
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from edge.retention.capacity import ChannelNeed, plan
+    from edge.retention.policy import DAY_S, required_free_bytes
+
+    cfg = config_mod.load(args.config)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    from edge.record.index import Index
+
+    index = Index(cfg.data_dir)
+    now = time.time()
+    needs, recorded = [], 0
+    for cam in cfg.cameras:
+        recorded += index.summary(cam.id)[2]
+        needs.append(ChannelNeed(cam.id, index.byte_rate(cam.id, now - DAY_S),
+                                 cam.keep_days(cfg.retention), cam.legal_min_days(cfg.retention)))
+    usage = shutil.disk_usage(cfg.data_dir)
+    reserve = required_free_bytes(usage.total, cfg.storage.min_free_percent, cfg.storage.min_free_gb)
+    budget = usage.free + recorded - reserve
+    print(f"磁盘 disk {usage.total / 1e9:.1f} GB, 可用于录像 usable for footage {budget / 1e9:.1f} GB")
+    short = False
+    for p in plan(needs, budget):
+        source = "实测 measured" if p.measured else "假定 assumed"
+        mark = "不足 SHORT" if p.short else "满足 ok"
+        short |= p.short
+        print(f"  {p.channel_id}  {p.bitrate_bps / 1e6:.2f} Mbit/s ({source})  可保存 can keep "
+              f"{p.achievable_days:.0f} 天 days / 目标 target {p.keep_days} / 法定 legal "
+              f"{p.legal_min_days}  {mark}")
+    return EXIT_PROBLEM if short else EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    from edge.record.export import export_range
+
+    cfg = config_mod.load(args.config)
+    start, end = _times(cfg, args)
+    index = _index(cfg)
+    result = export_range(index, args.channel, start, end, args.output)
+    index.audit("cli", "export", channel=args.channel, start=start, end=end,
+                file=str(args.output.resolve()))
+    tz = cfg.node.timezone
+    print(f"已导出 exported {result.path}: {format_time(result.start_ts, tz)} — "
+          f"{format_time(result.end_ts, tz)}, {result.segments} 段 segments")
+    return EXIT_OK
+
+
+def _lock(args: argparse.Namespace) -> int:
+    cfg = config_mod.load(args.config)
+    start, end = _times(cfg, args)
+    index = _index(cfg)
+    lock_id = index.add_lock(args.channel, start, end, args.reason)
+    index.audit("cli", "lock", channel=args.channel, start=start, end=end, reason=args.reason)
+    print(f"已锁定 locked #{lock_id}: {args.channel} {format_time(start, cfg.node.timezone)} — "
+          f"{format_time(end, cfg.node.timezone)}")
+    return EXIT_OK
+
+
+def _unlock(args: argparse.Namespace) -> int:
+    cfg = config_mod.load(args.config)
+    index = _index(cfg)
+    if not index.remove_lock(args.lock_id):
+        print(f"没有该锁定 no lock #{args.lock_id}", file=sys.stderr)
+        return EXIT_PROBLEM
+    index.audit("cli", "unlock", lock_id=args.lock_id)
+    print(f"已解除 unlocked #{args.lock_id}")
+    return EXIT_OK
+
+
+def _locks(args: argparse.Namespace) -> int:
+    cfg = config_mod.load(args.config)
+    tz = cfg.node.timezone
+    for lock in _index(cfg, readonly=True).locks():
+        print(f"#{lock.id} {lock.channel_id} {format_time(lock.start_ts, tz)} — "
+              f"{format_time(lock.end_ts, tz)} {lock.reason}")
+    return EXIT_OK
+
+
+def _alarms(args: argparse.Namespace) -> int:
+    cfg = config_mod.load(args.config)
+    alarms = _index(cfg, readonly=True).alarms()
+    for alarm in alarms:
+        print(f"{format_time(alarm.raised_ts, cfg.node.timezone)} {alarm.channel_id} "
+              f"{alarm.kind}: {alarm.message}")
+    return EXIT_PROBLEM if alarms else EXIT_OK
+

@@ -1,0 +1,241 @@
+"""Configuration: one TOML file loaded into frozen dataclasses.
+
+Every problem is collected (not just the first) and reported with its key path, so a
+technician fixes the file in one pass. Unknown keys are errors: a misspelt key must
+fail at start-up, not silently take a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from edge.errors import ConfigError
+from edge.gbid import CAMERA_TYPES, NODE_TYPES, check_gb_id
+from edge.log import redact
+
+ORDINARY_DAYS = 60  # legal minimum for ordinary channels
+KEY_AREA_DAYS = 90  # legal minimum for key areas
+EVENT_DAYS = 365  # event pictures and structured data
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    id: str
+    name: str = "边缘节点"
+    data_dir: str = "/var/lib/edge"
+    timezone: str = "Asia/Shanghai"
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    segment_seconds: float = 60.0
+    min_free_percent: float = 5.0
+    min_free_gb: float = 2.0
+    check_interval_s: float = 10.0
+    fsync_interval_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    ordinary_days: int = ORDINARY_DAYS
+    key_area_days: int = KEY_AREA_DAYS
+    event_days: int = EVENT_DAYS
+
+
+@dataclass(frozen=True, slots=True)
+class CameraConfig:
+    id: str
+    name: str
+    url: str  # may hold credentials: print it only through redact()
+    sub_url: str | None = None
+    transport: Literal["tcp", "udp"] = "tcp"
+    key_area: bool = False
+    retention_days: int | None = None
+    record: bool = True
+
+    def legal_min_days(self, retention: RetentionConfig) -> int:
+        return retention.key_area_days if self.key_area else retention.ordinary_days
+
+    def keep_days(self, retention: RetentionConfig) -> int:
+        return self.retention_days or self.legal_min_days(retention)
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeConfig:
+    node: NodeConfig
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    cameras: tuple[CameraConfig, ...] = ()
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.node.data_dir)
+
+    def camera(self, camera_id: str) -> CameraConfig | None:
+        return next((c for c in self.cameras if c.id == camera_id), None)
+
+
+def load(path: str | Path) -> EdgeConfig:
+    """Read and validate ``path``. Raises ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            raw = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError([f"{path}: 无法读取 cannot read: {exc.strerror}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: TOML 语法错误 syntax error: {exc}"]) from None
+    return parse(raw)
+
+
+def parse(raw: Mapping[str, Any]) -> EdgeConfig:
+    problems: list[str] = []
+    sections = {"node": NodeConfig, "storage": StorageConfig, "retention": RetentionConfig}
+    for key in sorted(set(raw) - set(sections) - {"cameras"}):
+        problems.append(f"{key}: 未知配置项 unknown key")
+    built: dict[str, Any] = {}
+    for name, cls in sections.items():
+        data = raw.get(name, {} if name != "node" else None)
+        if data is None:
+            problems.append("node: 缺少 [node] 段 missing section (node.id is required)")
+            continue
+        built[name] = _build(cls, data, name, problems)
+    cameras_raw = raw.get("cameras", [])
+    cameras: list[CameraConfig] = []
+    if not isinstance(cameras_raw, list):
+        problems.append("cameras: 应为 [[cameras]] 表数组 must be an array of tables")
+        cameras_raw = []
+    for i, cam in enumerate(cameras_raw):
+        obj = _build(CameraConfig, cam, f"cameras[{i}]", problems)
+        if obj is not None:
+            cameras.append(obj)
+
+    if built.get("node") is not None:
+        _check_node(built["node"], problems)
+    if built.get("storage") is not None:
+        _check_storage(built["storage"], problems)
+    retention = built.get("retention") or RetentionConfig()
+    _check_cameras(cameras, retention, problems)
+    if problems:
+        raise ConfigError(problems)
+    return EdgeConfig(cameras=tuple(cameras), **built)
+
+
+def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
+    """Type-check ``data`` against the dataclass fields; None when anything is wrong."""
+    if not isinstance(data, dict):
+        problems.append(f"{where}: 应为表 must be a table")
+        return None
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    before = len(problems)
+    for key in sorted(set(data) - names):
+        problems.append(f"{where}.{key}: 未知配置项 unknown key")
+    for f in dataclasses.fields(cls):
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if f.name not in data:
+            if required:
+                problems.append(f"{where}.{f.name}: 缺少必填项 required key missing")
+            continue
+        reason = _type_problem(data[f.name], hints[f.name])
+        if reason:
+            problems.append(f"{where}.{f.name}: {reason}")
+    if len(problems) > before:
+        return None
+    return cls(**data)
+
+
+def _type_problem(value: Any, hint: Any) -> str | None:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            return f"取值应为 must be one of {list(allowed)}, got {value!r}"
+        return None
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _type_problem(value, options[0])
+    # TOML ints are acceptable where a float is wanted; bools are never numbers.
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }[hint]
+    if not ok:
+        return f"类型错误 must be {hint.__name__}, got {type(value).__name__} {value!r}"
+    return None
+
+
+def _check_node(node: NodeConfig, problems: list[str]) -> None:
+    reason = check_gb_id(node.id, NODE_TYPES)
+    if reason:
+        problems.append(f"node.id: {reason}")
+    try:
+        ZoneInfo(node.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"node.timezone: 未知时区 unknown time zone {node.timezone!r}")
+    if not node.data_dir:
+        problems.append("node.data_dir: 不能为空 must not be empty")
+
+
+def _check_storage(storage: StorageConfig, problems: list[str]) -> None:
+    if not 10 <= storage.segment_seconds <= 600:
+        problems.append("storage.segment_seconds: 应在 10–600 之间 must be within 10..600")
+    if not 0 <= storage.min_free_percent < 100:
+        problems.append("storage.min_free_percent: 应在 0–100 之间 must be within 0..100")
+    if storage.min_free_gb < 0:
+        problems.append("storage.min_free_gb: 不能为负 must not be negative")
+    if storage.check_interval_s <= 0 or storage.fsync_interval_s <= 0:
+        problems.append("storage: 间隔必须为正 intervals must be > 0")
+
+
+def _check_cameras(
+    cameras: list[CameraConfig], retention: RetentionConfig, problems: list[str]
+) -> None:
+    seen: dict[str, int] = {}
+    for i, cam in enumerate(cameras):
+        where = f"cameras[{i}]"
+        reason = check_gb_id(cam.id, CAMERA_TYPES)
+        if reason:
+            problems.append(f"{where}.id: {reason}")
+        if cam.id in seen:
+            problems.append(
+                f"{where}.id: 摄像机编号重复 duplicate camera id {cam.id} (also cameras[{seen[cam.id]}])"
+            )
+        seen.setdefault(cam.id, i)
+        for key in ("url", "sub_url"):
+            url = getattr(cam, key)
+            reason = None if url is None else check_rtsp_url(url)
+            if reason:
+                problems.append(f"{where}.{key}: {reason}")
+        minimum = cam.legal_min_days(retention)
+        if cam.retention_days is not None and cam.retention_days < minimum:
+            problems.append(
+                f"{where}.retention_days: {cam.retention_days} 天低于法定最低 {minimum} 天 "
+                f"is below the legal minimum of {minimum} days"
+            )
+
+
+def check_rtsp_url(url: str) -> str | None:
+    """Why ``url`` is not a usable rtsp:// URL, or None. Never echoes a password."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"地址无效 invalid URL {redact(url)!r}: {exc}"
+    if parts.scheme not in ("rtsp", "rtsps"):
+        return f"应以 rtsp:// 开头 must start with rtsp://, got {redact(url)!r}"
+    if not parts.hostname:
+        return f"缺少主机地址 missing host in {redact(url)!r}"
+    if port is not None and not 0 < port < 65536:
+        return f"端口无效 invalid port in {redact(url)!r}"
+    return None

@@ -1,0 +1,39 @@
+"""Map camera timestamps onto the wall clock. Pure: arrival time is passed in.
+
+Cameras' RTP clocks start anywhere, wrap, jump when the camera syncs NTP, and some
+send garbage. We trust their *spacing* (that is what keeps playback smooth) but
+anchor the absolute time to our own clock at arrival: a stream's time is
+``pts + offset``; the offset is set at the first packet and re-set whenever the
+result drifts more than ``max_drift_s`` from arrival time or goes backwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MAX_DRIFT_S = 3.0
+
+
+@dataclass
+class Timeline:
+    max_drift_s: float = MAX_DRIFT_S
+    # one offset shared by all streams of the camera (the demuxer keeps them in
+    # sync), and per-stream overrides for a stream whose clock disagrees
+    shared_offset: float | None = None
+    own_offset: dict[int, float] = field(default_factory=dict)
+    last: dict[int, float] = field(default_factory=dict)
+    reanchors: int = 0
+
+    def to_wall(self, stream: int, pts_s: float, arrival: float) -> float:
+        """Wall-clock time (epoch seconds) of a packet; never decreases per stream."""
+        if self.shared_offset is None:
+            self.shared_offset = arrival - pts_s
+        offset = self.own_offset.get(stream, self.shared_offset)
+        t = pts_s + offset
+        last = self.last.get(stream)
+        if abs(t - arrival) > self.max_drift_s or (last is not None and t < last):
+            self.reanchors += 1
+            t = arrival if last is None else max(arrival, last + 1e-3)
+            self.own_offset[stream] = t - pts_s
+        self.last[stream] = t
+        return t

@@ -1,0 +1,279 @@
+"""The SQLite index of segments, locks, alarms, events and the audit log.
+
+One ``Index`` per thread (sqlite3 connections are not shared). WAL with
+``synchronous=NORMAL``: a power cut may lose the last transactions but never
+corrupts the file, and start-up reconciliation repairs what was lost.
+Times are UTC epoch seconds; segment paths are stored relative to the data dir.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+DB_NAME = "edge.db"
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS segments (
+    id INTEGER PRIMARY KEY,
+    channel_id TEXT NOT NULL,
+    start_ts REAL NOT NULL,
+    end_ts REAL NOT NULL,
+    path TEXT NOT NULL UNIQUE,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    complete INTEGER NOT NULL DEFAULT 0,
+    video_codec TEXT,
+    audio_codec TEXT,
+    width INTEGER,
+    height INTEGER
+);
+CREATE INDEX IF NOT EXISTS segments_channel_start ON segments(channel_id, start_ts);
+CREATE INDEX IF NOT EXISTS segments_start ON segments(start_ts);
+CREATE TABLE IF NOT EXISTS locks (
+    id INTEGER PRIMARY KEY,
+    channel_id TEXT NOT NULL,
+    start_ts REAL NOT NULL,
+    end_ts REAL NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    created_ts REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alarms (
+    id INTEGER PRIMARY KEY,
+    channel_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    raised_ts REAL NOT NULL,
+    updated_ts REAL NOT NULL,
+    cleared_ts REAL
+);
+CREATE INDEX IF NOT EXISTS alarms_open ON alarms(channel_id, kind, cleared_ts);
+-- event pictures and structured data (filled by detection); kept 365 days
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    channel_id TEXT NOT NULL,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}',
+    snapshot_path TEXT
+);
+CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+"""
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: int
+    channel_id: str
+    start_ts: float
+    end_ts: float
+    path: str
+    bytes: int
+    complete: bool
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class Lock:
+    id: int
+    channel_id: str
+    start_ts: float
+    end_ts: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Alarm:
+    id: int
+    channel_id: str
+    kind: str
+    message: str
+    raised_ts: float
+    cleared_ts: float | None
+
+
+_SEGMENT_COLS = (
+    "id, channel_id, start_ts, end_ts, path, bytes, complete, video_codec, audio_codec, width, height"
+)
+
+
+class Index:
+    def __init__(self, data_dir: Path, *, readonly: bool = False) -> None:
+        self.data_dir = Path(data_dir)
+        self.db = sqlite3.connect(self.data_dir / DB_NAME, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        if readonly:
+            self.db.execute("PRAGMA query_only = ON")
+            return
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.executescript(SCHEMA)
+        self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- segments ---------------------------------------------------------------
+
+    def add_segment(
+        self, channel_id: str, start_ts: float, path: Path, *, video_codec: str | None,
+        audio_codec: str | None, width: int | None, height: int | None,
+    ) -> int:
+        cur = self.db.execute(
+            "INSERT INTO segments (channel_id, start_ts, end_ts, path, video_codec, audio_codec,"
+            " width, height) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (channel_id, start_ts, start_ts, self.relative(path), video_codec, audio_codec,
+             width, height),
+        )
+        return int(cur.lastrowid or 0)
+
+    def update_segment(self, seg_id: int, end_ts: float, size: int, complete: bool) -> None:
+        self.db.execute(
+            "UPDATE segments SET end_ts = ?, bytes = ?, complete = ? WHERE id = ?",
+            (end_ts, size, int(complete), seg_id),
+        )
+
+    def delete_segments(self, ids: Iterable[int]) -> None:
+        self.db.executemany("DELETE FROM segments WHERE id = ?", [(i,) for i in ids])
+
+    def segments(
+        self, channel_id: str | None = None, start: float = 0.0, end: float = float("inf"),
+        *, incomplete_only: bool = False,
+    ) -> list[Segment]:
+        """Segments overlapping [start, end], oldest first."""
+        sql = f"SELECT {_SEGMENT_COLS} FROM segments WHERE end_ts >= ? AND start_ts <= ?"
+        args: list[object] = [start, min(end, 1e18)]
+        if channel_id is not None:
+            sql += " AND channel_id = ?"
+            args.append(channel_id)
+        if incomplete_only:
+            sql += " AND complete = 0"
+        return [_segment(r) for r in self.db.execute(sql + " ORDER BY start_ts", args)]
+
+    def oldest_segments(self, channel_id: str, limit: int) -> list[Segment]:
+        rows = self.db.execute(
+            f"SELECT {_SEGMENT_COLS} FROM segments WHERE channel_id = ? AND complete = 1"
+            " ORDER BY start_ts LIMIT ?", (channel_id, limit),
+        )
+        return [_segment(r) for r in rows]
+
+    def segments_ending_before(self, channel_id: str, ts: float, limit: int) -> list[Segment]:
+        rows = self.db.execute(
+            f"SELECT {_SEGMENT_COLS} FROM segments WHERE channel_id = ? AND end_ts < ?"
+            " AND complete = 1 ORDER BY start_ts LIMIT ?", (channel_id, ts, limit),
+        )
+        return [_segment(r) for r in rows]
+
+    def channel_ids(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT channel_id FROM segments")]
+
+    def summary(self, channel_id: str) -> tuple[float | None, float | None, int, int]:
+        """(oldest start, newest end, total bytes, segment count)."""
+        row = self.db.execute(
+            "SELECT MIN(start_ts), MAX(end_ts), COALESCE(SUM(bytes), 0), COUNT(*)"
+            " FROM segments WHERE channel_id = ?", (channel_id,),
+        ).fetchone()
+        return row[0], row[1], int(row[2]), int(row[3])
+
+    def byte_rate(self, channel_id: str, since: float) -> float | None:
+        """Measured bytes per second of footage since ``since``, or None without data."""
+        row = self.db.execute(
+            "SELECT SUM(bytes), SUM(end_ts - start_ts) FROM segments"
+            " WHERE channel_id = ? AND start_ts >= ? AND complete = 1", (channel_id, since),
+        ).fetchone()
+        if not row[0] or not row[1] or row[1] <= 0:
+            return None
+        return float(row[0]) / float(row[1])
+
+    def known_paths(self, channel_id: str) -> set[str]:
+        rows = self.db.execute("SELECT path FROM segments WHERE channel_id = ?", (channel_id,))
+        return {r[0] for r in rows}
+
+    def relative(self, path: Path) -> str:
+        return str(Path(path).relative_to(self.data_dir))
+
+    def absolute(self, segment: Segment) -> Path:
+        return self.data_dir / segment.path
+
+    # -- locks (evidence) -------------------------------------------------------
+
+    def add_lock(self, channel_id: str, start_ts: float, end_ts: float, reason: str) -> int:
+        cur = self.db.execute(
+            "INSERT INTO locks (channel_id, start_ts, end_ts, reason, created_ts)"
+            " VALUES (?, ?, ?, ?, ?)", (channel_id, start_ts, end_ts, reason, time.time()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def remove_lock(self, lock_id: int) -> bool:
+        return self.db.execute("DELETE FROM locks WHERE id = ?", (lock_id,)).rowcount > 0
+
+    def locks(self, channel_id: str | None = None) -> list[Lock]:
+        sql = "SELECT id, channel_id, start_ts, end_ts, reason FROM locks"
+        rows = (self.db.execute(sql + " WHERE channel_id = ?", (channel_id,))
+                if channel_id else self.db.execute(sql))
+        return [Lock(*r) for r in rows]
+
+    # -- alarms -----------------------------------------------------------------
+
+    def raise_alarm(self, channel_id: str, kind: str, message: str, now: float) -> None:
+        """Open the alarm, or refresh the message of the one already open."""
+        updated = self.db.execute(
+            "UPDATE alarms SET message = ?, updated_ts = ? WHERE channel_id = ? AND kind = ?"
+            " AND cleared_ts IS NULL", (message, now, channel_id, kind),
+        ).rowcount
+        if not updated:
+            self.db.execute(
+                "INSERT INTO alarms (channel_id, kind, message, raised_ts, updated_ts)"
+                " VALUES (?, ?, ?, ?, ?)", (channel_id, kind, message, now, now),
+            )
+
+    def clear_alarm(self, channel_id: str, kind: str, now: float) -> None:
+        self.db.execute(
+            "UPDATE alarms SET cleared_ts = ? WHERE channel_id = ? AND kind = ?"
+            " AND cleared_ts IS NULL", (now, channel_id, kind),
+        )
+
+    def alarms(self, *, open_only: bool = True) -> list[Alarm]:
+        sql = "SELECT id, channel_id, kind, message, raised_ts, cleared_ts FROM alarms"
+        if open_only:
+            sql += " WHERE cleared_ts IS NULL"
+        return [Alarm(*r) for r in self.db.execute(sql + " ORDER BY id")]
+
+    # -- events and audit ---------------------------------------------------------
+
+    def delete_events_before(self, ts: float) -> list[str]:
+        """Delete old events; return their snapshot paths (relative) for unlinking."""
+        rows = self.db.execute(
+            "SELECT snapshot_path FROM events WHERE ts < ? AND snapshot_path IS NOT NULL", (ts,)
+        ).fetchall()
+        self.db.execute("DELETE FROM events WHERE ts < ?", (ts,))
+        return [r[0] for r in rows]
+
+    def audit(self, actor: str, action: str, **detail: object) -> None:
+        self.db.execute(
+            "INSERT INTO audit (ts, actor, action, detail) VALUES (?, ?, ?, ?)",
+            (time.time(), actor, action, json.dumps(detail, ensure_ascii=False)),
+        )
+
+    def audit_log(self) -> list[tuple[float, str, str, dict[str, object]]]:
+        rows = self.db.execute("SELECT ts, actor, action, detail FROM audit ORDER BY id")
+        return [(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+
+def _segment(row: tuple[object, ...]) -> Segment:
+    values = list(row)
+    values[6] = bool(values[6])
+    return Segment(*values)  # type: ignore[arg-type]

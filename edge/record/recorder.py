@@ -1,0 +1,207 @@
+"""Runner: one thread per camera pulls RTSP and records it into indexed segments.
+
+The loop owns one concern per camera: connect, copy packets into segments, and
+reconnect forever. Any failure of this camera (auth, refused, garbage, stall, a
+disk error) is logged once, shown in its state and retried; it never touches the
+other cameras' threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from pathlib import Path
+
+import av
+import av.container
+import av.stream
+
+from edge.config import CameraConfig, StorageConfig
+from edge.errors import StreamError
+from edge.ingest.backoff import Backoff
+from edge.ingest.rate import RateMeter
+from edge.ingest.rtsp import READ_TIMEOUT_S, describe_error, open_camera
+from edge.ingest.state import CameraState
+from edge.ingest.timeline import Timeline
+from edge.record.index import Index
+from edge.record.naming import container_for, segment_path
+from edge.record.segmenter import Decision, Segmenter
+from edge.record.writer import SegmentWriter
+
+logger = logging.getLogger(__name__)
+
+KEPT_AUDIO = frozenset({"pcm_alaw", "pcm_mulaw", "aac"})
+INDEX_UPDATE_S = 5.0  # how often an open segment's end time is written to the index
+
+
+class CameraRecorder(threading.Thread):
+    def __init__(
+        self, camera: CameraConfig, storage: StorageConfig, data_dir: Path,
+        stop: threading.Event, state: CameraState | None = None,
+    ) -> None:
+        super().__init__(name=f"cam:{camera.id}", daemon=True)
+        self.camera = camera
+        self.storage = storage
+        self.data_dir = data_dir
+        self.stop_event = stop
+        self.state = state or CameraState(camera.id)
+        self.meter = RateMeter()
+        self.backoff = Backoff()
+        self.rng = random.Random()
+        self.sessions = 0
+
+    def run(self) -> None:
+        index = Index(self.data_dir)
+        try:
+            while not self.stop_event.is_set():
+                error = self._session(index)
+                self._went_offline(error)
+                delay = self.backoff.next_delay(time.monotonic(), self.rng)
+                self.stop_event.wait(delay)
+        finally:
+            index.close()
+
+    def _went_offline(self, error: str) -> None:
+        state = self.state
+        if state.online or error != state.last_error:
+            logger.warning("camera=%s offline: %s", self.camera.id, error)
+        state.online = state.recording = False
+        state.connected_since = None
+        state.fps = state.bitrate_bps = 0.0
+        state.last_error = error
+
+    def _session(self, index: Index) -> str:
+        """Connect once and record until the stream fails; return why it ended."""
+        try:
+            container = open_camera(self.camera.url, self.camera.transport)
+        except StreamError as exc:
+            return str(exc)
+        try:
+            return self._pump(container, index)
+        finally:
+            container.close()
+
+    def _pump(self, container: av.container.InputContainer, index: Index) -> str:
+        video = container.streams.video[0]
+        audio = next((s for s in container.streams.audio if s.codec_context.name in KEPT_AUDIO), None)
+        streams: list[av.stream.Stream] = [video] + ([audio] if audio else [])
+        self._connected(video, audio)
+        timeline = Timeline()
+        segmenter = Segmenter(self.storage.segment_seconds)
+        writer: _OpenSegment | None = None
+        started = time.monotonic()
+        try:
+            for packet in container.demux(*streams):
+                if self.stop_event.is_set():
+                    return "停止 stopped"
+                ts = packet.dts if packet.dts is not None else packet.pts
+                if ts is None or packet.time_base is None:
+                    continue  # demuxer flush packet
+                now = time.time()
+                is_video = packet.stream.index == video.index
+                t = timeline.to_wall(packet.stream.index, float(ts * packet.time_base), now)
+                self._count(now, packet.size, is_video)
+                if is_video and packet.is_keyframe:
+                    self.backoff.reset()  # healthy again: next outage starts from 1 s
+                if not self.camera.record:
+                    continue
+                decision = segmenter.decide(t, is_video, packet.is_keyframe)
+                if decision in (Decision.OPEN, Decision.CLOSE) and writer:
+                    writer = writer.finish()
+                if decision is Decision.OPEN:
+                    writer = self._open_segment(index, t, streams, audio)
+                if writer and decision in (Decision.OPEN, Decision.WRITE):
+                    try:
+                        writer.write(packet, t)
+                    except (av.FFmpegError, OSError) as exc:
+                        logger.error("camera=%s write failed %s: %s", self.camera.id,
+                                     writer.writer.path, exc)
+                        self.state.last_error = f"写入失败 write failed: {exc}"
+                        writer = writer.abandon()
+                        segmenter.reset()
+            return "摄像机结束了流 camera ended the stream"
+        except (av.FFmpegError, OSError) as exc:
+            return describe_error(exc, time.monotonic() - started, READ_TIMEOUT_S)
+        finally:
+            if writer:
+                writer.finish()
+            self.state.recording = False
+
+    def _connected(self, video: av.stream.Stream, audio: av.stream.Stream | None) -> None:
+        state = self.state
+        now = time.time()
+        if self.sessions:
+            state.note_reconnect(now)
+        self.sessions += 1
+        state.online = True
+        state.connected_since = now
+        state.last_error = None
+        state.video_codec = video.codec_context.name
+        state.width, state.height = video.codec_context.width, video.codec_context.height
+        state.audio_codec = audio.codec_context.name if audio else None
+        logger.info("camera=%s connected: %s %sx%s audio=%s", self.camera.id, state.video_codec,
+                    state.width, state.height, state.audio_codec or "none")
+
+    def _count(self, now: float, size: int, is_video: bool) -> None:
+        self.meter.add(now, size, is_video)
+        self.state.last_packet_ts = now
+        self.state.fps, self.state.bitrate_bps = self.meter.rates(now) if is_video else (
+            self.state.fps, self.state.bitrate_bps)
+
+    def _open_segment(
+        self, index: Index, t: float, streams: list[av.stream.Stream],
+        audio: av.stream.Stream | None,
+    ) -> _OpenSegment | None:
+        audio_codec = audio.codec_context.name if audio else None
+        path = segment_path(self.data_dir, self.camera.id, t, container_for(audio_codec))
+        video = streams[0].codec_context
+        # the row first: a crash between the two leaves a row to repair, never an
+        # unindexed file
+        seg_id = index.add_segment(
+            self.camera.id, t, path, video_codec=video.name, audio_codec=audio_codec,
+            width=video.width, height=video.height,
+        )
+        try:
+            writer = SegmentWriter(path, t, streams, self.storage.fsync_interval_s)
+        except (av.FFmpegError, OSError) as exc:
+            index.delete_segments([seg_id])
+            logger.error("camera=%s cannot create segment %s: %s", self.camera.id, path, exc)
+            self.state.last_error = f"无法创建录像文件 cannot create segment: {exc}"
+            return None
+        self.state.recording = True
+        logger.debug("camera=%s segment started %s", self.camera.id, path.name)
+        return _OpenSegment(index, seg_id, writer)
+
+
+class _OpenSegment:
+    """A segment being written plus its index row, kept in step."""
+
+    def __init__(self, index: Index, seg_id: int, writer: SegmentWriter) -> None:
+        self.index = index
+        self.seg_id = seg_id
+        self.writer = writer
+        self.last_update = time.monotonic()
+
+    def write(self, packet: av.packet.Packet, t: float) -> None:
+        self.writer.write(packet, t)
+        self.writer.sync()
+        now = time.monotonic()
+        if now - self.last_update >= INDEX_UPDATE_S:
+            self.index.update_segment(self.seg_id, self.writer.end_ts, self.writer.size, False)
+            self.last_update = now
+
+    def finish(self) -> None:
+        try:
+            size = self.writer.close()
+        except (av.FFmpegError, OSError) as exc:
+            # e.g. disk full while writing the trailer: the fragments already on disk
+            # stay, and reconciliation indexes them
+            logger.error("segment %s not finished cleanly: %s", self.writer.path, exc)
+            return
+        self.index.update_segment(self.seg_id, self.writer.end_ts, size, True)
+
+    def abandon(self) -> None:
+        # left incomplete on purpose: reconciliation keeps its complete fragments
+        self.writer.abandon()

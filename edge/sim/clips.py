@@ -1,0 +1,171 @@
+"""Encode the looping test clips that the simulated cameras serve.
+
+A clip is three files in a cache directory: ``NAME.video`` (Annex B access units),
+``NAME.audio`` (G.711 frames or ADTS AAC frames, optional) and ``NAME.json`` (codecs,
+rates). Each unit is stored as a 4-byte big-endian length plus the bytes, so the
+camera server (system python3 + GStreamer, no PyAV) can push one access unit per
+buffer without parsing the bitstream.
+
+Every frame carries its index as a row of black/white blocks (``read_counter``), so
+tests can prove that no frame went missing between a camera and a decoder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+COUNTER_BITS = 12
+COUNTER_BLOCK = 16  # pixels per bit block; survives 1 Mbit/s compression at 640x360
+VIDEO_ENCODERS = {"h264": "libx264", "hevc": "libx265"}
+AAC_RATE = 16_000
+ALAW_FRAME = 160  # 20 ms at 8 kHz, the usual RTP packetisation time for PCMA/PCMU
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """What to encode. ``audio`` is None, ``pcm_alaw``, ``pcm_mulaw`` or ``aac``."""
+
+    name: str
+    codec: str = "h264"
+    width: int = 640
+    height: int = 360
+    fps: int = 25
+    seconds: int = 10
+    gop: int = 25
+    bitrate: int = 800_000
+    audio: str | None = None
+
+
+def ensure_clip(spec: ClipSpec, cache_dir: Path) -> Path:
+    """Encode the clip unless the cache already holds it; return its ``.json`` path."""
+    meta_path = cache_dir / f"{spec.name}.json"
+    if meta_path.exists() and json.loads(meta_path.read_text())["spec"] == asdict(spec):
+        return meta_path
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    _write_units(cache_dir / f"{spec.name}.video", _encode_video(spec))
+    meta: dict[str, object] = {"spec": asdict(spec), "video": spec.codec, "fps": spec.fps}
+    if spec.audio:
+        frames, rate, frame_samples = _encode_audio(spec)
+        _write_units(cache_dir / f"{spec.name}.audio", frames)
+        meta.update(audio=spec.audio, audio_rate=rate, audio_frame_samples=frame_samples)
+    # Written last: a half-written clip is never mistaken for a cached one.
+    tmp = meta_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(meta))
+    tmp.replace(meta_path)
+    return meta_path
+
+
+def draw_frame(index: int, width: int, height: int) -> np.ndarray:
+    """An RGB test picture: moving gradient and bar, plus the frame counter blocks."""
+    x = np.arange(width, dtype=np.uint16)
+    img = np.empty((height, width, 3), np.uint8)
+    img[:, :, 0] = ((x + index * 4) % 256).astype(np.uint8)
+    img[:, :, 1] = 96
+    img[:, :, 2] = ((np.arange(height)[:, None] + index * 2) % 256).astype(np.uint8)
+    bar = (index * 6) % max(1, width - 48)
+    img[height // 3 : height // 3 + 48, bar : bar + 48] = 255
+    for bit in range(COUNTER_BITS):
+        value = 255 if (index >> bit) & 1 else 0
+        x0 = bit * COUNTER_BLOCK
+        img[0:COUNTER_BLOCK, x0 : x0 + COUNTER_BLOCK] = value
+    return img
+
+
+def read_counter(gray: np.ndarray) -> int:
+    """Read the frame index back from a decoded luma (or grayscale) picture."""
+    index = 0
+    half = COUNTER_BLOCK // 2
+    for bit in range(COUNTER_BITS):
+        x0 = bit * COUNTER_BLOCK
+        # sample the block centre: edges blur under compression
+        patch = gray[half - 3 : half + 3, x0 + half - 3 : x0 + half + 3]
+        if float(patch.mean()) > 128:
+            index |= 1 << bit
+    return index
+
+
+def _encode_video(spec: ClipSpec) -> list[bytes]:
+    if spec.codec not in VIDEO_ENCODERS:
+        raise ValueError(f"clip codec must be one of {sorted(VIDEO_ENCODERS)}, not {spec.codec!r}")
+    # Like a camera: fixed GOP, no B-frames, parameter sets repeated before every IDR.
+    params = f"keyint={spec.gop}:min-keyint={spec.gop}:scenecut=0:bframes=0:repeat-headers=1"
+    ctx = av.CodecContext.create(VIDEO_ENCODERS[spec.codec], "w")
+    ctx.width, ctx.height, ctx.pix_fmt = spec.width, spec.height, "yuv420p"
+    ctx.time_base = Fraction(1, spec.fps)
+    ctx.framerate = spec.fps
+    ctx.bit_rate = spec.bitrate
+    if spec.codec == "h264":
+        ctx.options = {"preset": "veryfast", "tune": "zerolatency", "x264-params": params}
+    else:
+        ctx.options = {"preset": "ultrafast", "x265-params": params + ":log-level=error"}
+    units: list[bytes] = []
+    for i in range(spec.fps * spec.seconds):
+        frame = av.VideoFrame.from_ndarray(draw_frame(i, spec.width, spec.height), format="rgb24")
+        frame = frame.reformat(format="yuv420p")
+        frame.pts = i
+        units += [bytes(p) for p in ctx.encode(frame)]
+    units += [bytes(p) for p in ctx.encode(None)]
+    return units
+
+
+def _encode_audio(spec: ClipSpec) -> tuple[list[bytes], int, int]:
+    if spec.audio in ("pcm_alaw", "pcm_mulaw"):
+        rate, frame_samples, fmt = 8000, ALAW_FRAME, "s16"
+    elif spec.audio == "aac":
+        rate, frame_samples, fmt = AAC_RATE, 1024, "fltp"
+    else:
+        raise ValueError(f"clip audio must be pcm_alaw, pcm_mulaw or aac, not {spec.audio!r}")
+    ctx = av.CodecContext.create(spec.audio, "w")
+    ctx.sample_rate, ctx.layout, ctx.format = rate, "mono", fmt
+    if spec.audio == "aac":
+        ctx.bit_rate = 32_000
+    total = rate * spec.seconds
+    t = np.arange(total) / rate
+    tone = 0.3 * np.sin(2 * math.pi * 440 * t)
+    out: list[bytes] = []
+    for start in range(0, total - frame_samples + 1, frame_samples):
+        chunk = tone[start : start + frame_samples]
+        if fmt == "s16":
+            arr = (chunk * 32767).astype(np.int16).reshape(1, -1)
+        else:
+            arr = chunk.astype(np.float32).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(arr, format=fmt, layout="mono")
+        frame.sample_rate = rate
+        frame.pts = start
+        out += [bytes(p) for p in ctx.encode(frame)]
+    out += [bytes(p) for p in ctx.encode(None)]
+    if spec.audio == "aac":
+        out = [_adts_header(len(f), rate) + f for f in out]
+    return out, rate, frame_samples
+
+
+_ADTS_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000]
+
+
+def _adts_header(payload_len: int, rate: int, channels: int = 1) -> bytes:
+    """ISO/IEC 13818-7 ADTS header (AAC-LC, no CRC) so GStreamer's aacparse can frame it."""
+    length = payload_len + 7
+    sf = _ADTS_RATES.index(rate)
+    return bytes([
+        0xFF, 0xF1,
+        (1 << 6) | (sf << 2) | (channels >> 2),
+        ((channels & 3) << 6) | (length >> 11),
+        (length >> 3) & 0xFF,
+        ((length & 7) << 5) | 0x1F,
+        0xFC,
+    ])
+
+
+def _write_units(path: Path, units: list[bytes]) -> None:
+    with path.open("wb") as f:
+        for unit in units:
+            f.write(struct.pack(">I", len(unit)))
+            f.write(unit)

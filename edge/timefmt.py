@@ -1,0 +1,35 @@
+"""Times as people type and read them (node time zone) <-> UTC epoch seconds. Pure."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M",
+            "%Y-%m-%d")
+
+
+def parse_time(text: str, tz: str) -> float:
+    """``2026-11-22 08:00[:00]`` in ``tz``, ISO 8601 with an offset, or epoch seconds."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is not None:
+            return moment.timestamp()
+    except ValueError:
+        pass
+    for fmt in _FORMATS:
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=ZoneInfo(tz)).timestamp()
+        except ValueError:
+            continue
+    raise ValueError(f"无法识别的时间 unrecognised time {text!r} (例 e.g. 2026-11-22 08:00:00)")
+
+
+def format_time(ts: float, tz: str) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).astimezone(ZoneInfo(tz)).strftime(
+        "%Y-%m-%d %H:%M:%S")
