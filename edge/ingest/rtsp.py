@@ -22,12 +22,9 @@ def open_camera(
     read_timeout_s: float = READ_TIMEOUT_S,
 ) -> av.container.InputContainer:
     """Connect and read the stream description. Raises StreamError with a clear reason."""
-    options = {
-        "rtsp_transport": transport,
-        # keep the demuxer's reorder queue short: we are live, not archiving a file
-        "max_delay": "500000",
-        "fflags": "nobuffer",
-    }
+    # Not "fflags=nobuffer": with it FFmpeg's RTSP demuxer hands out H.264 slices
+    # that do not assemble into decodable access units.
+    options = {"rtsp_transport": transport}
     started = time.monotonic()
     try:
         container = av.open(url, options=options, timeout=(open_timeout_s, read_timeout_s))

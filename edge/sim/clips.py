@@ -42,6 +42,7 @@ class ClipSpec:
     gop: int = 25
     bitrate: int = 800_000
     audio: str | None = None
+    version: int = 2  # bump when the encoding recipe changes, to refresh caches
 
 
 def ensure_clip(spec: ClipSpec, cache_dir: Path) -> Path:
@@ -96,14 +97,17 @@ def _encode_video(spec: ClipSpec) -> list[bytes]:
     if spec.codec not in VIDEO_ENCODERS:
         raise ValueError(f"clip codec must be one of {sorted(VIDEO_ENCODERS)}, not {spec.codec!r}")
     # Like a camera: fixed GOP, no B-frames, parameter sets repeated before every IDR.
-    params = f"keyint={spec.gop}:min-keyint={spec.gop}:scenecut=0:bframes=0:repeat-headers=1"
+    # One slice per frame: the RTP payloader inserts SPS/PPS before every IDR slice,
+    # which would split a multi-slice IDR into two access units.
+    params = (f"keyint={spec.gop}:min-keyint={spec.gop}:scenecut=0:bframes=0:repeat-headers=1"
+              ":slices=1:sliced-threads=0")
     ctx = av.CodecContext.create(VIDEO_ENCODERS[spec.codec], "w")
     ctx.width, ctx.height, ctx.pix_fmt = spec.width, spec.height, "yuv420p"
     ctx.time_base = Fraction(1, spec.fps)
     ctx.framerate = spec.fps
     ctx.bit_rate = spec.bitrate
     if spec.codec == "h264":
-        ctx.options = {"preset": "veryfast", "tune": "zerolatency", "x264-params": params}
+        ctx.options = {"preset": "veryfast", "x264-params": params}
     else:
         ctx.options = {"preset": "ultrafast", "x265-params": params + ":log-level=error"}
     units: list[bytes] = []
