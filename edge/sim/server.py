@@ -70,13 +70,17 @@ class CameraServer:
         self._signal(signal.SIGUSR2)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
 
     def _signal(self, sig: int) -> None:
         if self.proc and self.proc.poll() is None:

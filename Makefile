@@ -1,0 +1,27 @@
+# Two entry points that work on a fresh Debian 12 machine as root:
+#   make demo   install and run the appliance with simulated cameras
+#   make test   install everything and run the test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := python3-venv python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
+	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad ffmpeg procps
+
+.PHONY: demo test system venv bench
+
+system:
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(APT_PACKAGES); fi
+
+venv: system
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+
+demo: venv
+	$(VENV)/bin/edge demo
+
+test: venv
+	$(PY) -m pytest -p no:cacheprovider
+
+bench: venv
+	$(PY) bench/record.py

@@ -1,0 +1,115 @@
+"""Shared fixtures: real simulated cameras (GStreamer RTSP) fed by real encoded clips."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from edge.sim.clips import ClipSpec, ensure_clip
+from edge.sim.server import CameraServer, gstreamer_missing
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIP_CACHE = ROOT / ".cache" / "clips"
+FPS = 25
+CLIP_FRAMES = 250  # 10 s clips: the burned-in counter wraps at 250
+
+SPECS = {
+    "h264": ClipSpec("t-h264"),
+    "h265": ClipSpec("t-h265", codec="hevc"),
+    "h264_g711a": ClipSpec("t-h264-g711a", audio="pcm_alaw"),
+    "h264_aac": ClipSpec("t-h264-aac", audio="aac"),
+}
+
+
+@pytest.fixture(scope="session")
+def clips() -> dict[str, Path]:
+    return {name: ensure_clip(spec, CLIP_CACHE) for name, spec in SPECS.items()}
+
+
+@pytest.fixture(scope="session")
+def gstreamer() -> None:
+    # Not a skip: the camera suites are core and CI installs GStreamer.
+    missing = gstreamer_missing()
+    if missing:
+        pytest.fail(missing)
+
+
+@pytest.fixture
+def cameras(gstreamer: None, clips: dict[str, Path]) -> Iterator[Callable[..., CameraServer]]:
+    """Factory: ``cameras({"/a": "h264"}, user=..., password=..., port=...)``."""
+    started: list[CameraServer] = []
+
+    def start(mounts: dict[str, str], **kwargs: object) -> CameraServer:
+        server = CameraServer({p: clips[c] for p, c in mounts.items()}, **kwargs)  # type: ignore[arg-type]
+        started.append(server.start())
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def write_config(path: Path, data_dir: Path, cameras: list[tuple[str, str]],
+                 extra: str = "", camera_extra: str = "") -> Path:
+    lines = ["[node]", 'id = "34020000001180000001"', f'data_dir = "{data_dir}"', extra, ""]
+    for cam_id, url in cameras:
+        lines += ["[[cameras]]", f'id = "{cam_id}"', f'name = "测试 {cam_id[-2:]}"',
+                  f'url = "{url}"', camera_extra, ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+class Daemon:
+    """``edge run`` as a real process group (supervisor + recorder child)."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = config.with_suffix(".log").open("ab")
+
+    def start(self) -> Daemon:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edge", "run", "--config", str(self.config)],
+            stdout=self.log, stderr=self.log, start_new_session=True,
+        )
+        return self
+
+    def recorder_pid(self) -> int | None:
+        assert self.proc is not None
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
+        pids = [int(p) for p in out.stdout.split()]
+        return pids[0] if pids else None
+
+    def kill_all(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.log.close()
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -1,0 +1,95 @@
+from pathlib import Path
+
+import pytest
+
+from edge.config import ConfigError, load, parse
+from edge.log import redact
+
+MINIMAL = {
+    "node": {"id": "34020000001180000001", "data_dir": "/var/lib/edge"},
+    "cameras": [{"id": "34020000001320000001", "name": "村口东",
+                 "url": "rtsp://user:pass@192.168.1.64:554/Streaming/Channels/101"}],
+}
+
+
+def _with(**changes: object) -> dict:
+    raw = {"node": dict(MINIMAL["node"]), "cameras": [dict(MINIMAL["cameras"][0])]}
+    for path, value in changes.items():
+        section, _, key = path.partition("__")
+        target = raw["cameras"][0] if section == "camera" else raw.setdefault(section, {})
+        target[key] = value
+    return raw
+
+
+def test_minimal_config_gets_defaults() -> None:
+    cfg = parse(MINIMAL)
+    cam = cfg.cameras[0]
+    assert cam.transport == "tcp" and cam.record and not cam.key_area
+    assert cam.keep_days(cfg.retention) == 60
+    assert cfg.storage.segment_seconds == 60
+    assert cfg.node.timezone == "Asia/Shanghai"
+
+
+def test_key_area_keeps_90_days() -> None:
+    cfg = parse(_with(camera__key_area=True))
+    assert cfg.cameras[0].keep_days(cfg.retention) == 90
+
+
+@pytest.mark.parametrize("raw, expected", [
+    (_with(node__colour="red"), "node.colour: 未知配置项 unknown key"),
+    (_with(camera__fps=25), "cameras[0].fps: 未知配置项 unknown key"),
+    (_with(storage__segment_seconds="60"), "storage.segment_seconds: 类型错误 must be float"),
+    (_with(camera__record="yes"), "cameras[0].record: 类型错误 must be bool"),
+    (_with(camera__transport="http"), "cameras[0].transport: 取值应为 must be one of ['tcp', 'udp']"),
+    (_with(node__id="3402000000118000001"), "node.id: 应为20位数字 must be 20 digits"),
+    (_with(node__id="34020000001320000001"), "node.id: 类型码(第11-13位)应为 118/200"),
+    (_with(camera__id="34020000001180000009"), "cameras[0].id: 类型码(第11-13位)应为 131/132"),
+    (_with(camera__url="http://cam/x"), "cameras[0].url: 应以 rtsp:// 开头 must start with rtsp://"),
+    (_with(camera__url="rtsp://:99999/x"), "cameras[0].url: 地址无效 invalid URL"),
+    (_with(camera__retention_days=30), "cameras[0].retention_days: 30 天低于法定最低 60 天"),
+    (_with(node__timezone="Mars/Base"), "node.timezone: 未知时区 unknown time zone"),
+    ({"cameras": []}, "node: 缺少 [node] 段"),
+    ({**MINIMAL, "mqtt": {}}, "mqtt: 未知配置项 unknown key"),
+])
+def test_bad_configs_name_key_and_reason(raw: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse(raw)
+    assert any(p.startswith(expected) for p in err.value.problems), err.value.problems
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    raw = _with(node__id="1", camera__url="ftp://x")
+    raw["cameras"].append(dict(raw["cameras"][0]))
+    with pytest.raises(ConfigError) as err:
+        parse(raw)
+    text = "\n".join(err.value.problems)
+    assert "node.id" in text and "cameras[0].url" in text and "cameras[1].id: 摄像机编号重复" in text
+
+
+def test_credentials_never_appear_in_errors() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse(_with(camera__url="rtsps://admin:S3cret@:0/x"))
+    assert "S3cret" not in str(err.value)
+
+
+def test_syntax_error_and_missing_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[node\nid = 1")
+    with pytest.raises(ConfigError, match="TOML 语法错误 syntax error"):
+        load(bad)
+    with pytest.raises(ConfigError, match="无法读取 cannot read"):
+        load(tmp_path / "missing.toml")
+
+
+def test_example_config_is_valid() -> None:
+    cfg = load(Path(__file__).resolve().parents[2] / "config" / "edge.example.toml")
+    assert cfg.cameras
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("rtsp://admin:pw@10.0.0.5/x", "rtsp://admin:***@10.0.0.5/x"),
+    ("rtsp://admin@10.0.0.5/x", "rtsp://admin:***@10.0.0.5/x"),
+    ("url rtsp://10.0.0.5:554/x ok", "url rtsp://10.0.0.5:554/x ok"),
+])
+def test_redact(text: str, expected: str) -> None:
+    assert redact(text) == expected
