@@ -1,0 +1,95 @@
+"""Retention against a real small filesystem (tmpfs) and a real SQLite index."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from edge.config import parse
+from edge.record.index import Index
+from edge.record.naming import segment_path
+from edge.retention.manager import ALARM_BELOW_MINIMUM, RetentionManager
+from edge.retention.policy import DAY_S
+
+MB = 1024**2
+NOW = 2_000_000_000.0
+ORD, KEY = "34020000001320000001", "34020000001320000002"
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    # needs root (CI runs as root); a failure here is a real failure, not a skip
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def _config(data_dir: Path, min_free_gb: float) -> object:
+    return parse({
+        "node": {"id": "34020000001180000001", "data_dir": str(data_dir)},
+        "storage": {"min_free_percent": 0.0, "min_free_gb": min_free_gb},
+        "cameras": [
+            {"id": ORD, "name": "普通", "url": "rtsp://127.0.0.1/a"},
+            {"id": KEY, "name": "重点", "url": "rtsp://127.0.0.1/b", "key_area": True},
+        ],
+    })
+
+
+def _segment(index: Index, channel: str, age_days: float, size: int) -> int:
+    start = NOW - age_days * DAY_S
+    path = segment_path(index.data_dir, channel, start, "mp4")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\0" * size)
+    seg_id = index.add_segment(channel, start, path, video_codec="h264", audio_codec=None,
+                               width=640, height=360)
+    index.update_segment(seg_id, start + 60, size, True)
+    return seg_id
+
+
+def test_watermark_deletes_oldest_unlocked_and_raises_legal_minimum_alarm(small_fs: Path) -> None:
+    index = Index(small_fs)
+    # ordinary channel: 4 segments beyond its 60-day minimum is not possible here, so
+    # every ordinary segment is within the minimum except the oldest one
+    ord_ids = [_segment(index, ORD, age, 8 * MB) for age in (61, 30, 20, 10)]
+    key_ids = [_segment(index, KEY, age, 8 * MB) for age in (50, 40, 5)]
+    locked = key_ids[0]
+    index.add_lock(KEY, NOW - 50 * DAY_S, NOW - 50 * DAY_S + 30, "案件证据 evidence")
+    # 56 MB of footage on 64 MB: ask for 24 MB free
+    manager = RetentionManager(_config(small_fs, 24 / 1024), threading.Event())
+    result = manager.run_once(index, NOW)
+
+    deleted = {s.id for s in result.for_space}
+    assert locked not in deleted
+    # beyond-minimum footage first (ORD 61 days), then oldest first across channels
+    assert [s.id for s in result.for_space][:1] == [ord_ids[0]]
+    assert key_ids[1] in deleted and ord_ids[1] in deleted
+    assert key_ids[2] not in deleted and ord_ids[3] not in deleted
+    remaining = {s.id for s in index.segments()}
+    assert remaining.isdisjoint(deleted) and locked in remaining
+    for seg in result.for_space:
+        assert not (small_fs / seg.path).exists()
+    alarms = {a.channel_id: a for a in index.alarms()}
+    assert set(alarms) == {ORD, KEY}
+    assert alarms[ORD].kind == ALARM_BELOW_MINIMUM and "低于法定最低 60 天" in alarms[ORD].message
+    index.close()
+
+
+def test_expiry_by_days_with_injected_clock(tmp_path: Path) -> None:
+    index = Index(tmp_path)
+    ord_ids = [_segment(index, ORD, age, 1000) for age in (61, 59)]
+    key_ids = [_segment(index, KEY, age, 1000) for age in (91, 80, 95)]
+    index.add_lock(KEY, NOW - 95 * DAY_S, NOW - 95 * DAY_S + 10, "")
+    manager = RetentionManager(_config(tmp_path, 0.0), threading.Event())
+    result = manager.run_once(index, NOW)
+    assert sorted(s.id for s in result.expired) == [ord_ids[0], key_ids[0]]
+    assert not result.for_space and not index.alarms()
+    later = manager.run_once(index, NOW + 2 * DAY_S)
+    assert [s.id for s in later.expired] == [ord_ids[1]]
+    assert {s.id for s in index.segments()} == {key_ids[1], key_ids[2]}
+    index.close()
