@@ -22,7 +22,8 @@ class RateMeter:
         self._trim(now)
         if not self._samples:
             return 0.0, 0.0
-        span = max(now - self._samples[0][0], 1e-3)
+        # at least a second: right after connecting, a GOP arrives in a burst
+        span = max(now - self._samples[0][0], 1.0)
         frames = sum(1 for s in self._samples if s[2])
         bits = 8 * sum(s[1] for s in self._samples)
         return frames / span, bits / span

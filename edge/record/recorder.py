@@ -57,10 +57,14 @@ class CameraRecorder(threading.Thread):
         try:
             while not self.stop_event.is_set():
                 error = self._session(index)
+                if self.stop_event.is_set():
+                    break
                 self._went_offline(error)
                 delay = self.backoff.next_delay(time.monotonic(), self.rng)
                 self.stop_event.wait(delay)
         finally:
+            self.state.online = self.state.recording = False
+            self.state.fps = self.state.bitrate_bps = 0.0
             index.close()
 
     def _went_offline(self, error: str) -> None:
@@ -91,11 +95,17 @@ class CameraRecorder(threading.Thread):
         timeline = Timeline()
         segmenter = Segmenter(self.storage.segment_seconds)
         writer: _OpenSegment | None = None
-        started = time.monotonic()
+        started = last_arrival = time.monotonic()
         try:
             for packet in container.demux(*streams):
                 if self.stop_event.is_set():
                     return "停止 stopped"
+                arrival = time.monotonic()
+                if arrival - last_arrival >= READ_TIMEOUT_S:
+                    # FFmpeg's read timeout first hands out what it had buffered;
+                    # a silence this long already means the camera is down
+                    return describe_error(TimeoutError(), arrival - last_arrival, READ_TIMEOUT_S)
+                last_arrival = arrival
                 ts = packet.dts if packet.dts is not None else packet.pts
                 if ts is None or packet.time_base is None:
                     continue  # demuxer flush packet

@@ -27,7 +27,7 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
     # needs root (CI runs as root); a failure here is a real failure, not a skip
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], check=True)
     yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    subprocess.run(["umount", "--lazy", str(mount)], check=True)
 
 
 def _config(data_dir: Path, min_free_gb: float) -> object:
@@ -35,7 +35,7 @@ def _config(data_dir: Path, min_free_gb: float) -> object:
         "node": {"id": "34020000001180000001", "data_dir": str(data_dir)},
         "storage": {"min_free_percent": 0.0, "min_free_gb": min_free_gb},
         "cameras": [
-            {"id": ORD, "name": "普通", "url": "rtsp://127.0.0.1/a"},
+            {"id": ORD, "name": "普通", "url": "rtsp://127.0.0.1/a", "retention_days": 120},
             {"id": KEY, "name": "重点", "url": "rtsp://127.0.0.1/b", "key_area": True},
         ],
     })
@@ -54,9 +54,9 @@ def _segment(index: Index, channel: str, age_days: float, size: int) -> int:
 
 def test_watermark_deletes_oldest_unlocked_and_raises_legal_minimum_alarm(small_fs: Path) -> None:
     index = Index(small_fs)
-    # ordinary channel: 4 segments beyond its 60-day minimum is not possible here, so
-    # every ordinary segment is within the minimum except the oldest one
-    ord_ids = [_segment(index, ORD, age, 8 * MB) for age in (61, 30, 20, 10)]
+    # the ordinary channel keeps 120 days: its 70-day-old segment is not expired but is
+    # beyond its 60-day legal minimum, so it goes first
+    ord_ids = [_segment(index, ORD, age, 8 * MB) for age in (70, 30, 20, 10)]
     key_ids = [_segment(index, KEY, age, 8 * MB) for age in (50, 40, 5)]
     locked = key_ids[0]
     index.add_lock(KEY, NOW - 50 * DAY_S, NOW - 50 * DAY_S + 30, "案件证据 evidence")
@@ -82,14 +82,14 @@ def test_watermark_deletes_oldest_unlocked_and_raises_legal_minimum_alarm(small_
 
 def test_expiry_by_days_with_injected_clock(tmp_path: Path) -> None:
     index = Index(tmp_path)
-    ord_ids = [_segment(index, ORD, age, 1000) for age in (61, 59)]
+    ord_ids = [_segment(index, ORD, age, 1000) for age in (121, 119)]  # keeps 120 days
     key_ids = [_segment(index, KEY, age, 1000) for age in (91, 80, 95)]
     index.add_lock(KEY, NOW - 95 * DAY_S, NOW - 95 * DAY_S + 10, "")
     manager = RetentionManager(_config(tmp_path, 0.0), threading.Event())
     result = manager.run_once(index, NOW)
     assert sorted(s.id for s in result.expired) == [ord_ids[0], key_ids[0]]
     assert not result.for_space and not index.alarms()
-    later = manager.run_once(index, NOW + 2 * DAY_S)
-    assert [s.id for s in later.expired] == [ord_ids[1]]
-    assert {s.id for s in index.segments()} == {key_ids[1], key_ids[2]}
+    later = manager.run_once(index, NOW + 60 * DAY_S)
+    assert sorted(s.id for s in later.expired) == [ord_ids[1], key_ids[1]]
+    assert {s.id for s in index.segments()} == {key_ids[2]}  # locked: kept forever
     index.close()
