@@ -22,7 +22,7 @@ def test_g711_goes_to_mov_everything_else_to_mp4() -> None:
 
 
 def test_segmenter_waits_for_keyframe_then_cuts_at_aligned_boundary() -> None:
-    s = Segmenter(segment_s=60)
+    s = Segmenter(segment_s=60, max_gap_s=100)  # big steps below are not holes
     assert s.decide(100.0, True, False) is Decision.SKIP
     assert s.decide(100.1, False, False) is Decision.SKIP
     assert s.decide(100.2, True, True) is Decision.OPEN
