@@ -87,6 +87,8 @@ def probe(url: str, transport: str = "tcp", seconds: float = 5.0) -> ProbeResult
         started = time.monotonic()
         try:
             for packet in container.demux(video):
+                if time.monotonic() - started >= seconds:
+                    break
                 if packet.pts is None or packet.time_base is None:
                     continue
                 t = float(packet.pts * packet.time_base)
@@ -96,8 +98,6 @@ def probe(url: str, transport: str = "tcp", seconds: float = 5.0) -> ProbeResult
                 size += packet.size
                 if packet.is_keyframe:
                     keyframes.append(t)
-                if time.monotonic() - started >= seconds:
-                    break
         except (av.FFmpegError, OSError) as exc:
             raise StreamError(describe_error(exc, time.monotonic() - started, READ_TIMEOUT_S)) from None
         span = max(last - (first or 0.0), 1e-3)

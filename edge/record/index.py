@@ -113,6 +113,8 @@ _SEGMENT_COLS = (
 class Index:
     def __init__(self, data_dir: Path, *, readonly: bool = False) -> None:
         self.data_dir = Path(data_dir)
+        if not readonly:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.data_dir / DB_NAME, timeout=30, isolation_level=None)
         self.db.execute("PRAGMA busy_timeout = 30000")
         if readonly:
