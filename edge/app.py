@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 SUPERVISE_INTERVAL_S = 0.5
 STATUS_STALE_S = 10.0
 STOP_TIMEOUT_S = 10.0
+STATUS_FILE = "status.json"  # live state for `edge status` and other processes
+STATUS_WRITE_S = 2.0
 
 
 class RecorderProcess:
@@ -65,6 +67,10 @@ class RecorderProcess:
             self.cameras = {c["id"]: c for c in status["cameras"]}
             self.last_status = time.monotonic()
 
+    def snapshot(self, node_id: str) -> dict[str, object]:
+        return {"node": node_id, "ts": time.time(), "recorder_alive": self.healthy(),
+                "recorder_restarts": self.restarts, "cameras": list(self.cameras.values())}
+
     def healthy(self) -> bool:
         return (self.proc is not None and self.proc.poll() is None
                 and time.monotonic() - self.last_status < STATUS_STALE_S)
@@ -96,17 +102,34 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     logger.info("node=%s started: %d cameras, data in %s", cfg.node.id, len(cfg.cameras),
                 cfg.data_dir)
     ready = False
+    last_write = 0.0
+    retention_stale_s = max(60.0, 3 * cfg.storage.check_interval_s)
     try:
         while not stop.wait(SUPERVISE_INTERVAL_S):
             recorder.ensure_running()
-            if recorder.healthy() and retention.is_alive():
+            now = time.monotonic()
+            retention_ok = retention.is_alive() and now - retention.last_progress < retention_stale_s
+            if recorder.healthy() and retention_ok:
                 if not ready:
                     systemd.notify("READY=1")
                     ready = True
                 systemd.notify("WATCHDOG=1")
+            if now - last_write >= STATUS_WRITE_S:
+                write_status(cfg.data_dir, recorder.snapshot(cfg.node.id))
+                last_write = now
     finally:
         systemd.notify("STOPPING=1")
         recorder.stop()
         retention.join(STOP_TIMEOUT_S)
+        (cfg.data_dir / STATUS_FILE).unlink(missing_ok=True)
         logger.info("node=%s stopped", cfg.node.id)
     return 0
+
+
+def write_status(data_dir: Path, status: dict[str, object]) -> None:
+    tmp = data_dir / (STATUS_FILE + ".tmp")
+    try:
+        tmp.write_text(json.dumps(status, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(data_dir / STATUS_FILE)
+    except OSError as exc:  # a full disk must not stop supervision
+        logger.warning("cannot write %s: %s", STATUS_FILE, exc)

@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     sp = cmd("recordings", _recordings, "录像覆盖与缺口 recorded ranges and gaps")
     _range_args(sp, required=False)
     sp.add_argument("--json", action="store_true")
+    sp = cmd("status", _status, "摄像机实时状态 live camera state of the running daemon")
+    sp.add_argument("--json", action="store_true")
     cmd("plan", _plan, "按磁盘容量估算保存天数 retention days this disk allows")
     sp = cmd("export", _export, "导出录像 export footage (stream copy)")
     _range_args(sp, required=True)
@@ -160,6 +162,35 @@ def _probe(args: argparse.Namespace) -> int:
     audio = f"{result.audio_codec} {result.audio_rate} Hz" if result.audio_codec else "无 none"
     print(f"音频 audio: {audio}")
     return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    from edge.app import STATUS_FILE, STATUS_STALE_S
+
+    cfg = config_mod.load(args.config)
+    path = cfg.data_dir / STATUS_FILE
+    try:
+        status = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        print(f"守护进程未运行 the daemon is not running (no {path})", file=sys.stderr)
+        return EXIT_PROBLEM
+    if time.time() - status["ts"] > STATUS_STALE_S:
+        print("状态已过期, 守护进程可能已停止 status is stale: the daemon may have stopped",
+              file=sys.stderr)
+        return EXIT_PROBLEM
+    if args.json:
+        print(json.dumps(status, ensure_ascii=False))
+    else:
+        for cam in status["cameras"]:
+            conf = cfg.camera(cam["id"])
+            state = "在线 online" if cam["online"] else "离线 OFFLINE"
+            rec = "录像中 recording" if cam["recording"] else "未录像 not recording"
+            print(f"{cam['id']} {conf.name if conf else ''}: {state}, {rec}, {cam['fps']} fps, "
+                  f"{cam['bitrate_bps'] / 1e6:.2f} Mbit/s, 近1小时重连 reconnects/h "
+                  f"{cam['reconnects_last_hour']}" + (f", 错误 error: {cam['last_error']}"
+                                                       if cam["last_error"] else ""))
+    offline = [c for c in status["cameras"] if not c["online"]]
+    return EXIT_PROBLEM if offline or not status["recorder_alive"] else EXIT_OK
 
 
 def _recordings(args: argparse.Namespace) -> int:

@@ -4,8 +4,11 @@ daemon and a SIGKILL of the recorder process alone. One recorded scenario, sever
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +35,9 @@ class Scenario:
     killed_recorder: float = 0.0
     stopped: float = 0.0
     segments: dict[str, list[Segment]] = field(default_factory=dict)
+    status_all_up: dict = field(default_factory=dict)
+    status_outage: dict = field(default_factory=dict)
+    status_rc: tuple[int, int] = (0, 0)
 
 
 def _recording_since(data_dir: Path, since: float) -> set[str]:
@@ -64,10 +70,16 @@ def scenario(tmp_path_factory: pytest.TempPathFactory, gstreamer: None,
     try:
         t0 = time.time()
         wait_for(lambda: len(_recording_since(sc.data_dir, t0)) == 4, 30, "all four cameras recording")
-        time.sleep(12)
+        time.sleep(8)
+        up = _status(config)
+        time.sleep(4)
         hevc.stop()
         stopped = time.time()
-        time.sleep(10)
+        time.sleep(5)
+        down = _status(config)
+        sc.status_all_up, sc.status_outage = json.loads(up.stdout), json.loads(down.stdout)
+        sc.status_rc = (up.returncode, down.returncode)
+        time.sleep(5)
         hevc = CameraServer(hevc.mounts, port=hevc.port).start()
         sc.outage = (stopped, time.time())
         time.sleep(18)
@@ -90,6 +102,11 @@ def scenario(tmp_path_factory: pytest.TempPathFactory, gstreamer: None,
     sc.segments = {ch: index.segments(ch) for ch in CHANNELS}
     index.close()
     return sc
+
+
+def _status(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edge", "status", "--config", str(config), "--json"],
+                          capture_output=True, text=True, timeout=60)
 
 
 def _frames(sc: Scenario, seg: Segment) -> list[tuple[float, int]]:
@@ -164,3 +181,17 @@ def test_recorder_process_killed_resumes_within_five_seconds(scenario: Scenario)
         assert min(after) - scenario.killed_recorder <= 5.0
         before = [s for s in segs if s.start_ts < scenario.killed_recorder]
         assert scenario.killed_recorder - max(s.end_ts for s in before) <= 2.0
+
+
+def test_status_shows_live_camera_state(scenario: Scenario) -> None:
+    assert scenario.status_rc == (0, 1)  # exit 1 while a camera is offline
+    up = {c["id"]: c for c in scenario.status_all_up["cameras"]}
+    assert set(up) == set(CHANNELS)
+    for cam in up.values():
+        assert cam["online"] and cam["recording"]
+        assert 22 <= cam["fps"] <= 28 and cam["bitrate_bps"] > 300_000
+    assert (up[CAM_H265]["video_codec"], up[CAM_G711]["audio_codec"]) == ("hevc", "pcm_alaw")
+    down = {c["id"]: c for c in scenario.status_outage["cameras"]}
+    assert not down[CAM_H265]["online"] and not down[CAM_H265]["recording"]
+    assert down[CAM_H265]["last_error"]
+    assert all(down[c]["online"] for c in (CAM_H264, CAM_G711, CAM_AAC))

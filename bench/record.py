@@ -1,0 +1,143 @@
+"""Benchmark: recording N simulated cameras with edge vs the ffmpeg CLI.
+
+The same cameras (one GStreamer RTSP server, 720p25 H.264 at 2 Mbit/s, 2-s GOP) are
+recorded by ``edge run`` and by N ``ffmpeg -c copy -f segment -segment_time 60``
+processes, one after the other. For each we measure CPU seconds (user + system, all
+processes of the recorder, read from /proc) over the measuring window and PSS
+(/proc/PID/smaps_rollup). Prints CPU-seconds per stream-minute, the ratio
+edge/ffmpeg, and PSS. Usage: ``python bench/record.py [--seconds 60] [--counts 1,4,16]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edge.sim.clips import ClipSpec, ensure_clip  # noqa: E402
+from edge.sim.server import CameraServer  # noqa: E402
+
+CLIP = ClipSpec("bench-720p", width=1280, height=720, seconds=10, gop=50, bitrate=2_000_000)
+WARMUP_S = 8.0
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree(pid: int) -> list[int]:
+    """pid and all its descendants."""
+    out = [pid]
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    for child in children.split():
+        out += tree(int(child))
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+def pss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            continue
+    return total / 1024
+
+
+def measure(roots: list[int], seconds: float) -> tuple[float, float]:
+    time.sleep(WARMUP_S)
+    pids = [p for r in roots for p in tree(r)]
+    before = cpu_seconds(pids)
+    time.sleep(seconds)
+    pids = [p for r in roots for p in tree(r)]
+    return cpu_seconds(pids) - before, pss_mb(pids)
+
+
+def run_edge(urls: list[str], work: Path, seconds: float) -> tuple[float, float]:
+    data = work / "edge"
+    lines = ["[node]", 'id = "34020000001180000001"', f'data_dir = "{data}"', "[storage]",
+             "min_free_gb = 0.5", ""]
+    for i, url in enumerate(urls):
+        lines += ["[[cameras]]", f'id = "340200000013200{i + 1:05d}"', f'name = "bench {i}"',
+                  f'url = "{url}"', ""]
+    config = work / "edge.toml"
+    config.write_text("\n".join(lines))
+    proc = subprocess.Popen([sys.executable, "-m", "edge", "--log-level", "WARNING", "run",
+                             "--config", str(config)], cwd=ROOT)
+    try:
+        return measure([proc.pid], seconds)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def run_ffmpeg(urls: list[str], work: Path, seconds: float) -> tuple[float, float]:
+    procs = []
+    for i, url in enumerate(urls):
+        out = work / f"ff{i}"
+        out.mkdir()
+        procs.append(subprocess.Popen(
+            ["ffmpeg", "-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", url,
+             "-c", "copy", "-f", "segment", "-segment_time", "60", "-reset_timestamps", "1",
+             str(out / "%05d.mp4")]))
+    try:
+        return measure([p.pid for p in procs], seconds)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--counts", default="1,4,16")
+    args = ap.parse_args()
+    meta = ensure_clip(CLIP, ROOT / ".cache" / "clips")
+    counts = [int(c) for c in args.counts.split(",")]
+    print(f"# edge record benchmark {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()} "
+          f"({platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}), "
+          f"{args.seconds:.0f} s window, 720p25 H.264 2 Mbit/s, ffmpeg {ffmpeg_version()}")
+    print("cameras | edge CPU-s/stream-min | ffmpeg CPU-s/stream-min | ratio edge/ffmpeg | "
+          "edge PSS MB | ffmpeg PSS MB")
+    with CameraServer({f"/c{i}": meta for i in range(max(counts))}) as server:
+        for n in counts:
+            urls = [server.url(f"/c{i}") for i in range(n)]
+            stream_min = n * args.seconds / 60
+            with tempfile.TemporaryDirectory() as tmp:
+                e_cpu, e_pss = run_edge(urls, Path(tmp), args.seconds)
+            with tempfile.TemporaryDirectory() as tmp:
+                f_cpu, f_pss = run_ffmpeg(urls, Path(tmp), args.seconds)
+            e, f = e_cpu / stream_min, f_cpu / stream_min
+            print(f"{n:7d} | {e:21.3f} | {f:23.3f} | {e / f:17.2f} | {e_pss:11.0f} | {f_pss:13.0f}",
+                  flush=True)
+
+
+def ffmpeg_version() -> str:
+    if not shutil.which("ffmpeg"):
+        sys.exit("ffmpeg CLI not found: apt-get install ffmpeg")
+    return subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split()[2]
+
+
+if __name__ == "__main__":
+    main()
