@@ -1,4 +1,8 @@
-"""Sliding-window frame and bit rates for a camera's live state. Pure."""
+"""Sliding-window frame and bit rates for a camera's live state. Pure.
+
+``add`` is called for every packet by the camera thread and is O(1); ``rates`` is
+read once a second by whoever reports the state.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,14 @@ WINDOW_S = 5.0
 @dataclass
 class RateMeter:
     window_s: float = WINDOW_S
-    _samples: deque[tuple[float, int, bool]] = field(default_factory=deque)
+    _samples: deque[tuple[float, int, int]] = field(default_factory=deque)
+    _bytes: int = 0
+    _frames: int = 0
 
     def add(self, now: float, size: int, is_video_frame: bool) -> None:
-        self._samples.append((now, size, is_video_frame))
+        self._samples.append((now, size, int(is_video_frame)))
+        self._bytes += size
+        self._frames += is_video_frame
         self._trim(now)
 
     def rates(self, now: float) -> tuple[float, float]:
@@ -24,10 +32,11 @@ class RateMeter:
             return 0.0, 0.0
         # at least a second: right after connecting, a GOP arrives in a burst
         span = max(now - self._samples[0][0], 1.0)
-        frames = sum(1 for s in self._samples if s[2])
-        bits = 8 * sum(s[1] for s in self._samples)
-        return frames / span, bits / span
+        return self._frames / span, 8 * self._bytes / span
 
     def _trim(self, now: float) -> None:
-        while self._samples and self._samples[0][0] < now - self.window_s:
-            self._samples.popleft()
+        samples = self._samples
+        while samples and samples[0][0] < now - self.window_s:
+            _, size, frame = samples.popleft()
+            self._bytes -= size
+            self._frames -= frame

@@ -24,7 +24,14 @@ def open_camera(
     """Connect and read the stream description. Raises StreamError with a clear reason."""
     # Not "fflags=nobuffer": with it FFmpeg's RTSP demuxer hands out H.264 slices
     # that do not assemble into decodable access units.
-    options = {"rtsp_transport": transport}
+    options = {
+        "rtsp_transport": transport,
+        # FFmpeg's socket timeout ends a dead TCP connection cheaply, but a camera
+        # whose encoder froze keeps its RTSP session alive with RTCP, which resets
+        # that timer; only PyAV's read timeout (below) catches it. That one polls a
+        # Python callback on every blocking read: ~8 % more CPU, kept on purpose.
+        "timeout": str(int(read_timeout_s * 1_000_000)),
+    }
     started = time.monotonic()
     try:
         container = av.open(url, options=options, timeout=(open_timeout_s, read_timeout_s))

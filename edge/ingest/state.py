@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from edge.ingest.rate import RateMeter
+
 HOUR_S = 3600.0
 
 
@@ -13,8 +15,7 @@ class CameraState:
     id: str
     online: bool = False
     recording: bool = False
-    fps: float = 0.0
-    bitrate_bps: float = 0.0
+    meter: RateMeter = field(default_factory=RateMeter)
     last_packet_ts: float | None = None
     last_error: str | None = None
     video_codec: str | None = None
@@ -34,9 +35,10 @@ class CameraState:
 
     def to_dict(self, now: float) -> dict[str, object]:
         self.trim(now)
+        fps, bps = self.meter.rates(now) if self.online else (0.0, 0.0)
         return {
             "id": self.id, "online": self.online, "recording": self.recording,
-            "fps": round(self.fps, 2), "bitrate_bps": round(self.bitrate_bps),
+            "fps": round(fps, 2), "bitrate_bps": round(bps),
             "last_packet_ts": self.last_packet_ts, "last_error": self.last_error,
             "video_codec": self.video_codec, "audio_codec": self.audio_codec,
             "width": self.width, "height": self.height,

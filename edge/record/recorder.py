@@ -47,7 +47,6 @@ class CameraRecorder(threading.Thread):
         self.data_dir = data_dir
         self.stop_event = stop
         self.state = state or CameraState(camera.id)
-        self.meter = RateMeter()
         self.backoff = Backoff()
         self.rng = random.Random()
         self.sessions = 0
@@ -64,7 +63,6 @@ class CameraRecorder(threading.Thread):
                 self.stop_event.wait(delay)
         finally:
             self.state.online = self.state.recording = False
-            self.state.fps = self.state.bitrate_bps = 0.0
             index.close()
 
     def _went_offline(self, error: str) -> None:
@@ -73,7 +71,6 @@ class CameraRecorder(threading.Thread):
             logger.warning("camera=%s offline: %s", self.camera.id, error)
         state.online = state.recording = False
         state.connected_since = None
-        state.fps = state.bitrate_bps = 0.0
         state.last_error = error
 
     def _session(self, index: Index) -> str:
@@ -92,6 +89,7 @@ class CameraRecorder(threading.Thread):
         audio = next((s for s in container.streams.audio if s.codec_context.name in KEPT_AUDIO), None)
         streams: list[av.stream.Stream] = [video] + ([audio] if audio else [])
         self._connected(video, audio)
+        time_bases = {s.index: float(s.time_base or 0) for s in streams}
         timeline = Timeline()
         segmenter = Segmenter(self.storage.segment_seconds)
         writer: _OpenSegment | None = None
@@ -107,12 +105,14 @@ class CameraRecorder(threading.Thread):
                     return describe_error(TimeoutError(), arrival - last_arrival, READ_TIMEOUT_S)
                 last_arrival = arrival
                 ts = packet.dts if packet.dts is not None else packet.pts
-                if ts is None or packet.time_base is None:
+                if ts is None:
                     continue  # demuxer flush packet
                 now = time.time()
-                is_video = packet.stream.index == video.index
-                t = timeline.to_wall(packet.stream.index, float(ts * packet.time_base), now)
-                self._count(now, packet.size, is_video)
+                src = packet.stream_index
+                is_video = src == video.index
+                t = timeline.to_wall(src, ts * time_bases[src], now)
+                self.state.meter.add(now, packet.size, is_video)
+                self.state.last_packet_ts = now
                 if is_video and packet.is_keyframe:
                     self.backoff.reset()  # healthy again: next outage starts from 1 s
                 if not self.camera.record:
@@ -146,6 +146,7 @@ class CameraRecorder(threading.Thread):
             state.note_reconnect(now)
         self.sessions += 1
         state.online = True
+        state.meter = RateMeter()
         state.connected_since = now
         state.last_error = None
         state.video_codec = video.codec_context.name
@@ -153,12 +154,6 @@ class CameraRecorder(threading.Thread):
         state.audio_codec = audio.codec_context.name if audio else None
         logger.info("camera=%s connected: %s %sx%s audio=%s", self.camera.id, state.video_codec,
                     state.width, state.height, state.audio_codec or "none")
-
-    def _count(self, now: float, size: int, is_video: bool) -> None:
-        self.meter.add(now, size, is_video)
-        self.state.last_packet_ts = now
-        self.state.fps, self.state.bitrate_bps = self.meter.rates(now) if is_video else (
-            self.state.fps, self.state.bitrate_bps)
 
     def _open_segment(
         self, index: Index, t: float, streams: list[av.stream.Stream],

@@ -38,18 +38,20 @@ class SegmentWriter:
         self.fsync_interval_s = fsync_interval_s
         self.container = av.open(str(path), "w", format=path.suffix[1:], options=MUX_OPTIONS)
         self.out = {s.index: self.container.add_stream_from_template(s) for s in templates}
+        self.rates = {s.index: 1 / float(s.time_base or Fraction(1, 90_000)) for s in templates}
         self.last_dts: dict[int, int] = {}
         self.sync_fd: int | None = None  # the muxer creates the file at its first packet
         self.last_sync = time.monotonic()
 
     def write(self, packet: av.packet.Packet, t: float) -> None:
         """Mux ``packet`` whose decode time is wall-clock ``t``."""
-        src = packet.stream.index
+        src = packet.stream_index
         out = self.out.get(src)
-        if out is None or packet.time_base is None:
+        if out is None:
             return
-        tb: Fraction = packet.time_base
-        dts = max(0, round((t - self.start_ts) / tb))
+        # float time bases: Fraction arithmetic per packet costs more than the mux
+        rate = self.rates[src]
+        dts = max(0, round((t - self.start_ts) * rate))
         last = self.last_dts.get(src)
         if last is not None and dts <= last:
             dts = last + 1  # muxers require strictly increasing DTS per stream
@@ -60,8 +62,7 @@ class SegmentWriter:
         packet.stream = out
         self.container.mux(packet)
         self.last_dts[src] = dts
-        duration = float(packet.duration * tb) if packet.duration else 0.0
-        self.end_ts = max(self.end_ts, t + duration)
+        self.end_ts = max(self.end_ts, t + packet.duration / rate)
 
     def sync(self, force: bool = False) -> None:
         now = time.monotonic()

@@ -109,8 +109,9 @@ def test_right_password_records(tmp_path: Path, cameras: Callable[..., CameraSer
     try:
         wait_for(lambda: states[GOOD].recording, 15, "recording")
         time.sleep(6)  # a full rate window
-        assert 23 <= states[GOOD].fps <= 27
-        assert 500_000 < states[GOOD].bitrate_bps < 2_000_000
+        live = states[GOOD].to_dict(time.time())
+        assert 23 <= live["fps"] <= 27
+        assert 500_000 < live["bitrate_bps"] < 2_000_000
         assert states[GOOD].audio_codec == "pcm_alaw"
     finally:
         _stop(stop, recorders)
