@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 SUPERVISE_INTERVAL_S = 0.5
 STATUS_STALE_S = 10.0
 STOP_TIMEOUT_S = 10.0
+RESTART_MIN_INTERVAL_S = 1.0  # a recorder that dies at once must not spin the CPU
 STATUS_FILE = "status.json"  # live state for `edge status` and other processes
 STATUS_WRITE_S = 2.0
 
@@ -40,14 +41,20 @@ class RecorderProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.cameras: dict[str, dict[str, object]] = {}
         self.last_status = 0.0  # monotonic
+        self.last_start = -RESTART_MIN_INTERVAL_S
         self.restarts = 0
 
     def ensure_running(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             return
+        if time.monotonic() - self.last_start < RESTART_MIN_INTERVAL_S:
+            return
         if self.proc is not None:
             self.restarts += 1
             logger.error("recorder process exited with %s; restarting", self.proc.returncode)
+            if self.proc.stdin:
+                self.proc.stdin.close()
+        self.last_start = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edge", "--log-level", self.log_level, "_recorder",
              "--config", str(self.config_path)],

@@ -119,7 +119,8 @@ class CameraRecorder(threading.Thread):
                     continue
                 decision = segmenter.decide(t, is_video, packet.is_keyframe)
                 if decision in (Decision.OPEN, Decision.CLOSE) and writer:
-                    writer = writer.finish()
+                    writer.finish()
+                    writer = None
                 if decision is Decision.OPEN:
                     writer = self._open_segment(index, t, streams, audio)
                 if writer and decision in (Decision.OPEN, Decision.WRITE):
@@ -129,7 +130,8 @@ class CameraRecorder(threading.Thread):
                         logger.error("camera=%s write failed %s: %s", self.camera.id,
                                      writer.writer.path, exc)
                         self.state.last_error = f"写入失败 write failed: {exc}"
-                        writer = writer.abandon()
+                        writer.abandon()
+                        writer = None
                         segmenter.reset()
             return "摄像机结束了流 camera ended the stream"
         except (av.FFmpegError, OSError) as exc:

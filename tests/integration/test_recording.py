@@ -82,7 +82,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory, gstreamer: None,
         time.sleep(5)
         hevc = CameraServer(hevc.mounts, port=hevc.port).start()
         sc.outage = (stopped, time.time())
-        time.sleep(18)
+        time.sleep(35)  # over a minute of recording before the kill
         sc.killed_all = time.time()
         daemon.kill_all()  # like a power cut for the process tree: nothing cleans up for the process tree: nothing gets to clean up
         daemon = Daemon(config).start()

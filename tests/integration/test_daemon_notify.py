@@ -1,0 +1,58 @@
+"""systemd notify protocol against a real datagram socket: READY once recording works,
+WATCHDOG only while the recorder reports, nothing while it is wedged."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Callable
+
+from edge.sim.server import CameraServer
+from tests.conftest import Daemon, write_config
+
+
+def _collect(sock: socket.socket, seconds: float) -> list[tuple[float, str]]:
+    out = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            out.append((time.monotonic(), sock.recv(4096).decode()))
+        except TimeoutError:
+            break
+    return out
+
+
+def test_ready_and_watchdog_follow_recorder_health(
+    tmp_path: Path, cameras: Callable[..., CameraServer],
+) -> None:
+    cam = cameras({"/a": "h264"})
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    config = write_config(tmp_path / "edge.toml", tmp_path / "data",
+                          [("34020000001320000001", cam.url("/a"))])
+    daemon = Daemon(config, env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock")}).start()
+    try:
+        first = _collect(notify, 15)
+        states = [m for _, m in first]
+        assert states[0] == "READY=1" and states.count("READY=1") == 1
+        assert states.count("WATCHDOG=1") >= 10  # every half second once healthy
+        recorder = daemon.recorder_pid()
+        assert recorder is not None
+        os.kill(recorder, signal.SIGSTOP)  # wedged: alive but silent
+        stopped = time.monotonic()
+        wedged = _collect(notify, 16)
+        last_ping = max((t for t, m in wedged if m == "WATCHDOG=1"), default=stopped)
+        # the window is 16 s: no ping in its last 5 s means the pings stopped
+        assert last_ping - stopped <= 11, "pings must stop once the recorder goes silent"
+        os.kill(recorder, signal.SIGCONT)
+        again = _collect(notify, 6)
+        assert "WATCHDOG=1" in [m for _, m in again]
+        assert daemon.stop() == 0
+        assert "STOPPING=1" in [m for _, m in _collect(notify, 2)]
+    finally:
+        daemon.stop()
+        notify.close()

@@ -1,0 +1,36 @@
+"""The protocol and decision cores stay pure: no I/O imports, no clock, strict types."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PURE = [
+    "edge/config.py", "edge/gbid.py", "edge/timefmt.py", "edge/errors.py",
+    "edge/ingest/backoff.py", "edge/ingest/timeline.py", "edge/ingest/rate.py",
+    "edge/ingest/state.py", "edge/record/segmenter.py", "edge/record/naming.py",
+    "edge/record/fmp4.py", "edge/record/coverage.py", "edge/retention/policy.py",
+    "edge/retention/capacity.py",
+]
+IMPURE = {"socket", "threading", "sqlite3", "av", "subprocess", "time", "os", "shutil"}
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_module_imports_no_io(module: str) -> None:
+    tree = ast.parse((ROOT / module).read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    assert not names & IMPURE, f"{module} imports {sorted(names & IMPURE)}"
+
+
+def test_pure_modules_pass_mypy_strict() -> None:
+    res = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-error-summary", *PURE],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
