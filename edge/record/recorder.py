@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from edge.ingest.state import CameraState
 from edge.ingest.timeline import Timeline
 from edge.record.index import Index
 from edge.record.naming import container_for, segment_path
+from edge.record.reconcile import repair_file
 from edge.record.segmenter import Decision, Segmenter
 from edge.record.writer import SegmentWriter
 
@@ -50,6 +52,10 @@ class CameraRecorder(threading.Thread):
         self.backoff = Backoff()
         self.rng = random.Random()
         self.sessions = 0
+        self.disk_error: str | None = None
+        # segments whose row could not be completed (index full): retried after the
+        # next clean segment, else by start-up reconciliation
+        self.unsettled: list[tuple[Index, int, Path, float]] = []
 
     def run(self) -> None:
         index = Index(self.data_dir)
@@ -119,26 +125,26 @@ class CameraRecorder(threading.Thread):
                     continue
                 decision = segmenter.decide(t, is_video, packet.is_keyframe)
                 if decision in (Decision.OPEN, Decision.CLOSE) and writer:
-                    writer.finish()
+                    self._finish(writer)
                     writer = None
                 if decision is Decision.OPEN:
                     writer = self._open_segment(index, t, streams, audio)
                 if writer and decision in (Decision.OPEN, Decision.WRITE):
                     try:
                         writer.write(packet, t)
-                    except (av.FFmpegError, OSError) as exc:
-                        logger.error("camera=%s write failed %s: %s", self.camera.id,
-                                     writer.writer.path, exc)
-                        self.state.last_error = f"写入失败 write failed: {exc}"
-                        writer.abandon()
+                        self.state.recording = True
+                    except DiskError as exc:
+                        self._disk_failed(str(exc))
+                        writer.writer.abandon()
+                        self._settle(index, writer.seg_id, writer.writer.path, writer.writer.start_ts)
                         writer = None
-                        segmenter.reset()
+                        segmenter.reset()  # retry from the next keyframe
             return "摄像机结束了流 camera ended the stream"
         except (av.FFmpegError, OSError) as exc:
             return describe_error(exc, time.monotonic() - started, READ_TIMEOUT_S)
         finally:
             if writer:
-                writer.finish()
+                self._finish(writer)
             self.state.recording = False
 
     def _connected(self, video: av.stream.Stream, audio: av.stream.Stream | None) -> None:
@@ -166,20 +172,51 @@ class CameraRecorder(threading.Thread):
         video = streams[0].codec_context
         # the row first: a crash between the two leaves a row to repair, never an
         # unindexed file
-        seg_id = index.add_segment(
-            self.camera.id, t, path, video_codec=video.name, audio_codec=audio_codec,
-            width=video.width, height=video.height,
-        )
+        try:
+            seg_id = index.add_segment(
+                self.camera.id, t, path, video_codec=video.name, audio_codec=audio_codec,
+                width=video.width, height=video.height,
+            )
+        except sqlite3.Error as exc:
+            self._disk_failed(f"索引写入失败 index write failed: {exc}")
+            return None
         try:
             writer = SegmentWriter(path, t, streams, self.storage.fsync_interval_s)
         except (av.FFmpegError, OSError) as exc:
-            index.delete_segments([seg_id])
-            logger.error("camera=%s cannot create segment %s: %s", self.camera.id, path, exc)
-            self.state.last_error = f"无法创建录像文件 cannot create segment: {exc}"
+            self._disk_failed(f"无法创建录像文件 cannot create segment: {exc}")
+            self._settle(index, seg_id, path, t)
             return None
-        self.state.recording = True
         logger.debug("camera=%s segment started %s", self.camera.id, path.name)
         return _OpenSegment(index, seg_id, writer)
+
+    def _finish(self, segment: _OpenSegment) -> None:
+        if not segment.finish():
+            self._settle(segment.index, segment.seg_id, segment.writer.path, segment.writer.start_ts)
+            return
+        retry, self.unsettled = self.unsettled, []
+        for args in retry:
+            self._settle(*args)
+        if self.disk_error:
+            logger.info("camera=%s recording to disk again after: %s", self.camera.id,
+                        self.disk_error)
+            self.disk_error = None
+            self.state.last_error = None
+
+    def _settle(self, index: Index, seg_id: int, path: Path, start_ts: float) -> None:
+        if not settle_segment(index, seg_id, path, start_ts):
+            self.unsettled.append((index, seg_id, path, start_ts))
+
+    def _disk_failed(self, message: str) -> None:
+        """Log a disk or index failure once per change, not once per keyframe."""
+        self.state.recording = False
+        self.state.last_error = message
+        if message != self.disk_error:
+            logger.error("camera=%s %s", self.camera.id, message)
+            self.disk_error = message
+
+
+class DiskError(Exception):
+    """Writing a segment file or its index row failed (disk full, I/O error)."""
 
 
 class _OpenSegment:
@@ -192,23 +229,44 @@ class _OpenSegment:
         self.last_update = time.monotonic()
 
     def write(self, packet: av.packet.Packet, t: float) -> None:
-        self.writer.write(packet, t)
-        self.writer.sync()
-        now = time.monotonic()
-        if now - self.last_update >= INDEX_UPDATE_S:
-            self.index.update_segment(self.seg_id, self.writer.end_ts, self.writer.size, False)
-            self.last_update = now
+        try:
+            self.writer.write(packet, t)
+            self.writer.sync()
+            now = time.monotonic()
+            if now - self.last_update >= INDEX_UPDATE_S:
+                self.index.update_segment(self.seg_id, self.writer.end_ts, self.writer.size, False)
+                self.last_update = now
+        except (av.FFmpegError, OSError) as exc:
+            # the reason only (not the file name): the message is compared to the last
+            # one so that a full disk is logged once, not at every keyframe
+            raise DiskError(f"写入失败 write failed: {exc.strerror or exc}") from None
+        except sqlite3.Error as exc:
+            raise DiskError(f"索引写入失败 index write failed: {exc}") from None
 
-    def finish(self) -> None:
+    def finish(self) -> bool:
+        """Close the file and complete its row; False if either failed."""
         try:
             size = self.writer.close()
-        except (av.FFmpegError, OSError) as exc:
-            # e.g. disk full while writing the trailer: the fragments already on disk
-            # stay, and reconciliation indexes them
+            self.index.update_segment(self.seg_id, self.writer.end_ts, size, True)
+            return True
+        except (av.FFmpegError, OSError, sqlite3.Error) as exc:
             logger.error("segment %s not finished cleanly: %s", self.writer.path, exc)
-            return
-        self.index.update_segment(self.seg_id, self.writer.end_ts, size, True)
+            return False
 
-    def abandon(self) -> None:
-        # left incomplete on purpose: reconciliation keeps its complete fragments
-        self.writer.abandon()
+
+def settle_segment(index: Index, seg_id: int, path: Path, start_ts: float) -> bool:
+    """After a failed write: keep the file's complete fragments, indexed; or drop both.
+
+    Returns False when the index could not be updated (the row stays incomplete).
+    """
+    facts = repair_file(path) if path.exists() else None
+    try:
+        if facts is None:
+            index.delete_segments([seg_id])  # the row first: never a row without a file
+            path.unlink(missing_ok=True)
+        else:
+            index.update_segment(seg_id, start_ts + facts.duration_s, facts.size, True)
+        return True
+    except (OSError, sqlite3.Error) as exc:
+        logger.error("cannot settle segment %s: %s", path, exc)
+        return False

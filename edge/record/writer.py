@@ -62,7 +62,7 @@ class SegmentWriter:
         packet.stream = out
         self.container.mux(packet)
         self.last_dts[src] = dts
-        self.end_ts = max(self.end_ts, t + packet.duration / rate)
+        self.end_ts = max(self.end_ts, t + (packet.duration or 0) / rate)
 
     def sync(self, force: bool = False) -> None:
         now = time.monotonic()

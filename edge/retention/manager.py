@@ -37,6 +37,7 @@ class RetentionManager(threading.Thread):
         self.stop_event = stop
         self.clock = clock
         self.last_progress = time.monotonic()
+        self.space_stuck = False  # log "nothing left to delete" once, not every pass
 
     def run(self) -> None:
         index = Index(self.cfg.data_dir)
@@ -93,9 +94,13 @@ class RetentionManager(threading.Thread):
             candidates = [s for ch in rules for s in index.oldest_segments(ch, BATCH)]
             chosen = select_for_space(candidates, locks, rules, needed, now)
             if not chosen:
-                logger.error("disk below watermark (%d MB short) and nothing left to delete: "
-                             "all remaining footage is locked or being written", needed // 2**20)
+                if not self.space_stuck:
+                    logger.error("disk below watermark (%d MB short) and nothing left to "
+                                 "delete: all remaining footage is locked or being written",
+                                 needed // 2**20)
+                self.space_stuck = True
                 return
+            self.space_stuck = False
             self._delete_segments(index, chosen)
             result.for_space += chosen
             logger.warning("disk below watermark: deleted %d oldest segments (%d MB)",
