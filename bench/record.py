@@ -63,16 +63,23 @@ def pss_mb(pids: list[int]) -> float:
     return total / 1024
 
 
-def measure(roots: list[int], seconds: float) -> tuple[float, float]:
+def measure(roots: list[int], seconds: float, out_dirs: list[Path]) -> tuple[float, float, int]:
+    """(CPU seconds, PSS MB, how many streams wrote output during the window)."""
     time.sleep(WARMUP_S)
     pids = [p for r in roots for p in tree(r)]
-    before = cpu_seconds(pids)
+    before, sizes = cpu_seconds(pids), [dir_bytes(d) for d in out_dirs]
     time.sleep(seconds)
     pids = [p for r in roots for p in tree(r)]
-    return cpu_seconds(pids) - before, pss_mb(pids)
+    cpu, pss = cpu_seconds(pids) - before, pss_mb(pids)
+    grew = sum(dir_bytes(d) > b for d, b in zip(out_dirs, sizes))
+    return cpu, pss, grew
 
 
-def run_edge(urls: list[str], work: Path, seconds: float) -> tuple[float, float]:
+def dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def run_edge(urls: list[str], work: Path, seconds: float) -> tuple[float, float, int]:
     data = work / "edge"
     lines = ["[node]", 'id = "34020000001180000001"', f'data_dir = "{data}"', "[storage]",
              "min_free_gb = 0.5", ""]
@@ -83,24 +90,28 @@ def run_edge(urls: list[str], work: Path, seconds: float) -> tuple[float, float]
     config.write_text("\n".join(lines))
     proc = subprocess.Popen([sys.executable, "-m", "edge", "--log-level", "WARNING", "run",
                              "--config", str(config)], cwd=ROOT)
+    channels = [data / "recordings" / f"340200000013200{i + 1:05d}" for i in range(len(urls))]
+    for channel in channels:
+        channel.mkdir(parents=True, exist_ok=True)
     try:
-        return measure([proc.pid], seconds)
+        return measure([proc.pid], seconds, channels)
     finally:
         proc.terminate()
         proc.wait(30)
 
 
-def run_ffmpeg(urls: list[str], work: Path, seconds: float) -> tuple[float, float]:
-    procs = []
+def run_ffmpeg(urls: list[str], work: Path, seconds: float) -> tuple[float, float, int]:
+    procs, outs = [], []
     for i, url in enumerate(urls):
         out = work / f"ff{i}"
         out.mkdir()
+        outs.append(out)
         procs.append(subprocess.Popen(
             ["ffmpeg", "-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", url,
              "-c", "copy", "-f", "segment", "-segment_time", "60", "-reset_timestamps", "1",
              str(out / "%05d.mp4")]))
     try:
-        return measure([p.pid for p in procs], seconds)
+        return measure([p.pid for p in procs], seconds, outs)
     finally:
         for p in procs:
             p.terminate()
@@ -119,18 +130,19 @@ def main() -> None:
           f"({platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}), "
           f"{args.seconds:.0f} s window, 720p25 H.264 2 Mbit/s, ffmpeg {ffmpeg_version()}")
     print("cameras | edge CPU-s/stream-min | ffmpeg CPU-s/stream-min | ratio edge/ffmpeg | "
-          "edge PSS MB | ffmpeg PSS MB")
+          "edge PSS MB | ffmpeg PSS MB | streams writing edge/ffmpeg")
     with CameraServer({f"/c{i}": meta for i in range(max(counts))}) as server:
         for n in counts:
             urls = [server.url(f"/c{i}") for i in range(n)]
-            stream_min = n * args.seconds / 60
             with tempfile.TemporaryDirectory() as tmp:
-                e_cpu, e_pss = run_edge(urls, Path(tmp), args.seconds)
+                e_cpu, e_pss, e_ok = run_edge(urls, Path(tmp), args.seconds)
             with tempfile.TemporaryDirectory() as tmp:
-                f_cpu, f_pss = run_ffmpeg(urls, Path(tmp), args.seconds)
-            e, f = e_cpu / stream_min, f_cpu / stream_min
-            print(f"{n:7d} | {e:21.3f} | {f:23.3f} | {e / f:17.2f} | {e_pss:11.0f} | {f_pss:13.0f}",
-                  flush=True)
+                f_cpu, f_pss, f_ok = run_ffmpeg(urls, Path(tmp), args.seconds)
+            # per stream that really wrote: a recorder that never started costs nothing
+            e = e_cpu / (max(e_ok, 1) * args.seconds / 60)
+            f = f_cpu / (max(f_ok, 1) * args.seconds / 60)
+            print(f"{n:7d} | {e:21.3f} | {f:23.3f} | {e / f:17.2f} | {e_pss:11.0f} | "
+                  f"{f_pss:13.0f} | {e_ok}/{f_ok}", flush=True)
 
 
 def ffmpeg_version() -> str:

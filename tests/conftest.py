@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -54,6 +55,17 @@ def cameras(gstreamer: None, clips: dict[str, Path]) -> Iterator[Callable[..., C
     yield start
     for server in started:
         server.stop()
+
+
+@contextmanager
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A real small filesystem. Needs root (CI runs as root): failing is failing, not a skip."""
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=True)
 
 
 def write_config(path: Path, data_dir: Path, cameras: list[tuple[str, str]],

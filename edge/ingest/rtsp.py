@@ -31,6 +31,9 @@ def open_camera(
         # that timer; only PyAV's read timeout (below) catches it. That one polls a
         # Python callback on every blocking read: ~8 % more CPU, kept on purpose.
         "timeout": str(int(read_timeout_s * 1_000_000)),
+        # PyAV turns on genpts, which queues packets to invent missing timestamps; we
+        # map timestamps ourselves (ingest/timeline.py), so that work is wasted (~10 %)
+        "fflags": "-genpts",
     }
     started = time.monotonic()
     try:

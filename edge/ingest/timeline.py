@@ -37,3 +37,11 @@ class Timeline:
             self.own_offset[stream] = t - pts_s
         self.last[stream] = t
         return t
+
+    def untimed(self, stream: int, arrival: float) -> float:
+        """Time for a packet without a timestamp (the first keyframe after connecting
+        often has none, before RTCP sync): just after the stream's last packet."""
+        last = self.last.get(stream)
+        t = arrival if last is None else last + 1e-3
+        self.last[stream] = t
+        return t

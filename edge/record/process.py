@@ -42,6 +42,10 @@ def run_recorder(cfg: EdgeConfig) -> int:
     index.close()
     for line in report.details:
         logger.info("reconcile: %s", line)
+    if report.details:
+        logger.warning("reconcile after unclean stop: %d segments repaired, %d orphans indexed, "
+                       "%d rows and %d files removed", report.repaired, report.indexed,
+                       report.removed_rows, report.removed_files)
 
     states = {c.id: CameraState(c.id) for c in cfg.cameras}
     threads = {c.id: CameraRecorder(c, cfg.storage, cfg.data_dir, stop, states[c.id])

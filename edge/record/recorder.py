@@ -97,6 +97,7 @@ class CameraRecorder(threading.Thread):
         self._connected(video, audio)
         time_bases = {s.index: float(s.time_base or 0) for s in streams}
         timeline = Timeline()
+        reanchors = 0
         segmenter = Segmenter(self.storage.segment_seconds)
         writer: _OpenSegment | None = None
         started = last_arrival = time.monotonic()
@@ -110,13 +111,22 @@ class CameraRecorder(threading.Thread):
                     # a silence this long already means the camera is down
                     return describe_error(TimeoutError(), arrival - last_arrival, READ_TIMEOUT_S)
                 last_arrival = arrival
-                ts = packet.dts if packet.dts is not None else packet.pts
-                if ts is None:
+                if not packet.size:
                     continue  # demuxer flush packet
+                ts = packet.dts if packet.dts is not None else packet.pts
                 now = time.time()
                 src = packet.stream_index
                 is_video = src == video.index
-                t = timeline.to_wall(src, ts * time_bases[src], now)
+                if ts is None:
+                    # keep it: it is usually the first keyframe of the session
+                    t = timeline.untimed(src, now)
+                else:
+                    t = timeline.to_wall(src, ts * time_bases[src], now)
+                if timeline.reanchors != reanchors:
+                    reanchors = timeline.reanchors
+                    if reanchors == 1 or reanchors % 100 == 0:  # garbage clocks jump a lot
+                        logger.warning("camera=%s timestamps jumped (%d times this session); "
+                                       "re-anchored to the local clock", self.camera.id, reanchors)
                 self.state.meter.add(now, packet.size, is_video)
                 self.state.last_packet_ts = now
                 if is_video and packet.is_keyframe:

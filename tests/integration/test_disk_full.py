@@ -4,11 +4,10 @@ when space is freed. Real tmpfs, real camera, real SQLite."""
 from __future__ import annotations
 
 import logging
-import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import av
 import pytest
@@ -20,7 +19,7 @@ from edge.record.recorder import CameraRecorder
 from edge.retention.manager import RetentionManager
 from edge.sim.clips import ClipSpec, ensure_clip
 from edge.sim.server import CameraServer
-from tests.conftest import CLIP_CACHE, wait_for
+from tests.conftest import CLIP_CACHE, tmpfs, wait_for
 
 CAM = "34020000001320000001"
 # 2 Mbit/s fills the 8 MB disk (4 MB of it ballast) in about 16 s
@@ -29,11 +28,8 @@ BUSY_CLIP = ClipSpec("t-720p", width=1280, height=720, gop=25, bitrate=2_000_000
 
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], check=True)
-    yield mount
-    subprocess.run(["umount", "--lazy", str(mount)], check=True)
+    with tmpfs(tmp_path / "disk", "8m") as mount:
+        yield mount
 
 
 def test_full_disk_is_survived_and_recording_resumes(

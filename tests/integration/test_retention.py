@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -14,6 +13,7 @@ from edge.record.index import Index
 from edge.record.naming import segment_path
 from edge.retention.manager import ALARM_BELOW_MINIMUM, RetentionManager
 from edge.retention.policy import DAY_S
+from tests.conftest import tmpfs
 
 MB = 1024**2
 NOW = 2_000_000_000.0
@@ -22,12 +22,8 @@ ORD, KEY = "34020000001320000001", "34020000001320000002"
 
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    # needs root (CI runs as root); a failure here is a real failure, not a skip
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], check=True)
-    yield mount
-    subprocess.run(["umount", "--lazy", str(mount)], check=True)
+    with tmpfs(tmp_path / "disk", "64m") as mount:
+        yield mount
 
 
 def _config(data_dir: Path, min_free_gb: float) -> object:

@@ -60,3 +60,11 @@ def test_reconnects_counted_over_the_last_hour() -> None:
     for t in (0.0, 100.0, 3000.0):
         s.note_reconnect(t)
     assert s.to_dict(3650.0)["reconnects_last_hour"] == 2
+
+
+def test_untimed_first_keyframe_gets_arrival_time_then_timed_packets_follow() -> None:
+    tl = Timeline()
+    assert tl.untimed(0, 1000.0) == 1000.0  # first keyframe, no pts yet
+    t = tl.to_wall(0, 0.04, 1000.04)
+    assert t == pytest.approx(1000.04)
+    assert tl.untimed(0, 1009.0) == pytest.approx(1000.041)  # mid-stream: right after the last
