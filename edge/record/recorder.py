@@ -95,11 +95,7 @@ class CameraRecorder(threading.Thread):
         audio = next((s for s in container.streams.audio if s.codec_context.name in KEPT_AUDIO), None)
         streams: list[av.stream.Stream] = [video] + ([audio] if audio else [])
         self._connected(video, audio)
-        time_bases = {s.index: float(s.time_base or 0) for s in streams}
-        timeline = Timeline()
-        reanchors = 0
-        segmenter = Segmenter(self.storage.segment_seconds)
-        writer: _OpenSegment | None = None
+        session = _Session(self, index, streams, audio)
         started = last_arrival = time.monotonic()
         try:
             for packet in container.demux(*streams):
@@ -111,51 +107,13 @@ class CameraRecorder(threading.Thread):
                     # a silence this long already means the camera is down
                     return describe_error(TimeoutError(), arrival - last_arrival, READ_TIMEOUT_S)
                 last_arrival = arrival
-                if not packet.size:
-                    continue  # demuxer flush packet
-                ts = packet.dts if packet.dts is not None else packet.pts
-                now = time.time()
-                src = packet.stream_index
-                is_video = src == video.index
-                if ts is None:
-                    # keep it: it is usually the first keyframe of the session
-                    t = timeline.untimed(src, now)
-                else:
-                    t = timeline.to_wall(src, ts * time_bases[src], now)
-                if timeline.reanchors != reanchors:
-                    reanchors = timeline.reanchors
-                    if reanchors == 1 or reanchors % 100 == 0:  # garbage clocks jump a lot
-                        logger.warning("camera=%s timestamps jumped (%d times this session); "
-                                       "re-anchored to the local clock", self.camera.id, reanchors)
-                self.state.meter.add(now, packet.size, is_video)
-                self.state.last_packet_ts = now
-                if is_video and packet.is_keyframe:
-                    self.backoff.reset()  # healthy again: next outage starts from 1 s
-                if not self.camera.record:
-                    continue
-                decision = segmenter.decide(t, is_video, packet.is_keyframe)
-                if decision in (Decision.OPEN, Decision.CLOSE) and writer:
-                    self._finish(writer)
-                    writer = None
-                if decision is Decision.OPEN:
-                    writer = self._open_segment(index, t, streams, audio)
-                if writer and decision in (Decision.OPEN, Decision.WRITE):
-                    try:
-                        writer.write(packet, t)
-                        self.state.recording = True
-                    except DiskError as exc:
-                        self._disk_failed(str(exc))
-                        writer.writer.abandon()
-                        self._settle(index, writer.seg_id, writer.writer.path, writer.writer.start_ts)
-                        writer = None
-                        segmenter.reset()  # retry from the next keyframe
+                if packet.size:  # size 0: a demuxer flush packet
+                    session.on_packet(packet)
             return "摄像机结束了流 camera ended the stream"
         except (av.FFmpegError, OSError) as exc:
             return describe_error(exc, time.monotonic() - started, READ_TIMEOUT_S)
         finally:
-            if writer:
-                self._finish(writer)
-            self.state.recording = False
+            session.close()
 
     def _connected(self, video: av.stream.Stream, audio: av.stream.Stream | None) -> None:
         state = self.state
@@ -173,7 +131,7 @@ class CameraRecorder(threading.Thread):
         logger.info("camera=%s connected: %s %sx%s audio=%s", self.camera.id, state.video_codec,
                     state.width, state.height, state.audio_codec or "none")
 
-    def _open_segment(
+    def open_segment(
         self, index: Index, t: float, streams: list[av.stream.Stream],
         audio: av.stream.Stream | None,
     ) -> _OpenSegment | None:
@@ -188,41 +146,108 @@ class CameraRecorder(threading.Thread):
                 width=video.width, height=video.height,
             )
         except sqlite3.Error as exc:
-            self._disk_failed(f"索引写入失败 index write failed: {exc}")
+            self.disk_failed(f"索引写入失败 index write failed: {exc}")
             return None
         try:
             writer = SegmentWriter(path, t, streams, self.storage.fsync_interval_s)
         except (av.FFmpegError, OSError) as exc:
-            self._disk_failed(f"无法创建录像文件 cannot create segment: {exc}")
-            self._settle(index, seg_id, path, t)
+            self.disk_failed(f"无法创建录像文件 cannot create segment: {exc}")
+            self.settle(index, seg_id, path, t)
             return None
         logger.debug("camera=%s segment started %s", self.camera.id, path.name)
         return _OpenSegment(index, seg_id, writer)
 
-    def _finish(self, segment: _OpenSegment) -> None:
+    def finish_segment(self, segment: _OpenSegment) -> None:
         if not segment.finish():
-            self._settle(segment.index, segment.seg_id, segment.writer.path, segment.writer.start_ts)
+            self.settle(segment.index, segment.seg_id, segment.writer.path, segment.writer.start_ts)
             return
         retry, self.unsettled = self.unsettled, []
         for args in retry:
-            self._settle(*args)
+            self.settle(*args)
         if self.disk_error:
             logger.info("camera=%s recording to disk again after: %s", self.camera.id,
                         self.disk_error)
             self.disk_error = None
             self.state.last_error = None
 
-    def _settle(self, index: Index, seg_id: int, path: Path, start_ts: float) -> None:
+    def settle(self, index: Index, seg_id: int, path: Path, start_ts: float) -> None:
         if not settle_segment(index, seg_id, path, start_ts):
             self.unsettled.append((index, seg_id, path, start_ts))
 
-    def _disk_failed(self, message: str) -> None:
+    def disk_failed(self, message: str) -> None:
         """Log a disk or index failure once per change, not once per keyframe."""
         self.state.recording = False
         self.state.last_error = message
         if message != self.disk_error:
             logger.error("camera=%s %s", self.camera.id, message)
             self.disk_error = message
+
+
+class _Session:
+    """One connection's packets: wall-clock times, segment cuts, the open segment."""
+
+    def __init__(self, recorder: CameraRecorder, index: Index, streams: list[av.stream.Stream],
+                 audio: av.stream.Stream | None) -> None:
+        self.recorder = recorder
+        self.index = index
+        self.streams = streams
+        self.audio = audio
+        self.video_index = streams[0].index
+        # float time bases: Fraction arithmetic per packet costs more than the mux
+        self.time_bases = {s.index: float(s.time_base or 0) for s in streams}
+        self.timeline = Timeline()
+        self.reanchors = 0
+        self.segmenter = Segmenter(recorder.storage.segment_seconds)
+        self.segment: _OpenSegment | None = None
+
+    def on_packet(self, packet: av.packet.Packet) -> None:
+        rec, state = self.recorder, self.recorder.state
+        now = time.time()
+        src = packet.stream_index
+        is_video = src == self.video_index
+        t = self._wall_time(packet, src, now)
+        state.meter.add(now, packet.size, is_video)
+        state.last_packet_ts = now
+        if is_video and packet.is_keyframe:
+            rec.backoff.reset()  # healthy again: the next outage starts from 1 s
+        if not rec.camera.record:
+            return
+        decision = self.segmenter.decide(t, is_video, packet.is_keyframe)
+        if decision in (Decision.OPEN, Decision.CLOSE) and self.segment:
+            rec.finish_segment(self.segment)
+            self.segment = None
+        if decision is Decision.OPEN:
+            self.segment = rec.open_segment(self.index, t, self.streams, self.audio)
+        if self.segment and decision in (Decision.OPEN, Decision.WRITE):
+            try:
+                self.segment.write(packet, t)
+                state.recording = True
+            except DiskError as exc:
+                rec.disk_failed(str(exc))
+                seg, self.segment = self.segment, None
+                seg.writer.abandon()
+                rec.settle(self.index, seg.seg_id, seg.writer.path, seg.writer.start_ts)
+                self.segmenter.reset()  # retry from the next keyframe
+
+    def _wall_time(self, packet: av.packet.Packet, src: int, now: float) -> float:
+        ts = packet.dts if packet.dts is not None else packet.pts
+        if ts is None:
+            # keep it: it is usually the first keyframe of the session
+            return self.timeline.untimed(src, now)
+        t = self.timeline.to_wall(src, ts * self.time_bases[src], now)
+        if self.timeline.reanchors != self.reanchors:
+            self.reanchors = self.timeline.reanchors
+            if self.reanchors == 1 or self.reanchors % 100 == 0:  # garbage clocks jump a lot
+                logger.warning("camera=%s timestamps jumped (%d times this session); "
+                               "re-anchored to the local clock", self.recorder.camera.id,
+                               self.reanchors)
+        return t
+
+    def close(self) -> None:
+        if self.segment:
+            self.recorder.finish_segment(self.segment)
+            self.segment = None
+        self.recorder.state.recording = False
 
 
 class DiskError(Exception):
