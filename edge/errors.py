@@ -19,3 +19,7 @@ class StreamError(EdgeError):
 
 class StorageError(EdgeError):
     """The data disk or the index cannot be used."""
+
+
+class ProtocolError(EdgeError):
+    """A peer sent something we cannot accept (SIP, MANSCDP, SDP). Runners log it and carry on."""
