@@ -1,0 +1,358 @@
+"""Registration and keepalive towards one upper platform (GB/T 28181 9.1, 9.6).
+
+Pure state machine: inputs are SIP responses and the current time (monotonic seconds,
+plus the wall clock only to read a Date header against); outputs are effects for a
+runner to carry out. It never touches a socket or a clock.
+
+    UNREGISTERED --start--> REGISTERING --200--> REGISTERED --refresh/keepalive fail--> REGISTERING
+         ^                      |401: answer once with digest         |stop: Expires 0
+         |                      |403: FORBIDDEN (long back-off)       v
+         +-------- back-off ----+timeout/5xx/4xx                  UNREGISTERING --200/any--> STOPPED
+
+Keepalive MESSAGEs go out every ``keepalive_interval_s`` while registered; after
+``keepalive_timeout_count`` unanswered ones in a row, or any 404/403 answer (the
+platform forgot us, e.g. after its restart), the node registers again.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from zoneinfo import ZoneInfo
+
+from edge.errors import ProtocolError
+from edge.gb28181.manscdp import render
+from edge.gb28181.sip.digest import authorization, parse_challenge
+from edge.gb28181.sip.message import SipRequest, SipResponse
+
+REQUEST_TIMEOUT_S = 32.0  # RFC 3261 Timer F (64 * T1)
+T1_S, T2_S = 0.5, 4.0  # RFC 3261 17.1.2.2: UDP retransmits at T1, doubling up to T2
+REFRESH_FRACTION = 2 / 3  # re-REGISTER at 2/3 of the granted Expires
+RETRY_MIN_S, RETRY_MAX_S = 5.0, 60.0
+FORBIDDEN_RETRY_S = 600.0  # a wrong password is not retried hot
+MAX_REDIRECTS = 3
+_GB_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})T(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,3}))?$")
+
+
+class State(enum.Enum):
+    UNREGISTERED = "unregistered"
+    REGISTERING = "registering"
+    REGISTERED = "registered"
+    FORBIDDEN = "forbidden"
+    UNREGISTERING = "unregistering"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class UpperPlatform:
+    """What the state machine needs to know about one upper platform and about us."""
+
+    server_id: str
+    domain: str
+    host: str
+    port: int
+    transport: str  # "UDP" or "TCP", as written in Via
+    local_id: str
+    local_host: str
+    local_port: int
+    username: str
+    password: str
+    expires_s: int = 3600
+    keepalive_interval_s: float = 60.0
+    keepalive_timeout_count: int = 3
+    charset: str = "GB2312"
+    timezone: str = "Asia/Shanghai"
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    message: SipRequest
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationChanged:
+    registered: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClockOffset:
+    """The platform's Date minus our wall clock, in seconds."""
+
+    offset_s: float
+
+
+Effect = Send | RegistrationChanged | ClockOffset
+
+
+@dataclass
+class _Pending:
+    kind: str  # "register" or "keepalive"
+    sent_at: float
+    request: SipRequest
+    retransmit_at: float = float("inf")  # UDP only: 4G drops datagrams
+    interval: float = T1_S
+
+
+@dataclass
+class Registration:
+    cfg: UpperPlatform
+    rng: random.Random = field(default_factory=random.Random)
+    state: State = State.UNREGISTERED
+    last_error: str | None = None
+    last_keepalive_ok: float | None = None
+    clock_offset_s: float | None = None
+    _call_id: str = ""
+    _from_tag: str = ""
+    _cseq: int = 0
+    _sn: int = 0
+    _answered_challenge: bool = False
+    _refresh_at: float = float("inf")
+    _keepalive_at: float = float("inf")
+    _retry_at: float = float("inf")
+    _failures: int = 0
+    _missed_keepalives: int = 0
+    _redirects: int = 0
+    _target: tuple[str, int] = ("", 0)
+    _pending: dict[str, _Pending] = field(default_factory=dict)  # by Call-ID
+
+    # -- inputs -----------------------------------------------------------------
+
+    def start(self, now: float) -> list[Effect]:
+        self._target = (self.cfg.host, self.cfg.port)
+        self._new_dialog()
+        return self._register(now, self.cfg.expires_s)
+
+    def stop(self, now: float) -> list[Effect]:
+        """Unregister (Expires: 0) on a clean shutdown."""
+        if self.state is not State.REGISTERED:
+            self.state = State.STOPPED
+            return []
+        self.state = State.UNREGISTERING
+        self._keepalive_at = self._refresh_at = float("inf")
+        return self._register(now, 0)
+
+    def tick(self, now: float) -> list[Effect]:
+        effects: list[Effect] = []
+        for call_id, pending in list(self._pending.items()):
+            if now - pending.sent_at >= REQUEST_TIMEOUT_S:
+                del self._pending[call_id]
+                effects += self._timed_out(pending, now)
+            elif now >= pending.retransmit_at:
+                pending.interval = min(pending.interval * 2, T2_S)
+                pending.retransmit_at = now + pending.interval
+                effects.append(Send(pending.request, *self._target))
+        if now >= self._retry_at:
+            self._retry_at = float("inf")
+            self._new_dialog()
+            effects += self._register(now, self.cfg.expires_s)
+        if now >= self._refresh_at:
+            self._refresh_at = float("inf")
+            effects += self._register(now, self.cfg.expires_s)
+        if now >= self._keepalive_at:
+            self._keepalive_at = now + self.cfg.keepalive_interval_s
+            effects.append(self._keepalive(now))
+        return effects
+
+    def handle(self, response: SipResponse, now: float, wall_now: float) -> list[Effect]:
+        """A response from this platform. Unknown Call-IDs are ignored (late retransmits)."""
+        call_id = response.header("Call-ID") or ""
+        pending = self._pending.get(call_id)
+        if pending is None or response.status < 200:
+            return []
+        del self._pending[call_id]
+        if pending.kind == "keepalive":
+            return self._keepalive_answered(response, now)
+        return self._register_answered(pending, response, now, wall_now)
+
+    def next_deadline(self) -> float:
+        timers = [min(p.sent_at + REQUEST_TIMEOUT_S, p.retransmit_at)
+                  for p in self._pending.values()]
+        return min([self._retry_at, self._refresh_at, self._keepalive_at, *timers])
+
+    # -- registration -----------------------------------------------------------
+
+    def _register_answered(self, pending: _Pending, response: SipResponse, now: float,
+                           wall_now: float) -> list[Effect]:
+        status = response.status
+        unregistering = self.state is State.UNREGISTERING
+        expires = int(pending.request.header("Expires") or 0)
+        if status in (401, 407) and not self._answered_challenge:
+            header = response.header("WWW-Authenticate") or response.header("Proxy-Authenticate")
+            try:
+                challenge = parse_challenge(header or "")
+            except ProtocolError as exc:
+                return self._failed(now, f"bad challenge: {exc}")
+            self._answered_challenge = True
+            auth = authorization(challenge, self.cfg.username, self.cfg.password, "REGISTER",
+                                 pending.request.uri, 1, f"{self.rng.getrandbits(64):016x}")
+            return self._register(now, expires, auth)
+        self._answered_challenge = False
+        if unregistering:
+            self.state = State.STOPPED
+            return [RegistrationChanged(False, "unregistered")]
+        if 200 <= status < 300:
+            return self._registered(response, now, wall_now, expires)
+        if status == 403 or status in (401, 407):
+            self.state = State.FORBIDDEN
+            self._retry_at = now + FORBIDDEN_RETRY_S
+            self.last_error = f"{status} {response.reason}: 用户名或密码错误 wrong user name or password"
+            return [RegistrationChanged(False, self.last_error)]
+        if status in (301, 302) and self._redirects < MAX_REDIRECTS:
+            target = _contact_host_port(response.header("Contact") or "")
+            if target:
+                self._redirects += 1
+                self._target = target
+                self._new_dialog()
+                return self._register(now, self.cfg.expires_s)
+        return self._failed(now, f"{status} {response.reason}")
+
+    def _registered(self, response: SipResponse, now: float, wall_now: float,
+                    asked: int) -> list[Effect]:
+        granted = int(response.header("Expires") or asked or self.cfg.expires_s)
+        was = self.state is State.REGISTERED
+        self.state = State.REGISTERED
+        self.last_error = None
+        self._failures = self._missed_keepalives = self._redirects = 0
+        self._refresh_at = now + granted * REFRESH_FRACTION
+        effects: list[Effect] = []
+        if not was:
+            self._keepalive_at = now + self.cfg.keepalive_interval_s
+            effects.append(RegistrationChanged(True, f"{response.status} {response.reason}"))
+        platform_time = parse_sip_date(response.header("Date") or "", self.cfg.timezone)
+        if platform_time is not None:
+            self.clock_offset_s = platform_time - wall_now
+            effects.append(ClockOffset(self.clock_offset_s))
+        return effects
+
+    def _failed(self, now: float, reason: str) -> list[Effect]:
+        """Back off with jitter so thousands of nodes do not stampede a restarted platform."""
+        was = self.state is State.REGISTERED
+        self.state = State.UNREGISTERED
+        self.last_error = reason
+        self._failures += 1
+        self._keepalive_at = self._refresh_at = float("inf")
+        delay = min(RETRY_MAX_S, RETRY_MIN_S * 2 ** (self._failures - 1))
+        self._retry_at = now + delay * self.rng.uniform(0.5, 1.0)
+        self._target = (self.cfg.host, self.cfg.port)
+        return [RegistrationChanged(False, reason)] if was or self._failures == 1 else []
+
+    def _timed_out(self, pending: _Pending, now: float) -> list[Effect]:
+        if pending.kind == "keepalive":
+            self._missed_keepalives += 1
+            if self._missed_keepalives >= self.cfg.keepalive_timeout_count:
+                return self._failed(now, f"{self._missed_keepalives} keepalives unanswered")
+            return []
+        if self.state is State.UNREGISTERING:
+            self.state = State.STOPPED
+            return [RegistrationChanged(False, "unregister timed out")]
+        return self._failed(now, "REGISTER timed out")
+
+    def _register(self, now: float, expires: int, auth: str | None = None) -> list[Effect]:
+        if self.state in (State.UNREGISTERED, State.FORBIDDEN):
+            self.state = State.REGISTERING  # a refresh keeps REGISTERED meanwhile
+        cfg = self.cfg
+        self._cseq += 1
+        headers = self._common_headers("REGISTER", self._call_id, self._from_tag,
+                                       f"<sip:{cfg.local_id}@{cfg.domain}>")
+        headers += [("Contact", f"<sip:{cfg.local_id}@{cfg.local_host}:{cfg.local_port}>"),
+                    ("Expires", str(expires))]
+        if auth:
+            headers.append(("Authorization", auth))
+        request = SipRequest("REGISTER", f"sip:{cfg.server_id}@{cfg.domain}", tuple(headers))
+        return [self._send("register", request, self._call_id, now)]
+
+    # -- keepalive --------------------------------------------------------------
+
+    def _keepalive(self, now: float) -> Send:
+        cfg = self.cfg
+        self._sn += 1
+        call_id = self._token()
+        body = render("Notify", "Keepalive", self._sn, cfg.local_id, [("Status", "OK")],
+                      charset=cfg.charset)
+        headers = self._common_headers("MESSAGE", call_id, self._token(),
+                                       f"<sip:{cfg.server_id}@{cfg.domain}>")
+        headers.append(("Content-Type", "Application/MANSCDP+xml"))
+        request = SipRequest("MESSAGE", f"sip:{cfg.server_id}@{cfg.domain}", tuple(headers), body)
+        return self._send("keepalive", request, call_id, now)
+
+    def _keepalive_answered(self, response: SipResponse, now: float) -> list[Effect]:
+        if 200 <= response.status < 300:
+            self._missed_keepalives = 0
+            self.last_keepalive_ok = now
+            return []
+        if response.status in (403, 404):
+            # the platform no longer knows us (it restarted): register again at once
+            self._new_dialog()
+            effects = self._failed(now, f"keepalive answered {response.status} {response.reason}")
+            self._retry_at = float("inf")
+            return effects + self._register(now, self.cfg.expires_s)
+        self._missed_keepalives += 1
+        return []
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _common_headers(self, method: str, call_id: str, from_tag: str,
+                        to: str) -> list[tuple[str, str]]:
+        cfg = self.cfg
+        cseq = self._cseq if method == "REGISTER" else self._sn
+        return [
+            ("Via", f"SIP/2.0/{cfg.transport} {cfg.local_host}:{cfg.local_port};rport;"
+                    f"branch=z9hG4bK{self._token()}"),
+            ("From", f"<sip:{cfg.local_id}@{cfg.domain}>;tag={from_tag}"),
+            ("To", to),
+            ("Call-ID", call_id),
+            ("CSeq", f"{cseq} {method}"),
+            ("Max-Forwards", "70"),
+            ("User-Agent", "edge"),
+        ]
+
+    def _send(self, kind: str, request: SipRequest, call_id: str, now: float) -> Send:
+        pending = _Pending(kind, now, request)
+        if self.cfg.transport == "UDP":
+            pending.retransmit_at = now + T1_S
+        self._pending[call_id] = pending
+        return Send(request, *self._target)
+
+    def _new_dialog(self) -> None:
+        """A fresh Call-ID and From tag; refreshes reuse them (RFC 3261 10.2.4)."""
+        self._call_id = f"{self._token()}@{self.cfg.local_host}"
+        self._from_tag = self._token()
+        self._answered_challenge = False
+
+    def _token(self) -> str:
+        return f"{self.rng.getrandbits(48):012x}"
+
+
+def parse_sip_date(value: str, tz: str) -> float | None:
+    """GB style ``2026-11-22T12:00:00.000`` (platform local time) or RFC 1123; else None."""
+    value = value.strip()
+    match = _GB_DATE.match(value)
+    if match:
+        y, mo, d, h, mi, s, ms = match.groups()
+        try:
+            moment = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s),
+                              int((ms or "0").ljust(3, "0")) * 1000, tzinfo=ZoneInfo(tz))
+        except ValueError:
+            return None
+        return moment.timestamp()
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+def _contact_host_port(contact: str) -> tuple[str, int] | None:
+    match = re.search(r"sip:(?:[^@>;]+@)?([^:;>]+)(?::(\d+))?", contact)
+    if not match:
+        return None
+    return match.group(1), int(match.group(2) or 5060)
