@@ -19,6 +19,7 @@ from pathlib import Path
 
 from edge import systemd
 from edge.config import EdgeConfig
+from edge.gb28181.runner import SipRunner
 from edge.record.index import Index
 from edge.retention.manager import RetentionManager
 
@@ -106,6 +107,10 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     recorder = RecorderProcess(config_path, log_level)
     retention = RetentionManager(cfg, stop)
     retention.start()
+    # GB/T 28181 signalling only when an upper platform is configured
+    sip = SipRunner(cfg, stop) if any(p.enabled for p in cfg.platforms) else None
+    if sip:
+        sip.start()
     logger.info("node=%s started: %d cameras, data in %s", cfg.node.id, len(cfg.cameras),
                 cfg.data_dir)
     ready = False
@@ -122,12 +127,16 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
                     ready = True
                 systemd.notify("WATCHDOG=1")
             if now - last_write >= STATUS_WRITE_S:
-                write_status(cfg.data_dir, recorder.snapshot(cfg.node.id))
+                status = recorder.snapshot(cfg.node.id)
+                status["platforms"] = sip.status() if sip else []
+                write_status(cfg.data_dir, status)
                 last_write = now
     finally:
         systemd.notify("STOPPING=1")
         recorder.stop()
         retention.join(STOP_TIMEOUT_S)
+        if sip:
+            sip.join(STOP_TIMEOUT_S)  # it unregisters (Expires: 0) first
         (cfg.data_dir / STATUS_FILE).unlink(missing_ok=True)
         logger.info("node=%s stopped", cfg.node.id)
     return 0

@@ -121,6 +121,11 @@ def _check_config(args: argparse.Namespace) -> int:
         flags = ("重点 key area " if cam.key_area else "") + ("" if cam.record else "不录像 no-record ")
         print(f"  {cam.id} {cam.name}  {redact(cam.url)}  {cam.transport}  "
               f"保存 keep {cam.keep_days(ret)} 天 days {flags}".rstrip())
+    print(f"上级平台 upper platforms: {len(cfg.platforms)}")
+    for plat in cfg.platforms:
+        state = "" if plat.enabled else "  停用 disabled"
+        print(f"  {plat.id}@{plat.sip_domain}  {plat.host}:{plat.port}/{plat.transport}  "
+              f"心跳 keepalive {plat.keepalive_interval} s x {plat.keepalive_timeout_count}{state}")
     return EXIT_OK
 
 

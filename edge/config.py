@@ -18,7 +18,7 @@ from typing import Any, Literal, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from edge.errors import ConfigError
-from edge.gbid import CAMERA_TYPES, NODE_TYPES, check_gb_id
+from edge.gbid import CAMERA_TYPES, NODE_TYPES, PLATFORM_TYPES, check_gb_id
 from edge.log import redact
 
 ORDINARY_DAYS = 60  # legal minimum for ordinary channels
@@ -32,6 +32,7 @@ class NodeConfig:
     name: str = "边缘节点"
     data_dir: str = "/var/lib/edge"
     timezone: str = "Asia/Shanghai"
+    sip_port: int = 5060  # local SIP port (UDP and TCP) towards upper platforms
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +70,35 @@ class CameraConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PlatformConfig:
+    """An upper GB/T 28181 platform (e.g. the township or county WVP)."""
+
+    id: str
+    host: str
+    domain: str = ""  # default: the first 10 digits of id
+    port: int = 5060
+    transport: Literal["udp", "tcp"] = "udp"
+    username: str = ""  # default: the node ID
+    password: str = ""
+    password_file: str = ""  # a 0600 file holding the password instead
+    expires: int = 3600
+    keepalive_interval: int = 60
+    keepalive_timeout_count: int = 3
+    charset: Literal["GB2312", "GBK", "GB18030", "UTF-8"] = "GB2312"
+    enabled: bool = True
+
+    @property
+    def sip_domain(self) -> str:
+        return self.domain or self.id[:10]
+
+
+@dataclass(frozen=True, slots=True)
 class EdgeConfig:
     node: NodeConfig
     storage: StorageConfig = field(default_factory=StorageConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     cameras: tuple[CameraConfig, ...] = ()
+    platforms: tuple[PlatformConfig, ...] = ()
 
     @property
     def data_dir(self) -> Path:
@@ -99,7 +124,7 @@ def load(path: str | Path) -> EdgeConfig:
 def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     problems: list[str] = []
     sections = {"node": NodeConfig, "storage": StorageConfig, "retention": RetentionConfig}
-    for key in sorted(set(raw) - set(sections) - {"cameras"}):
+    for key in sorted(set(raw) - set(sections) - {"cameras", "platforms"}):
         problems.append(f"{key}: 未知配置项 unknown key")
     built: dict[str, Any] = {}
     for name, cls in sections.items():
@@ -118,6 +143,19 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
         if obj is not None:
             cameras.append(obj)
 
+    platforms_raw = raw.get("platforms", [])
+    platforms: list[PlatformConfig] = []
+    if not isinstance(platforms_raw, list):
+        problems.append("platforms: 应为 [[platforms]] 表数组 must be an array of tables")
+        platforms_raw = []
+    for i, plat in enumerate(platforms_raw):
+        obj = _build(PlatformConfig, plat, f"platforms[{i}]", problems)
+        if obj is not None:
+            _check_platform(obj, f"platforms[{i}]", problems)
+            platforms.append(obj)
+    if len({p.id for p in platforms}) != len(platforms):
+        problems.append("platforms: 上级平台编号重复 duplicate platform id")
+
     if built.get("node") is not None:
         _check_node(built["node"], problems)
     if built.get("storage") is not None:
@@ -126,7 +164,7 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     _check_cameras(cameras, retention, problems)
     if problems:
         raise ConfigError(problems)
-    return EdgeConfig(cameras=tuple(cameras), **built)
+    return EdgeConfig(cameras=tuple(cameras), platforms=tuple(platforms), **built)
 
 
 def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
@@ -185,6 +223,38 @@ def _check_node(node: NodeConfig, problems: list[str]) -> None:
         problems.append(f"node.timezone: 未知时区 unknown time zone {node.timezone!r}")
     if not node.data_dir:
         problems.append("node.data_dir: 不能为空 must not be empty")
+    if not 0 < node.sip_port < 65536:
+        problems.append(f"node.sip_port: 端口无效 invalid port {node.sip_port}")
+
+
+def _check_platform(plat: PlatformConfig, where: str, problems: list[str]) -> None:
+    reason = check_gb_id(plat.id, PLATFORM_TYPES)
+    if reason:
+        problems.append(f"{where}.id: {reason}")
+    if plat.domain and (len(plat.domain) != 10 or not plat.domain.isdigit()):
+        problems.append(f"{where}.domain: 应为10位数字 must be 10 digits, got {plat.domain!r}")
+    if not plat.host:
+        problems.append(f"{where}.host: 不能为空 must not be empty")
+    if not 0 < plat.port < 65536:
+        problems.append(f"{where}.port: 端口无效 invalid port {plat.port}")
+    if plat.password and plat.password_file:
+        problems.append(f"{where}: password 与 password_file 只能二选一 set only one of "
+                        "password and password_file")
+    if plat.password_file:
+        try:
+            Path(plat.password_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            problems.append(f"{where}.password_file: 无法读取 cannot read: {exc.strerror}")
+    if plat.expires < 60 or plat.keepalive_interval < 5 or plat.keepalive_timeout_count < 1:
+        problems.append(f"{where}: expires >= 60, keepalive_interval >= 5, "
+                        "keepalive_timeout_count >= 1")
+
+
+def platform_password(plat: PlatformConfig) -> str:
+    """The password, read from its secrets file when one is configured."""
+    if plat.password_file:
+        return Path(plat.password_file).read_text(encoding="utf-8").strip()
+    return plat.password
 
 
 def _check_storage(storage: StorageConfig, problems: list[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 NODE_TYPES = ("118", "200")  # NVR (device role) or platform (lower platform role)
 CAMERA_TYPES = ("131", "132")  # camera, IPC
+PLATFORM_TYPES = ("200",)  # central signalling server of an upper platform
 
 
 def type_code(gb_id: str) -> str:

@@ -93,3 +93,38 @@ def test_example_config_is_valid() -> None:
 ])
 def test_redact(text: str, expected: str) -> None:
     assert redact(text) == expected
+
+
+def _platform(**fields: object) -> dict:
+    return {**MINIMAL, "platforms": [{"id": "34020000002000000001", "host": "10.1.1.1", **fields}]}
+
+
+def test_platform_defaults() -> None:
+    cfg = parse(_platform(password="pw"))
+    plat = cfg.platforms[0]
+    assert (plat.sip_domain, plat.port, plat.transport, plat.expires) == ("3402000000", 5060, "udp", 3600)
+    assert (plat.keepalive_interval, plat.keepalive_timeout_count, plat.charset) == (60, 3, "GB2312")
+
+
+def test_platform_password_file(tmp_path: Path) -> None:
+    from edge.config import platform_password
+
+    secret = tmp_path / "sip.secret"
+    secret.write_text("s3cret\n")
+    cfg = parse(_platform(password_file=str(secret)))
+    assert platform_password(cfg.platforms[0]) == "s3cret"
+
+
+@pytest.mark.parametrize("fields, expected", [
+    ({"id": "34020000001180000009"}, "platforms[0].id: 类型码(第11-13位)应为 200"),
+    ({"domain": "34"}, "platforms[0].domain: 应为10位数字"),
+    ({"transport": "sctp"}, "platforms[0].transport: 取值应为"),
+    ({"password": "a", "password_file": "/etc/x"}, "platforms[0]: password 与 password_file"),
+    ({"password_file": "/nonexistent/secret"}, "platforms[0].password_file: 无法读取"),
+    ({"keepalive_interval": 1}, "platforms[0]: expires >= 60"),
+    ({"charset": "latin1"}, "platforms[0].charset: 取值应为"),
+])
+def test_bad_platforms(fields: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse(_platform(**fields))
+    assert any(p.startswith(expected) for p in err.value.problems), err.value.problems

@@ -84,6 +84,16 @@ def with_header(msg: SipMessage, name: str, value: str) -> SipMessage:
     return replace(msg, headers=kept + ((name, value),))
 
 
+def response_to(request: SipRequest, status: int, reason: str, to_tag: str = "") -> SipResponse:
+    """A response echoing the request's Via, From, To, Call-ID and CSeq (RFC 3261 8.2.6.2)."""
+    headers = [(k, v) for k, v in request.headers
+               if _canonical(k) in ("via", "from", "to", "call-id", "cseq")]
+    if to_tag:
+        headers = [(k, f"{v};tag={to_tag}" if _canonical(k) == "to" and ";tag=" not in v else v)
+                   for k, v in headers]
+    return SipResponse(status, reason, tuple(headers))
+
+
 def _serialise(start_line: str, headers: Headers, body: bytes) -> bytes:
     # Content-Length is always written from the body: a stale one breaks TCP framing
     lines = [start_line]
