@@ -14,7 +14,7 @@ import typing
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from edge.errors import ConfigError
@@ -133,26 +133,9 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
             problems.append("node: 缺少 [node] 段 missing section (node.id is required)")
             continue
         built[name] = _build(cls, data, name, problems)
-    cameras_raw = raw.get("cameras", [])
-    cameras: list[CameraConfig] = []
-    if not isinstance(cameras_raw, list):
-        problems.append("cameras: 应为 [[cameras]] 表数组 must be an array of tables")
-        cameras_raw = []
-    for i, cam in enumerate(cameras_raw):
-        obj = _build(CameraConfig, cam, f"cameras[{i}]", problems)
-        if obj is not None:
-            cameras.append(obj)
-
-    platforms_raw = raw.get("platforms", [])
-    platforms: list[PlatformConfig] = []
-    if not isinstance(platforms_raw, list):
-        problems.append("platforms: 应为 [[platforms]] 表数组 must be an array of tables")
-        platforms_raw = []
-    for i, plat in enumerate(platforms_raw):
-        obj = _build(PlatformConfig, plat, f"platforms[{i}]", problems)
-        if obj is not None:
-            _check_platform(obj, f"platforms[{i}]", problems)
-            platforms.append(obj)
+    cameras: list[CameraConfig] = _build_array(CameraConfig, raw, "cameras", problems)
+    platforms: list[PlatformConfig] = _build_array(PlatformConfig, raw, "platforms", problems,
+                                                   _check_platform)
     if len({p.id for p in platforms}) != len(platforms):
         problems.append("platforms: 上级平台编号重复 duplicate platform id")
 
@@ -165,6 +148,23 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     if problems:
         raise ConfigError(problems)
     return EdgeConfig(cameras=tuple(cameras), platforms=tuple(platforms), **built)
+
+
+def _build_array(cls: type, raw: Mapping[str, Any], key: str, problems: list[str],
+                 check: Callable[[Any, str, list[str]], None] | None = None) -> list[Any]:
+    """A ``[[key]]`` array of tables; entries with problems are reported and left out."""
+    items = raw.get(key, [])
+    if not isinstance(items, list):
+        problems.append(f"{key}: 应为 [[{key}]] 表数组 must be an array of tables")
+        return []
+    out = []
+    for i, item in enumerate(items):
+        obj = _build(cls, item, f"{key}[{i}]", problems)
+        if obj is not None:
+            if check:
+                check(obj, f"{key}[{i}]", problems)
+            out.append(obj)
+    return out
 
 
 def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
