@@ -134,3 +134,23 @@ def test_stalled_camera_is_declared_down_and_recovers(
     finally:
         _stop(stop, recorders)
     assert len(states[GOOD].reconnect_times) == 1
+
+
+def test_udp_transport_records(tmp_path: Path, cameras: Callable[..., CameraServer]) -> None:
+    cam = cameras({"/cam": "h265"})
+    Index(tmp_path).close()
+    stop = threading.Event()
+    recorder = CameraRecorder(CameraConfig(GOOD, GOOD, cam.url("/cam"), transport="udp"),
+                              StorageConfig(segment_seconds=10), tmp_path, stop)
+    recorder.start()
+    try:
+        # 30 s: a lost first datagram burst costs one read timeout and a reconnect
+        wait_for(lambda: recorder.state.recording, 30, "recording over RTP/UDP")
+        time.sleep(6)  # a full rate window
+        assert 23 <= recorder.state.to_dict(time.time())["fps"] <= 27
+    finally:
+        _stop(stop, [recorder])
+    index = Index(tmp_path, readonly=True)
+    [seg] = index.segments(GOOD)
+    assert seg.complete and seg.video_codec == "hevc" and seg.end_ts - seg.start_ts > 3
+    index.close()
