@@ -19,6 +19,7 @@ from pathlib import Path
 
 from edge import systemd
 from edge.config import EdgeConfig
+from edge.gb28181.answers import Channel
 from edge.gb28181.runner import SipRunner
 from edge.record.index import Index
 from edge.retention.manager import RetentionManager
@@ -108,7 +109,12 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     retention = RetentionManager(cfg, stop)
     retention.start()
     # GB/T 28181 signalling only when an upper platform is configured
-    sip = SipRunner(cfg, stop) if any(p.enabled for p in cfg.platforms) else None
+    def channels() -> list[Channel]:
+        live = recorder.cameras
+        return [Channel(c.id, c.name, bool(live.get(c.id, {}).get("online")),
+                        bool(live.get(c.id, {}).get("recording"))) for c in cfg.cameras]
+
+    sip = SipRunner(cfg, stop, channels) if any(p.enabled for p in cfg.platforms) else None
     if sip:
         sip.start()
     logger.info("node=%s started: %d cameras, data in %s", cfg.node.id, len(cfg.cameras),

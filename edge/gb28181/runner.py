@@ -3,8 +3,8 @@
 One UDP socket on ``node.sip_port`` serves every UDP platform (responses are routed by
 Call-ID); each TCP platform gets its own connection, framed by SipStreamBuffer. The
 protocol decisions live in sip/registration.py; this module only moves bytes and
-time. Requests from a platform are answered 200 OK and logged; answering queries
-(Catalog, RecordInfo, ...) is the next step of the GB/T 28181 work.
+time. Every request from a platform is answered 200 OK at once; a MANSCDP query is
+then answered by separate MESSAGEs (gb28181/answers.py), paced by the state machine.
 """
 
 from __future__ import annotations
@@ -18,13 +18,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from edge import __version__
 from edge.config import EdgeConfig, PlatformConfig, platform_password
 from edge.errors import ProtocolError
+from edge.gb28181.answers import Channel, Node, answer
+from edge.gb28181.manscdp import parse_body
 from edge.gb28181.sip.framing import SipStreamBuffer
 from edge.gb28181.sip.message import SipRequest, SipResponse, parse, response_to
 from edge.gb28181.sip.registration import (
     ClockOffset, Effect, Registration, RegistrationChanged, Send, State, UpperPlatform,
 )
+from edge.record.index import Index
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +46,13 @@ class _Upper:
 
 
 class SipRunner(threading.Thread):
-    def __init__(self, cfg: EdgeConfig, stop: threading.Event) -> None:
+    def __init__(self, cfg: EdgeConfig, stop: threading.Event,
+                 channels: Callable[[], list[Channel]]) -> None:
         super().__init__(name="sip", daemon=True)
         self.cfg = cfg
         self.stop_event = stop
+        self.channels = channels  # live camera states, from the supervisor
+        self.index: Index | None = None
         self.uppers: list[_Upper] = []
         self.udp: socket.socket | None = None
         self.ready = threading.Event()
@@ -60,6 +67,7 @@ class SipRunner(threading.Thread):
     def run(self) -> None:
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind(("0.0.0.0", self.cfg.node.sip_port))
+        self.index = Index(self.cfg.data_dir, readonly=True)
         self.uppers = [self._upper(p) for p in self.cfg.platforms if p.enabled]
         self.ready.set()
         try:
@@ -77,6 +85,7 @@ class SipRunner(threading.Thread):
                 if upper.tcp:
                     upper.tcp.close()
             self.udp.close()
+            self.index.close()
 
     def _upper(self, plat: PlatformConfig) -> _Upper:
         transport = plat.transport.upper()
@@ -141,10 +150,36 @@ class SipRunner(threading.Thread):
             self._drop_tcp(upper, f"bad SIP on the stream: {exc}")
 
     def _request(self, request: SipRequest, reply: Callable[[bytes], None], source: str) -> None:
-        # every request gets an answer: a platform retransmits unanswered ones
-        logger.info("platform=%s %s received (not handled yet): answering 200 OK", source,
-                    request.method)
+        # answer first: a platform retransmits unanswered requests, and MANSCDP results
+        # travel in MESSAGEs of their own
         reply(bytes(response_to(request, 200, "OK", to_tag=f"{random.getrandbits(32):08x}")))
+        upper = next((u for u in self.uppers if f"sip:{u.cfg.id}@" in (request.header("From") or "")),
+                     None)
+        if request.method != "MESSAGE" or upper is None:
+            logger.info("peer=%s %s answered 200 OK, not handled", source, request.method)
+            return
+        try:
+            query = parse_body(request.body)
+            bodies = answer(query, self._node(upper), self.channels(), self._spans, time.time())
+        except ProtocolError as exc:
+            logger.warning("platform=%s bad MANSCDP body: %s", upper.cfg.id, exc)
+            return
+        if not bodies:
+            logger.info("platform=%s %s %s not supported yet", upper.cfg.id, query.root,
+                        query.cmd_type)
+            return
+        logger.info("platform=%s %s SN=%d: answering in %d packet(s)", upper.cfg.id,
+                    query.cmd_type, query.sn, len(bodies))
+        self._apply(upper, upper.reg.send_answers(bodies, time.monotonic()))
+
+    def _node(self, upper: _Upper) -> Node:
+        node = self.cfg.node
+        return Node(node.id, node.name, node.timezone, charset=upper.cfg.charset,
+                    firmware=__version__)
+
+    def _spans(self, channel_id: str, start: float, end: float) -> list[tuple[float, float]]:
+        assert self.index is not None
+        return [(s.start_ts, s.end_ts) for s in self.index.segments(channel_id, start, end)]
 
     def _apply(self, upper: _Upper, effects: list[Effect]) -> None:
         for effect in effects:

@@ -1,7 +1,8 @@
 """The SIP runner against a scripted upper platform on real UDP and TCP sockets.
 
 The platform is a few lines of test code using edge's own pure SIP parser: it challenges,
-checks the digest, grants, answers keepalives, sends a query, and sees the unregister.
+checks the digest, grants, answers keepalives, asks Catalog and RecordInfo (each result
+a MESSAGE of the node's own), and sees the unregister.
 """
 
 from __future__ import annotations
@@ -9,22 +10,29 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from edge.config import parse as parse_config
-from edge.gb28181.manscdp import parse_body, render
+from edge.gb28181.answers import Channel
+from edge.gb28181.manscdp import ManscdpMessage, parse_body, render
 from edge.gb28181.runner import SipRunner
 from edge.gb28181.sip.digest import digest_response, parse_challenge
 from edge.gb28181.sip.framing import SipStreamBuffer
 from edge.gb28181.sip.message import SipRequest, SipResponse, parse, response_to, with_header
+from edge.record.index import Index
 from edge.sim.server import free_port
 
 SERVER = "34020000002000000001"
 NODE = "34020000001180000001"
 PASSWORD = "12345678"
 CHALLENGE = 'Digest realm="3402000000", nonce="f00d", algorithm=MD5'
+CAMS = [Channel("34020000001320000001", "村口东", True, True),
+        Channel("34020000001320000002", "村委会", False, False)]
+T0 = datetime(2026, 11, 22, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
 
 
 class ScriptedPlatform:
@@ -73,10 +81,33 @@ class ScriptedPlatform:
             assert self.conn is not None
             self.conn.sendall(bytes(msg))
 
+    def ask(self, request: SipRequest) -> ManscdpMessage:
+        """Send a query; expect 200 OK, then the answer as a MESSAGE with the same SN."""
+        self.send(request)
+        sn = parse_body(request.body).sn
+        while True:
+            msg = self.receive()
+            if isinstance(msg, SipResponse):
+                assert msg.status == 200 and msg.header("Call-ID") == request.header("Call-ID")
+                continue
+            self.send(response_to(msg, 200, "OK", "p2"))
+            body = parse_body(msg.body)
+            if body.root == "Response" and body.sn == sn:
+                return body
+
     def close(self) -> None:
         if self.conn:
             self.conn.close()
         self.sock.close()
+
+
+def query(transport: str, port: int, cmd: str, target: str, sn: int,
+          fields: list[tuple[str, str]] = ()) -> SipRequest:
+    return SipRequest("MESSAGE", f"sip:{NODE}@3402000000", (
+        ("Via", f"SIP/2.0/{transport.upper()} 127.0.0.1:{port};branch=z9hG4bK{sn}"),
+        ("From", f"<sip:{SERVER}@3402000000>;tag=p{sn}"), ("To", f"<sip:{NODE}@3402000000>"),
+        ("Call-ID", f"query-{sn}"), ("CSeq", f"{sn} MESSAGE"),
+        ("Content-Type", "Application/MANSCDP+xml")), render("Query", cmd, sn, target, fields))
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
@@ -87,8 +118,13 @@ def test_register_keepalive_query_and_unregister(transport: str, tmp_path: Path)
         "platforms": [{"id": SERVER, "host": "127.0.0.1", "port": platform.port,
                        "transport": transport, "password": PASSWORD, "keepalive_interval": 5}],
     })
+    index = Index(tmp_path)
+    seg = index.add_segment(CAMS[0].id, T0, tmp_path / "recordings" / "x.mp4", video_codec="h264",
+                            audio_codec=None, width=640, height=360)
+    index.update_segment(seg, T0 + 600, 1000, True)
+    index.close()
     stop = threading.Event()
-    runner = SipRunner(cfg, stop)
+    runner = SipRunner(cfg, stop, lambda: CAMS)
     runner.start()
     try:
         first = platform.request("REGISTER")
@@ -106,19 +142,14 @@ def test_register_keepalive_query_and_unregister(transport: str, tmp_path: Path)
         body = parse_body(keepalive.body)
         assert (body.cmd_type, body.device_id) == ("Keepalive", NODE)
         platform.send(response_to(keepalive, 200, "OK", "t2"))
-        # the platform asks something: the node must answer 200 OK at once
-        query = SipRequest("MESSAGE", f"sip:{NODE}@3402000000", (
-            ("Via", f"SIP/2.0/{transport.upper()} 127.0.0.1:{platform.port};branch=z9hG4bKq1"),
-            ("From", f"<sip:{SERVER}@3402000000>;tag=p1"), ("To", f"<sip:{NODE}@3402000000>"),
-            ("Call-ID", "query-1"), ("CSeq", "1 MESSAGE"),
-            ("Content-Type", "Application/MANSCDP+xml")),
-            render("Query", "Catalog", 1, NODE))
-        platform.send(query)
-        while True:
-            answer = platform.receive()
-            if isinstance(answer, SipResponse):
-                break
-        assert answer.status == 200 and answer.header("Call-ID") == "query-1"
+        # queries: 200 OK at once, then the result in MESSAGEs of the node's own
+        catalog = platform.ask(query(transport, platform.port, "Catalog", NODE, 17))
+        assert catalog.fields["SumNum"] == "2"
+        assert [i.findtext("Status") for i in catalog.element.iter("Item")] == ["ON", "OFF"]
+        records = platform.ask(query(transport, platform.port, "RecordInfo", CAMS[0].id, 18, [
+            ("StartTime", "2026-11-22T07:00:00"), ("EndTime", "2026-11-22T09:00:00")]))
+        assert records.device_id == CAMS[0].id and records.fields["SumNum"] == "1"
+        assert records.element.find("RecordList/Item/StartTime").text == "2026-11-22T08:00:00"
         state = runner.status()[0]
         assert state["registered"] and state["last_keepalive_ok"] is not None
         assert state["clock_offset_s"] is not None

@@ -93,7 +93,7 @@ Effect = Send | RegistrationChanged | ClockOffset
 
 @dataclass
 class _Pending:
-    kind: str  # "register" or "keepalive"
+    kind: str  # "register", "keepalive" or "answer"
     sent_at: float
     request: SipRequest
     retransmit_at: float = float("inf")  # UDP only: 4G drops datagrams
@@ -121,6 +121,7 @@ class Registration:
     _redirects: int = 0
     _target: tuple[str, int] = ("", 0)
     _pending: dict[str, _Pending] = field(default_factory=dict)  # by Call-ID
+    _answers: list[bytes] = field(default_factory=list)  # response MESSAGE bodies to send
 
     # -- inputs -----------------------------------------------------------------
 
@@ -167,6 +168,8 @@ class Registration:
         if pending is None or response.status < 200:
             return []
         del self._pending[call_id]
+        if pending.kind == "answer":
+            return self._next_answer(now)
         if pending.kind == "keepalive":
             return self._keepalive_answered(response, now)
         return self._register_answered(pending, response, now, wall_now)
@@ -244,6 +247,8 @@ class Registration:
         return [RegistrationChanged(False, reason)] if was or self._failures == 1 else []
 
     def _timed_out(self, pending: _Pending, now: float) -> list[Effect]:
+        if pending.kind == "answer":
+            return self._next_answer(now)
         if pending.kind == "keepalive":
             self._missed_keepalives += 1
             if self._missed_keepalives >= self.cfg.keepalive_timeout_count:
@@ -271,16 +276,35 @@ class Registration:
     # -- keepalive --------------------------------------------------------------
 
     def _keepalive(self, now: float) -> Send:
-        cfg = self.cfg
         self._sn += 1
+        body = render("Notify", "Keepalive", self._sn, self.cfg.local_id, [("Status", "OK")],
+                      charset=self.cfg.charset)
+        return self._message("keepalive", body, now)
+
+    def _message(self, kind: str, body: bytes, now: float) -> Send:
+        """A MANSCDP MESSAGE in a transaction of its own (new Call-ID and From tag)."""
+        cfg = self.cfg
         call_id = self._token()
-        body = render("Notify", "Keepalive", self._sn, cfg.local_id, [("Status", "OK")],
-                      charset=cfg.charset)
         headers = self._common_headers("MESSAGE", call_id, self._token(),
                                        f"<sip:{cfg.server_id}@{cfg.domain}>")
         headers.append(("Content-Type", "Application/MANSCDP+xml"))
         request = SipRequest("MESSAGE", f"sip:{cfg.server_id}@{cfg.domain}", tuple(headers), body)
-        return self._send("keepalive", request, call_id, now)
+        return self._send(kind, request, call_id, now)
+
+    # -- answers to queries -----------------------------------------------------
+
+    def send_answers(self, bodies: list[bytes], now: float) -> list[Effect]:
+        """Queue response MESSAGEs; each goes out after the previous one's 200 OK (or its
+        timeout), as platforms expect for multi-packet Catalog and RecordInfo answers."""
+        busy = any(p.kind == "answer" for p in self._pending.values())
+        self._answers.extend(bodies)
+        return [] if busy else self._next_answer(now)
+
+    def _next_answer(self, now: float) -> list[Effect]:
+        if not self._answers:
+            return []
+        self._sn += 1
+        return [self._message("answer", self._answers.pop(0), now)]
 
     def _keepalive_answered(self, response: SipResponse, now: float) -> list[Effect]:
         if 200 <= response.status < 300:

@@ -182,3 +182,17 @@ def test_sip_date_forms(value: str, expected: str) -> None:
 @pytest.mark.parametrize("value", ["", "yesterday", "2026-13-40T99:00:00"])
 def test_bad_sip_dates_are_ignored(value: str) -> None:
     assert parse_sip_date(value, "Asia/Shanghai") is None
+
+
+def test_answers_go_out_one_after_another() -> None:
+    reg = registered(Registration(CFG, random.Random(9)))
+    bodies = [b"<Response>1</Response>", b"<Response>2</Response>", b"<Response>3</Response>"]
+    [first] = sends(reg.send_answers(bodies[:2], 1.0))
+    assert sends(reg.send_answers(bodies[2:], 1.0)) == []  # queued behind the first
+    assert first.body == bodies[0] and first.method == "MESSAGE"
+    [second] = sends(reg.handle(answer(first, 200), 1.1, WALL))
+    assert second.body == bodies[1] and second.header("Call-ID") != first.header("Call-ID")
+    # an unanswered packet does not stall the rest
+    [third] = sends(reg.tick(1.1 + REQUEST_TIMEOUT_S))
+    assert third.body == bodies[2]
+    assert reg.state is State.REGISTERED and reg.handle(answer(third, 200), 40.0, WALL) == []
