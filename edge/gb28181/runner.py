@@ -66,7 +66,14 @@ class SipRunner(threading.Thread):
 
     def run(self) -> None:
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("0.0.0.0", self.cfg.node.sip_port))
+        try:
+            self.udp.bind(("0.0.0.0", self.cfg.node.sip_port))
+        except OSError as exc:
+            # recording goes on without GB/T 28181; the technician sees why
+            logger.error("sip: cannot use SIP port %d (node.sip_port): %s; GB/T 28181 is off",
+                         self.cfg.node.sip_port, exc.strerror)
+            self.udp.close()
+            return
         self.index = Index(self.cfg.data_dir, readonly=True)
         self.uppers = [self._upper(p) for p in self.cfg.platforms if p.enabled]
         self.ready.set()

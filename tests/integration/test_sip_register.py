@@ -162,3 +162,20 @@ def test_register_keepalive_query_and_unregister(transport: str, tmp_path: Path)
     assert not runner.is_alive()
     assert runner.status()[0]["state"] == "stopped"
     platform.close()
+
+
+def test_sip_port_in_use_is_one_clear_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    busy = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    busy.bind(("0.0.0.0", 0))
+    cfg = parse_config({
+        "node": {"id": NODE, "data_dir": str(tmp_path), "sip_port": busy.getsockname()[1]},
+        "platforms": [{"id": SERVER, "host": "127.0.0.1", "password": PASSWORD}],
+    })
+    Index(tmp_path).close()
+    runner = SipRunner(cfg, threading.Event(), lambda: CAMS)
+    runner.start()
+    runner.join(5)
+    busy.close()
+    assert not runner.is_alive()
+    [line] = [r.getMessage() for r in caplog.records if "SIP port" in r.getMessage()]
+    assert "GB/T 28181 is off" in line
