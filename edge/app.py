@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from edge import systemd
-from edge.config import EdgeConfig
+from edge.config import CameraConfig, EdgeConfig
 from edge.gb28181.answers import Channel
 from edge.gb28181.runner import SipRunner
 from edge.record.index import Index
@@ -80,6 +80,12 @@ class RecorderProcess:
         return {"node": node_id, "ts": time.time(), "recorder_alive": self.healthy(),
                 "recorder_restarts": self.restarts, "cameras": list(self.cameras.values())}
 
+    def channels(self, cameras: tuple[CameraConfig, ...]) -> list[Channel]:
+        """The configured cameras with the live state the recorder last reported."""
+        live = self.cameras
+        return [Channel(c.id, c.name, bool(live.get(c.id, {}).get("online")),
+                        bool(live.get(c.id, {}).get("recording"))) for c in cameras]
+
     def healthy(self) -> bool:
         return (self.proc is not None and self.proc.poll() is None
                 and time.monotonic() - self.last_status < STATUS_STALE_S)
@@ -109,12 +115,8 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     retention = RetentionManager(cfg, stop)
     retention.start()
     # GB/T 28181 signalling only when an upper platform is configured
-    def channels() -> list[Channel]:
-        live = recorder.cameras
-        return [Channel(c.id, c.name, bool(live.get(c.id, {}).get("online")),
-                        bool(live.get(c.id, {}).get("recording"))) for c in cfg.cameras]
-
-    sip = SipRunner(cfg, stop, channels) if any(p.enabled for p in cfg.platforms) else None
+    sip = (SipRunner(cfg, stop, lambda: recorder.channels(cfg.cameras))
+           if any(p.enabled for p in cfg.platforms) else None)
     if sip:
         sip.start()
     logger.info("node=%s started: %d cameras, data in %s", cfg.node.id, len(cfg.cameras),

@@ -12,6 +12,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,7 +25,8 @@ from edge.gb28181.sip.digest import digest_response, parse_challenge
 from edge.gb28181.sip.framing import SipStreamBuffer
 from edge.gb28181.sip.message import SipRequest, SipResponse, parse, response_to, with_header
 from edge.record.index import Index
-from edge.sim.server import free_port
+from edge.sim.server import CameraServer, free_port
+from tests.conftest import Daemon, write_config
 
 SERVER = "34020000002000000001"
 NODE = "34020000001180000001"
@@ -179,3 +181,38 @@ def test_sip_port_in_use_is_one_clear_error(tmp_path: Path, caplog: pytest.LogCa
     assert not runner.is_alive()
     [line] = [r.getMessage() for r in caplog.records if "SIP port" in r.getMessage()]
     assert "GB/T 28181 is off" in line
+
+
+def test_daemon_registers_and_reports_live_camera_state(
+    tmp_path: Path, cameras: Callable[..., CameraServer],
+) -> None:
+    cam = cameras({"/a": "h264"})
+    platform = ScriptedPlatform("udp")
+    config = write_config(
+        tmp_path / "edge.toml", tmp_path / "data", [(CAMS[0].id, cam.url("/a"))],
+        extra=f"sip_port = {free_port()}\n\n[[platforms]]\nid = \"{SERVER}\"\nhost = \"127.0.0.1\"\n"
+              f"port = {platform.port}\npassword = \"{PASSWORD}\"")
+    daemon = Daemon(config).start()
+    try:
+        first = platform.request("REGISTER")
+        platform.send(with_header(response_to(first, 401, "Unauthorized", "t1"),
+                                  "WWW-Authenticate", CHALLENGE))
+        second = platform.request("REGISTER")
+        platform.send(response_to(second, 200, "OK", "t1"))
+        deadline = time.monotonic() + 30
+        while True:  # the camera's live state reaches the SIP thread via the supervisor
+            status = platform.ask(query("udp", platform.port, "DeviceStatus", NODE, 30))
+            if status.fields["Record"] == "ON" or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert status.fields["Record"] == "ON"
+        catalog = platform.ask(query("udp", platform.port, "Catalog", NODE, 31))
+        assert [(i.findtext("DeviceID"), i.findtext("Status"))
+                for i in catalog.element.iter("Item")] == [(CAMS[0].id, "ON")]
+        assert daemon.stop() == 0
+        bye = platform.request("REGISTER")
+        while bye.header("Expires") != "0":  # skip a late UDP retransmit of the refresh
+            bye = platform.request("REGISTER")
+    finally:
+        daemon.stop()
+        platform.close()
