@@ -12,6 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 MAX_DRIFT_S = 3.0
+# Before the first RTCP sender report, FFmpeg's RTP streams of one camera start from
+# unrelated clocks; a stream whose first timestamp disagrees with the shared offset by
+# more than this anchors itself (else its first, untimed keyframe would sit a second
+# away from the frames after it).
+FIRST_PACKET_TOLERANCE_S = 0.5
 
 
 @dataclass
@@ -22,12 +27,17 @@ class Timeline:
     shared_offset: float | None = None
     own_offset: dict[int, float] = field(default_factory=dict)
     last: dict[int, float] = field(default_factory=dict)
+    timed: set[int] = field(default_factory=set)  # streams that had a timestamp
     reanchors: int = 0
 
     def to_wall(self, stream: int, pts_s: float, arrival: float) -> float:
         """Wall-clock time (epoch seconds) of a packet; never decreases per stream."""
         if self.shared_offset is None:
             self.shared_offset = arrival - pts_s
+        if stream not in self.timed:
+            self.timed.add(stream)
+            if abs(pts_s + self.shared_offset - arrival) > FIRST_PACKET_TOLERANCE_S:
+                self.own_offset[stream] = arrival - pts_s
         offset = self.own_offset.get(stream, self.shared_offset)
         t = pts_s + offset
         last = self.last.get(stream)

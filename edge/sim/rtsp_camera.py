@@ -70,8 +70,11 @@ class Feeder:
 
     def tick(self):
         now = time.monotonic()
-        if FROZEN["on"]:
-            # Shift the schedule so that nothing piles up while frozen.
+        playing = self.video_src.current_state == Gst.State.PLAYING
+        if FROZEN["on"] or not playing:
+            # Shift the schedule so that nothing piles up while frozen, and push nothing
+            # before PLAYING: buffers stamped before the pipeline has a base time stall
+            # the first session of a freshly started server.
             self.start += TICK_MS / 1000
             return True
         elapsed = now - self.start

@@ -151,6 +151,7 @@ def test_udp_transport_records(tmp_path: Path, cameras: Callable[..., CameraServ
     finally:
         _stop(stop, [recorder])
     index = Index(tmp_path, readonly=True)
-    [seg] = index.segments(GOOD)
-    assert seg.complete and seg.video_codec == "hevc" and seg.end_ts - seg.start_ts > 3
+    segs = index.segments(GOOD)  # one or two: 10-s segments cut at aligned boundaries
+    assert segs and all(s.complete and s.video_codec == "hevc" for s in segs)
+    assert sum(s.end_ts - s.start_ts for s in segs) > 5
     index.close()

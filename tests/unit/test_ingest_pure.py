@@ -68,3 +68,13 @@ def test_untimed_first_keyframe_gets_arrival_time_then_timed_packets_follow() ->
     t = tl.to_wall(0, 0.04, 1000.04)
     assert t == pytest.approx(1000.04)
     assert tl.untimed(0, 1009.0) == pytest.approx(1000.041)  # mid-stream: right after the last
+
+
+def test_stream_with_unrelated_start_clock_anchors_itself() -> None:
+    tl = Timeline()
+    assert tl.to_wall(1, 100.0, 1000.0) == 1000.0  # audio anchors the shared offset
+    key = tl.untimed(0, 1000.02)  # first video keyframe, no timestamp yet
+    t = tl.to_wall(0, 101.06, 1000.06)  # video clock 1 s away from audio's
+    assert t == pytest.approx(1000.06) and t - key < 0.1
+    assert tl.to_wall(1, 100.04, 1000.04) == pytest.approx(1000.04)  # audio unchanged
+    assert tl.reanchors == 0
