@@ -1,58 +1,79 @@
-"""Answers to an upper platform's MANSCDP queries (GB/T 28181 A.2.4, A.2.6). Pure.
+"""Answers to an upper platform's MANSCDP messages (GB/T 28181 A.2.4, A.2.6). Pure.
 
 The caller passes what the node knows (channels with their live state, recorded
-ranges, the wall clock); the functions return the response bodies, one per packet.
-Times on the wire are local time without a zone (``node.timezone``).
+ranges, the wall clock); ``handle`` returns an Outcome: the response bodies, one per
+packet, and actions for the runner (control commands live in control.py). Times on
+the wire are local time without a zone (``node.timezone``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from edge.gb28181.manscdp import ManscdpError, ManscdpMessage, render, render_list_packets
+from edge.gb28181.control import device_config, device_control
+from edge.gb28181.manscdp import (
+    ManscdpError, ManscdpMessage, render, render_group, render_list_packets,
+)
+from edge.gb28181.model import Channel, Node, Outcome
 from edge.record.coverage import Range, clip, merge_ranges
 
 CATALOG_PER_PACKET = 4  # small packets survive UDP over 4G (WVP itself sends 1-10 per MESSAGE)
 RECORDS_PER_PACKET = 8
 RecordSpans = Callable[[str, float, float], list[tuple[float, float]]]
+CONFIG_TYPES = ("BasicParam", "VideoParamOpt")
 
 
-@dataclass(frozen=True, slots=True)
-class Channel:
-    id: str
-    name: str
-    online: bool
-    recording: bool
+def handle(message: ManscdpMessage, node: Node, channels: list[Channel], spans: RecordSpans,
+           now: float) -> Outcome:
+    """What to answer to ``message``. A Query or Control the node cannot answer gets
+    ``Result ERROR`` (the platform stops waiting); a Notify or Response gets nothing."""
+    kind = message.cmd_type
+    if message.root == "Control":
+        if kind == "DeviceControl":
+            return device_control(message, node, channels)
+        if kind == "DeviceConfig":
+            return device_config(message, node)
+    elif message.root == "Query":
+        try:
+            bodies = _query(message, node, channels, spans, now)
+        except ManscdpError as exc:
+            return error(message, node, str(exc))
+        if bodies:
+            return Outcome(bodies, note=f"answering in {len(bodies)} packet(s)")
+    else:
+        return Outcome(note=f"{message.root} {kind} needs no answer")
+    return error(message, node, f"{message.root} {kind} is not supported")
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
-    id: str
-    name: str
-    timezone: str
-    charset: str = "GB2312"
-    manufacturer: str = "edge"
-    model: str = "edge-nvr"
-    firmware: str = "0.1.0"
+def error(message: ManscdpMessage, node: Node, reason: str) -> Outcome:
+    body = render("Response", message.cmd_type, message.sn, message.device_id,
+                  [("Result", "ERROR")], charset=node.charset)
+    return Outcome([body], note=reason)
 
 
-def answer(query: ManscdpMessage, node: Node, channels: list[Channel], spans: RecordSpans,
+def _query(query: ManscdpMessage, node: Node, channels: list[Channel], spans: RecordSpans,
            now: float) -> list[bytes]:
-    """Response packets for ``query``; [] when the command is not one we answer."""
-    kind = query.cmd_type
+    kind, target = query.cmd_type, query.device_id
+    channel = next((c for c in channels if c.id == target), None)
+    if channel is None and target != node.id:
+        raise ManscdpError(f"{kind} for unknown device {target!r}")
     if kind == "Catalog":
         return catalog(node, query.sn, channels)
     if kind == "DeviceInfo":
         return [device_info(node, query.sn, len(channels))]
     if kind == "DeviceStatus":
-        return [device_status(node, query.sn, channels, now)]
+        return [device_status(node, query.sn, [channel] if channel else channels, now, target)]
+    if kind == "ConfigDownload":
+        return [config_download(node, query.sn, query.fields.get("ConfigType", ""))]
+    if kind == "PresetQuery":
+        # fixed cameras have no presets; WVP reads SumNum and PresetList Num
+        return render_list_packets("Response", "PresetQuery", query.sn, target, "PresetList",
+                                   [], 1, charset=node.charset)
     if kind == "RecordInfo":
-        channel = next((c for c in channels if c.id == query.device_id), None)
         if channel is None:
-            raise ManscdpError(f"RecordInfo for unknown channel {query.device_id!r}")
+            raise ManscdpError(f"RecordInfo for {target!r}, which is not a channel")
         start = parse_local_time(query.fields.get("StartTime", ""), node.timezone)
         end = parse_local_time(query.fields.get("EndTime", ""), node.timezone)
         return record_info(node, query.sn, channel, spans(channel.id, start, end), start, end)
@@ -60,30 +81,77 @@ def answer(query: ManscdpMessage, node: Node, channels: list[Channel], spans: Re
 
 
 def catalog(node: Node, sn: int, channels: list[Channel]) -> list[bytes]:
+    """As a device (118) the channels hang under the node; as a lower platform (200) under
+    a business group (215) and a virtual organisation (216) derived from the node ID, which
+    WVP turns into its group tree. SumNum counts every item, folders included."""
     civil = node.id[:6]
+    folders: list[list[tuple[str, str]]] = []
+    parent, group = node.id, ""
+    if node.role == "platform":
+        group, parent = group_ids(node.id)
+        folders = [[("DeviceID", group), ("Name", node.name), ("Parental", "1"),
+                    ("ParentID", node.id)],
+                   [("DeviceID", parent), ("Name", node.name), ("Parental", "1"),
+                    ("ParentID", group), ("BusinessGroupID", group)]]
     items = [[("DeviceID", c.id), ("Name", c.name), ("Manufacturer", node.manufacturer),
               ("Model", node.model), ("Owner", "Owner"), ("CivilCode", civil),
-              ("Address", c.name), ("Parental", "0"), ("ParentID", node.id),
+              ("Address", c.name), ("Parental", "0"), ("ParentID", parent),
+              *([("BusinessGroupID", group)] if group else []),
               ("SafetyWay", "0"), ("RegisterWay", "1"), ("Secrecy", "0"),
               ("Status", "ON" if c.online else "OFF")] for c in channels]
-    return render_list_packets("Response", "Catalog", sn, node.id, "DeviceList", items,
+    return render_list_packets("Response", "Catalog", sn, node.id, "DeviceList", folders + items,
                                CATALOG_PER_PACKET, charset=node.charset)
+
+
+def group_ids(node_id: str) -> tuple[str, str]:
+    """The business group (215) and virtual organisation (216) IDs of a lower platform."""
+    return node_id[:10] + "215" + node_id[13:], node_id[:10] + "216" + node_id[13:]
 
 
 def device_info(node: Node, sn: int, channel_count: int) -> bytes:
     return render("Response", "DeviceInfo", sn, node.id, [
-        ("DeviceName", node.name), ("Result", "OK"), ("DeviceType", "NVR"),
+        ("DeviceName", node.name), ("Result", "OK"),
+        ("DeviceType", "Platform" if node.role == "platform" else "NVR"),
         ("Manufacturer", node.manufacturer), ("Model", node.model), ("Firmware", node.firmware),
         ("Channel", str(channel_count))], charset=node.charset)
 
 
-def device_status(node: Node, sn: int, channels: list[Channel], now: float) -> bytes:
-    # Record ON only while every enabled channel really records: the platform shows it
+def device_status(node: Node, sn: int, channels: list[Channel], now: float,
+                  target: str) -> bytes:
+    """For the node, Record ON only while every channel really records (the platform
+    shows it); for one channel (``target``), that channel's own state."""
     recording = bool(channels) and all(c.recording for c in channels)
-    return render("Response", "DeviceStatus", sn, node.id, [
-        ("Result", "OK"), ("Online", "ONLINE"), ("Status", "OK"), ("Encode", "ON"),
+    online = target == node.id or all(c.online for c in channels)
+    return render("Response", "DeviceStatus", sn, target, [
+        ("Result", "OK"), ("Online", "ONLINE" if online else "OFFLINE"),
+        ("Status", "OK" if online else "ERROR"), ("Encode", "ON" if online else "OFF"),
         ("Record", "ON" if recording else "OFF"),
         ("DeviceTime", format_local_time(now, node.timezone))], charset=node.charset)
+
+
+def config_download(node: Node, sn: int, config_type: str) -> bytes:
+    """BasicParam and VideoParamOpt; other types (SVAC, 2022 additions) are left out and
+    a request for none we know is an error."""
+    asked = [t.strip() for t in config_type.split("/") if t.strip()]
+    if not any(t in CONFIG_TYPES for t in asked):
+        raise ManscdpError(f"ConfigDownload {config_type!r}: only {'/'.join(CONFIG_TYPES)}")
+    inner = ""
+    if "BasicParam" in asked:
+        link = node.link
+        fields = [("Name", node.name), ("DeviceID", node.id)]
+        if link is not None:
+            fields += [("SIPServerID", link.server_id), ("SIPServerIP", link.host),
+                       ("SIPServerPort", str(link.port)), ("DomainName", link.domain),
+                       ("Expiration", str(link.expires)),
+                       ("HeartBeatInterval", str(link.heartbeat_interval)),
+                       ("HeartBeatCount", str(link.heartbeat_count))]
+        inner += render_group("BasicParam", fields + [("PositionCapability", "0")])
+    if "VideoParamOpt" in asked:
+        # download at 1/2/4x; resolutions 6 (1080P), 5 (720P), 4 (D1): what cameras send
+        inner += render_group("VideoParamOpt", [("DownloadSpeed", "1/2/4"),
+                                                ("Resolution", "6/5/4")])
+    return render("Response", "ConfigDownload", sn, node.id, [("Result", "OK")], inner,
+                  charset=node.charset)
 
 
 def record_info(node: Node, sn: int, channel: Channel, spans: list[tuple[float, float]],

@@ -120,5 +120,10 @@ def render_list_packets(root: str, cmd_type: str, sn: int, device_id: str, list_
     return packets
 
 
+def render_group(tag: str, fields: Sequence[tuple[str, str]]) -> str:
+    """A nested element such as ``<BasicParam>...</BasicParam>`` for ``render(inner=...)``."""
+    return f"<{tag}>\r\n" + "".join(_element(k, v) for k, v in fields) + f"</{tag}>\r\n"
+
+
 def _element(tag: str, value: str) -> str:
     return f"<{tag}>{escape(value)}</{tag}>\r\n"

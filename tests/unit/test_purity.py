@@ -15,7 +15,8 @@ PURE = [
     "edge/record/fmp4.py", "edge/record/coverage.py", "edge/retention/policy.py",
     "edge/retention/capacity.py", "edge/gb28181/sip/message.py", "edge/gb28181/sip/framing.py",
     "edge/gb28181/sip/digest.py", "edge/gb28181/manscdp.py",
-    "edge/gb28181/sip/registration.py", "edge/gb28181/answers.py",
+    "edge/gb28181/sip/registration.py", "edge/gb28181/answers.py", "edge/gb28181/model.py",
+    "edge/gb28181/control.py", "edge/gb28181/notices.py", "edge/gb28181/sip/subscription.py",
 ]
 IMPURE = {"socket", "threading", "sqlite3", "av", "subprocess", "time", "os", "shutil"}
 

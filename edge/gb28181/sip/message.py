@@ -8,6 +8,7 @@ spelling they arrived with; lookups are case-insensitive and accept compact form
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from edge.errors import ProtocolError
 
@@ -75,9 +76,10 @@ class SipResponse:
 
 
 SipMessage = SipRequest | SipResponse
+_M = TypeVar("_M", SipRequest, SipResponse)
 
 
-def with_header(msg: SipMessage, name: str, value: str) -> SipMessage:
+def with_header(msg: _M, name: str, value: str) -> _M:
     """``msg`` with ``name`` set to ``value`` (replacing any existing ones)."""
     want = _canonical(name)
     kept = tuple((k, v) for k, v in msg.headers if _canonical(k) != want)

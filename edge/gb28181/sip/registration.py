@@ -93,7 +93,7 @@ Effect = Send | RegistrationChanged | ClockOffset
 
 @dataclass
 class _Pending:
-    kind: str  # "register", "keepalive" or "answer"
+    kind: str  # "register", "keepalive", "message" (answers, alarms) or "notify"
     sent_at: float
     request: SipRequest
     retransmit_at: float = float("inf")  # UDP only: 4G drops datagrams
@@ -120,8 +120,8 @@ class Registration:
     _missed_keepalives: int = 0
     _redirects: int = 0
     _target: tuple[str, int] = ("", 0)
-    _pending: dict[str, _Pending] = field(default_factory=dict)  # by Call-ID
-    _answers: list[bytes] = field(default_factory=list)  # response MESSAGE bodies to send
+    _pending: dict[str, _Pending] = field(default_factory=dict)  # by Call-ID and CSeq
+    _outbox: list[bytes] = field(default_factory=list)  # MESSAGE bodies waiting their turn
 
     # -- inputs -----------------------------------------------------------------
 
@@ -141,9 +141,9 @@ class Registration:
 
     def tick(self, now: float) -> list[Effect]:
         effects: list[Effect] = []
-        for call_id, pending in list(self._pending.items()):
+        for key, pending in list(self._pending.items()):
             if now - pending.sent_at >= REQUEST_TIMEOUT_S:
-                del self._pending[call_id]
+                del self._pending[key]
                 effects += self._timed_out(pending, now)
             elif now >= pending.retransmit_at:
                 pending.interval = min(pending.interval * 2, T2_S)
@@ -162,14 +162,16 @@ class Registration:
         return effects
 
     def handle(self, response: SipResponse, now: float, wall_now: float) -> list[Effect]:
-        """A response from this platform. Unknown Call-IDs are ignored (late retransmits)."""
-        call_id = response.header("Call-ID") or ""
-        pending = self._pending.get(call_id)
+        """A response from this platform. Unknown transactions are ignored (late retransmits)."""
+        key = _key(response.header("Call-ID") or "", response.header("CSeq") or "")
+        pending = self._pending.get(key)
         if pending is None or response.status < 200:
             return []
-        del self._pending[call_id]
-        if pending.kind == "answer":
-            return self._next_answer(now)
+        del self._pending[key]
+        if pending.kind == "notify":
+            return []
+        if pending.kind == "message":
+            return self._next_message(now)
         if pending.kind == "keepalive":
             return self._keepalive_answered(response, now)
         return self._register_answered(pending, response, now, wall_now)
@@ -247,8 +249,10 @@ class Registration:
         return [RegistrationChanged(False, reason)] if was or self._failures == 1 else []
 
     def _timed_out(self, pending: _Pending, now: float) -> list[Effect]:
-        if pending.kind == "answer":
-            return self._next_answer(now)
+        if pending.kind == "notify":
+            return []
+        if pending.kind == "message":
+            return self._next_message(now)
         if pending.kind == "keepalive":
             self._missed_keepalives += 1
             if self._missed_keepalives >= self.cfg.keepalive_timeout_count:
@@ -271,7 +275,7 @@ class Registration:
         if auth:
             headers.append(("Authorization", auth))
         request = SipRequest("REGISTER", f"sip:{cfg.server_id}@{cfg.domain}", tuple(headers))
-        return [self._send("register", request, self._call_id, now)]
+        return [self._send("register", request, now)]
 
     # -- keepalive --------------------------------------------------------------
 
@@ -289,22 +293,38 @@ class Registration:
                                        f"<sip:{cfg.server_id}@{cfg.domain}>")
         headers.append(("Content-Type", "Application/MANSCDP+xml"))
         request = SipRequest("MESSAGE", f"sip:{cfg.server_id}@{cfg.domain}", tuple(headers), body)
-        return self._send(kind, request, call_id, now)
+        return self._send(kind, request, now)
 
-    # -- answers to queries -----------------------------------------------------
+    # -- answers, alarms and in-dialog requests -----------------------------------
 
-    def send_answers(self, bodies: list[bytes], now: float) -> list[Effect]:
-        """Queue response MESSAGEs; each goes out after the previous one's 200 OK (or its
-        timeout), as platforms expect for multi-packet Catalog and RecordInfo answers."""
-        busy = any(p.kind == "answer" for p in self._pending.values())
-        self._answers.extend(bodies)
-        return [] if busy else self._next_answer(now)
+    def send_messages(self, bodies: list[bytes], now: float) -> list[Effect]:
+        """Queue MANSCDP MESSAGEs (answers, alarms); each goes out after the previous one's
+        200 OK (or its timeout), as platforms expect for multi-packet Catalog and
+        RecordInfo answers."""
+        busy = any(p.kind == "message" for p in self._pending.values())
+        self._outbox.extend(bodies)
+        return [] if busy else self._next_message(now)
 
-    def _next_answer(self, now: float) -> list[Effect]:
-        if not self._answers:
+    def send_request(self, request: SipRequest, now: float) -> Effect:
+        """An in-dialog request built elsewhere (a subscription's NOTIFY): retransmitted
+        over UDP like ours; its answer needs no action."""
+        return self._send("notify", request, now)
+
+    def reconfigure(self, cfg: UpperPlatform, now: float) -> list[Effect]:
+        """New Expires/keepalive values from the platform (DeviceConfig BasicParam):
+        keepalives follow the new interval at once, a new Expires is asked for now."""
+        expires_changed = cfg.expires_s != self.cfg.expires_s
+        self.cfg = cfg
+        if self.state is not State.REGISTERED:
+            return []
+        self._keepalive_at = now + cfg.keepalive_interval_s
+        return self._register(now, cfg.expires_s) if expires_changed else []
+
+    def _next_message(self, now: float) -> list[Effect]:
+        if not self._outbox:
             return []
         self._sn += 1
-        return [self._message("answer", self._answers.pop(0), now)]
+        return [self._message("message", self._outbox.pop(0), now)]
 
     def _keepalive_answered(self, response: SipResponse, now: float) -> list[Effect]:
         if 200 <= response.status < 300:
@@ -337,11 +357,11 @@ class Registration:
             ("User-Agent", "edge"),
         ]
 
-    def _send(self, kind: str, request: SipRequest, call_id: str, now: float) -> Send:
+    def _send(self, kind: str, request: SipRequest, now: float) -> Send:
         pending = _Pending(kind, now, request)
         if self.cfg.transport == "UDP":
             pending.retransmit_at = now + T1_S
-        self._pending[call_id] = pending
+        self._pending[_key(request.header("Call-ID") or "", request.header("CSeq") or "")] = pending
         return Send(request, *self._target)
 
     def _new_dialog(self) -> None:
@@ -352,6 +372,11 @@ class Registration:
 
     def _token(self) -> str:
         return f"{self.rng.getrandbits(48):012x}"
+
+
+def _key(call_id: str, cseq: str) -> str:
+    """A client transaction: Call-ID plus CSeq (several NOTIFYs share one dialog)."""
+    return f"{call_id} {' '.join(cseq.split())}"
 
 
 def parse_sip_date(value: str, tz: str) -> float | None:

@@ -187,8 +187,8 @@ def test_bad_sip_dates_are_ignored(value: str) -> None:
 def test_answers_go_out_one_after_another() -> None:
     reg = registered(Registration(CFG, random.Random(9)))
     bodies = [b"<Response>1</Response>", b"<Response>2</Response>", b"<Response>3</Response>"]
-    [first] = sends(reg.send_answers(bodies[:2], 1.0))
-    assert sends(reg.send_answers(bodies[2:], 1.0)) == []  # queued behind the first
+    [first] = sends(reg.send_messages(bodies[:2], 1.0))
+    assert sends(reg.send_messages(bodies[2:], 1.0)) == []  # queued behind the first
     assert first.body == bodies[0] and first.method == "MESSAGE"
     [second] = sends(reg.handle(answer(first, 200), 1.1, WALL))
     assert second.body == bodies[1] and second.header("Call-ID") != first.header("Call-ID")

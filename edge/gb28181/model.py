@@ -1,0 +1,102 @@
+"""What the GB/T 28181 answers know about the node, and what they ask the runner to do.
+
+Plain data shared by the pure answer modules (answers.py, control.py) and the runner:
+the runner builds Node/Channel from the config and the recorder's live state, and
+carries out the actions an Outcome lists (locks, guard state, config changes, reboot).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: str
+    name: str
+    online: bool
+    recording: bool
+    ptz: bool = False  # no PTZ control path yet: PTZCmd is answered ERROR
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """The upper platform asking, as ConfigDownload BasicParam reports it."""
+
+    server_id: str
+    host: str
+    port: int
+    domain: str
+    expires: int
+    heartbeat_interval: int
+    heartbeat_count: int
+    allow_reboot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    id: str
+    name: str
+    timezone: str
+    charset: str = "GB2312"
+    manufacturer: str = "edge"
+    model: str = "edge-nvr"
+    firmware: str = "0.1.0"
+    link: Link | None = None
+    role: str = "device"  # or "platform": a lower platform with a catalog tree
+
+
+# -- actions for the runner ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ManualRecord:
+    """RecordCmd: start (Record) or stop (StopRecord) a locked manual recording range."""
+
+    channel_id: str
+    start: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetGuard:
+    """GuardCmd: arm (SetGuard) or disarm (ResetGuard) alarm reporting."""
+
+    channel_id: str
+    armed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResetAlarm:
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reboot:
+    """TeleBoot, already checked against ``allow_reboot``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestKeyframe:
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyBasicParam:
+    """DeviceConfig BasicParam: only the values the platform sent are set."""
+
+    name: str | None = None
+    expires: int | None = None
+    heartbeat_interval: int | None = None
+    heartbeat_count: int | None = None
+
+
+Action = ManualRecord | SetGuard | ResetAlarm | Reboot | RequestKeyframe | ApplyBasicParam
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Response MESSAGE bodies (one per packet), actions, and a line for the log."""
+
+    bodies: list[bytes] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    note: str = ""

@@ -1,0 +1,27 @@
+"""Notices the node sends on its own: catalog changes and alarms (GB/T 28181 A.2.5). Pure."""
+
+from __future__ import annotations
+
+from edge.gb28181.answers import CATALOG_PER_PACKET, format_local_time
+from edge.gb28181.manscdp import render, render_group, render_list_packets
+from edge.gb28181.model import Channel, Node
+
+ALARM_PRIORITY_VIDEO_LOSS = "2"  # second level: a dark key-area camera needs a visit soon
+ALARM_METHOD_DEVICE = "2"
+ALARM_TYPE_VIDEO_LOSS = "1"  # for method 2 (device): 1 video loss
+
+
+def catalog_changes(node: Node, sn: int, changed: list[Channel]) -> list[bytes]:
+    """Catalog Notify bodies with Event ON/OFF for each channel whose state changed."""
+    items = [[("DeviceID", c.id), ("Name", c.name), ("Event", "ON" if c.online else "OFF"),
+              ("Status", "ON" if c.online else "OFF"), ("ParentID", node.id)] for c in changed]
+    return render_list_packets("Notify", "Catalog", sn, node.id, "DeviceList", items,
+                               CATALOG_PER_PACKET, charset=node.charset)
+
+
+def video_loss_alarm(node: Node, sn: int, channel: Channel, now: float) -> bytes:
+    return render("Notify", "Alarm", sn, channel.id, [
+        ("AlarmPriority", ALARM_PRIORITY_VIDEO_LOSS), ("AlarmMethod", ALARM_METHOD_DEVICE),
+        ("AlarmTime", format_local_time(now, node.timezone)),
+        ("AlarmDescription", f"视频丢失 video loss: {channel.name}"),
+    ], render_group("Info", [("AlarmType", ALARM_TYPE_VIDEO_LOSS)]), charset=node.charset)
