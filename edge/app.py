@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from edge import systemd
 from edge.config import CameraConfig, EdgeConfig
-from edge.gb28181.answers import Channel
+from edge.gb28181.model import Channel
 from edge.gb28181.runner import SipRunner
 from edge.record.index import Index
 from edge.retention.manager import RetentionManager
@@ -115,7 +116,13 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     retention = RetentionManager(cfg, stop)
     retention.start()
     # GB/T 28181 signalling only when an upper platform is configured
-    sip = (SipRunner(cfg, stop, lambda: recorder.channels(cfg.cameras))
+    reboot = threading.Event()  # an allowed TeleBoot: stop cleanly, then reboot
+
+    def teleboot() -> None:
+        reboot.set()
+        stop.set()
+
+    sip = (SipRunner(cfg, stop, lambda: recorder.channels(cfg.cameras), teleboot)
            if any(p.enabled for p in cfg.platforms) else None)
     if sip:
         sip.start()
@@ -147,7 +154,20 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
             sip.join(STOP_TIMEOUT_S)  # it unregisters (Expires: 0) first
         (cfg.data_dir / STATUS_FILE).unlink(missing_ok=True)
         logger.info("node=%s stopped", cfg.node.id)
+    if reboot.is_set():
+        return run_reboot(cfg)
     return 0
+
+
+def run_reboot(cfg: EdgeConfig) -> int:
+    command = shlex.split(cfg.node.reboot_command)
+    logger.warning("node=%s rebooting: %s", cfg.node.id, cfg.node.reboot_command)
+    try:
+        return subprocess.run(command, check=False).returncode
+    except OSError as exc:
+        logger.error("node=%s reboot command %r failed: %s", cfg.node.id,
+                     cfg.node.reboot_command, exc)
+        return 1
 
 
 def write_status(data_dir: Path, status: dict[str, object]) -> None:

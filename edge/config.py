@@ -18,7 +18,7 @@ from typing import Any, Callable, Literal, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from edge.errors import ConfigError
-from edge.gbid import CAMERA_TYPES, NODE_TYPES, PLATFORM_TYPES, check_gb_id
+from edge.gbid import CAMERA_TYPES, NODE_TYPES, PLATFORM_TYPES, check_gb_id, type_code
 from edge.log import redact
 
 ORDINARY_DAYS = 60  # legal minimum for ordinary channels
@@ -33,6 +33,9 @@ class NodeConfig:
     data_dir: str = "/var/lib/edge"
     timezone: str = "Asia/Shanghai"
     sip_port: int = 5060  # local SIP port (UDP and TCP) towards upper platforms
+    gb_role: Literal["device", "platform"] = "device"  # NVR (118) or lower platform (200)
+    time_source: Literal["system", "sip"] = "system"  # "sip": step the clock to a platform's
+    reboot_command: str = "systemctl reboot"  # run after a clean stop on an allowed TeleBoot
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,8 @@ class PlatformConfig:
     keepalive_timeout_count: int = 3
     charset: Literal["GB2312", "GBK", "GB18030", "UTF-8"] = "GB2312"
     enabled: bool = True
+    allow_reboot: bool = False  # TeleBoot from this platform reboots the appliance
+    time_source: bool = False  # with node.time_source = "sip": this platform's Date sets the clock
 
     @property
     def sip_domain(self) -> str:
@@ -106,6 +111,14 @@ class EdgeConfig:
 
     def camera(self, camera_id: str) -> CameraConfig | None:
         return next((c for c in self.cameras if c.id == camera_id), None)
+
+    def time_platform(self) -> PlatformConfig | None:
+        """The one platform whose SIP Date may set the clock (node.time_source = "sip")."""
+        if self.node.time_source != "sip":
+            return None
+        enabled = [p for p in self.platforms if p.enabled]
+        marked = [p for p in enabled if p.time_source]
+        return marked[0] if len(marked) == 1 else (enabled[0] if len(enabled) == 1 else None)
 
 
 def load(path: str | Path) -> EdgeConfig:
@@ -141,6 +154,7 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
 
     if built.get("node") is not None:
         _check_node(built["node"], problems)
+        _check_time_source(built["node"], platforms, problems)
     if built.get("storage") is not None:
         _check_storage(built["storage"], problems)
     retention = built.get("retention") or RetentionConfig()
@@ -217,6 +231,12 @@ def _check_node(node: NodeConfig, problems: list[str]) -> None:
     reason = check_gb_id(node.id, NODE_TYPES)
     if reason:
         problems.append(f"node.id: {reason}")
+    elif node.gb_role == "platform" and type_code(node.id) != "200":
+        problems.append("node.id: gb_role = \"platform\" 需要类型码 200 needs type code 200, "
+                        f"got {type_code(node.id)}")
+    elif node.gb_role == "device" and type_code(node.id) != "118":
+        problems.append("node.id: gb_role = \"device\" 需要类型码 118 needs type code 118, "
+                        f"got {type_code(node.id)} (or set gb_role = \"platform\")")
     try:
         ZoneInfo(node.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -225,6 +245,18 @@ def _check_node(node: NodeConfig, problems: list[str]) -> None:
         problems.append("node.data_dir: 不能为空 must not be empty")
     if not 0 < node.sip_port < 65536:
         problems.append(f"node.sip_port: 端口无效 invalid port {node.sip_port}")
+
+
+def _check_time_source(node: NodeConfig, platforms: list[PlatformConfig],
+                       problems: list[str]) -> None:
+    marked = [p.id for p in platforms if p.time_source]
+    if len(marked) > 1:
+        problems.append("platforms: 只能有一个平台作为时间源 only one platform may have "
+                        f"time_source = true, got {', '.join(marked)}")
+    enabled = [p for p in platforms if p.enabled]
+    if node.time_source == "sip" and not marked and len(enabled) != 1:
+        problems.append("node.time_source: \"sip\" 需指定一个平台 time_source = true "
+                        "names no platform: mark one [[platforms]] with time_source = true")
 
 
 def _check_platform(plat: PlatformConfig, where: str, problems: list[str]) -> None:

@@ -2,32 +2,43 @@
 
 One UDP socket on ``node.sip_port`` serves every UDP platform (responses are routed by
 Call-ID); each TCP platform gets its own connection, framed by SipStreamBuffer. The
-protocol decisions live in sip/registration.py; this module only moves bytes and
-time. Every request from a platform is answered 200 OK at once; a MANSCDP query is
-then answered by separate MESSAGEs (gb28181/answers.py), paced by the state machine.
+protocol decisions live in the pure modules (registration, subscription, answers,
+control, notices, timesync); this module moves bytes and time and carries out the
+actions they ask for. Requests from a platform get their SIP answer at once; MANSCDP
+results travel in MESSAGEs of their own, paced by the state machine.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import select
 import socket
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
 
 from edge import __version__
 from edge.config import EdgeConfig, PlatformConfig, platform_password
 from edge.errors import ProtocolError
-from edge.gb28181.answers import Channel, Node, answer
-from edge.gb28181.manscdp import parse_body
+from edge.gb28181.answers import handle
+from edge.gb28181.manscdp import ManscdpMessage, parse_body, render
+from edge.gb28181.model import (
+    Action, ApplyBasicParam, Channel, Link, ManualRecord, Node, Reboot, RequestKeyframe,
+    ResetAlarm, SetGuard,
+)
+from edge.gb28181.notices import catalog_changes, video_loss_alarm
+from edge.gb28181.settings import PlatformOverride, RuntimeSettings
 from edge.gb28181.sip.framing import SipStreamBuffer
-from edge.gb28181.sip.message import SipRequest, SipResponse, parse, response_to
+from edge.gb28181.sip.message import SipRequest, SipResponse, parse, response_to, with_header
 from edge.gb28181.sip.registration import (
     ClockOffset, Effect, Registration, RegistrationChanged, Send, State, UpperPlatform,
 )
+from edge.gb28181.sip.subscription import Subscriptions
+from edge.gb28181.timesync import decide_step
 from edge.record.index import Index
 
 logger = logging.getLogger(__name__)
@@ -35,34 +46,51 @@ logger = logging.getLogger(__name__)
 MAX_WAIT_S = 0.5
 UNREGISTER_WAIT_S = 3.0
 TCP_CONNECT_TIMEOUT_S = 5.0
+MANUAL_RECORD_MAX_S = 3600.0  # a Record without StopRecord locks at most an hour
+RECENT_REQUESTS = 256  # retransmitted requests are answered again, not handled twice
+ANSWERED_METHODS = ("MESSAGE", "SUBSCRIBE", "NOTIFY", "OPTIONS")
 
 
 @dataclass
 class _Upper:
     cfg: PlatformConfig
     reg: Registration
+    subs: Subscriptions
     tcp: socket.socket | None = None
     stream: SipStreamBuffer = field(default_factory=SipStreamBuffer)
+    sn: int = 0  # SN of the notices we originate (alarms, catalog changes)
 
 
 class SipRunner(threading.Thread):
     def __init__(self, cfg: EdgeConfig, stop: threading.Event,
-                 channels: Callable[[], list[Channel]]) -> None:
+                 channels: Callable[[], list[Channel]],
+                 on_reboot: Callable[[], None] | None = None) -> None:
         super().__init__(name="sip", daemon=True)
         self.cfg = cfg
         self.stop_event = stop
         self.channels = channels  # live camera states, from the supervisor
+        self.on_reboot = on_reboot
         self.index: Index | None = None
+        self.settings = RuntimeSettings.load(cfg.data_dir)
         self.uppers: list[_Upper] = []
         self.udp: socket.socket | None = None
         self.ready = threading.Event()
+        self._recent: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
+        self._online: dict[str, bool] | None = None  # last seen ON/OFF per channel
+        self._alarmed: set[str] = set()  # video loss reported and not yet reset/recovered
+        self._manual: dict[str, int] = {}  # channel -> lock id of a running RecordCmd
 
     def status(self) -> list[dict[str, object]]:
         """Per-platform state for health reporting."""
         return [{"id": u.cfg.id, "registered": u.reg.state is State.REGISTERED,
                  "state": u.reg.state.value, "last_error": u.reg.last_error,
                  "last_keepalive_ok": u.reg.last_keepalive_ok,
-                 "clock_offset_s": u.reg.clock_offset_s} for u in self.uppers]
+                 "clock_offset_s": u.reg.clock_offset_s,
+                 "keepalive_interval_s": u.reg.cfg.keepalive_interval_s,
+                 "subscriptions": sorted({s.package for s in u.subs.active})}
+                for u in self.uppers]
+
+    # -- the loop -----------------------------------------------------------------
 
     def run(self) -> None:
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -74,7 +102,7 @@ class SipRunner(threading.Thread):
                          self.cfg.node.sip_port, exc.strerror)
             self.udp.close()
             return
-        self.index = Index(self.cfg.data_dir, readonly=True)
+        self.index = Index(self.cfg.data_dir)
         self.uppers = [self._upper(p) for p in self.cfg.platforms if p.enabled]
         self.ready.set()
         try:
@@ -86,6 +114,10 @@ class SipRunner(threading.Thread):
                 now = time.monotonic()
                 for upper in self.uppers:
                     self._apply(upper, upper.reg.tick(now))
+                    for gone in upper.subs.expire(now):
+                        logger.info("platform=%s %s subscription expired", upper.cfg.id,
+                                    gone.package)
+                self._watch_channels()
             self._unregister()
         finally:
             for upper in self.uppers:
@@ -95,18 +127,23 @@ class SipRunner(threading.Thread):
             self.index.close()
 
     def _upper(self, plat: PlatformConfig) -> _Upper:
-        transport = plat.transport.upper()
+        local_host = _local_ip_towards(plat.host, plat.port)
+        node = self.cfg.node
         up = UpperPlatform(
             server_id=plat.id, domain=plat.sip_domain, host=plat.host, port=plat.port,
-            transport=transport, local_id=self.cfg.node.id,
-            local_host=_local_ip_towards(plat.host, plat.port),
-            local_port=self.cfg.node.sip_port, username=plat.username or self.cfg.node.id,
+            transport=plat.transport.upper(), local_id=node.id, local_host=local_host,
+            local_port=node.sip_port, username=plat.username or node.id,
             password=platform_password(plat), expires_s=plat.expires,
             keepalive_interval_s=plat.keepalive_interval,
             keepalive_timeout_count=plat.keepalive_timeout_count, charset=plat.charset,
-            timezone=self.cfg.node.timezone,
+            timezone=node.timezone,
         )
-        return _Upper(plat, Registration(up, random.Random()))
+        override = self.settings.platforms.get(plat.id)
+        if override:
+            up = _overridden(up, override)
+        subs = Subscriptions(f"sip:{node.id}@{plat.sip_domain}",
+                             f"SIP/2.0/{up.transport} {local_host}:{node.sip_port}")
+        return _Upper(plat, Registration(up, random.Random()), subs)
 
     def _wait_s(self) -> float:
         deadline = min((u.reg.next_deadline() for u in self.uppers), default=float("inf"))
@@ -118,10 +155,16 @@ class SipRunner(threading.Thread):
         readable, _, _ = select.select(socks, [], [], timeout)
         for sock in readable:
             if sock is self.udp:
-                data, peer = self.udp.recvfrom(65_535)
+                try:
+                    data, peer = self.udp.recvfrom(65_535)
+                except OSError as exc:  # ICMP unreachable from an earlier send
+                    logger.warning("sip: UDP receive failed: %s", exc)
+                    continue
                 self._datagram(data, peer)
             else:
                 self._tcp_data(next(u for u in self.uppers if u.tcp is sock))
+
+    # -- input --------------------------------------------------------------------
 
     def _datagram(self, data: bytes, peer: tuple[str, int]) -> None:
         try:
@@ -157,36 +200,180 @@ class SipRunner(threading.Thread):
             self._drop_tcp(upper, f"bad SIP on the stream: {exc}")
 
     def _request(self, request: SipRequest, reply: Callable[[bytes], None], source: str) -> None:
-        # answer first: a platform retransmits unanswered requests, and MANSCDP results
-        # travel in MESSAGEs of their own
-        reply(bytes(response_to(request, 200, "OK", to_tag=f"{random.getrandbits(32):08x}")))
-        upper = next((u for u in self.uppers if f"sip:{u.cfg.id}@" in (request.header("From") or "")),
-                     None)
-        if request.method != "MESSAGE" or upper is None:
-            logger.info("peer=%s %s answered 200 OK, not handled", source, request.method)
+        if request.method == "ACK":
+            return  # never answered (RFC 3261 17.2.1)
+        key = (request.header("Call-ID") or "", request.header("CSeq") or "",
+               request.header("Via") or "")
+        if key in self._recent:  # a retransmit: our answer was lost, resend it only
+            reply(self._recent[key])
             return
-        try:
-            query = parse_body(request.body)
-            bodies = answer(query, self._node(upper), self.channels(), self._spans, time.time())
-        except ProtocolError as exc:
-            logger.warning("platform=%s bad MANSCDP body: %s", upper.cfg.id, exc)
-            return
-        if not bodies:
-            logger.info("platform=%s %s %s not supported yet", upper.cfg.id, query.root,
-                        query.cmd_type)
-            return
-        logger.info("platform=%s %s SN=%d: answering in %d packet(s)", upper.cfg.id,
-                    query.cmd_type, query.sn, len(bodies))
-        self._apply(upper, upper.reg.send_answers(bodies, time.monotonic()))
+        upper = self._sender(request)
+        query: ManscdpMessage | None = None
+        if upper is None:
+            logger.warning("peer=%s %s from unknown sender %r refused", source, request.method,
+                           request.header("From"))
+            response = response_to(request, 403, "Forbidden")
+        elif request.method in ("MESSAGE", "SUBSCRIBE"):
+            try:
+                query = parse_body(request.body)
+            except ProtocolError as exc:
+                logger.warning("platform=%s %s refused: %s", upper.cfg.id, request.method, exc)
+                response = response_to(request, 400, "Bad Request")
+            else:
+                response = (self._subscribe(upper, request, query)
+                            if request.method == "SUBSCRIBE" else self._ok(request))
+        elif request.method in ANSWERED_METHODS:
+            response = self._ok(request)
+        elif request.method == "INVITE":  # live and playback arrive with the media work
+            logger.info("platform=%s INVITE refused: media sessions are not served", upper.cfg.id)
+            response = response_to(request, 488, "Not Acceptable Here")
+        elif request.method in ("BYE", "CANCEL", "INFO"):
+            logger.info("platform=%s %s for a dialog we do not have", upper.cfg.id, request.method)
+            response = response_to(request, 481, "Call/Transaction Does Not Exist")
+        else:
+            logger.info("platform=%s %s is not a method we know", upper.cfg.id, request.method)
+            response = with_header(response_to(request, 405, "Method Not Allowed"), "Allow",
+                                   ", ".join(ANSWERED_METHODS + ("ACK",)))
+        data = bytes(response)
+        reply(data)
+        self._recent[key] = data
+        if len(self._recent) > RECENT_REQUESTS:
+            self._recent.popitem(last=False)
+        if upper is not None and query is not None and request.method == "MESSAGE":
+            self._message(upper, query)
+
+    def _sender(self, request: SipRequest) -> _Upper | None:
+        sender = request.header("From") or ""
+        return next((u for u in self.uppers if f"sip:{u.cfg.id}@" in sender), None)
+
+    def _ok(self, request: SipRequest) -> SipResponse:
+        return response_to(request, 200, "OK", to_tag=f"{random.getrandbits(32):08x}")
+
+    def _subscribe(self, upper: _Upper, request: SipRequest,
+                   query: ManscdpMessage) -> SipResponse:
+        body = render("Response", query.cmd_type, query.sn, self.cfg.node.id,
+                      [("Result", "OK")], charset=upper.cfg.charset)
+        response = upper.subs.subscribe(request, time.monotonic(), body)
+        logger.info("platform=%s SUBSCRIBE %s Expires %s: %d %s", upper.cfg.id,
+                    request.header("Event"), request.header("Expires"), response.status,
+                    response.reason)
+        return response
+
+    def _message(self, upper: _Upper, query: ManscdpMessage) -> None:
+        outcome = handle(query, self._node(upper), self.channels(), self._spans, time.time())
+        failed = any(b"<Result>ERROR</Result>" in b for b in outcome.bodies)
+        logger.log(logging.WARNING if failed else logging.INFO, "platform=%s %s %s SN=%d: %s",
+                   upper.cfg.id, query.root, query.cmd_type, query.sn, outcome.note)
+        if outcome.bodies:
+            self._apply(upper, upper.reg.send_messages(outcome.bodies, time.monotonic()))
+        for action in outcome.actions:
+            self._act(upper, action)
 
     def _node(self, upper: _Upper) -> Node:
-        node = self.cfg.node
-        return Node(node.id, node.name, node.timezone, charset=upper.cfg.charset,
-                    firmware=__version__)
+        node, reg = self.cfg.node, upper.reg.cfg
+        link = Link(upper.cfg.id, upper.cfg.host, upper.cfg.port, upper.cfg.sip_domain,
+                    reg.expires_s, int(reg.keepalive_interval_s), reg.keepalive_timeout_count,
+                    upper.cfg.allow_reboot)
+        return Node(node.id, self.settings.name or node.name, node.timezone,
+                    charset=upper.cfg.charset, firmware=__version__, link=link,
+                    role=node.gb_role,
+                    model="edge-platform" if node.gb_role == "platform" else "edge-nvr")
 
     def _spans(self, channel_id: str, start: float, end: float) -> list[tuple[float, float]]:
         assert self.index is not None
         return [(s.start_ts, s.end_ts) for s in self.index.segments(channel_id, start, end)]
+
+    # -- actions asked for by a platform -------------------------------------------
+
+    def _act(self, upper: _Upper, action: Action) -> None:
+        assert self.index is not None
+        actor = f"gb28181:{upper.cfg.id}"
+        now = time.time()
+        if isinstance(action, ManualRecord):
+            lock = self._manual.pop(action.channel_id, None)
+            if lock is not None:
+                self.index.end_lock(lock, now)
+            if action.start:
+                self._manual[action.channel_id] = self.index.add_lock(
+                    action.channel_id, now, now + MANUAL_RECORD_MAX_S,
+                    f"国标手动录像 GB/T 28181 manual recording ({upper.cfg.id})")
+            self.index.audit(actor, "record_cmd", channel=action.channel_id, start=action.start)
+        elif isinstance(action, SetGuard):
+            (self.settings.disarmed.discard if action.armed
+             else self.settings.disarmed.add)(action.channel_id)
+            self.settings.save()
+            self.index.audit(actor, "guard_cmd", channel=action.channel_id, armed=action.armed)
+        elif isinstance(action, ResetAlarm):
+            self._alarmed.discard(action.channel_id)
+            self.index.audit(actor, "alarm_reset", channel=action.channel_id)
+        elif isinstance(action, Reboot):
+            self.index.audit(actor, "teleboot")
+            logger.warning("platform=%s TeleBoot: stopping cleanly, then %r", upper.cfg.id,
+                           self.cfg.node.reboot_command)
+            if self.on_reboot:
+                self.on_reboot()
+        elif isinstance(action, RequestKeyframe):
+            logger.info("platform=%s channel=%s keyframe request: no live session to apply it "
+                        "to", upper.cfg.id, action.channel_id)
+        elif isinstance(action, ApplyBasicParam):
+            self._apply_basic_param(upper, action)
+            self.index.audit(actor, "device_config", **dataclasses.asdict(action))
+
+    def _apply_basic_param(self, upper: _Upper, change: ApplyBasicParam) -> None:
+        if change.name:
+            self.settings.name = change.name
+        override = self.settings.platforms.setdefault(upper.cfg.id, PlatformOverride())
+        if change.expires:
+            override.expires = change.expires
+        if change.heartbeat_interval:
+            override.keepalive_interval = change.heartbeat_interval
+        if change.heartbeat_count:
+            override.keepalive_timeout_count = change.heartbeat_count
+        self.settings.save()
+        self._apply(upper, upper.reg.reconfigure(_overridden(upper.reg.cfg, override),
+                                                 time.monotonic()))
+
+    # -- notices: catalog changes and video loss -------------------------------------
+
+    def _watch_channels(self) -> None:
+        channels = self.channels()
+        states = {c.id: c.online for c in channels}
+        before, self._online = self._online, states
+        if before is None:
+            return  # the first look is the baseline, not a change
+        changed = [c for c in channels if c.id in before and before[c.id] != c.online]
+        if not changed:
+            return
+        now, mono = time.time(), time.monotonic()
+        lost = [c for c in changed if not c.online and c.id not in self._alarmed
+                and c.id not in self.settings.disarmed]
+        for c in changed:
+            if c.online:
+                self._alarmed.discard(c.id)  # recovered: the next loss is a new alarm
+        self._alarmed |= {c.id for c in lost}
+        for upper in self.uppers:
+            if upper.reg.state is not State.REGISTERED:
+                continue
+            node = self._node(upper)
+            if upper.subs.has("Catalog", mono):
+                upper.sn += 1
+                for body in catalog_changes(node, upper.sn, changed):
+                    self._notify(upper, "Catalog", body, mono)
+            for channel in lost:
+                upper.sn += 1
+                body = video_loss_alarm(node, upper.sn, channel, now)
+                logger.warning("platform=%s channel=%s video loss alarm sent", upper.cfg.id,
+                               channel.id)
+                if upper.subs.has("Alarm", mono):
+                    self._notify(upper, "Alarm", body, mono)
+                else:  # 2016 style: an alarm MESSAGE when the platform did not subscribe
+                    self._apply(upper, upper.reg.send_messages([body], mono))
+
+    def _notify(self, upper: _Upper, package: str, body: bytes, now: float) -> None:
+        for request in upper.subs.notify(package, body, now):
+            self._apply(upper, [upper.reg.send_request(request, now)])
+
+    # -- output -------------------------------------------------------------------
 
     def _apply(self, upper: _Upper, effects: list[Effect]) -> None:
         for effect in effects:
@@ -200,9 +387,32 @@ class SipRunner(threading.Thread):
                 level = logging.INFO if effect.registered else logging.WARNING
                 logger.log(level, "platform=%s %s: %s", upper.cfg.id,
                            "registered" if effect.registered else "not registered", effect.reason)
-            elif isinstance(effect, ClockOffset) and abs(effect.offset_s) > 1:
+            elif isinstance(effect, ClockOffset):
+                self._clock_offset(upper, effect.offset_s)
+
+    def _clock_offset(self, upper: _Upper, offset_s: float) -> None:
+        time_platform = self.cfg.time_platform()
+        if time_platform is None or time_platform.id != upper.cfg.id:
+            if abs(offset_s) > 1:
                 logger.warning("platform=%s clock differs from ours by %.1f s", upper.cfg.id,
-                               effect.offset_s)
+                               offset_s)
+            return
+        decision = decide_step(offset_s, time.time())
+        if decision.step_s == 0.0:
+            if abs(offset_s) > 1:
+                logger.error("platform=%s clock step %s", upper.cfg.id, decision.reason)
+            return
+        try:
+            time.clock_settime(time.CLOCK_REALTIME, time.time() + decision.step_s)
+        except OSError as exc:  # needs CAP_SYS_TIME (the systemd unit grants it)
+            logger.error("platform=%s cannot step the clock by %.1f s: %s", upper.cfg.id,
+                         decision.step_s, exc)
+            return
+        logger.warning("platform=%s clock stepped by %.1f s (%s)", upper.cfg.id,
+                       decision.step_s, decision.reason)
+        assert self.index is not None
+        self.index.audit(f"gb28181:{upper.cfg.id}", "clock_step", seconds=decision.step_s,
+                         reason=decision.reason)
 
     def _sendto(self, data: bytes, addr: tuple[str, int]) -> None:
         assert self.udp is not None
@@ -241,6 +451,13 @@ class SipRunner(threading.Thread):
         while time.monotonic() < deadline and any(
                 u.reg.state is State.UNREGISTERING for u in self.uppers):
             self._poll(min(MAX_WAIT_S, max(0.0, deadline - time.monotonic())))
+
+
+def _overridden(up: UpperPlatform, override: PlatformOverride) -> UpperPlatform:
+    return dataclasses.replace(
+        up, expires_s=override.expires or up.expires_s,
+        keepalive_interval_s=override.keepalive_interval or up.keepalive_interval_s,
+        keepalive_timeout_count=override.keepalive_timeout_count or up.keepalive_timeout_count)
 
 
 def _local_ip_towards(host: str, port: int) -> str:

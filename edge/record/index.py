@@ -219,6 +219,10 @@ class Index:
         )
         return int(cur.lastrowid or 0)
 
+    def end_lock(self, lock_id: int, end_ts: float) -> None:
+        """Shorten an open-ended lock (a manual recording that was stopped)."""
+        self.db.execute("UPDATE locks SET end_ts = MIN(end_ts, ?) WHERE id = ?", (end_ts, lock_id))
+
     def remove_lock(self, lock_id: int) -> bool:
         return self.db.execute("DELETE FROM locks WHERE id = ?", (lock_id,)).rowcount > 0
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from edge.config import parse as parse_config
-from edge.gb28181.answers import Channel
+from edge.gb28181.model import Channel
 from edge.gb28181.manscdp import ManscdpMessage, parse_body, render
 from edge.gb28181.runner import SipRunner
 from edge.gb28181.sip.digest import digest_response, parse_challenge
@@ -200,13 +200,15 @@ def test_daemon_registers_and_reports_live_camera_state(
         second = platform.request("REGISTER")
         platform.send(response_to(second, 200, "OK", "t1"))
         deadline = time.monotonic() + 30
+        sn = 30
         while True:  # the camera's live state reaches the SIP thread via the supervisor
-            status = platform.ask(query("udp", platform.port, "DeviceStatus", NODE, 30))
+            sn += 1  # a new request each time: an identical one is a retransmit
+            status = platform.ask(query("udp", platform.port, "DeviceStatus", NODE, sn))
             if status.fields["Record"] == "ON" or time.monotonic() > deadline:
                 break
             time.sleep(1)
         assert status.fields["Record"] == "ON"
-        catalog = platform.ask(query("udp", platform.port, "Catalog", NODE, 31))
+        catalog = platform.ask(query("udp", platform.port, "Catalog", NODE, 100))
         assert [(i.findtext("DeviceID"), i.findtext("Status"))
                 for i in catalog.element.iter("Item")] == [(CAMS[0].id, "ON")]
         assert daemon.stop() == 0

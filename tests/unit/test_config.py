@@ -128,3 +128,28 @@ def test_bad_platforms(fields: dict, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse(_platform(**fields))
     assert any(p.startswith(expected) for p in err.value.problems), err.value.problems
+
+
+def test_gb_role_must_match_the_node_id_type() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse({**MINIMAL, "node": {**MINIMAL["node"], "gb_role": "platform"}})
+    assert any("needs type code 200" in p for p in err.value.problems)
+    platform_node = {**MINIMAL["node"], "id": "34020000002000000007", "gb_role": "platform"}
+    assert parse({**MINIMAL, "node": platform_node}).node.gb_role == "platform"
+    with pytest.raises(ConfigError, match="needs type code 118"):
+        parse({**MINIMAL, "node": {**platform_node, "gb_role": "device"}})
+
+
+def test_sip_time_source_names_exactly_one_platform() -> None:
+    node = {**MINIMAL["node"], "time_source": "sip"}
+    single = parse({**_platform(password="pw"), "node": node})
+    assert single.time_platform() == single.platforms[0]  # the only platform is implied
+    two = [{"id": f"3402000000200000000{i}", "host": "10.1.1.1"} for i in (1, 2)]
+    with pytest.raises(ConfigError, match="names no platform"):
+        parse({**MINIMAL, "node": node, "platforms": two})
+    two[1]["time_source"] = True
+    assert parse({**MINIMAL, "node": node, "platforms": two}).time_platform().id.endswith("2")
+    two[0]["time_source"] = True
+    with pytest.raises(ConfigError, match="only one platform may have time_source"):
+        parse({**MINIMAL, "node": node, "platforms": two})
+    assert parse({**MINIMAL, "platforms": two[1:]}).time_platform() is None  # system clock
