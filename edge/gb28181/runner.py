@@ -264,10 +264,10 @@ class SipRunner(threading.Thread):
         failed = any(b"<Result>ERROR</Result>" in b for b in outcome.bodies)
         logger.log(logging.WARNING if failed else logging.INFO, "platform=%s %s %s SN=%d: %s",
                    upper.cfg.id, query.root, query.cmd_type, query.sn, outcome.note)
+        for action in outcome.actions:  # done before "Result OK" goes out
+            self._act(upper, action)
         if outcome.bodies:
             self._apply(upper, upper.reg.send_messages(outcome.bodies, time.monotonic()))
-        for action in outcome.actions:
-            self._act(upper, action)
 
     def _node(self, upper: _Upper) -> Node:
         node, reg = self.cfg.node, upper.reg.cfg
@@ -441,6 +441,8 @@ class SipRunner(threading.Thread):
         if upper.tcp:
             upper.tcp.close()
         upper.tcp = None
+        if not self.stop_event.is_set():
+            self._apply(upper, upper.reg.connection_lost(time.monotonic()))
 
     def _unregister(self) -> None:
         """Expires: 0 to every platform, then wait briefly for the answers."""

@@ -18,98 +18,20 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from edge.config import parse as parse_config
+from edge.gb28181.manscdp import parse_body
 from edge.gb28181.model import Channel
-from edge.gb28181.manscdp import ManscdpMessage, parse_body, render
 from edge.gb28181.runner import SipRunner
 from edge.gb28181.sip.digest import digest_response, parse_challenge
-from edge.gb28181.sip.framing import SipStreamBuffer
-from edge.gb28181.sip.message import SipRequest, SipResponse, parse, response_to, with_header
+from edge.gb28181.sip.message import response_to, with_header
 from edge.record.index import Index
 from edge.sim.server import CameraServer, free_port
 from tests.conftest import Daemon, write_config
-
-SERVER = "34020000002000000001"
-NODE = "34020000001180000001"
-PASSWORD = "12345678"
-CHALLENGE = 'Digest realm="3402000000", nonce="f00d", algorithm=MD5'
+from tests.integration.scripted_platform import (
+    CHALLENGE, NODE, PASSWORD, SERVER, ScriptedPlatform, query, register,
+)
 CAMS = [Channel("34020000001320000001", "村口东", True, True),
         Channel("34020000001320000002", "村委会", False, False)]
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
-
-
-class ScriptedPlatform:
-    """Receives requests from the node over UDP or TCP; replies are sent explicitly."""
-
-    def __init__(self, transport: str) -> None:
-        self.transport = transport
-        kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
-        self.sock = socket.socket(socket.AF_INET, kind)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.conn: socket.socket | None = None
-        self.peer: tuple[str, int] | None = None
-        self.stream = SipStreamBuffer()
-        if transport == "tcp":
-            self.sock.listen(1)
-
-    def receive(self, timeout: float = 10.0) -> SipRequest | SipResponse:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.transport == "udp":
-                self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-                data, self.peer = self.sock.recvfrom(65_535)
-                return parse(data)
-            if self.conn is None:
-                self.sock.settimeout(timeout)
-                self.conn, _ = self.sock.accept()
-            if (msg := self.stream.next_message()) is not None:
-                return msg
-            self.conn.settimeout(max(0.01, deadline - time.monotonic()))
-            self.stream.feed(self.conn.recv(65_535))
-        raise AssertionError("the node sent nothing")
-
-    def request(self, method: str) -> SipRequest:
-        """The next request of ``method``, skipping retransmits and other traffic."""
-        while True:
-            msg = self.receive()
-            if isinstance(msg, SipRequest) and msg.method == method:
-                return msg
-
-    def send(self, msg: SipRequest | SipResponse) -> None:
-        if self.transport == "udp":
-            assert self.peer is not None
-            self.sock.sendto(bytes(msg), self.peer)
-        else:
-            assert self.conn is not None
-            self.conn.sendall(bytes(msg))
-
-    def ask(self, request: SipRequest) -> ManscdpMessage:
-        """Send a query; expect 200 OK, then the answer as a MESSAGE with the same SN."""
-        self.send(request)
-        sn = parse_body(request.body).sn
-        while True:
-            msg = self.receive()
-            if isinstance(msg, SipResponse):
-                assert msg.status == 200 and msg.header("Call-ID") == request.header("Call-ID")
-                continue
-            self.send(response_to(msg, 200, "OK", "p2"))
-            body = parse_body(msg.body)
-            if body.root == "Response" and body.sn == sn:
-                return body
-
-    def close(self) -> None:
-        if self.conn:
-            self.conn.close()
-        self.sock.close()
-
-
-def query(transport: str, port: int, cmd: str, target: str, sn: int,
-          fields: list[tuple[str, str]] = ()) -> SipRequest:
-    return SipRequest("MESSAGE", f"sip:{NODE}@3402000000", (
-        ("Via", f"SIP/2.0/{transport.upper()} 127.0.0.1:{port};branch=z9hG4bK{sn}"),
-        ("From", f"<sip:{SERVER}@3402000000>;tag=p{sn}"), ("To", f"<sip:{NODE}@3402000000>"),
-        ("Call-ID", f"query-{sn}"), ("CSeq", f"{sn} MESSAGE"),
-        ("Content-Type", "Application/MANSCDP+xml")), render("Query", cmd, sn, target, fields))
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
@@ -194,11 +116,7 @@ def test_daemon_registers_and_reports_live_camera_state(
               f"port = {platform.port}\npassword = \"{PASSWORD}\"")
     daemon = Daemon(config).start()
     try:
-        first = platform.request("REGISTER")
-        platform.send(with_header(response_to(first, 401, "Unauthorized", "t1"),
-                                  "WWW-Authenticate", CHALLENGE))
-        second = platform.request("REGISTER")
-        platform.send(response_to(second, 200, "OK", "t1"))
+        register(platform)
         deadline = time.monotonic() + 30
         sn = 30
         while True:  # the camera's live state reaches the SIP thread via the supervisor

@@ -320,6 +320,13 @@ class Registration:
         self._keepalive_at = now + cfg.keepalive_interval_s
         return self._register(now, cfg.expires_s) if expires_changed else []
 
+    def connection_lost(self, now: float) -> list[Effect]:
+        """The TCP connection broke: refresh the registration at once, which opens a new
+        one, so the platform can reach us again before the next keepalive."""
+        if self.state is not State.REGISTERED:
+            return []
+        return self._register(now, self.cfg.expires_s)
+
     def _next_message(self, now: float) -> list[Effect]:
         if not self._outbox:
             return []

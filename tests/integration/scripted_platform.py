@@ -1,0 +1,140 @@
+"""A scripted upper platform for the GB/T 28181 tests: a few lines of test code using
+edge's own pure SIP parser. It challenges, checks the digest, grants, answers, asks
+queries (each result a MESSAGE of the node's own) and records what arrives."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from edge.gb28181.manscdp import ManscdpMessage, parse_body, render
+from edge.gb28181.sip.digest import digest_response, parse_challenge
+from edge.gb28181.sip.framing import SipStreamBuffer
+from edge.gb28181.sip.message import SipRequest, SipResponse, parse, response_to, with_header
+
+SERVER = "34020000002000000001"
+NODE = "34020000001180000001"
+PASSWORD = "12345678"
+CHALLENGE = 'Digest realm="3402000000", nonce="f00d", algorithm=MD5'
+
+
+class ScriptedPlatform:
+    """Receives requests from the node over UDP or TCP; replies are sent explicitly."""
+
+    def __init__(self, transport: str) -> None:
+        self.transport = transport
+        kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+        self.sock = socket.socket(socket.AF_INET, kind)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.conn: socket.socket | None = None
+        self.peer: tuple[str, int] | None = None
+        self.stream = SipStreamBuffer()
+        if transport == "tcp":
+            self.sock.listen(1)
+
+    def receive(self, timeout: float = 10.0) -> SipRequest | SipResponse:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.transport == "udp":
+                self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+                data, self.peer = self.sock.recvfrom(65_535)
+                return parse(data)
+            if self.conn is None:
+                self.sock.settimeout(timeout)
+                self.conn, _ = self.sock.accept()
+            if (msg := self.stream.next_message()) is not None:
+                return msg
+            self.conn.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = self.conn.recv(65_535)
+            except ConnectionResetError:  # the node closed with our bytes unread
+                data = b""
+            if not data:  # the node dropped the connection; it connects again to send
+                self.conn.close()
+                self.conn, self.stream = None, SipStreamBuffer()
+            self.stream.feed(data)
+        raise AssertionError("the node sent nothing")
+
+    def request(self, method: str) -> SipRequest:
+        """The next request of ``method``, skipping retransmits and other traffic."""
+        while True:
+            msg = self.receive()
+            if isinstance(msg, SipRequest) and msg.method == method:
+                return msg
+
+    def send(self, msg: SipRequest | SipResponse) -> None:
+        if self.transport == "udp":
+            assert self.peer is not None
+            self.sock.sendto(bytes(msg), self.peer)
+        else:
+            assert self.conn is not None
+            self.conn.sendall(bytes(msg))
+
+    def ask(self, request: SipRequest) -> ManscdpMessage:
+        """Send a query; expect 200 OK, then the answer as a MESSAGE with the same SN."""
+        self.send(request)
+        sn = parse_body(request.body).sn
+        while True:
+            msg = self.receive()
+            if isinstance(msg, SipResponse):
+                assert msg.status == 200 and msg.header("Call-ID") == request.header("Call-ID")
+                continue
+            self.send(response_to(msg, 200, "OK", "p2"))
+            body = parse_body(msg.body)
+            if body.root == "Response" and body.sn == sn:
+                return body
+
+    def close(self) -> None:
+        if self.conn:
+            self.conn.close()
+        self.sock.close()
+
+
+def query(transport: str, port: int, cmd: str, target: str, sn: int,
+          fields: list[tuple[str, str]] = (), root: str = "Query", inner: str = "",
+          server: str = SERVER) -> SipRequest:
+    return SipRequest("MESSAGE", f"sip:{NODE}@3402000000", (
+        ("Via", f"SIP/2.0/{transport.upper()} 127.0.0.1:{port};branch=z9hG4bK{sn}"),
+        ("From", f"<sip:{server}@3402000000>;tag=p{sn}"), ("To", f"<sip:{NODE}@3402000000>"),
+        ("Call-ID", f"query-{sn}"), ("CSeq", f"{sn} MESSAGE"),
+        ("Content-Type", "Application/MANSCDP+xml")), render(root, cmd, sn, target, fields, inner))
+
+
+def register(platform: ScriptedPlatform, password: str = PASSWORD) -> SipRequest:
+    """Challenge, verify the digest and grant; return the authenticated REGISTER."""
+    first = platform.request("REGISTER")
+    platform.send(with_header(response_to(first, 401, "Unauthorized", "t1"),
+                              "WWW-Authenticate", CHALLENGE))
+    second = platform.request("REGISTER")
+    expected = digest_response(parse_challenge(CHALLENGE), NODE, password, "REGISTER", second.uri)
+    assert f'response="{expected}"' in (second.header("Authorization") or "")
+    platform.send(with_header(response_to(second, 200, "OK", "t1"), "Expires", "3600"))
+    return second
+
+
+def expect(platform: ScriptedPlatform, method: str, cmd_type: str,
+           timeout: float = 10.0) -> tuple[SipRequest, ManscdpMessage]:
+    """The next ``method`` request carrying ``cmd_type``; every request is answered 200 OK."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = platform.receive(max(0.01, deadline - time.monotonic()))
+        if isinstance(msg, SipResponse):
+            continue
+        platform.send(response_to(msg, 200, "OK", "p9"))
+        if msg.method == method and msg.body:
+            body = parse_body(msg.body)
+            if body.cmd_type == cmd_type:
+                return msg, body
+    raise AssertionError(f"no {method} {cmd_type} from the node")
+
+
+def subscribe(transport: str, port: int, event: str, expires: int, call_id: str) -> SipRequest:
+    return SipRequest("SUBSCRIBE", f"sip:{NODE}@3402000000", (
+        ("Via", f"SIP/2.0/{transport.upper()} 127.0.0.1:{port};branch=z9hG4bK{call_id}{expires}"),
+        ("From", f"<sip:{SERVER}@3402000000>;tag=s-{call_id}"),
+        ("To", f"<sip:{NODE}@3402000000>"), ("Call-ID", call_id),
+        ("CSeq", f"{expires + 1} SUBSCRIBE"), ("Contact", f"<sip:{SERVER}@127.0.0.1:{port}>"),
+        ("Event", event), ("Expires", str(expires)),
+        ("Content-Type", "Application/MANSCDP+xml")),
+        render("Query", event.split(";")[0].replace("presence", "Alarm"), 1, NODE))
