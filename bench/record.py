@@ -25,42 +25,10 @@ sys.path.insert(0, str(ROOT))
 
 from edge.sim.clips import ClipSpec, ensure_clip  # noqa: E402
 from edge.sim.server import CameraServer  # noqa: E402
+from bench.procstat import cpu_seconds, pss_mb, tree  # noqa: E402
 
 CLIP = ClipSpec("bench-720p", width=1280, height=720, seconds=10, gop=50, bitrate=2_000_000)
 WARMUP_S = 8.0
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def tree(pid: int) -> list[int]:
-    """pid and all its descendants."""
-    out = [pid]
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    for child in children.split():
-        out += tree(int(child))
-    return out
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS
-
-
-def pss_mb(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-        except FileNotFoundError:
-            continue
-    return total / 1024
 
 
 def measure(roots: list[int], seconds: float, out_dirs: list[Path]) -> tuple[float, float, int]:

@@ -209,8 +209,7 @@ def _recordings(args: argparse.Namespace) -> int:
     tz = cfg.node.timezone
     report = []
     for channel in channels:
-        segs = index.segments(channel, start, end)
-        ranges = clip(merge_ranges((s.start_ts, s.end_ts) for s in segs), start, end)
+        ranges = clip(merge_ranges(index.recorded_ranges(channel, start, end)), start, end)
         oldest, newest, total, count = index.summary(channel)
         report.append({
             "channel": channel, "segments": count, "bytes": total,

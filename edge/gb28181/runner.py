@@ -281,7 +281,7 @@ class SipRunner(threading.Thread):
 
     def _spans(self, channel_id: str, start: float, end: float) -> list[tuple[float, float]]:
         assert self.index is not None
-        return [(s.start_ts, s.end_ts) for s in self.index.segments(channel_id, start, end)]
+        return self.index.recorded_ranges(channel_id, start, end)
 
     # -- actions asked for by a platform -------------------------------------------
 

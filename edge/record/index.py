@@ -13,10 +13,14 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from contextlib import contextmanager
+from typing import Iterable, Iterator
+
+from edge.record.coverage import GAP_TOLERANCE_S, merge_ranges
 
 DB_NAME = "edge.db"
-SCHEMA_VERSION = 1
+MAX_SEGMENT_S = 86_400.0  # no segment is longer: bounds range scans on the start_ts index
+SCHEMA_VERSION = 2  # 2: the coverage table
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS segments (
     id INTEGER PRIMARY KEY,
@@ -32,6 +36,14 @@ CREATE TABLE IF NOT EXISTS segments (
     height INTEGER
 );
 CREATE INDEX IF NOT EXISTS segments_channel_start ON segments(channel_id, start_ts);
+-- contiguous recorded ranges per channel, kept by the segment methods below: a record
+-- search over 90 days reads a few hundred of these instead of 130,000 segment rows
+CREATE TABLE IF NOT EXISTS coverage (
+    channel_id TEXT NOT NULL,
+    start_ts REAL NOT NULL,
+    end_ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS coverage_channel_start ON coverage(channel_id, start_ts);
 CREATE INDEX IF NOT EXISTS segments_start ON segments(start_ts);
 CREATE TABLE IF NOT EXISTS locks (
     id INTEGER PRIMARY KEY,
@@ -122,7 +134,12 @@ class Index:
             return
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
         self.db.executescript(SCHEMA)
+        if version < 2:  # an index from before the coverage table: build it once
+            with self._transaction():
+                for channel in self.channel_ids():
+                    self._rebuild_coverage(channel, 0.0, float("inf"))
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -143,13 +160,87 @@ class Index:
         return int(cur.lastrowid or 0)
 
     def update_segment(self, seg_id: int, end_ts: float, size: int, complete: bool) -> None:
-        self.db.execute(
-            "UPDATE segments SET end_ts = ?, bytes = ?, complete = ? WHERE id = ?",
-            (end_ts, size, int(complete), seg_id),
-        )
+        with self._transaction():
+            row = self.db.execute("SELECT channel_id, start_ts, end_ts FROM segments WHERE id = ?",
+                                  (seg_id,)).fetchone()
+            self.db.execute(
+                "UPDATE segments SET end_ts = ?, bytes = ?, complete = ? WHERE id = ?",
+                (end_ts, size, int(complete), seg_id),
+            )
+            if row is None:
+                return
+            channel, start_ts, old_end = row
+            if end_ts >= old_end:
+                self._extend_coverage(channel, start_ts, end_ts)
+            else:  # cut back (a repaired file): the range may shrink or split
+                self._rebuild_coverage(channel, start_ts, old_end)
 
     def delete_segments(self, ids: Iterable[int]) -> None:
-        self.db.executemany("DELETE FROM segments WHERE id = ?", [(i,) for i in ids])
+        ids = list(ids)
+        with self._transaction():
+            spans: dict[str, tuple[float, float]] = {}
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                marks = ",".join("?" * len(chunk))
+                for channel, lo, hi in self.db.execute(
+                        f"SELECT channel_id, MIN(start_ts), MAX(end_ts) FROM segments"
+                        f" WHERE id IN ({marks}) GROUP BY channel_id", chunk):
+                    old = spans.get(channel, (lo, hi))
+                    spans[channel] = (min(old[0], lo), max(old[1], hi))
+                self.db.execute(f"DELETE FROM segments WHERE id IN ({marks})", chunk)
+            for channel, (lo, hi) in spans.items():
+                self._rebuild_coverage(channel, lo, hi)
+
+    def recorded_ranges(self, channel_id: str, start: float,
+                        end: float) -> list[tuple[float, float]]:
+        """A channel's contiguous recorded ranges overlapping [start, end], oldest first
+        (not clipped): what coverage.merge_ranges would make of its segments."""
+        return self.db.execute(
+            "SELECT start_ts, end_ts FROM coverage WHERE channel_id = ? AND start_ts <= ?"
+            " AND end_ts >= ? ORDER BY start_ts", (channel_id, end, start)).fetchall()
+
+    # coverage rows are kept merged: a span joins a range it touches within the tolerance
+
+    def _touching(self, channel: str, lo: float, hi: float) -> list[tuple[int, float, float]]:
+        return self.db.execute(
+            "SELECT rowid, start_ts, end_ts FROM coverage WHERE channel_id = ? AND start_ts <= ?"
+            " AND end_ts >= ?", (channel, hi + GAP_TOLERANCE_S, lo - GAP_TOLERANCE_S)).fetchall()
+
+    def _extend_coverage(self, channel: str, start: float, end: float) -> None:
+        rows = self._touching(channel, start, end)
+        if len(rows) == 1 and rows[0][1] <= start and rows[0][2] >= end:
+            return  # already covered: the usual case while a segment grows
+        lo = min([start] + [r[1] for r in rows])
+        hi = max([end] + [r[2] for r in rows])
+        self.db.executemany("DELETE FROM coverage WHERE rowid = ?", [(r[0],) for r in rows])
+        self.db.execute("INSERT INTO coverage VALUES (?, ?, ?)", (channel, lo, hi))
+
+    def _rebuild_coverage(self, channel: str, lo: float, hi: float) -> None:
+        """Recompute the ranges touching [lo, hi] from the segments they hold."""
+        rows = self._touching(channel, lo, hi)
+        lo = min([lo] + [r[1] for r in rows])
+        hi = max([hi] + [r[2] for r in rows])
+        self.db.executemany("DELETE FROM coverage WHERE rowid = ?", [(r[0],) for r in rows])
+        spans = self.db.execute(
+            "SELECT start_ts, end_ts FROM segments WHERE channel_id = ? AND start_ts <= ?"
+            " AND start_ts >= ? AND end_ts >= ?",
+            (channel, min(hi, 1e18), lo - MAX_SEGMENT_S, lo)).fetchall()
+        self.db.executemany("INSERT INTO coverage VALUES (?, ?, ?)",
+                            [(channel, r.start, r.end) for r in merge_ranges(spans)])
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction (the connection is in autocommit mode otherwise)."""
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def segments(
         self, channel_id: str | None = None, start: float = 0.0, end: float = float("inf"),
