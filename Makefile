@@ -25,3 +25,4 @@ test: venv
 
 bench: venv
 	$(PY) bench/record.py
+	$(PY) bench/sip.py

@@ -194,6 +194,14 @@ def _status(args: argparse.Namespace) -> int:
                   f"{cam['bitrate_bps'] / 1e6:.2f} Mbit/s, 近1小时重连 reconnects/h "
                   f"{cam['reconnects_last_hour']}" + (f", 错误 error: {cam['last_error']}"
                                                        if cam["last_error"] else ""))
+        for plat in status.get("platforms", []):
+            state = "已注册 registered" if plat["registered"] else f"未注册 {plat['state']}"
+            offset = plat["clock_offset_s"]
+            print(f"上级平台 platform {plat['id']}: {state}"
+                  + (f", 时差 clock offset {offset:+.1f} s" if offset is not None else "")
+                  + (f", 订阅 subscriptions {'/'.join(plat['subscriptions'])}"
+                     if plat["subscriptions"] else "")
+                  + (f", 错误 error: {plat['last_error']}" if plat["last_error"] else ""))
     offline = [c for c in status["cameras"] if not c["online"]]
     return EXIT_PROBLEM if offline or not status["recorder_alive"] else EXIT_OK
 
