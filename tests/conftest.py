@@ -81,15 +81,17 @@ def write_config(path: Path, data_dir: Path, cameras: list[tuple[str, str]],
 class Daemon:
     """``edge run`` as a real process group (supervisor + recorder child)."""
 
-    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path, env: dict[str, str] | None = None,
+                 prefix: tuple[str, ...] = ()) -> None:
         self.config = config
+        self.prefix = prefix  # e.g. setpriv, to run without a capability
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = config.with_suffix(".log").open("ab")
 
     def start(self) -> Daemon:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edge", "run", "--config", str(self.config)],
+            [*self.prefix, sys.executable, "-m", "edge", "run", "--config", str(self.config)],
             stdout=self.log, stderr=self.log, start_new_session=True, env=self.env,
         )
         return self

@@ -101,13 +101,15 @@ def query(transport: str, port: int, cmd: str, target: str, sn: int,
         ("Content-Type", "Application/MANSCDP+xml")), render(root, cmd, sn, target, fields, inner))
 
 
-def register(platform: ScriptedPlatform, password: str = PASSWORD) -> SipRequest:
+def register(platform: ScriptedPlatform, password: str = PASSWORD,
+             username: str = NODE) -> SipRequest:
     """Challenge, verify the digest and grant; return the authenticated REGISTER."""
     first = platform.request("REGISTER")
     platform.send(with_header(response_to(first, 401, "Unauthorized", "t1"),
                               "WWW-Authenticate", CHALLENGE))
     second = platform.request("REGISTER")
-    expected = digest_response(parse_challenge(CHALLENGE), NODE, password, "REGISTER", second.uri)
+    expected = digest_response(parse_challenge(CHALLENGE), username, password, "REGISTER",
+                               second.uri)
     assert f'response="{expected}"' in (second.header("Authorization") or "")
     platform.send(with_header(response_to(second, 200, "OK", "t1"), "Expires", "3600"))
     return second

@@ -31,12 +31,14 @@ OTHER = "34020000002000000002"  # a second platform, over TCP
 class Node:
     """A SipRunner with two platforms (UDP and TCP) and channels the test can flip."""
 
-    def __init__(self, data_dir: Path, allow_reboot: bool = False) -> None:
+    def __init__(self, data_dir: Path, allow_reboot: bool = False,
+                 node: dict[str, str] | None = None) -> None:
         self.udp, self.tcp = ScriptedPlatform("udp"), ScriptedPlatform("tcp")
         self.data_dir = data_dir
         self.sip_port = free_port()
         self.cfg = parse_config({
-            "node": {"id": NODE, "data_dir": str(data_dir), "sip_port": self.sip_port},
+            "node": {"id": NODE, "data_dir": str(data_dir), "sip_port": self.sip_port,
+                     **(node or {})},
             "platforms": [
                 {"id": SERVER, "host": "127.0.0.1", "port": self.udp.port,
                  "password": PASSWORD, "keepalive_interval": 5, "allow_reboot": allow_reboot},
@@ -53,8 +55,8 @@ class Node:
         self.runner = SipRunner(self.cfg, self.stop_event, lambda: list(self.channels),
                                 self._reboot)
         self.runner.start()
-        register(self.udp)
-        register(self.tcp)
+        register(self.udp, username=self.cfg.node.id)
+        register(self.tcp, username=self.cfg.node.id)
 
     def _reboot(self) -> None:
         self.reboots += 1
@@ -120,6 +122,25 @@ def test_teleboot_when_allowed(tmp_path: Path) -> None:
         index = Index(tmp_path, readonly=True)
         assert [a for _, _, a, _ in index.audit_log()] == ["teleboot"]
         index.close()
+    finally:
+        n.stop()
+        n.udp.close()
+        n.tcp.close()
+
+
+def test_as_a_lower_platform_the_catalog_is_a_tree(tmp_path: Path) -> None:
+    platform_id = "34020000002000000077"
+    n = Node(tmp_path, node={"id": platform_id, "gb_role": "platform"})
+    try:
+        reply = n.udp.ask(query("udp", n.udp.port, "Catalog", platform_id, 80))
+        items = {i.findtext("DeviceID"): i for i in reply.element.iter("Item")}
+        assert reply.fields["SumNum"] == "4" and len(items) == 4  # group, organisation, 2
+        group = "3402000000215" + platform_id[13:]
+        org = "3402000000216" + platform_id[13:]
+        assert items[org].findtext("ParentID") == group
+        assert {items[c.id].findtext("ParentID") for c in CAMS} == {org}
+        info = n.ask("DeviceInfo", platform_id, 81)
+        assert info["DeviceType"] == "Platform"
     finally:
         n.stop()
         n.udp.close()

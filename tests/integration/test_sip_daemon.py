@@ -4,17 +4,18 @@ camera that dies reported by catalog NOTIFY and a video-loss alarm."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Callable
 
 from edge.gb28181.answers import format_local_time
-from edge.gb28181.sip.message import SipResponse
+from edge.gb28181.sip.message import SipResponse, response_to, with_header
 from edge.record.index import Index
 from edge.sim.server import CameraServer, free_port
 from tests.conftest import Daemon, wait_for, write_config
 from tests.integration.scripted_platform import (
-    NODE, PASSWORD, SERVER, ScriptedPlatform, expect, query, register, subscribe,
+    CHALLENGE, NODE, PASSWORD, SERVER, ScriptedPlatform, expect, query, register, subscribe,
 )
 
 TZ = "Asia/Shanghai"
@@ -93,3 +94,37 @@ def test_daemon_catalog_record_search_and_video_loss(
     finally:
         daemon.stop()
         platform.close()
+
+
+def test_time_source_platform_steps_the_clock_within_bounds(tmp_path: Path) -> None:
+    """The node decides to step by a few seconds and refuses hours. It runs without
+    CAP_SYS_TIME (setpriv), so the step itself fails with a logged EPERM instead of moving
+    this machine's clock: what is checked is the decision and its log lines."""
+    platform = ScriptedPlatform("udp")
+    config = write_config(
+        tmp_path / "edge.toml", tmp_path / "data", [],
+        extra=f"sip_port = {free_port()}\ntime_source = \"sip\"\n\n[[platforms]]\n"
+              f"id = \"{SERVER}\"\nhost = \"127.0.0.1\"\nport = {platform.port}\n"
+              f"password = \"{PASSWORD}\"")
+    daemon = Daemon(config, prefix=("setpriv", "--bounding-set", "-sys_time", "--inh-caps",
+                                    "-sys_time", "--")).start()
+    log = tmp_path / "edge.log"
+    try:
+        for ahead, expect_line in ((5.0, "Operation not permitted"),
+                                   (8 * 3600.0, "clock step refused: +2880")):
+            request = platform.request("REGISTER")
+            while request.header("Authorization") is None and ahead == 5.0:
+                platform.send(with_header(response_to(request, 401, "Unauthorized", "t1"),
+                                          "WWW-Authenticate", CHALLENGE))
+                request = platform.request("REGISTER")
+            date = format_local_time(time.time() + ahead, TZ) + ".000"
+            ok = with_header(response_to(request, 200, "OK", "t1"), "Date", date)
+            platform.send(with_header(ok, "Expires", "3"))  # the refresh brings the next Date
+            wait_for(lambda: expect_line in log.read_text(), 15, expect_line)
+    finally:
+        daemon.stop()
+        platform.close()
+    text = log.read_text()
+    [step] = re.findall(r"cannot step the clock by ([0-9.]+) s", text)
+    assert 4.0 <= float(step) <= 5.0  # the Date carries whole seconds
+    assert "clock stepped" not in text
