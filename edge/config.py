@@ -97,6 +97,36 @@ class PlatformConfig:
         return self.domain or self.id[:10]
 
 
+MQTT_COMMANDS = ("ping", "health", "snapshot", "reload-config")
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    """Health reporting to an MQTT broker; MQTT is off when [mqtt] is absent."""
+
+    host: str
+    port: int = 0  # 0: 1883, or 8883 with TLS
+    tls: bool = False
+    ca_file: str = ""  # CA of the broker's certificate (default: the system's)
+    cert_file: str = ""  # client certificate and key, when the broker asks for one
+    key_file: str = ""
+    username: str = ""
+    password: str = ""
+    password_file: str = ""  # a 0600 file holding the password instead
+    client_id: str = ""  # default: edge-<node id>
+    protocol: Literal["auto", "5", "3.1.1"] = "auto"  # auto: MQTT 5, else 3.1.1
+    topic_prefix: str = "edge"
+    health_interval: int = 60
+    keepalive: int = 60
+    outbox_max_messages: int = 100_000
+    outbox_max_bytes: int = 64 * 1024 * 1024
+    allowed_commands: tuple[str, ...] = ("ping", "health")
+
+    @property
+    def broker_port(self) -> int:
+        return self.port or (8883 if self.tls else 1883)
+
+
 @dataclass(frozen=True, slots=True)
 class EdgeConfig:
     node: NodeConfig
@@ -104,6 +134,7 @@ class EdgeConfig:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     cameras: tuple[CameraConfig, ...] = ()
     platforms: tuple[PlatformConfig, ...] = ()
+    mqtt: MqttConfig | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -137,7 +168,7 @@ def load(path: str | Path) -> EdgeConfig:
 def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     problems: list[str] = []
     sections = {"node": NodeConfig, "storage": StorageConfig, "retention": RetentionConfig}
-    for key in sorted(set(raw) - set(sections) - {"cameras", "platforms"}):
+    for key in sorted(set(raw) - set(sections) - {"cameras", "platforms", "mqtt"}):
         problems.append(f"{key}: 未知配置项 unknown key")
     built: dict[str, Any] = {}
     for name, cls in sections.items():
@@ -151,6 +182,11 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
                                                    _check_platform)
     if len({p.id for p in platforms}) != len(platforms):
         problems.append("platforms: 上级平台编号重复 duplicate platform id")
+    mqtt = None
+    if "mqtt" in raw:
+        mqtt = _build(MqttConfig, raw["mqtt"], "mqtt", problems)
+        if mqtt is not None:
+            _check_mqtt(mqtt, problems)
 
     if built.get("node") is not None:
         _check_node(built["node"], problems)
@@ -161,7 +197,7 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     _check_cameras(cameras, retention, problems)
     if problems:
         raise ConfigError(problems)
-    return EdgeConfig(cameras=tuple(cameras), platforms=tuple(platforms), **built)
+    return EdgeConfig(cameras=tuple(cameras), platforms=tuple(platforms), mqtt=mqtt, **built)
 
 
 def _build_array(cls: type, raw: Mapping[str, Any], key: str, problems: list[str],
@@ -202,7 +238,8 @@ def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
             problems.append(f"{where}.{f.name}: {reason}")
     if len(problems) > before:
         return None
-    return cls(**data)
+    # TOML arrays arrive as lists; frozen config holds tuples
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 def _type_problem(value: Any, hint: Any) -> str | None:
@@ -215,6 +252,11 @@ def _type_problem(value: Any, hint: Any) -> str | None:
     if origin in (typing.Union, types.UnionType):
         options = [a for a in typing.get_args(hint) if a is not type(None)]
         return _type_problem(value, options[0])
+    if origin is tuple:  # tuple[X, ...]: a TOML array of X
+        if not isinstance(value, list):
+            return f"类型错误 must be an array, got {type(value).__name__} {value!r}"
+        item = typing.get_args(hint)[0]
+        return next((r for r in (_type_problem(v, item) for v in value) if r), None)
     # TOML ints are acceptable where a float is wanted; bools are never numbers.
     ok = {
         bool: isinstance(value, bool),
@@ -269,24 +311,64 @@ def _check_platform(plat: PlatformConfig, where: str, problems: list[str]) -> No
         problems.append(f"{where}.host: 不能为空 must not be empty")
     if not 0 < plat.port < 65536:
         problems.append(f"{where}.port: 端口无效 invalid port {plat.port}")
-    if plat.password and plat.password_file:
-        problems.append(f"{where}: password 与 password_file 只能二选一 set only one of "
-                        "password and password_file")
-    if plat.password_file:
-        try:
-            Path(plat.password_file).read_text(encoding="utf-8")
-        except OSError as exc:
-            problems.append(f"{where}.password_file: 无法读取 cannot read: {exc.strerror}")
+    _check_secret(plat.password, plat.password_file, where, problems)
     if plat.expires < 60 or plat.keepalive_interval < 5 or plat.keepalive_timeout_count < 1:
         problems.append(f"{where}: expires >= 60, keepalive_interval >= 5, "
                         "keepalive_timeout_count >= 1")
 
 
-def platform_password(plat: PlatformConfig) -> str:
+def _check_secret(password: str, password_file: str, where: str, problems: list[str]) -> None:
+    if password and password_file:
+        problems.append(f"{where}: password 与 password_file 只能二选一 set only one of "
+                        "password and password_file")
+    if password_file:
+        _check_readable(password_file, f"{where}.password_file", problems)
+
+
+def _check_readable(path: str, where: str, problems: list[str]) -> None:
+    try:
+        Path(path).read_bytes()
+    except OSError as exc:
+        problems.append(f"{where}: 无法读取 cannot read {path}: {exc.strerror}")
+
+
+def read_secret(password: str, password_file: str) -> str:
     """The password, read from its secrets file when one is configured."""
-    if plat.password_file:
-        return Path(plat.password_file).read_text(encoding="utf-8").strip()
-    return plat.password
+    if password_file:
+        return Path(password_file).read_text(encoding="utf-8").strip()
+    return password
+
+
+def platform_password(plat: PlatformConfig) -> str:
+    return read_secret(plat.password, plat.password_file)
+
+
+def _check_mqtt(mqtt: MqttConfig, problems: list[str]) -> None:
+    if not mqtt.host:
+        problems.append("mqtt.host: 不能为空 must not be empty")
+    if not 0 <= mqtt.port < 65536:
+        problems.append(f"mqtt.port: 端口无效 invalid port {mqtt.port}")
+    _check_secret(mqtt.password, mqtt.password_file, "mqtt", problems)
+    for key in ("ca_file", "cert_file", "key_file"):
+        path = getattr(mqtt, key)
+        if path:
+            _check_readable(path, f"mqtt.{key}", problems)
+            if not mqtt.tls:
+                problems.append(f"mqtt.{key}: 需要 tls = true only used with tls = true")
+    if bool(mqtt.cert_file) != bool(mqtt.key_file):
+        problems.append("mqtt: cert_file 与 key_file 须同时设置 set both cert_file and key_file")
+    prefix = mqtt.topic_prefix
+    if not prefix or any(c in prefix for c in "+#") or prefix.startswith("/") or prefix.endswith("/"):
+        problems.append(f"mqtt.topic_prefix: 不能为空、不能含 + # 或首尾 / must be non-empty "
+                        f"without + # or a leading/trailing /, got {prefix!r}")
+    if mqtt.health_interval < 5 or mqtt.keepalive < 5:
+        problems.append("mqtt: health_interval >= 5, keepalive >= 5")
+    if mqtt.outbox_max_messages < 1 or mqtt.outbox_max_bytes < 1024:
+        problems.append("mqtt: outbox_max_messages >= 1, outbox_max_bytes >= 1024")
+    unknown = sorted(set(mqtt.allowed_commands) - set(MQTT_COMMANDS))
+    if unknown:
+        problems.append(f"mqtt.allowed_commands: 未知命令 unknown {unknown}; "
+                        f"known: {list(MQTT_COMMANDS)}")
 
 
 def _check_storage(storage: StorageConfig, problems: list[str]) -> None:

@@ -49,7 +49,7 @@ def test_key_area_keeps_90_days() -> None:
     (_with(camera__retention_days=30), "cameras[0].retention_days: 30 天低于法定最低 60 天"),
     (_with(node__timezone="Mars/Base"), "node.timezone: 未知时区 unknown time zone"),
     ({"cameras": []}, "node: 缺少 [node] 段"),
-    ({**MINIMAL, "mqtt": {}}, "mqtt: 未知配置项 unknown key"),
+    ({**MINIMAL, "mqtt": {}}, "mqtt.host: 缺少必填项 required key missing"),
 ])
 def test_bad_configs_name_key_and_reason(raw: dict, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -153,3 +153,31 @@ def test_sip_time_source_names_exactly_one_platform() -> None:
     with pytest.raises(ConfigError, match="only one platform may have time_source"):
         parse({**MINIMAL, "node": node, "platforms": two})
     assert parse({**MINIMAL, "platforms": two[1:]}).time_platform() is None  # system clock
+
+
+def test_mqtt_is_off_without_its_section_and_has_defaults() -> None:
+    assert parse(MINIMAL).mqtt is None
+    mqtt = parse({**MINIMAL, "mqtt": {"host": "broker.local"}}).mqtt
+    assert (mqtt.broker_port, mqtt.topic_prefix, mqtt.health_interval) == (1883, "edge", 60)
+    assert mqtt.allowed_commands == ("ping", "health")
+    tls = parse({**MINIMAL, "mqtt": {"host": "b", "tls": True,
+                                     "allowed_commands": ["ping", "snapshot"]}}).mqtt
+    assert tls.broker_port == 8883 and tls.allowed_commands == ("ping", "snapshot")
+
+
+@pytest.mark.parametrize("fields, expected", [
+    ({"allowed_commands": ["ping", "rm-rf"]}, "mqtt.allowed_commands: 未知命令 unknown ['rm-rf']"),
+    ({"allowed_commands": "ping"}, "mqtt.allowed_commands: 类型错误 must be an array"),
+    ({"allowed_commands": [1]}, "mqtt.allowed_commands: 类型错误 must be str"),
+    ({"topic_prefix": "a/#"}, "mqtt.topic_prefix: 不能为空"),
+    ({"tls": True, "ca_file": "/nonexistent/ca.pem"}, "mqtt.ca_file: 无法读取 cannot read"),
+    ({"ca_file": "/etc/hostname"}, "mqtt.ca_file: 需要 tls = true"),
+    ({"tls": True, "cert_file": "/etc/hostname"}, "mqtt: cert_file 与 key_file"),
+    ({"protocol": "4"}, "mqtt.protocol: 取值应为"),
+    ({"health_interval": 1}, "mqtt: health_interval >= 5"),
+    ({"password": "a", "password_file": "/etc/hostname"}, "mqtt: password 与 password_file"),
+])
+def test_bad_mqtt(fields: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse({**MINIMAL, "mqtt": {"host": "broker", **fields}})
+    assert any(p.startswith(expected) for p in err.value.problems), err.value.problems

@@ -1,0 +1,1 @@
+"""Health reporting: what the node tells central operations about itself."""

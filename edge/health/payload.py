@@ -1,0 +1,81 @@
+"""The health message (JSON, ``schema: edge.health/1``, documented by health.schema.json).
+Pure: the runner gathers the facts, this module shapes them.
+
+Numbers are what the node measured; anything it could not measure is null (a box
+without a temperature sensor or a modem reports them as absent, not as zero).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from edge.health.availability import Availability
+
+SCHEMA_ID = "edge.health/1"
+DAY_S = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class CameraFacts:
+    """Configured facts and stored history of one camera, beside its live state."""
+
+    id: str
+    name: str
+    key_area: bool
+    legal_min_days: int
+    oldest_footage_ts: float | None
+    below_legal_minimum: bool  # footage was deleted before its legal minimum (open alarm)
+    last_24h: Availability
+    last_30d: Availability
+
+
+def camera_entry(facts: CameraFacts, live: Mapping[str, Any], now: float) -> dict[str, Any]:
+    days_kept = ((now - facts.oldest_footage_ts) / DAY_S
+                 if facts.oldest_footage_ts is not None else 0.0)
+    return {
+        "id": facts.id, "name": facts.name, "key_area": facts.key_area,
+        "online": bool(live.get("online")), "recording": bool(live.get("recording")),
+        "fps": float(live.get("fps") or 0.0), "bitrate_bps": int(live.get("bitrate_bps") or 0),
+        "last_frame_ts": live.get("last_packet_ts"),
+        "reconnects_last_hour": int(live.get("reconnects_last_hour") or 0),
+        "last_error": live.get("last_error"),
+        "oldest_footage_ts": facts.oldest_footage_ts,
+        # a young node cannot have kept 60 days yet; what matters is that nothing younger
+        # than the legal minimum was deleted for space (the retention alarm)
+        "days_kept": round(days_kept, 2), "legal_min_days": facts.legal_min_days,
+        "below_legal_minimum": facts.below_legal_minimum,
+        "online_rate_24h": _rate(facts.last_24h), "observed_24h_s": round(facts.last_24h.observed_s),
+        "online_rate_30d": _rate(facts.last_30d), "observed_30d_s": round(facts.last_30d.observed_s),
+    }
+
+
+def build(*, node: Mapping[str, Any], now: float, local_time: str, uptime_s: float,
+          clock: Mapping[str, Any], system: Mapping[str, Any], disk: Mapping[str, Any],
+          cameras: list[dict[str, Any]], platforms: list[dict[str, Any]],
+          uplink: Mapping[str, Any], outbox: Mapping[str, Any]) -> dict[str, Any]:
+    online = sum(1 for c in cameras if c["online"])
+    key = [c for c in cameras if c["key_area"]]
+    return {
+        "schema": SCHEMA_ID,
+        "node": dict(node),
+        "ts": now, "local_time": local_time, "uptime_s": round(uptime_s),
+        "clock": dict(clock),
+        "system": dict(system),
+        "disk": dict(disk),
+        "summary": {
+            "cameras": len(cameras), "online": online,
+            "online_ratio": round(online / len(cameras), 4) if cameras else None,
+            "key_area_cameras": len(key),
+            "key_area_online": sum(1 for c in key if c["online"]),
+            "recording": sum(1 for c in cameras if c["recording"]),
+        },
+        "cameras": cameras,
+        "platforms": platforms,
+        "uplink": dict(uplink),
+        "outbox": dict(outbox),
+    }
+
+
+def _rate(avail: Availability) -> float | None:
+    return None if avail.online_rate is None else round(avail.online_rate, 4)

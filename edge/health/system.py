@@ -1,0 +1,128 @@
+"""Facts about the box: CPU, memory, temperatures, disk, clock, uplink and 4G modem.
+
+Read with psutil and /proc; ModemManager's ``mmcli`` and systemd's ``timedatectl`` are
+asked only where they exist. What a box does not have is reported as absent (null or
+{}), never as an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from edge.config import StorageConfig
+
+logger = logging.getLogger(__name__)
+
+TOOL_TIMEOUT_S = 3.0
+MODEM_KEYS = {  # mmcli -K key -> our name
+    "modem.generic.state": "state",
+    "modem.generic.access-technologies.value[1]": "access_technology",
+    "modem.generic.signal-quality.value": "signal_quality_percent",
+    "modem.3gpp.operator-name": "operator",
+    "modem.generic.equipment-identifier": "imei",
+}
+
+
+def system_facts(pids: list[int]) -> dict[str, Any]:
+    mem = psutil.virtual_memory()
+    return {
+        "cpu_percent": psutil.cpu_percent(interval=None),  # since the previous call
+        "load": [round(x, 2) for x in os.getloadavg()],
+        "memory": {"total_bytes": mem.total, "available_bytes": mem.available,
+                   "percent": mem.percent, "edge_pss_bytes": _pss(pids)},
+        "temperatures_c": _temperatures(),
+    }
+
+
+def disk_facts(data_dir: Path, storage: StorageConfig) -> dict[str, Any]:
+    usage = shutil.disk_usage(data_dir)
+    free_percent = 100.0 * usage.free / usage.total if usage.total else 0.0
+    low = free_percent < storage.min_free_percent or usage.free < storage.min_free_gb * 1e9
+    return {"path": str(data_dir), "total_bytes": usage.total, "free_bytes": usage.free,
+            "free_percent": round(free_percent, 2), "watermark": "low" if low else "ok"}
+
+
+def uplink_facts() -> dict[str, Any]:
+    iface = default_route_interface()
+    address = sent = recv = None
+    if iface:
+        for addr in psutil.net_if_addrs().get(iface, []):
+            if addr.family == socket.AF_INET:
+                address = addr.address
+        counters = psutil.net_io_counters(pernic=True).get(iface)
+        if counters:
+            sent, recv = counters.bytes_sent, counters.bytes_recv
+    return {"interface": iface, "address": address, "bytes_sent": sent, "bytes_recv": recv,
+            "modem": modem_facts()}
+
+
+def default_route_interface() -> str | None:
+    try:
+        lines = Path("/proc/net/route").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 1 and fields[1] == "00000000":
+            return fields[0]
+    return None
+
+
+def modem_facts() -> dict[str, Any] | None:
+    """The first modem ModemManager knows, or None without mmcli or a modem."""
+    out = _tool(["mmcli", "-m", "any", "-K"])
+    if out is None:
+        return None
+    facts: dict[str, Any] = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        name = MODEM_KEYS.get(key.strip())
+        value = value.strip()
+        if name and value and value != "--":
+            facts[name] = int(value) if value.isdigit() else value
+    return facts or None
+
+
+def ntp_synchronized() -> bool | None:
+    out = _tool(["timedatectl", "show", "-p", "NTPSynchronized", "--value"])
+    return None if out is None else out.strip() == "yes"
+
+
+def _tool(argv: list[str]) -> str | None:
+    if shutil.which(argv[0]) is None:
+        return None
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        logger.info("health: %s did not answer: %s", argv[0], exc)
+        return None
+    return res.stdout if res.returncode == 0 else None
+
+
+def _temperatures() -> dict[str, float]:
+    read = getattr(psutil, "sensors_temperatures", None)
+    if read is None:
+        return {}
+    out: dict[str, float] = {}
+    for chip, sensors in read().items():
+        for i, sensor in enumerate(sensors):
+            out[f"{chip}/{sensor.label or i}"] = round(sensor.current, 1)
+    return out
+
+
+def _pss(pids: list[int]) -> int | None:
+    total = 0
+    for pid in pids:
+        try:
+            total += psutil.Process(pid).memory_full_info().pss
+        except (psutil.Error, AttributeError):
+            return None
+    return total

@@ -1,0 +1,1 @@
+"""MQTT: health, camera state, events and alarms to the broker; commands back."""
