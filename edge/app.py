@@ -9,6 +9,7 @@ recorder's status line is fresh and the retention loop is turning.
 from __future__ import annotations
 
 import json
+import os
 import logging
 import shlex
 import signal
@@ -33,6 +34,7 @@ STOP_TIMEOUT_S = 10.0
 RESTART_MIN_INTERVAL_S = 1.0  # a recorder that dies at once must not spin the CPU
 STATUS_FILE = "status.json"  # live state for `edge status` and other processes
 STATUS_WRITE_S = 2.0
+EXIT_RELOAD = 75  # edge run starts itself again (reload-config)
 
 
 class RecorderProcess:
@@ -87,6 +89,11 @@ class RecorderProcess:
         return [Channel(c.id, c.name, bool(live.get(c.id, {}).get("online")),
                         bool(live.get(c.id, {}).get("recording"))) for c in cameras]
 
+    def pids(self) -> list[int]:
+        """The supervisor and the recorder, for the memory figure in health."""
+        alive = self.proc is not None and self.proc.poll() is None
+        return [os.getpid()] + ([self.proc.pid] if alive and self.proc else [])
+
     def healthy(self) -> bool:
         return (self.proc is not None and self.proc.poll() is None
                 and time.monotonic() - self.last_status < STATUS_STALE_S)
@@ -126,6 +133,23 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
            if any(p.enabled for p in cfg.platforms) else None)
     if sip:
         sip.start()
+    reload = threading.Event()  # reload-config over MQTT: stop cleanly, start again
+
+    def restart() -> None:
+        reload.set()
+        stop.set()
+
+    def live_status() -> dict[str, object]:
+        status = recorder.snapshot(cfg.node.id)
+        status["platforms"] = sip.status() if sip else []
+        return status
+
+    mqtt = None
+    if cfg.mqtt is not None:  # imported only when configured: paho is not needed otherwise
+        from edge.mqtt.runner import MqttRunner
+
+        mqtt = MqttRunner(cfg, config_path, stop, live_status, recorder.pids, restart)
+        mqtt.start()
     logger.info("node=%s started: %d cameras, data in %s", cfg.node.id, len(cfg.cameras),
                 cfg.data_dir)
     ready = False
@@ -142,9 +166,7 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
                     ready = True
                 systemd.notify("WATCHDOG=1")
             if now - last_write >= STATUS_WRITE_S:
-                status = recorder.snapshot(cfg.node.id)
-                status["platforms"] = sip.status() if sip else []
-                write_status(cfg.data_dir, status)
+                write_status(cfg.data_dir, live_status())
                 last_write = now
     finally:
         systemd.notify("STOPPING=1")
@@ -152,11 +174,13 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
         retention.join(STOP_TIMEOUT_S)
         if sip:
             sip.join(STOP_TIMEOUT_S)  # it unregisters (Expires: 0) first
+        if mqtt:
+            mqtt.join(STOP_TIMEOUT_S)  # it publishes a retained "stopped" first
         (cfg.data_dir / STATUS_FILE).unlink(missing_ok=True)
         logger.info("node=%s stopped", cfg.node.id)
     if reboot.is_set():
         return run_reboot(cfg)
-    return 0
+    return EXIT_RELOAD if reload.is_set() else 0
 
 
 def run_reboot(cfg: EdgeConfig) -> int:

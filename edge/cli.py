@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -82,8 +83,41 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("lock_id", type=int)
     cmd("locks", _locks, "列出锁定 list locks")
     cmd("alarms", _alarms, "列出未清除的告警 list open alarms")
+    sp = cmd("snapshot", _snapshot, "抓取通道最新画面 JPEG of a channel's newest frame")
+    sp.add_argument("--channel", required=True, help="通道编号 channel (camera) ID")
+    sp.add_argument("-o", "--output", required=True, help="JPEG 文件, - 为标准输出 file or -")
+    cmd("mqtt-test", _mqtt_test, "测试 MQTT 连接并发送一条健康消息 test the MQTT connection")
     cmd("_recorder", _recorder, None)
     return p
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    from edge.record.snapshot import snapshot_jpeg
+
+    cfg = config_mod.load(args.config)
+    index = _index(cfg, readonly=True)
+    jpeg, frame_ts = snapshot_jpeg(index, args.channel)
+    if args.output == "-":
+        sys.stdout.buffer.write(jpeg)
+        sys.stdout.flush()
+    else:
+        Path(args.output).write_bytes(jpeg)
+        print(f"已保存 saved {args.output}: {len(jpeg)} bytes, 画面时间 frame of "
+              f"{format_time(frame_ts, cfg.node.timezone)}")
+    return EXIT_OK
+
+
+def _mqtt_test(args: argparse.Namespace) -> int:
+    from edge.mqtt.check import mqtt_test
+
+    cfg = config_mod.load(args.config)
+    if cfg.mqtt is None:
+        print("配置中没有 [mqtt] 段 no [mqtt] section in the config", file=sys.stderr)
+        return EXIT_USAGE
+    ok, lines = mqtt_test(cfg)
+    for line in lines:
+        print(line, file=sys.stdout if ok else sys.stderr)
+    return EXIT_OK if ok else EXIT_PROBLEM
 
 
 def _range_args(sp: argparse.ArgumentParser, required: bool) -> None:
@@ -133,7 +167,10 @@ def _run(args: argparse.Namespace) -> int:
     from edge import app
 
     cfg = config_mod.load(args.config)
-    return app.run(cfg, args.config.resolve(), args.log_level)
+    code = app.run(cfg, args.config.resolve(), args.log_level)
+    if code == app.EXIT_RELOAD:  # same PID, so systemd keeps tracking it
+        os.execv(sys.executable, [sys.executable, "-m", "edge", *sys.argv[1:]])
+    return code
 
 
 def _recorder(args: argparse.Namespace) -> int:

@@ -82,9 +82,11 @@ class SipRunner(threading.Thread):
 
     def status(self) -> list[dict[str, object]]:
         """Per-platform state for health reporting."""
+        mono_to_wall = time.time() - time.monotonic()
         return [{"id": u.cfg.id, "registered": u.reg.state is State.REGISTERED,
                  "state": u.reg.state.value, "last_error": u.reg.last_error,
-                 "last_keepalive_ok": u.reg.last_keepalive_ok,
+                 "last_keepalive_ok_ts": (u.reg.last_keepalive_ok + mono_to_wall
+                                          if u.reg.last_keepalive_ok is not None else None),
                  "clock_offset_s": u.reg.clock_offset_s,
                  "keepalive_interval_s": u.reg.cfg.keepalive_interval_s,
                  "subscriptions": sorted({s.package for s in u.subs.active})}

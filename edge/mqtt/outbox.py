@@ -20,7 +20,7 @@ from edge.record.index import DB_NAME
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY,  -- delivery order
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- delivery order; never reused after a delete
     kind TEXT NOT NULL,  -- topic under the node: events or alarms
     payload BLOB NOT NULL,
     created_ts REAL NOT NULL
@@ -89,9 +89,16 @@ class Outbox:
         self.db.execute("COMMIT")
         return dropped
 
+    def counter(self, name: str) -> int:
+        row = self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_counter(self, name: str, value: int) -> None:
+        self.db.execute("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name)"
+                        " DO UPDATE SET value = excluded.value", (name, value))
+
     def stats(self) -> dict[str, int]:
         count, size = self.db.execute(
             "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox").fetchone()
-        dropped = self.db.execute(
-            "SELECT value FROM counters WHERE name = 'outbox_dropped'").fetchone()
-        return {"pending": count, "pending_bytes": size, "dropped_total": dropped[0] if dropped else 0}
+        return {"pending": count, "pending_bytes": size,
+                "dropped_total": self.counter("outbox_dropped")}

@@ -281,6 +281,12 @@ class Index:
         ).fetchone()
         return row[0], row[1], int(row[2]), int(row[3])
 
+    def oldest(self, channel_id: str) -> float | None:
+        """Start of the channel's oldest footage (from the coverage table: cheap)."""
+        row = self.db.execute("SELECT MIN(start_ts) FROM coverage WHERE channel_id = ?",
+                              (channel_id,)).fetchone()
+        return row[0] if row else None
+
     def byte_rate(self, channel_id: str, since: float) -> float | None:
         """Measured bytes per second of footage since ``since``, or None without data."""
         row = self.db.execute(

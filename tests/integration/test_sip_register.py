@@ -75,7 +75,7 @@ def test_register_keepalive_query_and_unregister(transport: str, tmp_path: Path)
         assert records.device_id == CAMS[0].id and records.fields["SumNum"] == "1"
         assert records.element.find("RecordList/Item/StartTime").text == "2026-11-22T08:00:00"
         state = runner.status()[0]
-        assert state["registered"] and state["last_keepalive_ok"] is not None
+        assert state["registered"] and state["last_keepalive_ok_ts"] is not None
         assert state["clock_offset_s"] is not None
     finally:
         stop.set()

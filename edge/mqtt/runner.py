@@ -1,0 +1,445 @@
+"""MQTT runner: status with last will, health, camera state, the outbox, commands.
+
+A thread of the supervisor, driving paho-mqtt's network loop itself (callbacks run in
+this thread, so they may use SQLite). It watches the live state the supervisor holds,
+records availability and state changes (events) before anything is published, and
+drains the outbox in order, deleting each message only after its PUBACK. The broker
+being down, refusing us or unreachable is one log line per change and a retry with
+back-off; the rest of the appliance never waits for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge import __version__
+from edge import config as config_mod
+from edge.config import EdgeConfig, MqttConfig, read_secret
+from edge.errors import ConfigError
+from edge.gb28181.answers import format_local_time
+from edge.health import payload
+from edge.health.availability import online_rate
+from edge.health.history import History
+from edge.health.system import disk_facts, ntp_synchronized, system_facts, uplink_facts
+from edge.ingest.backoff import Backoff
+from edge.mqtt.outbox import Outbox
+from edge.mqtt.topics import Topics
+from edge.record.index import Index
+from edge.retention.manager import ALARM_BELOW_MINIMUM
+
+logger = logging.getLogger(__name__)
+
+LOOP_S = 0.2
+MAX_INFLIGHT = 20
+HEALTH_MIN_GAP_S = 5.0  # "at once on important changes", but not a storm
+RECONNECT_MAX_S = 60.0
+STOP_FLUSH_S = 3.0
+SNAPSHOT_TIMEOUT_S = 20.0
+DAY_S = 86_400.0
+
+
+def make_client(cfg: EdgeConfig, protocol: mqtt.MQTTProtocolVersion) -> mqtt.Client:
+    """A paho client set up from ``[mqtt]`` (shared with ``edge mqtt-test``)."""
+    m = cfg.mqtt
+    assert m is not None
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                         client_id=m.client_id or f"edge-{cfg.node.id}", protocol=protocol,
+                         clean_session=None if protocol == mqtt.MQTTv5 else True)
+    if m.username:
+        client.username_pw_set(m.username, read_secret(m.password, m.password_file) or None)
+    if m.tls:
+        client.tls_set(ca_certs=m.ca_file or None, certfile=m.cert_file or None,
+                       keyfile=m.key_file or None)
+    return client
+
+
+def describe_connect_error(exc: BaseException, m: MqttConfig) -> str:
+    """One precise line for why the broker could not be reached."""
+    where = f"{m.host}:{m.broker_port}"
+    if isinstance(exc, socket.gaierror):
+        return f"域名解析失败 cannot resolve {m.host}: {exc.strerror}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS 证书校验失败 certificate not trusted by {where}: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS 握手失败 TLS handshake with {where} failed: {exc.reason or exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"连接被拒绝 connection refused by {where} (broker down or wrong port?)"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return f"连接超时 timed out connecting to {where}"
+    if isinstance(exc, OSError):
+        return f"无法连接 cannot connect to {where}: {exc.strerror or exc}"
+    return f"无法连接 cannot connect to {where}: {exc}"
+
+
+def describe_refusal(reason: Any) -> str:
+    text = str(reason)
+    if text in ("Not authorized", "Bad user name or password"):
+        return f"认证失败 broker refused us: {text} (mqtt.username / password)"
+    return f"代理拒绝连接 broker refused the connection: {text}"
+
+
+class MqttRunner(threading.Thread):
+    def __init__(self, cfg: EdgeConfig, config_path: Path, stop: threading.Event,
+                 status: Callable[[], dict[str, Any]], pids: Callable[[], list[int]],
+                 on_reload: Callable[[], None]) -> None:
+        super().__init__(name="mqtt", daemon=True)
+        assert cfg.mqtt is not None
+        self.cfg, self.m = cfg, cfg.mqtt
+        self.config_path = config_path
+        self.stop_event = stop
+        self.status = status  # the supervisor's live snapshot (cameras, platforms)
+        self.pids = pids
+        self.on_reload = on_reload
+        self.topics = Topics(self.m.topic_prefix, cfg.node.id)
+        self.started = time.time()
+        self.protocol = mqtt.MQTTv311 if self.m.protocol == "3.1.1" else mqtt.MQTTv5
+        self.client: mqtt.Client | None = None
+        self.connected = False
+        self.last_error: str | None = None
+        self._backoff = Backoff(max_delay_s=RECONNECT_MAX_S)
+        self._rng = random.Random()
+        self._next_attempt = 0.0
+        self._inflight: dict[int, int] = {}  # mid -> outbox row
+        self._sent_up_to = 0
+        self._next_health = 0.0
+        self._last_health = 0.0
+        self._cameras: dict[str, tuple[bool, bool]] | None = None  # online, recording
+        self._platforms: dict[str, bool] = {}
+        self.outbox: Outbox | None = None
+        self.history: History | None = None
+        self.index: Index | None = None
+
+    # -- the loop -----------------------------------------------------------------
+
+    def run(self) -> None:
+        self.outbox = Outbox(self.cfg.data_dir)
+        self.history = History(self.cfg.data_dir)
+        self.index = Index(self.cfg.data_dir)
+        try:
+            while not self.stop_event.is_set():
+                now = time.time()
+                self._observe(now)
+                dropped = self.outbox.trim(self.m.outbox_max_messages, self.m.outbox_max_bytes)
+                if dropped:
+                    logger.warning("mqtt: outbox full, dropped the %d oldest message(s)", dropped)
+                if self.client is None and time.monotonic() >= self._next_attempt:
+                    self._connect()
+                if self.client is None:
+                    self.stop_event.wait(LOOP_S)
+                    continue
+                rc = self.client.loop(LOOP_S)
+                if rc != mqtt.MQTT_ERR_SUCCESS:
+                    self._lost(mqtt.error_string(rc))
+                    continue
+                if self.connected:
+                    self._drain()
+                    if now >= self._next_health:
+                        self.publish_health()
+            self._goodbye()
+        finally:
+            for store in (self.outbox, self.history, self.index):
+                store.close()
+
+    def _connect(self) -> None:
+        m = self.m
+        client = make_client(self.cfg, self.protocol)
+        client.will_set(self.topics.status, b"offline", qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        try:
+            client.connect(m.host, m.broker_port, m.keepalive)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            self._failed(describe_connect_error(exc, m))
+            return
+        self.client = client
+
+    def _failed(self, reason: str) -> None:
+        if reason != self.last_error:
+            logger.error("mqtt: %s; retrying", reason)
+        self.last_error = reason
+        delay = self._backoff.next_delay(time.monotonic(), self._rng)
+        self._next_attempt = time.monotonic() + delay
+
+    def _lost(self, reason: str) -> None:
+        if self.connected:
+            logger.warning("mqtt: connection to %s lost: %s", self.m.host, reason)
+        self.connected = False
+        self._inflight.clear()
+        self._sent_up_to = 0  # unacknowledged messages go again, in order
+        self.client = None  # paho closed the socket; a new client connects after the back-off
+        self._failed(f"connection lost: {reason}")
+
+    # -- paho callbacks (in this thread) ---------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any,
+                    _props: Any) -> None:
+        if reason.is_failure:
+            if self.m.protocol == "auto" and self.protocol == mqtt.MQTTv5 and \
+                    str(reason) == "Unsupported protocol version":
+                logger.warning("mqtt: broker does not speak MQTT 5; using 3.1.1")
+                self.protocol = mqtt.MQTTv311
+            client.disconnect()
+            self.client = None
+            self._failed(describe_refusal(reason))
+            return
+        self.connected = True
+        self.last_error = None
+        self._backoff.reset()
+        logger.info("mqtt: connected to %s:%d (MQTT %s)", self.m.host, self.m.broker_port,
+                    "5" if self.protocol == mqtt.MQTTv5 else "3.1.1")
+        client.publish(self.topics.status, b"online", qos=1, retain=True)
+        client.subscribe(self.topics.commands, qos=1)
+        for channel_id, live in self._live_cameras().items():
+            self._publish_camera(channel_id, live)
+        self._next_health = 0.0
+
+    def _on_publish(self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: Any,
+                    _props: Any) -> None:
+        row = self._inflight.pop(mid, None)
+        if row is not None:
+            assert self.outbox is not None
+            self.outbox.ack([row])  # deleted only now: the broker has it
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        name = self.topics.command_name(msg.topic)
+        if name is not None:
+            self._command(name, msg)
+
+    # -- publishing -------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        assert self.outbox is not None and self.client is not None
+        room = MAX_INFLIGHT - len(self._inflight)
+        if room <= 0:
+            return
+        for message in self.outbox.pending(self._sent_up_to, room):
+            info = self.client.publish(self.topics.outbox(message.kind), message.payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                return
+            self._inflight[info.mid] = message.row
+            self._sent_up_to = message.row
+
+    def publish_health(self) -> None:
+        if self.client is None or not self.connected:
+            return
+        started = time.process_time()
+        body = json.dumps(self.health(time.time()), ensure_ascii=False).encode()
+        self.client.publish(self.topics.health, body, qos=1, retain=True)
+        self._last_health = time.time()
+        self._next_health = self._last_health + self.m.health_interval
+        logger.debug("mqtt: health published (%d bytes, %.1f CPU-ms)", len(body),
+                     (time.process_time() - started) * 1000)
+
+    def _publish_camera(self, channel_id: str, live: dict[str, Any]) -> None:
+        if self.client is None or not self.connected:
+            return
+        state = {key: live.get(key) for key in ("online", "recording", "fps", "bitrate_bps",
+                                                 "last_error", "last_packet_ts")}
+        state["ts"] = time.time()
+        self.client.publish(self.topics.camera_state(channel_id),
+                            json.dumps(state, ensure_ascii=False).encode(), qos=1, retain=True)
+
+    def _goodbye(self) -> None:
+        """Clean shutdown: a retained ``stopped`` (the last will is only for a crash)."""
+        if self.client is None or not self.connected:
+            return
+        info = self.client.publish(self.topics.status, b"stopped", qos=1, retain=True)
+        deadline = time.monotonic() + STOP_FLUSH_S
+        while not info.is_published() and time.monotonic() < deadline:
+            self.client.loop(LOOP_S)
+        self.client.disconnect()
+        self.client.loop(LOOP_S)
+
+    # -- watching the node ------------------------------------------------------------
+
+    def _live_cameras(self) -> dict[str, dict[str, Any]]:
+        cams = {c["id"]: c for c in self.status().get("cameras", [])}
+        return {c.id: cams.get(c.id, {"id": c.id}) for c in self.cfg.cameras}
+
+    def _observe(self, now: float) -> None:
+        """State changes become history, events and retained state, in that order."""
+        assert self.history is not None and self.outbox is not None
+        live = self._live_cameras()
+        states = {ch: (bool(c.get("online")), bool(c.get("recording"))) for ch, c in live.items()}
+        if self._cameras is None:
+            self.history.begin({ch: s[0] for ch, s in states.items()}, now)
+            self.history.trim(now)
+            self._cameras = states
+        self.history.touch(now)
+        changed = [ch for ch, s in states.items() if s != self._cameras.get(ch)]
+        went = {ch: states[ch][0] for ch in changed if states[ch][0] != self._cameras[ch][0]}
+        if went:
+            self.history.record(went, now)
+        for ch, online in went.items():
+            cam = self.cfg.camera(ch)
+            self.outbox.put("events", {
+                "type": "camera_online" if online else "camera_offline", "channel": ch,
+                "name": cam.name if cam else "", "last_error": live[ch].get("last_error")}, now)
+        for ch in changed:
+            self._publish_camera(ch, live[ch])
+        self._cameras = states
+        self._observe_platforms(now)
+        self._observe_alarms(now)
+        if went:  # health at once, but at most one every HEALTH_MIN_GAP_S
+            self._next_health = min(self._next_health,
+                                    max(now, self._last_health + HEALTH_MIN_GAP_S))
+
+    def _observe_platforms(self, now: float) -> None:
+        assert self.outbox is not None
+        for plat in self.status().get("platforms", []):
+            registered = bool(plat.get("registered"))
+            before = self._platforms.get(plat["id"])
+            self._platforms[plat["id"]] = registered
+            if before is not None and before != registered:
+                self.outbox.put("events", {
+                    "type": "platform_registered" if registered else "platform_unregistered",
+                    "platform": plat["id"], "reason": plat.get("last_error")}, now)
+
+    def _observe_alarms(self, now: float) -> None:
+        """Alarms raised or cleared in the index since the last look (cursor persisted)."""
+        assert self.index is not None and self.outbox is not None
+        raised_cursor = self.outbox.counter("alarm_raised_id")
+        cleared_cursor = self.outbox.counter("alarm_cleared_id")
+        for alarm in self.index.alarms(open_only=False):
+            if alarm.id > raised_cursor:
+                self.outbox.put("alarms", {"type": "alarm_raised", "alarm": alarm.kind,
+                                           "channel": alarm.channel_id, "message": alarm.message,
+                                           "raised_ts": alarm.raised_ts}, now)
+                raised_cursor = alarm.id
+            if alarm.cleared_ts is not None and alarm.id > cleared_cursor:
+                self.outbox.put("alarms", {"type": "alarm_cleared", "alarm": alarm.kind,
+                                           "channel": alarm.channel_id,
+                                           "cleared_ts": alarm.cleared_ts}, now)
+                cleared_cursor = alarm.id
+        self.outbox.set_counter("alarm_raised_id", raised_cursor)
+        self.outbox.set_counter("alarm_cleared_id", cleared_cursor)
+
+    # -- the health message -------------------------------------------------------------
+
+    def health(self, now: float) -> dict[str, Any]:
+        assert self.history is not None and self.index is not None and self.outbox is not None
+        status = self.status()
+        live = self._live_cameras()
+        below = {a.channel_id for a in self.index.alarms() if a.kind == ALARM_BELOW_MINIMUM}
+        sessions = self.history.sessions(now - 30 * DAY_S)
+        cameras = []
+        for cam in self.cfg.cameras:
+            changes = self.history.changes(cam.id, now - 30 * DAY_S)
+            facts = payload.CameraFacts(
+                cam.id, cam.name, cam.key_area, cam.legal_min_days(self.cfg.retention),
+                self.index.oldest(cam.id), cam.id in below,
+                online_rate(sessions, changes, now - DAY_S, now),
+                online_rate(sessions, changes, now - 30 * DAY_S, now))
+            cameras.append(payload.camera_entry(facts, live[cam.id], now))
+        time_platform = self.cfg.time_platform()
+        platforms = status.get("platforms", [])
+        sip_offset = next((p["clock_offset_s"] for p in platforms
+                           if time_platform and p["id"] == time_platform.id), None)
+        node = self.cfg.node
+        return payload.build(
+            node={"id": node.id, "name": node.name, "version": __version__,
+                  "gb_role": node.gb_role},
+            now=now, local_time=format_local_time(now, node.timezone),
+            uptime_s=now - self.started,
+            clock={"source": node.time_source, "sip_offset_s": sip_offset,
+                   "ntp_synchronized": ntp_synchronized()},
+            system=system_facts(self.pids()),
+            disk=disk_facts(self.cfg.data_dir, self.cfg.storage),
+            cameras=cameras,
+            platforms=[{"id": p["id"], "registered": p["registered"], "state": p["state"],
+                        "last_error": p["last_error"],
+                        "last_keepalive_ok_ts": p["last_keepalive_ok_ts"],
+                        "clock_offset_s": p["clock_offset_s"],
+                        "live_sessions": 0, "playback_sessions": 0} for p in platforms],
+            uplink=uplink_facts(), outbox=self.outbox.stats())
+
+    # -- commands ---------------------------------------------------------------------
+
+    def _command(self, name: str, msg: mqtt.MQTTMessage) -> None:
+        assert self.index is not None
+        props = getattr(msg, "properties", None)
+        reply_to = getattr(props, "ResponseTopic", None) or self.topics.reply(name)
+        correlation = getattr(props, "CorrelationData", None)
+        allowed = name in self.m.allowed_commands
+        self.index.audit("mqtt", "command", name=name, allowed=allowed)
+        if not allowed:
+            logger.warning("mqtt: command %r refused: not in mqtt.allowed_commands", name)
+            self._reply(reply_to, correlation, {
+                "ok": False, "error": f"命令未允许 command {name!r} is not allowed on this node"})
+            return
+        try:
+            args = json.loads(msg.payload or b"{}")
+            if not isinstance(args, dict):
+                raise ValueError("the request must be a JSON object")
+        except ValueError as exc:
+            self._reply(reply_to, correlation, {"ok": False, "error": f"bad request: {exc}"})
+            return
+        logger.info("mqtt: command %s", name)
+        if name == "ping":
+            self._reply(reply_to, correlation, {"ok": True, "pong": time.time(),
+                                                "version": __version__})
+        elif name == "health":
+            self.publish_health()
+            self._reply(reply_to, correlation, {"ok": True})
+        elif name == "snapshot":
+            threading.Thread(target=self._snapshot, name="mqtt-snapshot", daemon=True,
+                             args=(str(args.get("channel", "")), reply_to, correlation)).start()
+        elif name == "reload-config":
+            self._reload(reply_to, correlation)
+
+    def _reply(self, topic: str, correlation: bytes | None, body: dict[str, Any] | bytes,
+               content_type: str = "application/json") -> None:
+        if self.client is None:
+            return
+        props = None
+        if self.protocol == mqtt.MQTTv5:
+            props = Properties(PacketTypes.PUBLISH)
+            props.ContentType = content_type
+            if correlation is not None:
+                props.CorrelationData = correlation
+        data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+        self.client.publish(topic, data, qos=1, properties=props)
+
+    def _snapshot(self, channel: str, reply_to: str, correlation: bytes | None) -> None:
+        """A JPEG of the channel's newest recorded frame (decoded in a child process: the
+        supervisor stays free of PyAV)."""
+        if self.cfg.camera(channel) is None:
+            self._reply(reply_to, correlation, {"ok": False, "error": f"unknown channel {channel!r}"})
+            return
+        try:
+            res = subprocess.run(
+                [sys.executable, "-m", "edge", "snapshot", "--config", str(self.config_path),
+                 "--channel", channel, "-o", "-"], capture_output=True, timeout=SNAPSHOT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._reply(reply_to, correlation, {"ok": False, "error": "snapshot timed out"})
+            return
+        if res.returncode != 0:
+            error = res.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["failed"]
+            self._reply(reply_to, correlation, {"ok": False, "error": error[0]})
+            return
+        self._reply(reply_to, correlation, res.stdout, "image/jpeg")
+
+    def _reload(self, reply_to: str, correlation: bytes | None) -> None:
+        try:
+            config_mod.load(self.config_path)
+        except ConfigError as exc:
+            self._reply(reply_to, correlation, {"ok": False, "problems": exc.problems})
+            return
+        self._reply(reply_to, correlation, {"ok": True, "restarting": True})
+        logger.warning("mqtt: reload-config: restarting with %s", self.config_path)
+        self.on_reload()

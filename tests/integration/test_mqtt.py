@@ -1,0 +1,131 @@
+"""Health over MQTT against a real Mosquitto (password file and TLS listener), with the
+daemon (`edge run`) recording real simulated cameras."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import av
+import jsonschema
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge.mqtt.outbox import Outbox
+from edge.record.index import Index
+from edge.sim.server import CameraServer
+from tests.conftest import ROOT, Daemon, wait_for, write_config
+from tests.integration.broker import Broker, Subscriber
+
+NODE = "34020000001180000001"
+CAM = "34020000001320000001"
+BASE = f"edge/{NODE}"
+SCHEMA = json.loads((ROOT / "edge" / "health" / "health.schema.json").read_text())
+OUTAGE_S = 120.0  # the issue's two-minute broker outage
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    b = Broker(tmp_path / "broker").start()
+    yield b
+    b.close()
+
+
+def node(tmp_path: Path, broker: Broker, cams: list[tuple[str, str]], **mqtt_extra: object) -> Path:
+    return write_config(tmp_path / "edge.toml", tmp_path / "data", cams,
+                        extra=broker.config(**mqtt_extra))
+
+
+def latest_health(sub: Subscriber) -> dict:
+    return json.loads(sub.on(f"{BASE}/health")[-1])
+
+
+def test_status_last_will_health_and_a_camera_going_offline(
+    tmp_path: Path, broker: Broker, cameras: Callable[..., CameraServer],
+) -> None:
+    cam = cameras({"/a": "h264"})
+    sub = Subscriber(broker, [f"{BASE}/#"])
+    daemon = Daemon(node(tmp_path, broker, [(CAM, cam.url("/a"))])).start()
+    try:
+        wait_for(lambda: b"online" in sub.on(f"{BASE}/status"), 20, "status online")
+        wait_for(lambda: sub.on(f"{BASE}/health") and latest_health(sub)["cameras"][0]["recording"],
+                 30, "a health message with the camera recording")
+        health = latest_health(sub)
+        jsonschema.validate(health, SCHEMA)
+        [entry] = health["cameras"]
+        assert entry["id"] == CAM and entry["online"] and entry["fps"] > 20
+        assert health["summary"] == {"cameras": 1, "online": 1, "online_ratio": 1.0,
+                                     "key_area_cameras": 0, "key_area_online": 0, "recording": 1}
+        assert 0 < health["disk"]["free_bytes"] <= health["disk"]["total_bytes"]
+        assert health["system"]["memory"]["edge_pss_bytes"] > 10_000_000
+        state = json.loads(sub.on(f"{BASE}/cameras/{CAM}/state")[-1])
+        assert state["online"] and state["recording"]
+
+        cam.stop()  # the camera dies: offline in health within 15 s, an event, a lower rate
+        t0 = time.monotonic()
+        wait_for(lambda: not latest_health(sub)["cameras"][0]["online"], 15, "camera offline")
+        offline_after = time.monotonic() - t0
+        health = latest_health(sub)
+        jsonschema.validate(health, SCHEMA)
+        assert health["cameras"][0]["online_rate_24h"] < 1.0
+        assert health["summary"]["online_ratio"] == 0.0
+        events = [json.loads(p) for p in sub.on(f"{BASE}/events")]
+        assert [e["type"] for e in events if e.get("channel") == CAM][-1] == "camera_offline"
+        assert not json.loads(sub.on(f"{BASE}/cameras/{CAM}/state")[-1])["online"]
+        print(f"camera offline in health after {offline_after:.1f} s")
+
+        daemon.kill_all()  # SIGKILL: the broker sends our last will
+        wait_for(lambda: sub.on(f"{BASE}/status")[-1:] == [b"offline"], 15, "last will")
+        daemon = Daemon(daemon.config).start()
+        wait_for(lambda: sub.on(f"{BASE}/status")[-1:] == [b"online"], 20, "online again")
+        assert daemon.stop() == 0
+        wait_for(lambda: sub.on(f"{BASE}/status")[-1:] == [b"stopped"], 10, "stopped")
+    finally:
+        daemon.stop()
+        sub.close()
+
+
+def test_outbox_delivers_everything_in_order_across_an_outage_and_a_restart(
+    tmp_path: Path, broker: Broker,
+) -> None:
+    sub = Subscriber(broker, [f"{BASE}/events", f"{BASE}/status"], client_id="outage-sub")
+    config = node(tmp_path, broker, [])
+    daemon = Daemon(config).start()
+    data = tmp_path / "data"
+    wait_for(lambda: (data / "edge.db").exists(), 10, "the index")
+    outbox = Outbox(data)
+    try:
+        wait_for(lambda: sub.on(f"{BASE}/status")[-1:] == [b"online"], 20, "the daemon online")
+        broker.stop()
+        started = time.monotonic()
+        for seq in range(500):  # a producer (detection, later) writing through the outbox
+            outbox.put("events", {"type": "test", "seq": seq}, time.time())
+            if seq == 249:
+                assert daemon.stop() == 0  # a restart in the middle of the outage
+                daemon = Daemon(config).start()
+            time.sleep(OUTAGE_S / 2 / 500)
+        time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - started)))
+        assert outbox.stats()["pending"] == 500
+        broker.start()
+        wait_for(lambda: len(seqs(sub)) >= 500 and len(set(seqs(sub))) == 500, 120,
+                 "all 500 events")
+        got = seqs(sub)
+        first_seen = list(dict.fromkeys(got))  # at least once: duplicates allowed, not reordering
+        assert first_seen == list(range(500))
+        wait_for(lambda: outbox.stats()["pending"] == 0, 10, "the outbox emptied by PUBACKs")
+        ids = [json.loads(p)["id"] for p in sub.on(f"{BASE}/events") if b'"seq"' in p]
+        assert len(set(ids)) == 500  # unique IDs for de-duplication
+    finally:
+        outbox.close()
+        daemon.stop()
+        sub.close()
+
+
+def seqs(sub: Subscriber) -> list[int]:
+    return [json.loads(p)["seq"] for p in sub.on(f"{BASE}/events") if b'"seq"' in p]
