@@ -4,7 +4,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
-	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad ffmpeg procps sip-tester mosquitto
+	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad ffmpeg procps sip-tester mosquitto mosquitto-clients
 
 .PHONY: demo test system venv bench
 

@@ -125,10 +125,19 @@ class MqttRunner(threading.Thread):
 
     # -- the loop -----------------------------------------------------------------
 
-    def run(self) -> None:
+    def open_stores(self) -> None:
+        """The SQLite connections, opened in the thread that uses them."""
         self.outbox = Outbox(self.cfg.data_dir)
         self.history = History(self.cfg.data_dir)
         self.index = Index(self.cfg.data_dir)
+
+    def close_stores(self) -> None:
+        for store in (self.outbox, self.history, self.index):
+            if store is not None:
+                store.close()
+
+    def run(self) -> None:
+        self.open_stores()
         try:
             while not self.stop_event.is_set():
                 now = time.time()
@@ -151,8 +160,7 @@ class MqttRunner(threading.Thread):
                         self.publish_health()
             self._goodbye()
         finally:
-            for store in (self.outbox, self.history, self.index):
-                store.close()
+            self.close_stores()
 
     def _connect(self) -> None:
         m = self.m

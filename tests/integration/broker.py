@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -49,7 +50,7 @@ class Broker:
         self.conf = work / "mosquitto.conf"
         self.conf.write_text("\n".join([
             "user root", "persistence true", f"persistence_location {work / 'data'}/",
-            "autosave_interval 1", "allow_anonymous false", f"password_file {passwd}",
+            "autosave_interval 1", "max_queued_messages 20000", "allow_anonymous false", f"password_file {passwd}",
             f"listener {self.port} 127.0.0.1",
             f"listener {self.tls_port} 127.0.0.1", f"cafile {self.ca}",
             f"certfile {server}", f"keyfile {server_key}", ""]))
@@ -102,10 +103,12 @@ class Subscriber:
 
     def __init__(self, broker: Broker, topics: list[str], client_id: str = "test-sub") -> None:
         self.messages: list[mqtt.MQTTMessage] = []
+        self.subscribed = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   protocol=mqtt.MQTTv5)
         self.client.username_pw_set(USER, PASSWORD)
         self.client.on_message = lambda _c, _u, msg: self.messages.append(msg)
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.on_connect = lambda c, _u, _f, _r, _p: [c.subscribe(t, qos=1) for t in topics]
         self.client.reconnect_delay_set(0.2, 1)
         self.client.connect("127.0.0.1", broker.port, clean_start=False,

@@ -95,6 +95,7 @@ def test_outbox_delivers_everything_in_order_across_an_outage_and_a_restart(
     tmp_path: Path, broker: Broker,
 ) -> None:
     sub = Subscriber(broker, [f"{BASE}/events", f"{BASE}/status"], client_id="outage-sub")
+    assert sub.subscribed.wait(10)
     config = node(tmp_path, broker, [])
     daemon = Daemon(config).start()
     data = tmp_path / "data"
@@ -129,3 +130,108 @@ def test_outbox_delivers_everything_in_order_across_an_outage_and_a_restart(
 
 def seqs(sub: Subscriber) -> list[int]:
     return [json.loads(p)["seq"] for p in sub.on(f"{BASE}/events") if b'"seq"' in p]
+
+
+def test_outbox_cap_drops_the_oldest_and_health_counts_them(tmp_path: Path,
+                                                           broker: Broker) -> None:
+    # a persistent session first: the broker keeps for it what arrives while it reconnects
+    sub = Subscriber(broker, [f"{BASE}/events", f"{BASE}/health"], client_id="cap-sub")
+    assert sub.subscribed.wait(10)
+    broker.stop()  # down before the daemon starts
+    config = node(tmp_path, broker, [], outbox_max_messages=50)
+    daemon = Daemon(config).start()
+    data = tmp_path / "data"
+    wait_for(lambda: (data / "edge.db").exists(), 10, "the index")
+    outbox = Outbox(data)
+    try:
+        for seq in range(80):
+            outbox.put("events", {"type": "test", "seq": seq}, time.time())
+        wait_for(lambda: outbox.stats() == {"pending": 50, "pending_bytes": outbox.stats()[
+            "pending_bytes"], "dropped_total": 30}, 10, "the cap applied")
+        broker.start()
+        wait_for(lambda: len(set(seqs(sub))) == 50, 60, "the 50 newest events")
+        assert list(dict.fromkeys(seqs(sub))) == list(range(30, 80))
+        wait_for(lambda: sub.on(f"{BASE}/health"), 30, "health")
+        assert latest_health(sub)["outbox"]["dropped_total"] == 30
+    finally:
+        outbox.close()
+        daemon.stop()
+        sub.close()
+
+
+def mqtt_test(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edge", "mqtt-test", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_wrong_password_and_wrong_ca_are_clear_errors_and_retried(
+    tmp_path: Path, broker: Broker,
+) -> None:
+    good = mqtt_test(node(tmp_path, broker, []))
+    assert good.returncode == 0 and "PUBACK" in good.stdout, good.stderr
+    wrong_pw = mqtt_test(node(tmp_path, broker, [], password="nope"))
+    assert wrong_pw.returncode == 1 and "认证失败" in wrong_pw.stderr, wrong_pw.stderr
+    from tests.integration.broker import make_ca
+
+    _, other_ca = make_ca(tmp_path, "other-ca")
+    tls = {"port": broker.tls_port, "tls": True}
+    wrong_ca = mqtt_test(node(tmp_path, broker, [], ca_file=str(other_ca), **tls))
+    assert wrong_ca.returncode == 1 and "TLS 证书校验失败" in wrong_ca.stderr, wrong_ca.stderr
+    right_ca = mqtt_test(node(tmp_path, broker, [], ca_file=str(broker.ca), **tls))
+    assert right_ca.returncode == 0, right_ca.stderr
+    v311 = mqtt_test(node(tmp_path, broker, [], protocol="3.1.1"))
+    assert v311.returncode == 0, v311.stderr
+    # the daemon with a wrong password: one clear line, and it keeps trying
+    daemon = Daemon(node(tmp_path, broker, [], password="nope")).start()
+    try:
+        log = tmp_path / "edge.log"
+        wait_for(lambda: "认证失败" in log.read_text(), 20, "the refusal logged")
+        time.sleep(8)  # several retries later
+        assert daemon.proc.poll() is None
+        assert log.read_text().count("认证失败") == 1  # logged once per change, not per retry
+        mosquitto_log = (broker.work / "mosquitto.log").read_text()
+        assert mosquitto_log.count("not authorised") >= 2  # it did retry
+    finally:
+        daemon.stop()
+
+
+def test_commands_allow_list_audit_snapshot_and_response_topic(
+    tmp_path: Path, broker: Broker, cameras: Callable[..., CameraServer],
+) -> None:
+    cam = cameras({"/a": "h264"})
+    config = node(tmp_path, broker, [(CAM, cam.url("/a"))],
+                  allowed_commands=["ping", "snapshot", "health"])
+    daemon = Daemon(config).start()
+    sub = Subscriber(broker, [f"{BASE}/#", "ops/replies/#"], client_id="cmd-sub")
+    try:
+        wait_for(lambda: sub.on(f"{BASE}/status")[-1:] == [b"online"], 20, "online")
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = "ops/replies/1"
+        props.CorrelationData = b"req-1"
+        sub.client.publish(f"{BASE}/cmd/ping", b"{}", qos=1, properties=props)
+        wait_for(lambda: sub.on("ops/replies/1"), 10, "the ping reply")
+        [reply] = [m for m in sub.messages if m.topic == "ops/replies/1"]
+        assert json.loads(reply.payload)["ok"] and reply.properties.CorrelationData == b"req-1"
+        sub.client.publish(f"{BASE}/cmd/reload-config", b"{}", qos=1)  # not allowed here
+        wait_for(lambda: sub.on(f"{BASE}/cmd/reload-config/reply"), 10, "the refusal")
+        refusal = json.loads(sub.on(f"{BASE}/cmd/reload-config/reply")[0])
+        assert not refusal["ok"] and "not allowed" in refusal["error"]
+        index = Index(tmp_path / "data", readonly=True)
+        wait_for(lambda: index.summary(CAM)[3] > 0, 30, "footage")
+        time.sleep(3)  # a first fragment in the newest segment
+        sub.client.publish(f"{BASE}/cmd/snapshot", json.dumps({"channel": CAM}).encode(), qos=1)
+        wait_for(lambda: sub.on(f"{BASE}/cmd/snapshot/reply"), 30, "the snapshot")
+        jpeg = sub.on(f"{BASE}/cmd/snapshot/reply")[0]
+        assert jpeg[:2] == b"\xff\xd8", jpeg[:200]
+        picture = tmp_path / "snap.jpg"
+        picture.write_bytes(jpeg)
+        with av.open(str(picture)) as container:
+            frame = next(container.decode(video=0))
+        assert (frame.width, frame.height) == (640, 360)
+        audit = [(actor, action, detail) for _, actor, action, detail in index.audit_log()]
+        index.close()
+        assert ("mqtt", "command", {"name": "ping", "allowed": True}) in audit
+        assert ("mqtt", "command", {"name": "reload-config", "allowed": False}) in audit
+    finally:
+        daemon.stop()
+        sub.close()

@@ -30,3 +30,49 @@ def test_rate_is_a_fraction_of_observed_time(raw: list[tuple[float, bool]], a: f
     assert got.observed_s == pytest.approx(max(a, b) - min(a, b))
     if got.online_rate is not None:
         assert 0.0 <= got.online_rate <= 1.0 + 1e-9
+
+
+def _health(**over: object) -> dict:
+    import json
+    from pathlib import Path
+
+    from edge.health.availability import Availability
+    from edge.health.payload import CameraFacts, build, camera_entry
+
+    facts = CameraFacts("34020000001320000001", "村口", True, 90, 1000.0, False,
+                        Availability(0.5, 3600.0), Availability(None, 0.0))
+    live = {"online": True, "recording": True, "fps": 25.0, "bitrate_bps": 2_000_000,
+            "last_packet_ts": 5000.0, "reconnects_last_hour": 1, "last_error": None}
+    doc = build(node={"id": "34020000001180000001", "name": "n", "version": "0.1.0",
+                      "gb_role": "device"},
+                now=1000.0 + 3 * 86_400, local_time="2026-11-22T08:00:00", uptime_s=12.4,
+                clock={"source": "system", "sip_offset_s": None, "ntp_synchronized": None},
+                system={"cpu_percent": 3.0, "load": [0.1, 0.2, 0.3],
+                        "memory": {"total_bytes": 2, "available_bytes": 1, "percent": 50.0,
+                                   "edge_pss_bytes": None}, "temperatures_c": {}},
+                disk={"path": "/d", "total_bytes": 10, "free_bytes": 5, "free_percent": 50.0,
+                      "watermark": "ok"},
+                cameras=[camera_entry(facts, live, 1000.0 + 3 * 86_400)], platforms=[],
+                uplink={"interface": None, "address": None, "bytes_sent": None,
+                        "bytes_recv": None, "modem": None},
+                outbox={"pending": 0, "pending_bytes": 0, "dropped_total": 0})
+    doc.update(over)
+    schema = json.loads((Path(__file__).resolve().parents[2] / "edge" / "health"
+                         / "health.schema.json").read_text())
+    return {"doc": doc, "schema": schema}
+
+
+def test_health_document_matches_its_schema_and_the_schema_bites() -> None:
+    import jsonschema
+
+    made = _health()
+    doc = made["doc"]
+    jsonschema.validate(doc, made["schema"])
+    [cam] = doc["cameras"]
+    assert (cam["days_kept"], cam["online_rate_24h"], cam["online_rate_30d"]) == (3.0, 0.5, None)
+    assert doc["summary"]["key_area_online"] == 1 and doc["uptime_s"] == 12
+    for broken in ({"schema": "edge.health/2"}, {"cameras": [{"id": "x"}]},
+                   {"summary": {**doc["summary"], "online_ratio": 1.5}}, {"extra": 1}):
+        bad = _health(**broken)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad["doc"], bad["schema"])

@@ -17,7 +17,8 @@ PURE = [
     "edge/gb28181/sip/digest.py", "edge/gb28181/manscdp.py",
     "edge/gb28181/sip/registration.py", "edge/gb28181/answers.py", "edge/gb28181/model.py",
     "edge/gb28181/control.py", "edge/gb28181/notices.py", "edge/gb28181/sip/subscription.py",
-    "edge/gb28181/timesync.py",
+    "edge/gb28181/timesync.py", "edge/health/availability.py", "edge/health/payload.py",
+    "edge/mqtt/topics.py",
 ]
 IMPURE = {"socket", "threading", "sqlite3", "av", "subprocess", "time", "os", "shutil"}
 
