@@ -26,3 +26,4 @@ test: venv
 bench: venv
 	$(PY) bench/record.py
 	$(PY) bench/sip.py
+	$(PY) bench/mqtt.py
