@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 LOOP_S = 0.2
 MAX_INFLIGHT = 20
 HEALTH_MIN_GAP_S = 5.0  # "at once on important changes", but not a storm
+HOUSEKEEPING_S = 2.0  # alarms, outbox bounds, the watch session: SQLite, so not every loop
 RECONNECT_MAX_S = 60.0
 STOP_FLUSH_S = 3.0
 SNAPSHOT_TIMEOUT_S = 20.0
@@ -119,6 +120,7 @@ class MqttRunner(threading.Thread):
         self._last_health = 0.0
         self._cameras: dict[str, tuple[bool, bool]] | None = None  # online, recording
         self._platforms: dict[str, bool] = {}
+        self._housekeeping_at = 0.0
         self.outbox: Outbox | None = None
         self.history: History | None = None
         self.index: Index | None = None
@@ -142,9 +144,8 @@ class MqttRunner(threading.Thread):
             while not self.stop_event.is_set():
                 now = time.time()
                 self._observe(now)
-                dropped = self.outbox.trim(self.m.outbox_max_messages, self.m.outbox_max_bytes)
-                if dropped:
-                    logger.warning("mqtt: outbox full, dropped the %d oldest message(s)", dropped)
+                if now >= self._housekeeping_at:
+                    self._housekeeping(now)
                 if self.client is None and time.monotonic() >= self._next_attempt:
                     self._connect()
                 if self.client is None:
@@ -288,7 +289,6 @@ class MqttRunner(threading.Thread):
             self.history.begin({ch: s[0] for ch, s in states.items()}, now)
             self.history.trim(now)
             self._cameras = states
-        self.history.touch(now)
         changed = [ch for ch, s in states.items() if s != self._cameras.get(ch)]
         went = {ch: states[ch][0] for ch in changed if states[ch][0] != self._cameras[ch][0]}
         if went:
@@ -301,41 +301,56 @@ class MqttRunner(threading.Thread):
         for ch in changed:
             self._publish_camera(ch, live[ch])
         self._cameras = states
-        self._observe_platforms(now)
-        self._observe_alarms(now)
-        if went:  # health at once, but at most one every HEALTH_MIN_GAP_S
+        if self._observe_platforms(now) or went:
+            # health at once, but at most one every HEALTH_MIN_GAP_S
             self._next_health = min(self._next_health,
                                     max(now, self._last_health + HEALTH_MIN_GAP_S))
 
-    def _observe_platforms(self, now: float) -> None:
+    def _housekeeping(self, now: float) -> None:
+        assert self.history is not None and self.outbox is not None
+        self._housekeeping_at = now + HOUSEKEEPING_S
+        self.history.touch(now)  # the node was watching until now
+        self._observe_alarms(now)
+        dropped = self.outbox.trim(self.m.outbox_max_messages, self.m.outbox_max_bytes)
+        if dropped:
+            logger.warning("mqtt: outbox full, dropped the %d oldest message(s)", dropped)
+
+    def _observe_platforms(self, now: float) -> bool:
+        """Registration changes become events; True if any."""
         assert self.outbox is not None
+        changed = False
         for plat in self.status().get("platforms", []):
             registered = bool(plat.get("registered"))
             before = self._platforms.get(plat["id"])
             self._platforms[plat["id"]] = registered
             if before is not None and before != registered:
+                changed = True
                 self.outbox.put("events", {
                     "type": "platform_registered" if registered else "platform_unregistered",
                     "platform": plat["id"], "reason": plat.get("last_error")}, now)
+        return changed
 
     def _observe_alarms(self, now: float) -> None:
-        """Alarms raised or cleared in the index since the last look (cursor persisted)."""
+        """Alarms raised (by id) or cleared (by time) in the index since the last look; the
+        cursors persist, so a restart neither repeats nor misses one."""
         assert self.index is not None and self.outbox is not None
-        raised_cursor = self.outbox.counter("alarm_raised_id")
-        cleared_cursor = self.outbox.counter("alarm_cleared_id")
+        raised = seen_raised = self.outbox.counter("alarm_raised_id")
+        cleared_ms = seen_cleared = self.outbox.counter("alarm_cleared_ms")
         for alarm in self.index.alarms(open_only=False):
-            if alarm.id > raised_cursor:
+            if alarm.id > seen_raised:
                 self.outbox.put("alarms", {"type": "alarm_raised", "alarm": alarm.kind,
                                            "channel": alarm.channel_id, "message": alarm.message,
                                            "raised_ts": alarm.raised_ts}, now)
-                raised_cursor = alarm.id
-            if alarm.cleared_ts is not None and alarm.id > cleared_cursor:
+                raised = max(raised, alarm.id)
+            if alarm.cleared_ts is not None and int(alarm.cleared_ts * 1000) > seen_cleared:
                 self.outbox.put("alarms", {"type": "alarm_cleared", "alarm": alarm.kind,
                                            "channel": alarm.channel_id,
                                            "cleared_ts": alarm.cleared_ts}, now)
-                cleared_cursor = alarm.id
-        self.outbox.set_counter("alarm_raised_id", raised_cursor)
-        self.outbox.set_counter("alarm_cleared_id", cleared_cursor)
+                cleared_ms = max(cleared_ms, int(alarm.cleared_ts * 1000))
+        if raised != seen_raised:
+            self.outbox.set_counter("alarm_raised_id", raised)
+        if cleared_ms != seen_cleared:
+            self.outbox.set_counter("alarm_cleared_ms", cleared_ms)
 
     # -- the health message -------------------------------------------------------------
 

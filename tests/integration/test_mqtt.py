@@ -12,7 +12,6 @@ from typing import Callable, Iterator
 
 import av
 import jsonschema
-import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -230,6 +229,15 @@ def test_commands_allow_list_audit_snapshot_and_response_topic(
         assert (frame.width, frame.height) == (640, 360)
         audit = [(actor, action, detail) for _, actor, action, detail in index.audit_log()]
         index.close()
+        # an alarm raised and cleared in the index (as retention does) reaches the broker
+        writer = Index(tmp_path / "data")
+        writer.raise_alarm(CAM, "retention_below_minimum", "only 59 days kept", time.time())
+        writer.clear_alarm(CAM, "retention_below_minimum", time.time() + 1)
+        writer.close()
+        wait_for(lambda: len(sub.on(f"{BASE}/alarms")) >= 2, 10, "the alarm messages")
+        alarms = [json.loads(p) for p in sub.on(f"{BASE}/alarms")]
+        assert [(a["type"], a["channel"]) for a in alarms] == [("alarm_raised", CAM),
+                                                               ("alarm_cleared", CAM)]
         assert ("mqtt", "command", {"name": "ping", "allowed": True}) in audit
         assert ("mqtt", "command", {"name": "reload-config", "allowed": False}) in audit
     finally:
