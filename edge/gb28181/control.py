@@ -20,6 +20,11 @@ MIN_EXPIRES_S, MAX_EXPIRES_S = 60, 86_400
 MIN_HEARTBEAT_S, MAX_HEARTBEAT_S = 5, 3600
 MAX_HEARTBEAT_COUNT = 100
 MAX_NAME_CHARS = 64
+# on/off commands per channel: element -> (value -> on?, the action)
+_SWITCHES: dict[str, tuple[dict[str, bool], type[ManualRecord] | type[SetGuard]]] = {
+    "RecordCmd": ({"Record": True, "StopRecord": False}, ManualRecord),
+    "GuardCmd": ({"SetGuard": True, "ResetGuard": False}, SetGuard),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,18 +78,13 @@ def device_control(query: ManscdpMessage, node: Node, channels: list[Channel]) -
             return _result(query, node, False,
                            "TeleBoot refused: platforms.allow_reboot is off for this platform")
         return _result(query, node, True, "TeleBoot accepted", [Reboot()])
-    if "RecordCmd" in fields:
-        start = {"Record": True, "StopRecord": False}.get(fields["RecordCmd"])
-        if start is None:
-            return _result(query, node, False, f"RecordCmd {fields['RecordCmd']!r} is unknown")
-        return _result(query, node, True, f"RecordCmd {fields['RecordCmd']}",
-                       [ManualRecord(c.id, start) for c in targets])
-    if "GuardCmd" in fields:
-        armed = {"SetGuard": True, "ResetGuard": False}.get(fields["GuardCmd"])
-        if armed is None:
-            return _result(query, node, False, f"GuardCmd {fields['GuardCmd']!r} is unknown")
-        return _result(query, node, True, f"GuardCmd {fields['GuardCmd']}",
-                       [SetGuard(c.id, armed) for c in targets])
+    for command, (values, action) in _SWITCHES.items():
+        if command in fields:
+            on = values.get(fields[command])
+            if on is None:
+                return _result(query, node, False, f"{command} {fields[command]!r} is unknown")
+            return _result(query, node, True, f"{command} {fields[command]}",
+                           [action(c.id, on) for c in targets])
     if "AlarmCmd" in fields:
         if fields["AlarmCmd"] != "ResetAlarm":
             return _result(query, node, False, f"AlarmCmd {fields['AlarmCmd']!r} is unknown")
