@@ -33,7 +33,7 @@ class Broker:
                 pytest.fail(f"{tool} is missing: apt install mosquitto openssl (CI installs them)")
         self.work = work
         work.mkdir(parents=True, exist_ok=True)
-        self.port, self.tls_port = free_port(), free_port()
+        self.port, self.tls_port, self.mtls_port = free_port(), free_port(), free_port()
         passwd = work / "passwd"
         subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), USER, PASSWORD], check=True)
         ca_key, self.ca = make_ca(work, "ca")
@@ -46,6 +46,14 @@ class Broker:
         subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(self.ca),
                         "-CAkey", str(ca_key), "-CAcreateserial", "-out", str(server), "-days", "2",
                         "-extfile", str(ext)], check=True, capture_output=True)
+        # a client certificate from the same CA, for the listener that demands one
+        self.client_key, self.client_cert = work / "client.key", work / "client.pem"
+        subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                        str(self.client_key), "-out", str(work / "client.csr"), "-subj",
+                        "/CN=edge-node"], check=True, capture_output=True)
+        subprocess.run(["openssl", "x509", "-req", "-in", str(work / "client.csr"), "-CA",
+                        str(self.ca), "-CAkey", str(ca_key), "-CAcreateserial", "-out",
+                        str(self.client_cert), "-days", "2"], check=True, capture_output=True)
         (work / "data").mkdir(exist_ok=True)
         self.conf = work / "mosquitto.conf"
         self.conf.write_text("\n".join([
@@ -53,7 +61,9 @@ class Broker:
             "autosave_interval 1", "max_queued_messages 20000", "allow_anonymous false", f"password_file {passwd}",
             f"listener {self.port} 127.0.0.1",
             f"listener {self.tls_port} 127.0.0.1", f"cafile {self.ca}",
-            f"certfile {server}", f"keyfile {server_key}", ""]))
+            f"certfile {server}", f"keyfile {server_key}",
+            f"listener {self.mtls_port} 127.0.0.1", f"cafile {self.ca}",
+            f"certfile {server}", f"keyfile {server_key}", "require_certificate true", ""]))
         self.log = (work / "mosquitto.log").open("ab")
         self.proc: subprocess.Popen[bytes] | None = None
 

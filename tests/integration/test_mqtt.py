@@ -178,8 +178,16 @@ def test_wrong_password_and_wrong_ca_are_clear_errors_and_retried(
     assert wrong_ca.returncode == 1 and "TLS 证书校验失败" in wrong_ca.stderr, wrong_ca.stderr
     right_ca = mqtt_test(node(tmp_path, broker, [], ca_file=str(broker.ca), **tls))
     assert right_ca.returncode == 0, right_ca.stderr
+    mtls = {"port": broker.mtls_port, "tls": True, "ca_file": str(broker.ca)}
+    no_cert = mqtt_test(node(tmp_path, broker, [], **mtls))
+    assert no_cert.returncode == 1 and "TLS" in no_cert.stderr, no_cert.stderr
+    with_cert = mqtt_test(node(tmp_path, broker, [], cert_file=str(broker.client_cert),
+                               key_file=str(broker.client_key), **mtls))
+    assert with_cert.returncode == 0, with_cert.stderr
     v311 = mqtt_test(node(tmp_path, broker, [], protocol="3.1.1"))
     assert v311.returncode == 0, v311.stderr
+    nowhere = mqtt_test(node(tmp_path, broker, [], host="broker.invalid"))
+    assert nowhere.returncode == 1 and "域名解析失败 cannot resolve broker.invalid" in nowhere.stderr
     # the daemon with a wrong password: one clear line, and it keeps trying
     daemon = Daemon(node(tmp_path, broker, [], password="nope")).start()
     try:
@@ -240,6 +248,24 @@ def test_commands_allow_list_audit_snapshot_and_response_topic(
                                                                ("alarm_cleared", CAM)]
         assert ("mqtt", "command", {"name": "ping", "allowed": True}) in audit
         assert ("mqtt", "command", {"name": "reload-config", "allowed": False}) in audit
+    finally:
+        daemon.stop()
+        sub.close()
+
+
+def test_reload_config_restarts_in_the_same_process(tmp_path: Path, broker: Broker) -> None:
+    config = node(tmp_path, broker, [], allowed_commands=["reload-config"])
+    daemon = Daemon(config).start()
+    sub = Subscriber(broker, [f"{BASE}/status", f"{BASE}/cmd/#"], client_id="reload-sub")
+    try:
+        wait_for(lambda: sub.on(f"{BASE}/status")[-1:] == [b"online"], 20, "online")
+        sub.client.publish(f"{BASE}/cmd/reload-config", b"{}", qos=1)
+        wait_for(lambda: sub.on(f"{BASE}/cmd/reload-config/reply"), 10, "the reply")
+        assert json.loads(sub.on(f"{BASE}/cmd/reload-config/reply")[0])["restarting"]
+        wait_for(lambda: sub.on(f"{BASE}/status")[-2:] == [b"stopped", b"online"], 30,
+                 "stopped, then online again")
+        assert daemon.proc.poll() is None  # the same PID: systemd keeps tracking it
+        assert "reload-config: restarting" in (tmp_path / "edge.log").read_text()
     finally:
         daemon.stop()
         sub.close()
