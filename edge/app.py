@@ -166,7 +166,10 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
                     ready = True
                 systemd.notify("WATCHDOG=1")
             if now - last_write >= STATUS_WRITE_S:
-                write_status(cfg.data_dir, live_status())
+                status = live_status()
+                if mqtt:
+                    status["mqtt"] = {"connected": mqtt.connected, "last_error": mqtt.last_error}
+                write_status(cfg.data_dir, status)
                 last_write = now
     finally:
         systemd.notify("STOPPING=1")

@@ -239,6 +239,10 @@ def _status(args: argparse.Namespace) -> int:
                   + (f", 订阅 subscriptions {'/'.join(plat['subscriptions'])}"
                      if plat["subscriptions"] else "")
                   + (f", 错误 error: {plat['last_error']}" if plat["last_error"] else ""))
+        if "mqtt" in status:
+            mq = status["mqtt"]
+            print("MQTT: " + ("已连接 connected" if mq["connected"] else "未连接 not connected")
+                  + (f", 错误 error: {mq['last_error']}" if mq["last_error"] else ""))
     offline = [c for c in status["cameras"] if not c["online"]]
     return EXIT_PROBLEM if offline or not status["recorder_alive"] else EXIT_OK
 

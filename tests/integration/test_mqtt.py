@@ -198,6 +198,9 @@ def test_wrong_password_and_wrong_ca_are_clear_errors_and_retried(
         assert log.read_text().count("认证失败") == 1  # logged once per change, not per retry
         mosquitto_log = (broker.work / "mosquitto.log").read_text()
         assert mosquitto_log.count("not authorised") >= 2  # it did retry
+        status = subprocess.run([sys.executable, "-m", "edge", "status", "--config",
+                                 str(tmp_path / "edge.toml")], capture_output=True, text=True)
+        assert "MQTT: 未连接 not connected, 错误 error: 认证失败" in status.stdout, status.stdout
     finally:
         daemon.stop()
 
