@@ -168,6 +168,17 @@ def _adts_header(payload_len: int, rate: int, channels: int = 1) -> bytes:
     ])
 
 
+def read_units(path: Path) -> list[bytes]:
+    """The access units (video) or frames (audio) of a cached clip file."""
+    data = path.read_bytes()
+    units, at = [], 0
+    while at + 4 <= len(data):
+        size = struct.unpack(">I", data[at:at + 4])[0]
+        units.append(data[at + 4:at + 4 + size])
+        at += 4 + size
+    return units
+
+
 def _write_units(path: Path, units: list[bytes]) -> None:
     with path.open("wb") as f:
         for unit in units:

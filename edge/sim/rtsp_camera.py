@@ -38,6 +38,7 @@ FROZEN = {"on": False}
 
 
 def read_units(path):
+    # the format of edge.sim.clips.read_units, repeated: this interpreter cannot import edge
     units = []
     with open(path, "rb") as f:
         data = f.read()

@@ -1,0 +1,1 @@
+"""GB/T 28181 media: SDP offer/answer, PS muxing and RTP packetising (pure), senders."""
