@@ -1,0 +1,127 @@
+"""SDP offers from an upper platform and our answers (GB/T 28181 9.2, the digest's 4.x). Pure.
+
+An offer names what to send (s=Play/Playback/Download), which channel (u= or the
+Request-URI), when (t= in Unix seconds for history), where (c=, m= port), how (RTP/AVP
+over UDP, TCP/RTP/AVP with a=setup:active|passive), the SSRC (y=, used verbatim), the
+download speed and the stream (a=streamnumber / vendor a=stream: 0 main, 1 sub).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge.errors import ProtocolError
+
+NTP_UNIX_OFFSET = 2_208_988_800  # some platforms send NTP-epoch t= values
+KINDS = ("Play", "Playback", "Download")
+
+
+class SdpError(ProtocolError):
+    """An offer we cannot serve; the runner answers 488 with this reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    kind: str  # Play, Playback or Download
+    channel: str | None  # from u=, if present
+    address: str  # where to send (c=)
+    port: int
+    transport: str  # "udp", "tcp-active" (we connect) or "tcp-passive" (we listen)
+    payload_type: int  # the PT the offer gives PS/90000 (96 by default)
+    ssrc: str  # the y= digits, verbatim
+    start: float  # history: Unix seconds; live: 0
+    end: float
+    speed: int  # Download: a=downloadspeed; 1 otherwise
+    stream: int  # 0 main stream, 1 sub stream
+
+
+def parse_offer(text: str) -> Offer:
+    lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n") if "=" in line]
+    fields: dict[str, list[str]] = {}
+    for line in lines:
+        key, _, value = line.partition("=")
+        fields.setdefault(key.strip(), []).append(value.strip())
+    kind = _one(fields, "s") or "Play"
+    if kind not in KINDS:
+        raise SdpError(f"s={kind} is not Play, Playback or Download")
+    media = [m for m in fields.get("m", []) if m.startswith("video")]
+    if not media:
+        raise SdpError("no m=video line")
+    parts = media[0].split()
+    if len(parts) < 4 or not parts[1].isdigit():
+        raise SdpError(f"m= line {media[0]!r} has no port")
+    port = int(parts[1])
+    if not 0 < port < 65536:
+        raise SdpError(f"m= port {port} is invalid")
+    proto = parts[2].upper()
+    attrs = {a.split(":", 1)[0]: (a.split(":", 1)[1] if ":" in a else "")
+             for a in fields.get("a", [])}
+    if proto == "RTP/AVP":
+        transport = "udp"
+    elif proto in ("TCP/RTP/AVP", "RTP/AVP/TCP"):
+        setup = attrs.get("setup", "passive").lower()
+        # the platform's role: passive = it listens, so we connect (and the reverse)
+        transport = {"passive": "tcp-active", "active": "tcp-passive"}.get(setup, "")
+        if not transport:
+            raise SdpError(f"a=setup:{setup} is neither active nor passive")
+    else:
+        raise SdpError(f"transport {parts[2]} is not RTP/AVP or TCP/RTP/AVP")
+    address = _address(_one(fields, "c") or "")
+    ssrc = (_one(fields, "y") or "").strip()
+    if not (ssrc.isdigit() and len(ssrc) == 10 and int(ssrc) < 2**32):
+        raise SdpError(f"y={ssrc!r} is not a 10-digit SSRC" if ssrc else "the offer has no y= SSRC")
+    start, end = _times(_one(fields, "t") or "0 0", kind)
+    u = _one(fields, "u")
+    stream = attrs.get("streamnumber", attrs.get("stream", "0"))
+    speed = attrs.get("downloadspeed", "1")
+    return Offer(kind, u.split(":")[0] if u else None, address, port, transport,
+                 _ps_payload_type(fields.get("a", [])), ssrc, start, end,
+                 int(speed) if speed.isdigit() and int(speed) > 0 else 1,
+                 1 if stream.strip() == "1" else 0)
+
+
+def answer(offer: Offer, local_id: str, local_address: str, local_port: int) -> str:
+    """Our 200 OK body: we send PS on ``local_port`` (UDP source, or our TCP port)."""
+    proto = "RTP/AVP" if offer.transport == "udp" else "TCP/RTP/AVP"
+    lines = ["v=0", f"o={local_id} 0 0 IN IP4 {local_address}", f"s={offer.kind}",
+             f"c=IN IP4 {local_address}",
+             f"t={int(offer.start)} {int(offer.end)}" if offer.kind != "Play" else "t=0 0",
+             f"m=video {local_port} {proto} {offer.payload_type}", "a=sendonly",
+             f"a=rtpmap:{offer.payload_type} PS/90000"]
+    if offer.transport != "udp":
+        lines += [f"a=setup:{'active' if offer.transport == 'tcp-active' else 'passive'}",
+                  "a=connection:new"]
+    lines += [f"y={offer.ssrc}", "f="]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _one(fields: dict[str, list[str]], key: str) -> str | None:
+    values = fields.get(key)
+    return values[0] if values else None
+
+
+def _address(c: str) -> str:
+    parts = c.split()
+    if len(parts) != 3 or parts[0] != "IN" or parts[1] not in ("IP4", "IP6"):
+        raise SdpError(f"c={c!r} is not an IN IP4 address")
+    return parts[2].split("/")[0]
+
+
+def _times(t: str, kind: str) -> tuple[float, float]:
+    parts = t.split()
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise SdpError(f"t={t!r} is not two numbers")
+    start, end = (int(p) - NTP_UNIX_OFFSET if int(p) > 3e9 else int(p) for p in parts)
+    if kind != "Play" and not 0 < start < end:
+        raise SdpError(f"t={t!r}: {kind} needs a start before its end")
+    return float(start), float(end)
+
+
+def _ps_payload_type(attrs: list[str]) -> int:
+    """The PT mapped to PS/90000 (96, GB/T 28181's usual one, when none is)."""
+    for attr in attrs:
+        if attr.lower().startswith("rtpmap:") and "PS/90000" in attr.upper():
+            pt = attr.split(":", 1)[1].split()[0]
+            if pt.isdigit():
+                return int(pt)
+    return 96
