@@ -9,8 +9,8 @@ recorder's status line is fresh and the retention loop is turning.
 from __future__ import annotations
 
 import json
-import os
 import logging
+import os
 import shlex
 import signal
 import subprocess
@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 from edge import systemd
 from edge.config import CameraConfig, EdgeConfig
@@ -48,6 +49,8 @@ class RecorderProcess:
         self.last_status = 0.0  # monotonic
         self.last_start = -RESTART_MIN_INTERVAL_S
         self.restarts = 0
+        self.on_media: Callable[[dict[str, Any]], None] = lambda event: None
+        self._stdin_lock = threading.Lock()
 
     def ensure_running(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -76,8 +79,25 @@ class RecorderProcess:
             except json.JSONDecodeError:
                 logger.warning("recorder printed a line that is not status JSON: %.80s", line)
                 continue
+            if "media" in status:  # a live session's event, at once
+                self.on_media(status["media"])
+                continue
             self.cameras = {c["id"]: c for c in status["cameras"]}
             self.last_status = time.monotonic()
+        self.on_media({"event": "recorder_gone"})  # its sessions died with it
+
+    def command(self, cmd: dict[str, Any]) -> bool:
+        """A media command to the recorder; False if it is not running."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None or proc.stdin is None:
+            return False
+        try:
+            with self._stdin_lock:
+                proc.stdin.write(json.dumps(cmd) + "\n")
+                proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return False
+        return True
 
     def snapshot(self, node_id: str) -> dict[str, object]:
         return {"node": node_id, "ts": time.time(), "recorder_alive": self.healthy(),
@@ -129,9 +149,11 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
         reboot.set()
         stop.set()
 
-    sip = (SipRunner(cfg, stop, lambda: recorder.channels(cfg.cameras), teleboot)
+    sip = (SipRunner(cfg, stop, lambda: recorder.channels(cfg.cameras), teleboot,
+                     recorder.command)
            if any(p.enabled for p in cfg.platforms) else None)
     if sip:
+        recorder.on_media = sip.media_events.put  # session events from the recorder
         sip.start()
     reload = threading.Event()  # reload-config over MQTT: stop cleanly, start again
 

@@ -97,6 +97,15 @@ class PlatformConfig:
         return self.domain or self.id[:10]
 
 
+@dataclass(frozen=True, slots=True)
+class MediaConfig:
+    """GB/T 28181 media sessions (live video pulled by upper platforms)."""
+
+    rtp_port_range: tuple[int, ...] = (30000, 30499)  # [first, last] local RTP ports
+    max_sessions: int = 16  # beyond it an INVITE gets 486 Busy Here
+    announce_address: str = ""  # c= of our answers; default: our address towards the platform
+
+
 MQTT_COMMANDS = ("ping", "health", "snapshot", "reload-config")
 
 
@@ -135,6 +144,7 @@ class EdgeConfig:
     cameras: tuple[CameraConfig, ...] = ()
     platforms: tuple[PlatformConfig, ...] = ()
     mqtt: MqttConfig | None = None
+    media: MediaConfig = field(default_factory=MediaConfig)
 
     @property
     def data_dir(self) -> Path:
@@ -167,7 +177,8 @@ def load(path: str | Path) -> EdgeConfig:
 
 def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     problems: list[str] = []
-    sections = {"node": NodeConfig, "storage": StorageConfig, "retention": RetentionConfig}
+    sections = {"node": NodeConfig, "storage": StorageConfig, "retention": RetentionConfig,
+                "media": MediaConfig}
     for key in sorted(set(raw) - set(sections) - {"cameras", "platforms", "mqtt"}):
         problems.append(f"{key}: 未知配置项 unknown key")
     built: dict[str, Any] = {}
@@ -193,6 +204,8 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
         _check_time_source(built["node"], platforms, problems)
     if built.get("storage") is not None:
         _check_storage(built["storage"], problems)
+    if built.get("media") is not None:
+        _check_media(built["media"], problems)
     retention = built.get("retention") or RetentionConfig()
     _check_cameras(cameras, retention, problems)
     if problems:
@@ -341,6 +354,19 @@ def read_secret(password: str, password_file: str) -> str:
 
 def platform_password(plat: PlatformConfig) -> str:
     return read_secret(plat.password, plat.password_file)
+
+
+def _check_media(media: MediaConfig, problems: list[str]) -> None:
+    ports = media.rtp_port_range
+    if len(ports) != 2 or not all(isinstance(p, int) for p in ports) \
+            or not 1024 <= ports[0] <= ports[1] < 65536:
+        problems.append(f"media.rtp_port_range: 应为 [起, 止] 且在 1024–65535 之间 must be "
+                        f"[first, last] within 1024..65535, got {list(ports)}")
+    elif ports[1] - ports[0] + 1 < media.max_sessions:
+        problems.append("media.rtp_port_range: 端口数少于 max_sessions fewer ports than "
+                        "media.max_sessions")
+    if media.max_sessions < 1:
+        problems.append("media.max_sessions: 应 >= 1 must be >= 1")
 
 
 def _check_mqtt(mqtt: MqttConfig, problems: list[str]) -> None:

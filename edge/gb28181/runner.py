@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import queue
 import random
 import select
 import socket
@@ -19,13 +20,15 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from edge import __version__
 from edge.config import EdgeConfig, PlatformConfig, platform_password
 from edge.errors import ProtocolError
 from edge.gb28181.answers import handle
 from edge.gb28181.manscdp import ManscdpMessage, parse_body, render
+from edge.gb28181.media.sessions import MediaSessions
+from edge.gb28181.media.sessions import Result as MediaResult
 from edge.gb28181.model import (
     Action, ApplyBasicParam, Channel, Link, ManualRecord, Node, Reboot, RequestKeyframe,
     ResetAlarm, SetGuard,
@@ -64,7 +67,8 @@ class _Upper:
 class SipRunner(threading.Thread):
     def __init__(self, cfg: EdgeConfig, stop: threading.Event,
                  channels: Callable[[], list[Channel]],
-                 on_reboot: Callable[[], None] | None = None) -> None:
+                 on_reboot: Callable[[], None] | None = None,
+                 media: Callable[[dict[str, Any]], bool] | None = None) -> None:
         super().__init__(name="sip", daemon=True)
         self.cfg = cfg
         self.stop_event = stop
@@ -79,6 +83,10 @@ class SipRunner(threading.Thread):
         self._online: dict[str, bool] | None = None  # last seen ON/OFF per channel
         self._alarmed: set[str] = set()  # video loss reported and not yet reset/recovered
         self._manual: dict[str, int] = {}  # channel -> lock id of a running RecordCmd
+        self.media = media  # sends a command to the recorder process, which has the packets
+        ports = cfg.media.rtp_port_range
+        self.sessions = MediaSessions(cfg.node.id, (ports[0], ports[-1]), cfg.media.max_sessions)
+        self.media_events: queue.Queue[dict[str, Any]] = queue.Queue()
 
     def status(self) -> list[dict[str, object]]:
         """Per-platform state for health reporting."""
@@ -89,7 +97,8 @@ class SipRunner(threading.Thread):
                                           if u.reg.last_keepalive_ok is not None else None),
                  "clock_offset_s": u.reg.clock_offset_s,
                  "keepalive_interval_s": u.reg.cfg.keepalive_interval_s,
-                 "subscriptions": sorted({s.package for s in u.subs.active})}
+                 "subscriptions": sorted({s.package for s in u.subs.active}),
+                 **self.sessions.status(u.cfg.id)}
                 for u in self.uppers]
 
     # -- the loop -----------------------------------------------------------------
@@ -120,6 +129,7 @@ class SipRunner(threading.Thread):
                         logger.info("platform=%s %s subscription expired", upper.cfg.id,
                                     gone.package)
                 self._watch_channels()
+                self._media_housekeeping(now)
             self._unregister()
         finally:
             for upper in self.uppers:
@@ -202,8 +212,9 @@ class SipRunner(threading.Thread):
             self._drop_tcp(upper, f"bad SIP on the stream: {exc}")
 
     def _request(self, request: SipRequest, reply: Callable[[bytes], None], source: str) -> None:
-        if request.method == "ACK":
-            return  # never answered (RFC 3261 17.2.1)
+        if request.method == "ACK":  # never answered (RFC 3261 17.2.1)
+            self._media_result(self.sessions.ack(request), reply, "")
+            return
         key = (request.header("Call-ID") or "", request.header("CSeq") or "",
                request.header("Via") or "")
         if key in self._recent:  # a retransmit: our answer was lost, resend it only
@@ -226,8 +237,10 @@ class SipRunner(threading.Thread):
                             if request.method == "SUBSCRIBE" else self._ok(request))
         elif request.method in ANSWERED_METHODS:
             response = self._ok(request)
-        elif request.method == "INVITE":  # live and playback arrive with the media work
-            logger.info("platform=%s INVITE refused: media sessions are not served", upper.cfg.id)
+        elif request.method in ("INVITE", "BYE", "CANCEL") and self.media is not None:
+            response = self._media_request(upper, request, reply)
+        elif request.method == "INVITE":
+            logger.info("platform=%s INVITE refused: no recorder to send media", upper.cfg.id)
             response = response_to(request, 488, "Not Acceptable Here")
         elif request.method in ("BYE", "CANCEL", "INFO"):
             logger.info("platform=%s %s for a dialog we do not have", upper.cfg.id, request.method)
@@ -243,6 +256,50 @@ class SipRunner(threading.Thread):
             self._recent.popitem(last=False)
         if upper is not None and query is not None and request.method == "MESSAGE":
             self._message(upper, query)
+
+    def _media_request(self, upper: _Upper, request: SipRequest,
+                       reply: Callable[[bytes], None]) -> SipResponse:
+        """INVITE/BYE/CANCEL: provisional answers go out here, the final one is returned."""
+        now = time.monotonic()
+        if request.method == "INVITE":
+            address = self.cfg.media.announce_address or upper.reg.cfg.local_host
+            result = self.sessions.invite(request, upper.cfg.id, self.channels(), address, now)
+        elif request.method == "BYE":
+            result = self.sessions.bye(request)
+        else:
+            result = self.sessions.cancel(request)
+        *early, final = result.responses
+        for response in early:
+            reply(bytes(response))
+        self._media_result(result, reply, upper.cfg.id)
+        return final
+
+    def _media_result(self, result: MediaResult, reply: Callable[[bytes], None],
+                      platform: str) -> None:
+        if result.note:
+            logger.info("platform=%s media: %s", platform or "-", result.note)
+        for command in result.commands:
+            if self.media is None or not self.media(command):
+                logger.warning("media: recorder not running; %s for session %s dropped",
+                               command["op"], command["id"])
+
+    def _media_housekeeping(self, now: float) -> None:
+        while True:
+            try:
+                event = self.media_events.get_nowait()
+            except queue.Empty:
+                break
+            ended = self.sessions.event(event)
+            if ended:
+                logger.info("platform=%s media session %s (%s) ended: %s", ended.platform,
+                            ended.sid, ended.channel, event.get("reason"))
+            elif event.get("event") == "playing":
+                logger.info("media session %s: first packet %s ms after ACK", event.get("id"),
+                            event.get("first_packet_ms"))
+        for command in self.sessions.tick(now):
+            logger.warning("media session %s: no ACK in time, closed", command["id"])
+            if self.media:
+                self.media(command)
 
     def _sender(self, request: SipRequest) -> _Upper | None:
         sender = request.header("From") or ""

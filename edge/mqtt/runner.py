@@ -388,7 +388,8 @@ class MqttRunner(threading.Thread):
                         "last_error": p["last_error"],
                         "last_keepalive_ok_ts": p["last_keepalive_ok_ts"],
                         "clock_offset_s": p["clock_offset_s"],
-                        "live_sessions": 0, "playback_sessions": 0} for p in platforms],
+                        "live_sessions": p.get("live_sessions", 0),
+                        "playback_sessions": p.get("playback_sessions", 0)} for p in platforms],
             uplink=uplink_facts(), outbox=self.outbox.stats())
 
     # -- commands ---------------------------------------------------------------------

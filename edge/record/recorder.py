@@ -21,6 +21,7 @@ import av.stream
 
 from edge.config import CameraConfig, StorageConfig
 from edge.errors import StreamError
+from edge.gb28181.media.live import LiveHub, StreamInfo
 from edge.ingest.backoff import Backoff
 from edge.ingest.rate import RateMeter
 from edge.ingest.rtsp import READ_TIMEOUT_S, describe_error, open_camera
@@ -41,7 +42,7 @@ INDEX_UPDATE_S = 5.0  # how often an open segment's end time is written to the i
 class CameraRecorder(threading.Thread):
     def __init__(
         self, camera: CameraConfig, storage: StorageConfig, data_dir: Path,
-        stop: threading.Event, state: CameraState | None = None,
+        stop: threading.Event, state: CameraState | None = None, hub: LiveHub | None = None,
     ) -> None:
         super().__init__(name=f"cam:{camera.id}", daemon=True)
         self.camera = camera
@@ -49,6 +50,7 @@ class CameraRecorder(threading.Thread):
         self.data_dir = data_dir
         self.stop_event = stop
         self.state = state or CameraState(camera.id)
+        self.hub = hub  # live GB/T 28181 sessions fed from this pull
         self.backoff = Backoff()
         self.rng = random.Random()
         self.sessions = 0
@@ -130,6 +132,11 @@ class CameraRecorder(threading.Thread):
         state.audio_codec = audio.codec_context.name if audio else None
         logger.info("camera=%s connected: %s %sx%s audio=%s", self.camera.id, state.video_codec,
                     state.width, state.height, state.audio_codec or "none")
+        if self.hub:
+            self.hub.connected(self.camera.id, StreamInfo(
+                state.video_codec, state.audio_codec, bytes(video.codec_context.extradata or b""),
+                audio.codec_context.sample_rate if audio else 8000,
+                audio.codec_context.channels if audio else 1))
 
     def open_segment(
         self, index: Index, t: float, streams: list[av.stream.Stream],
@@ -210,6 +217,8 @@ class _Session:
         state.last_packet_ts = now
         if is_video and packet.is_keyframe:
             rec.backoff.reset()  # healthy again: the next outage starts from 1 s
+        if rec.hub:
+            rec.hub.on_packet(rec.camera.id, is_video, packet.is_keyframe, bytes(packet), t)
         if not rec.camera.record:
             return
         decision = self.segmenter.decide(t, is_video, packet.is_keyframe)
@@ -248,6 +257,8 @@ class _Session:
             self.recorder.finish_segment(self.segment)
             self.segment = None
         self.recorder.state.recording = False
+        if self.recorder.hub:
+            self.recorder.hub.disconnected(self.recorder.camera.id)
 
 
 class DiskError(Exception):

@@ -22,6 +22,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from edge.gb28181.media.ps import adts_header
+
 COUNTER_BITS = 12
 COUNTER_BLOCK = 16  # pixels per bit block; survives 1 Mbit/s compression at 640x360
 VIDEO_ENCODERS = {"h264": "libx264", "hevc": "libx265"}
@@ -147,25 +149,8 @@ def _encode_audio(spec: ClipSpec) -> tuple[list[bytes], int, int]:
         out += [bytes(p) for p in ctx.encode(frame)]
     out += [bytes(p) for p in ctx.encode(None)]
     if spec.audio == "aac":
-        out = [_adts_header(len(f), rate) + f for f in out]
+        out = [adts_header(len(f), rate) + f for f in out]
     return out, rate, frame_samples
-
-
-_ADTS_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000]
-
-
-def _adts_header(payload_len: int, rate: int, channels: int = 1) -> bytes:
-    """ISO/IEC 13818-7 ADTS header (AAC-LC, no CRC) so GStreamer's aacparse can frame it."""
-    length = payload_len + 7
-    sf = _ADTS_RATES.index(rate)
-    return bytes([
-        0xFF, 0xF1,
-        (1 << 6) | (sf << 2) | (channels >> 2),
-        ((channels & 3) << 6) | (length >> 11),
-        (length >> 3) & 0xFF,
-        ((length & 7) << 5) | 0x1F,
-        0xFC,
-    ])
 
 
 def read_units(path: Path) -> list[bytes]:

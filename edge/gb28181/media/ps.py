@@ -123,3 +123,21 @@ def crc32_mpeg(data: bytes) -> int:
             crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
             crc &= 0xFFFFFFFF
     return crc
+
+
+ADTS_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000]
+
+
+def adts_header(payload_len: int, rate: int, channels: int = 1) -> bytes:
+    """ISO/IEC 13818-7 ADTS header (AAC-LC, no CRC): AAC in PS (and GStreamer's aacparse)
+    needs each raw frame framed."""
+    length = payload_len + 7
+    sf = ADTS_RATES.index(rate)
+    return bytes([
+        0xFF, 0xF1,
+        (1 << 6) | (sf << 2) | (channels >> 2),
+        ((channels & 3) << 6) | (length >> 11),
+        (length >> 3) & 0xFF,
+        ((length & 7) << 5) | 0x1F,
+        0xFC,
+    ])

@@ -1,0 +1,278 @@
+"""Live GB/T 28181 media in the recorder process: one camera pull, many PS/RTP sessions.
+
+The camera threads hand every packet to the hub, which keeps the current GOP (so a new
+session starts with a keyframe at once) and, while sessions exist, muxes each packet into
+PS once and queues it to every session of that channel. Each session has its own thread,
+RTP sequence and socket (UDP from its fixed local port, TCP as client or server with RFC
+4571 framing), so a slow or dead platform never holds up recording: its queue overflows,
+it skips to the next keyframe, and a broken connection ends only that session.
+
+Commands come from the supervisor's SIP runner as JSON lines (open, play, close);
+events (playing, ended) go back on the recorder's status stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from edge.gb28181.media.ps import STREAM_TYPES, Streams, adts_header, audio_frame, video_frame
+from edge.gb28181.media.rtp import Packetizer, frame_tcp
+
+logger = logging.getLogger(__name__)
+
+CLOCK = 90_000
+QUEUE_FRAMES = 250  # about 10 s of video and audio
+GOP_MAX_FRAMES = 600
+CONNECT_TIMEOUT_S = 1.0
+CONNECT_TRIES = 5
+ACCEPT_TIMEOUT_S = 10.0
+Emit = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class StreamInfo:
+    video: str
+    audio: str | None
+    extradata: bytes  # Annex-B parameter sets from the camera's SDP
+    audio_rate: int = 8000
+    audio_channels: int = 1
+
+    @property
+    def ps_streams(self) -> Streams:
+        audio = self.audio if self.audio in STREAM_TYPES else None
+        return Streams(self.video, audio)
+
+
+@dataclass
+class _Frame:
+    video: bool
+    keyframe: bool
+    data: bytes
+    ts: int  # 90 kHz
+
+
+@dataclass
+class _Channel:
+    info: StreamInfo | None = None
+    gop: list[_Frame] = field(default_factory=list)
+    sessions: list[LiveSession] = field(default_factory=list)
+
+
+class LiveHub:
+    def __init__(self, emit: Emit) -> None:
+        self.emit = emit
+        self.lock = threading.Lock()
+        self.channels: dict[str, _Channel] = {}
+        self.sessions: dict[str, LiveSession] = {}
+
+    # -- from the camera threads ------------------------------------------------------
+
+    def connected(self, channel: str, info: StreamInfo) -> None:
+        with self.lock:
+            ch = self.channels.setdefault(channel, _Channel())
+            ch.info, ch.gop = info, []
+
+    def on_packet(self, channel: str, video: bool, keyframe: bool, data: bytes,
+                  t: float) -> None:
+        with self.lock:
+            ch = self.channels.get(channel)
+            if ch is None or ch.info is None:
+                return
+            if not video and ch.info.ps_streams.audio is None:
+                return  # an audio codec PS cannot declare (e.g. Opus): video only
+            frame = _Frame(video, keyframe, data, int(t * CLOCK))
+            if video and keyframe:
+                ch.gop = []
+            if ch.gop or (video and keyframe):
+                ch.gop.append(frame)
+                del ch.gop[:-GOP_MAX_FRAMES]
+            playing = [s for s in ch.sessions if s.playing]
+            if playing:
+                ps = mux(ch.info, frame)
+                for session in playing:
+                    session.push(ps, frame.ts, video and keyframe)
+
+    def disconnected(self, channel: str) -> None:
+        with self.lock:
+            ch = self.channels.get(channel)
+            if ch:
+                ch.info, ch.gop = None, []
+
+    # -- from the supervisor ----------------------------------------------------------
+
+    def command(self, cmd: dict[str, Any]) -> None:
+        op, sid = cmd.get("op"), str(cmd.get("id"))
+        try:
+            if op == "open":
+                self._open(sid, cmd)
+            elif op == "play":
+                self._play(sid)
+            elif op == "close":
+                self.close(sid, "closed by the platform")
+            else:
+                raise ValueError(f"unknown media command {op!r}")
+        except (OSError, ValueError, KeyError) as exc:
+            logger.warning("media session=%s %s failed: %s", sid, op, exc)
+            self.close(sid, f"{op} failed: {exc}")
+
+    def _open(self, sid: str, cmd: dict[str, Any]) -> None:
+        session = LiveSession(sid, cmd["channel"], cmd["transport"], cmd["address"],
+                              int(cmd["port"]), int(cmd["local_port"]), int(cmd["ssrc"]),
+                              int(cmd.get("pt", 96)), self)
+        with self.lock:
+            self.sessions[sid] = session
+            self.channels.setdefault(session.channel, _Channel()).sessions.append(session)
+
+    def _play(self, sid: str) -> None:
+        with self.lock:
+            session = self.sessions[sid]
+            ch = self.channels[session.channel]
+            if ch.info is None:
+                raise ValueError(f"camera {session.channel} is offline")
+            backlog = [(mux(ch.info, f), f.ts, f.video and f.keyframe) for f in ch.gop]
+            session.start(backlog)
+
+    def close(self, sid: str, reason: str) -> None:
+        with self.lock:
+            session = self.sessions.pop(sid, None)
+            if session is None:
+                return
+            ch = self.channels.get(session.channel)
+            if ch and session in ch.sessions:
+                ch.sessions.remove(session)
+        session.stop()
+        logger.info("media session=%s channel=%s ended: %s (%d bytes sent)", sid,
+                    session.channel, reason, session.bytes_sent)
+        self.emit({"media": {"id": sid, "event": "ended", "reason": reason,
+                             "bytes": session.bytes_sent}})
+
+    def close_all(self) -> None:
+        for sid in list(self.sessions):
+            self.close(sid, "recorder stopping")
+
+
+def mux(info: StreamInfo, frame: _Frame) -> bytes:
+    if frame.video:
+        data = frame.data
+        if frame.keyframe and info.extradata and not _has_parameter_sets(data, info.video):
+            data = info.extradata + data  # every IDR carries SPS/PPS(/VPS)
+        return video_frame(info.ps_streams, data, frame.ts, None, frame.keyframe)
+    data = frame.data
+    if info.audio == "aac":
+        data = adts_header(len(data), info.audio_rate, info.audio_channels) + data
+    return audio_frame(data, frame.ts)
+
+
+def _has_parameter_sets(data: bytes, codec: str) -> bool:
+    head = data[:256]
+    if codec == "h264":
+        return b"\x00\x00\x01\x67" in head or b"\x00\x00\x01\x27" in head
+    return b"\x00\x00\x01\x40" in head  # HEVC VPS
+
+
+class LiveSession:
+    def __init__(self, sid: str, channel: str, transport: str, address: str, port: int,
+                 local_port: int, ssrc: int, pt: int, hub: LiveHub) -> None:
+        if transport not in ("udp", "tcp-active", "tcp-passive"):
+            raise ValueError(f"transport {transport!r}")
+        self.sid, self.channel, self.transport = sid, channel, transport
+        self.target = (address, port)
+        self.hub = hub
+        self.rtp = Packetizer(ssrc, pt)
+        self.queue: queue.Queue[tuple[bytes, int] | None] = queue.Queue(QUEUE_FRAMES)
+        self.playing = False
+        self.skip_to_keyframe = False
+        self.bytes_sent = 0
+        self.started_at = 0.0
+        self.stopped = threading.Event()
+        # bound now, before our answer names the port: the platform may connect at once
+        kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+        self.sock = socket.socket(socket.AF_INET, kind)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("0.0.0.0", local_port))
+        if transport == "tcp-passive":
+            self.sock.listen(1)
+        self.conn: socket.socket | None = None
+
+    def start(self, backlog: list[tuple[bytes, int, bool]]) -> None:
+        self.started_at = time.monotonic()
+        for item in backlog[-QUEUE_FRAMES + 10:]:
+            self.queue.put_nowait(item[:2])
+        self.playing = True
+        threading.Thread(target=self._run, name=f"media:{self.sid}", daemon=True).start()
+
+    def push(self, ps: bytes, ts: int, keyframe: bool) -> None:
+        """From a camera thread: never blocks."""
+        if self.skip_to_keyframe and not keyframe:
+            return
+        self.skip_to_keyframe = False
+        try:
+            self.queue.put_nowait((ps, ts))
+        except queue.Full:  # the platform cannot keep up: resume at the next keyframe
+            self.skip_to_keyframe = True
+
+    def stop(self) -> None:
+        self.playing = False
+        self.stopped.set()
+        try:
+            self.queue.put_nowait(None)
+        except queue.Full:
+            pass
+        for sock in (self.conn, self.sock):
+            if sock is not None:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def _run(self) -> None:
+        try:
+            send = self._connect()
+            first = True
+            while not self.stopped.is_set():
+                item = self.queue.get()
+                if item is None:
+                    break
+                ps, ts = item
+                for packet in self.rtp.packets(ps, ts):
+                    send(packet)
+                    self.bytes_sent += len(packet)
+                if first:
+                    first = False
+                    self.hub.emit({"media": {"id": self.sid, "event": "playing",
+                                             "first_packet_ms": round(
+                                                 (time.monotonic() - self.started_at) * 1000)}})
+        except OSError as exc:
+            if not self.stopped.is_set():
+                self.hub.close(self.sid, f"{self.transport} peer gone: {exc}")
+
+    def _connect(self) -> Callable[[bytes], None]:
+        if self.transport == "udp":
+            return lambda packet: self.sock.sendto(packet, self.target)
+        if self.transport == "tcp-passive":
+            self.sock.settimeout(ACCEPT_TIMEOUT_S)
+            self.conn, _ = self.sock.accept()
+        else:
+            error: OSError | None = None
+            for _ in range(CONNECT_TRIES):  # the platform opens its port around our 200 OK
+                try:
+                    self.sock.settimeout(CONNECT_TIMEOUT_S)
+                    self.sock.connect(self.target)
+                    self.conn = self.sock
+                    break
+                except OSError as exc:
+                    error = exc
+                    self.sock.close()
+                    self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    time.sleep(0.2)
+            if self.conn is None:
+                raise error or OSError("cannot connect")
+        conn = self.conn
+        conn.settimeout(10.0)
+        return lambda packet: conn.sendall(frame_tcp(packet))

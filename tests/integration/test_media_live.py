@@ -1,0 +1,243 @@
+"""Live video through the cascade: an upper platform INVITEs a channel of `edge run` and
+receives PS over RTP (UDP, TCP with us connecting, TCP with us listening), which is
+de-framed with our own parser and decoded with PyAV. The simulated cameras burn a frame
+counter into every frame, so a missing frame shows."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import av
+import pytest
+
+from edge.gb28181.media.psdemux import PsDemuxer
+from edge.gb28181.media.rtp import TcpDeframer, parse_rtp
+from edge.gb28181.sip.message import SipRequest, SipResponse, response_to
+from edge.sim.clips import read_counter
+from edge.sim.server import CameraServer, free_port
+from tests.conftest import CLIP_FRAMES, Daemon, write_config
+from tests.integration.scripted_platform import (
+    NODE, PASSWORD, SERVER, ScriptedPlatform, register,
+)
+
+CAM_264 = "34020000001320000001"
+CAM_265 = "34020000001320000002"
+SSRC = "0200000001"
+
+
+class Receiver:
+    """The platform's media port: collects RTP packets (UDP, or TCP in either role)."""
+
+    def __init__(self, transport: str) -> None:
+        self.transport = transport
+        self.packets: list[tuple[float, bytes]] = []
+        self.port = free_port()
+        self.stop = threading.Event()
+        kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+        self.sock = socket.socket(socket.AF_INET, kind)
+        if transport == "udp":
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        if transport == "tcp-listen":
+            self.sock.listen(1)
+        self.thread: threading.Thread | None = None
+
+    def start(self, connect_to: int | None = None) -> None:
+        self.thread = threading.Thread(target=self._run, args=(connect_to,), daemon=True)
+        self.thread.start()
+
+    def _run(self, connect_to: int | None) -> None:
+        sock = self.sock
+        if self.transport == "tcp-listen":
+            sock.settimeout(10)
+            sock, _ = self.sock.accept()
+        elif self.transport == "tcp-connect":
+            assert connect_to is not None
+            sock.connect(("127.0.0.1", connect_to))
+        sock.settimeout(0.2)
+        deframer = TcpDeframer()
+        while not self.stop.is_set():
+            try:
+                data = sock.recv(1 << 16)
+            except (TimeoutError, socket.timeout):
+                continue
+            except OSError:
+                break
+            if not data and self.transport != "udp":
+                break
+            now = time.monotonic()
+            chunks = [data] if self.transport == "udp" else deframer.feed(data)
+            self.packets.extend((now, c) for c in chunks)
+        if sock is not self.sock:
+            sock.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread:
+            self.thread.join(5)
+        self.sock.close()
+
+
+def offer(transport: str, port: int, kind: str = "Play") -> bytes:
+    proto = "RTP/AVP" if transport == "udp" else "TCP/RTP/AVP"
+    lines = ["v=0", f"o={SERVER} 0 0 IN IP4 127.0.0.1", f"s={kind}", "c=IN IP4 127.0.0.1",
+             "t=0 0", f"m=video {port} {proto} 96 98 99", "a=recvonly", "a=rtpmap:96 PS/90000",
+             "a=rtpmap:98 H264/90000", "a=rtpmap:99 H265/90000"]
+    if transport == "tcp-listen":  # the platform listens: it is passive, we connect
+        lines += ["a=setup:passive", "a=connection:new"]
+    elif transport == "tcp-connect":  # the platform connects: we listen
+        lines += ["a=setup:active", "a=connection:new"]
+    lines += [f"y={SSRC}", "f="]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def invite(platform: ScriptedPlatform, channel: str, body: bytes, call_id: str) -> SipRequest:
+    return SipRequest("INVITE", f"sip:{channel}@3402000000", (
+        ("Via", f"SIP/2.0/UDP 127.0.0.1:{platform.port};branch=z9hG4bK{call_id}"),
+        ("From", f"<sip:{SERVER}@3402000000>;tag=inv-{call_id}"),
+        ("To", f"<sip:{channel}@3402000000>"), ("Call-ID", call_id), ("CSeq", "1 INVITE"),
+        ("Contact", f"<sip:{SERVER}@127.0.0.1:{platform.port}>"),
+        ("Subject", f"{channel}:{SSRC},{SERVER}:0"), ("Content-Type", "APPLICATION/SDP")), body)
+
+
+def in_dialog(method: str, request: SipRequest, ok: SipResponse, cseq: int) -> SipRequest:
+    headers = [(k, v) for k, v in request.headers if k not in ("CSeq", "To", "Content-Type")]
+    return SipRequest(method, request.uri, tuple(headers) + (
+        ("To", ok.header("To") or ""), ("CSeq", f"{cseq} {method}")))
+
+
+def final_response(platform: ScriptedPlatform, call_id: str) -> tuple[SipResponse, bool]:
+    """The final answer to our INVITE; whether a 100 Trying came first."""
+    trying = False
+    while True:
+        msg = platform.receive()
+        if isinstance(msg, SipResponse) and msg.header("Call-ID") == call_id:
+            if msg.status == 100:
+                trying = True
+                continue
+            return msg, trying
+        if isinstance(msg, SipRequest):
+            platform.send(response_to(msg, 200, "OK", "k"))  # keepalives
+
+
+def frames_of(packets: list[bytes]) -> tuple[bytes, list[int]]:
+    """The PS byte stream, checking RTP rules on the way; and the frames' timestamps."""
+    stream, stamps = bytearray(), []
+    last_ts, last_seq = None, None
+    for raw in packets:
+        rtp = parse_rtp(raw)
+        assert rtp.ssrc == int(SSRC) and rtp.payload_type == 96
+        if last_seq is not None:
+            assert rtp.seq == (last_seq + 1) & 0xFFFF, "RTP sequence gap"
+        last_seq = rtp.seq
+        if rtp.timestamp != last_ts:
+            stamps.append(rtp.timestamp)
+            last_ts = rtp.timestamp
+        stream += rtp.payload
+    return bytes(stream), stamps
+
+
+def decode(ps: bytes, path: Path) -> tuple[list[av.VideoFrame], str, str | None]:
+    path.write_bytes(ps)
+    with av.open(str(path), format="mpeg") as container:
+        video = container.streams.video[0].codec_context.name
+        audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
+        frames = list(container.decode(video=0))
+    return frames, video, audio
+
+
+def contiguous(counters: list[int]) -> bool:
+    return all((b - a) % CLIP_FRAMES == 1 for a, b in zip(counters, counters[1:]))
+
+
+@pytest.fixture
+def node(tmp_path: Path, cameras: Callable[..., CameraServer]):
+    cams = cameras({"/a": "h264_g711a", "/b": "h265"})
+    platform = ScriptedPlatform("udp")
+    rtp = min(free_port(), 65_000)
+    config = write_config(
+        tmp_path / "edge.toml", tmp_path / "data",
+        [(CAM_264, cams.url("/a")), (CAM_265, cams.url("/b"))],
+        extra=f"sip_port = {free_port()}\n\n[[platforms]]\nid = \"{SERVER}\"\n"
+              f"host = \"127.0.0.1\"\nport = {platform.port}\npassword = \"{PASSWORD}\"\n"
+              f"keepalive_interval = 5\n\n[media]\nrtp_port_range = [{rtp}, {rtp + 64}]\n"
+              "max_sessions = 2")
+    daemon = Daemon(config).start()
+    register(platform)
+    yield platform, daemon
+    daemon.stop()
+    platform.close()
+
+
+def play(platform: ScriptedPlatform, channel: str, transport: str, call_id: str,
+         seconds: float, tmp_path: Path) -> tuple[list[av.VideoFrame], str, str | None, float]:
+    receiver = Receiver(transport)
+    if transport != "tcp-connect":
+        receiver.start()
+    deadline = time.monotonic() + 30
+    while True:  # the camera must be online before the platform asks
+        request = invite(platform, channel, offer(transport, receiver.port), call_id)
+        sent = time.monotonic()
+        platform.send(request)
+        ok, trying = final_response(platform, call_id)
+        if ok.status != 480 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+        call_id += "x"
+    assert ok.status == 200 and trying, (ok.status, ok.reason)
+    answer = ok.body.decode()
+    assert f"y={SSRC}" in answer and "a=sendonly" in answer
+    our_port = int(answer.split("m=video ")[1].split()[0])
+    platform.send(in_dialog("ACK", request, ok, 1))
+    if transport == "tcp-connect":
+        receiver.start(connect_to=our_port)
+    wait = time.monotonic() + 10
+    while not receiver.packets and time.monotonic() < wait:
+        time.sleep(0.01)
+    first_packet_s = receiver.packets[0][0] - sent if receiver.packets else float("inf")
+    time.sleep(seconds)
+    platform.send(in_dialog("BYE", request, ok, 2))
+    bye_ok, _ = final_response(platform, call_id)
+    assert bye_ok.status == 200
+    time.sleep(0.5)
+    receiver.close()
+    ps, stamps = frames_of([p for _, p in receiver.packets])
+    assert len(stamps) == len(set(stamps)), "a timestamp reused by two frames"
+    frames, video, audio = decode(ps, tmp_path / f"{call_id}.ps")
+    return frames, video, audio, first_packet_s
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp-listen", "tcp-connect"])
+def test_live_h264_with_g711a(transport: str, node, tmp_path: Path) -> None:
+    platform, _ = node
+    seconds = 30.0 if transport == "udp" else 5.0
+    frames, video, audio, first = play(platform, CAM_264, transport, f"live-{transport}",
+                                       seconds, tmp_path)
+    assert (video, audio) == ("h264", "pcm_alaw")
+    assert (frames[0].width, frames[0].height) == (640, 360)
+    assert frames[0].key_frame  # the GOP cache: decodable from the first frame received
+    counters = [read_counter(f.to_ndarray(format="gray")) for f in frames]
+    assert contiguous(counters), counters
+    assert len(frames) >= 25 * seconds * 0.9
+    print(f"{transport}: INVITE to first RTP packet {first * 1000:.0f} ms, "
+          f"{len(frames)} frames in {seconds:.0f} s")
+
+
+def test_live_h265_and_refusals(node, tmp_path: Path) -> None:
+    platform, _ = node
+    frames, video, audio, _ = play(platform, CAM_265, "udp", "live-265", 4.0, tmp_path)
+    assert (video, audio) == ("hevc", None) and frames[0].key_frame
+    assert contiguous([read_counter(f.to_ndarray(format="gray")) for f in frames])
+    for call_id, channel, body, status in [
+        ("bad-sdp", CAM_264, offer("udp", 40000).replace(f"y={SSRC}".encode(), b""), 488),
+        ("bad-port", CAM_264, offer("udp", 40000).replace(b"m=video 40000", b"m=video 0"), 488),
+        ("no-such", "34020000001320000099", offer("udp", 40000), 404),
+    ]:
+        platform.send(invite(platform, channel, body, call_id))
+        refused, _ = final_response(platform, call_id)
+        assert refused.status == status, (call_id, refused.status)
