@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import queue
 import random
+import re
 import select
 import socket
 import threading
@@ -27,7 +28,7 @@ from edge.config import EdgeConfig, PlatformConfig, platform_password
 from edge.errors import ProtocolError
 from edge.gb28181.answers import handle
 from edge.gb28181.manscdp import ManscdpMessage, parse_body, render
-from edge.gb28181.media.sessions import MediaSessions
+from edge.gb28181.media.sessions import Dialog, MediaSessions
 from edge.gb28181.media.sessions import Result as MediaResult
 from edge.gb28181.model import (
     Action, ApplyBasicParam, Channel, Link, ManualRecord, Node, Reboot, RequestKeyframe,
@@ -237,7 +238,7 @@ class SipRunner(threading.Thread):
                             if request.method == "SUBSCRIBE" else self._ok(request))
         elif request.method in ANSWERED_METHODS:
             response = self._ok(request)
-        elif request.method in ("INVITE", "BYE", "CANCEL") and self.media is not None:
+        elif request.method in ("INVITE", "BYE", "CANCEL", "INFO") and self.media is not None:
             response = self._media_request(upper, request, reply)
         elif request.method == "INVITE":
             logger.info("platform=%s INVITE refused: no recorder to send media", upper.cfg.id)
@@ -266,6 +267,8 @@ class SipRunner(threading.Thread):
             result = self.sessions.invite(request, upper.cfg.id, self.channels(), address, now)
         elif request.method == "BYE":
             result = self.sessions.bye(request)
+        elif request.method == "INFO":
+            result = self.sessions.info(request)
         else:
             result = self.sessions.cancel(request)
         *early, final = result.responses
@@ -290,7 +293,9 @@ class SipRunner(threading.Thread):
             except queue.Empty:
                 break
             ended = self.sessions.event(event)
-            if ended:
+            if ended and ended.state == "finished":
+                self._media_status(ended)
+            elif ended:
                 logger.info("platform=%s media session %s (%s) ended: %s", ended.platform,
                             ended.sid, ended.channel, event.get("reason"))
             elif event.get("event") == "playing":
@@ -300,6 +305,30 @@ class SipRunner(threading.Thread):
             logger.warning("media session %s: no ACK in time, closed", command["id"])
             if self.media:
                 self.media(command)
+
+    def _media_status(self, dialog: Dialog) -> None:
+        """MediaStatus 121 inside the INVITE dialog: the footage is all sent (the platform
+        answers with BYE)."""
+        upper = next((u for u in self.uppers if u.cfg.id == dialog.platform), None)
+        if upper is None:
+            return
+        upper.sn += 1
+        body = render("Notify", "MediaStatus", upper.sn, dialog.channel,
+                      [("NotifyType", "121")], charset=upper.cfg.charset)
+        invite = dialog.invite
+        contact = re.search(r"<([^>]+)>", invite.header("Contact") or "")
+        reg = upper.reg.cfg
+        request = SipRequest("MESSAGE", contact.group(1) if contact else f"sip:{upper.cfg.id}@"
+                             f"{upper.cfg.sip_domain}", (
+            ("Via", f"SIP/2.0/{reg.transport} {reg.local_host}:{reg.local_port};rport;"
+                    f"branch=z9hG4bK{random.getrandbits(48):012x}"),
+            ("From", f"<sip:{dialog.channel}@{upper.cfg.sip_domain}>;tag={dialog.local_tag}"),
+            ("To", invite.header("From") or ""),
+            ("Call-ID", dialog.call_id), ("CSeq", f"{upper.sn} MESSAGE"), ("Max-Forwards", "70"),
+            ("Content-Type", "Application/MANSCDP+xml")), body)
+        logger.info("platform=%s media session %s (%s): all sent, MediaStatus 121",
+                    upper.cfg.id, dialog.sid, dialog.channel)
+        self._apply(upper, [upper.reg.send_request(request, time.monotonic())])
 
     def _sender(self, request: SipRequest) -> _Upper | None:
         sender = request.header("From") or ""

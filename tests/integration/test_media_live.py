@@ -241,3 +241,108 @@ def test_live_h265_and_refusals(node, tmp_path: Path) -> None:
         platform.send(invite(platform, channel, body, call_id))
         refused, _ = final_response(platform, call_id)
         assert refused.status == status, (call_id, refused.status)
+
+
+def recorded_counters(data: Path, channel: str, start: float, end: float) -> list[int]:
+    """The burned-in counters of the recorded frames within [start, end]."""
+    from edge.record.index import Index
+
+    index = Index(data, readonly=True)
+    segments = index.segments(channel, start, end)
+    out = []
+    for seg in segments:
+        with av.open(str(index.absolute(seg))) as container:
+            for frame in container.decode(video=0):
+                t = seg.start_ts + float(frame.time or 0)
+                if start <= t <= end:
+                    out.append(read_counter(frame.to_ndarray(format="gray")))
+    index.close()
+    return out
+
+
+def history(platform: ScriptedPlatform, kind: str, start: float, end: float, call_id: str,
+            receiver: Receiver, extra: list[str] = ()) -> tuple[SipRequest, SipResponse]:
+    body = offer("udp", receiver.port, kind).decode().replace("t=0 0", f"t={int(start)} {int(end)}")
+    body = body.replace(f"y={SSRC}", "\r\n".join([*extra, f"y={SSRC}"]))
+    body = body.replace("s=" + kind, f"s={kind}\r\nu={CAM_264}:0")
+    request = invite(platform, CAM_264, body.encode(), call_id)
+    platform.send(request)
+    ok, _ = final_response(platform, call_id)
+    assert ok.status == 200, (ok.status, ok.reason)
+    platform.send(in_dialog("ACK", request, ok, 1))
+    return request, ok
+
+
+def media_status(platform: ScriptedPlatform, call_id: str, timeout: float = 30.0) -> float:
+    """Wait for MediaStatus 121 in the dialog; answer it; return when it came."""
+    from edge.gb28181.manscdp import parse_body
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = platform.receive(timeout)
+        if isinstance(msg, SipRequest):
+            platform.send(response_to(msg, 200, "OK", "m"))
+            if msg.method == "MESSAGE" and b"MediaStatus" in msg.body:
+                body = parse_body(msg.body)
+                assert body.fields["NotifyType"] == "121" and body.device_id == CAM_264
+                assert msg.header("Call-ID") == call_id
+                return time.monotonic()
+    raise AssertionError("no MediaStatus 121")
+
+
+def test_playback_pause_resume_and_download(node, tmp_path: Path) -> None:
+    platform, _ = node
+    data = tmp_path / "data"
+    from edge.record.index import Index
+
+    index = Index(data, readonly=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        oldest, newest, _, count = index.summary(CAM_264)
+        if oldest and newest and newest - oldest > 14:
+            break
+        time.sleep(1)
+    index.close()
+    # 8 s of footage really recorded a moment ago (t= carries whole seconds)
+    start, end = float(int(oldest) + 3), float(int(oldest) + 11)
+
+    receiver = Receiver("udp")
+    receiver.start()
+    request, ok = history(platform, "Playback", start, end, "pb-1", receiver)
+    time.sleep(2)
+    info = in_dialog("INFO", request, ok, 2)
+    platform.send(SipRequest("INFO", info.uri, info.headers + (
+        ("Content-Type", "Application/MANSRTSP"),), b"PAUSE RTSP/1.0\r\nCSeq: 1\r\n"
+                                                    b"PauseTime: now\r\n"))
+    time.sleep(0.5)
+    paused_at = len(receiver.packets)
+    time.sleep(2)
+    assert len(receiver.packets) == paused_at, "packets kept coming during PAUSE"
+    platform.send(SipRequest("INFO", info.uri, info.headers[:-1] + (("CSeq", "3 INFO"),
+        ("Content-Type", "Application/MANSRTSP")), b"PLAY RTSP/1.0\r\nCSeq: 2\r\n"
+                                                   b"Range: npt=now-\r\n"))
+    media_status(platform, "pb-1")
+    platform.send(in_dialog("BYE", request, ok, 4))
+    time.sleep(0.5)
+    receiver.close()
+    ps, _ = frames_of([p for _, p in receiver.packets])
+    frames, video, audio = decode(ps, tmp_path / "playback.ps")
+    got = [read_counter(f.to_ndarray(format="gray")) for f in frames]
+    assert (video, audio) == ("h264", "pcm_alaw") and frames[0].key_frame
+    want = recorded_counters(data, CAM_264, start, end)
+    assert contiguous(got) and got[-len(want):] == want  # from the keyframe before start
+
+    receiver = Receiver("udp")
+    receiver.start()
+    acked = time.monotonic()
+    request, ok = history(platform, "Download", start, end, "dl-1", receiver,
+                          ["a=downloadspeed:4"])
+    took = media_status(platform, "dl-1") - acked
+    platform.send(in_dialog("BYE", request, ok, 2))
+    time.sleep(0.5)
+    receiver.close()
+    ps, _ = frames_of([p for _, p in receiver.packets])
+    frames, _, _ = decode(ps, tmp_path / "download.ps")
+    assert [read_counter(f.to_ndarray(format="gray")) for f in frames][-len(want):] == want
+    print(f"download of {end - start:.0f} s at speed 4 took {took:.1f} s")
+    assert took < (end - start) / 2  # a loose bound (noisy machines): 4x should be ~1/4

@@ -19,10 +19,14 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 from edge.gb28181.media.ps import STREAM_TYPES, Streams, adts_header, audio_frame, video_frame
 from edge.gb28181.media.rtp import Packetizer, frame_tcp
+
+if TYPE_CHECKING:
+    from edge.gb28181.media.playback import PlaybackSession
 
 logger = logging.getLogger(__name__)
 
@@ -65,11 +69,12 @@ class _Channel:
 
 
 class LiveHub:
-    def __init__(self, emit: Emit) -> None:
+    def __init__(self, emit: Emit, data_dir: Path) -> None:
         self.emit = emit
+        self.data_dir = data_dir  # for playback sessions
         self.lock = threading.Lock()
         self.channels: dict[str, _Channel] = {}
-        self.sessions: dict[str, LiveSession] = {}
+        self.sessions: dict[str, LiveSession | PlaybackSession] = {}
 
     # -- from the camera threads ------------------------------------------------------
 
@@ -115,6 +120,11 @@ class LiveHub:
                 self._play(sid)
             elif op == "close":
                 self.close(sid, "closed by the platform")
+            elif op == "control":
+                session = self.sessions[sid]
+                if isinstance(session, LiveSession):
+                    raise ValueError("a live session takes no playback control")
+                session.control(cmd)
             else:
                 raise ValueError(f"unknown media command {op!r}")
         except (OSError, ValueError, KeyError) as exc:
@@ -122,9 +132,17 @@ class LiveHub:
             self.close(sid, f"{op} failed: {exc}")
 
     def _open(self, sid: str, cmd: dict[str, Any]) -> None:
-        session = LiveSession(sid, cmd["channel"], cmd["transport"], cmd["address"],
-                              int(cmd["port"]), int(cmd["local_port"]), int(cmd["ssrc"]),
-                              int(cmd.get("pt", 96)), self)
+        sender = Sender(cmd["transport"], cmd["address"], int(cmd["port"]),
+                        int(cmd["local_port"]), int(cmd["ssrc"]), int(cmd.get("pt", 96)))
+        if cmd.get("kind", "Play") != "Play":
+            from edge.gb28181.media.playback import PlaybackSession  # PyAV file reading
+
+            with self.lock:
+                self.sessions[sid] = PlaybackSession(
+                    sid, cmd["channel"], sender, self.data_dir, cmd["kind"], float(cmd["start"]),
+                    float(cmd["end"]), int(cmd.get("speed", 1)), self.emit)
+            return
+        session = LiveSession(sid, cmd["channel"], sender, self)
         with self.lock:
             self.sessions[sid] = session
             self.channels.setdefault(session.channel, _Channel()).sessions.append(session)
@@ -132,6 +150,9 @@ class LiveHub:
     def _play(self, sid: str) -> None:
         with self.lock:
             session = self.sessions[sid]
+            if not isinstance(session, LiveSession):
+                session.start([])
+                return
             ch = self.channels[session.channel]
             if ch.info is None:
                 raise ValueError(f"camera {session.channel} is offline")
@@ -144,7 +165,7 @@ class LiveHub:
             if session is None:
                 return
             ch = self.channels.get(session.channel)
-            if ch and session in ch.sessions:
+            if ch and isinstance(session, LiveSession) and session in ch.sessions:
                 ch.sessions.remove(session)
         session.stop()
         logger.info("media session=%s channel=%s ended: %s (%d bytes sent)", sid,
@@ -176,21 +197,18 @@ def _has_parameter_sets(data: bytes, codec: str) -> bool:
     return b"\x00\x00\x01\x40" in head  # HEVC VPS
 
 
-class LiveSession:
-    def __init__(self, sid: str, channel: str, transport: str, address: str, port: int,
-                 local_port: int, ssrc: int, pt: int, hub: LiveHub) -> None:
+class Sender:
+    """One session's socket: UDP from its fixed local port, or TCP (we connect to the
+    platform, or it connects to us) with RFC 4571 framing; RTP with its own sequence."""
+
+    def __init__(self, transport: str, address: str, port: int, local_port: int, ssrc: int,
+                 pt: int) -> None:
         if transport not in ("udp", "tcp-active", "tcp-passive"):
             raise ValueError(f"transport {transport!r}")
-        self.sid, self.channel, self.transport = sid, channel, transport
+        self.transport = transport
         self.target = (address, port)
-        self.hub = hub
         self.rtp = Packetizer(ssrc, pt)
-        self.queue: queue.Queue[tuple[bytes, int] | None] = queue.Queue(QUEUE_FRAMES)
-        self.playing = False
-        self.skip_to_keyframe = False
         self.bytes_sent = 0
-        self.started_at = 0.0
-        self.stopped = threading.Event()
         # bound now, before our answer names the port: the platform may connect at once
         kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
         self.sock = socket.socket(socket.AF_INET, kind)
@@ -199,6 +217,60 @@ class LiveSession:
         if transport == "tcp-passive":
             self.sock.listen(1)
         self.conn: socket.socket | None = None
+
+    def connect(self) -> None:
+        if self.transport == "tcp-passive":
+            self.sock.settimeout(ACCEPT_TIMEOUT_S)
+            self.conn, _ = self.sock.accept()
+        elif self.transport == "tcp-active":
+            error: OSError | None = None
+            for _ in range(CONNECT_TRIES):  # the platform opens its port around our 200 OK
+                try:
+                    self.sock.settimeout(CONNECT_TIMEOUT_S)
+                    self.sock.connect(self.target)
+                    self.conn = self.sock
+                    break
+                except OSError as exc:
+                    error = exc
+                    self.sock.close()
+                    self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    time.sleep(0.2)
+            if self.conn is None:
+                raise error or OSError("cannot connect")
+        if self.conn is not None:
+            self.conn.settimeout(10.0)
+
+    def send(self, ps: bytes, ts: int) -> None:
+        for packet in self.rtp.packets(ps, ts):
+            if self.conn is not None:
+                self.conn.sendall(frame_tcp(packet))
+            else:
+                self.sock.sendto(packet, self.target)
+            self.bytes_sent += len(packet)
+
+    def close(self) -> None:
+        for sock in (self.conn, self.sock):
+            if sock is not None:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+
+class LiveSession:
+    def __init__(self, sid: str, channel: str, sender: Sender, hub: LiveHub) -> None:
+        self.sid, self.channel = sid, channel
+        self.sender = sender
+        self.hub = hub
+        self.queue: queue.Queue[tuple[bytes, int] | None] = queue.Queue(QUEUE_FRAMES)
+        self.playing = False
+        self.skip_to_keyframe = False
+        self.started_at = 0.0
+        self.stopped = threading.Event()
+
+    @property
+    def bytes_sent(self) -> int:
+        return self.sender.bytes_sent
 
     def start(self, backlog: list[tuple[bytes, int, bool]]) -> None:
         self.started_at = time.monotonic()
@@ -224,25 +296,17 @@ class LiveSession:
             self.queue.put_nowait(None)
         except queue.Full:
             pass
-        for sock in (self.conn, self.sock):
-            if sock is not None:
-                try:
-                    sock.close()
-                except OSError:
-                    pass
+        self.sender.close()
 
     def _run(self) -> None:
         try:
-            send = self._connect()
+            self.sender.connect()
             first = True
             while not self.stopped.is_set():
                 item = self.queue.get()
                 if item is None:
                     break
-                ps, ts = item
-                for packet in self.rtp.packets(ps, ts):
-                    send(packet)
-                    self.bytes_sent += len(packet)
+                self.sender.send(*item)
                 if first:
                     first = False
                     self.hub.emit({"media": {"id": self.sid, "event": "playing",
@@ -250,29 +314,4 @@ class LiveSession:
                                                  (time.monotonic() - self.started_at) * 1000)}})
         except OSError as exc:
             if not self.stopped.is_set():
-                self.hub.close(self.sid, f"{self.transport} peer gone: {exc}")
-
-    def _connect(self) -> Callable[[bytes], None]:
-        if self.transport == "udp":
-            return lambda packet: self.sock.sendto(packet, self.target)
-        if self.transport == "tcp-passive":
-            self.sock.settimeout(ACCEPT_TIMEOUT_S)
-            self.conn, _ = self.sock.accept()
-        else:
-            error: OSError | None = None
-            for _ in range(CONNECT_TRIES):  # the platform opens its port around our 200 OK
-                try:
-                    self.sock.settimeout(CONNECT_TIMEOUT_S)
-                    self.sock.connect(self.target)
-                    self.conn = self.sock
-                    break
-                except OSError as exc:
-                    error = exc
-                    self.sock.close()
-                    self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                    time.sleep(0.2)
-            if self.conn is None:
-                raise error or OSError("cannot connect")
-        conn = self.conn
-        conn.settimeout(10.0)
-        return lambda packet: conn.sendall(frame_tcp(packet))
+                self.hub.close(self.sid, f"{self.sender.transport} peer gone: {exc}")

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge.errors import ProtocolError
+from edge.gb28181.media.mansrtsp import parse_control
 from edge.gb28181.media.sdp import Offer, SdpError, answer, parse_offer
 from edge.gb28181.model import Channel
 from edge.gb28181.sip.message import SipRequest, SipResponse, response_to, with_header
@@ -70,11 +72,7 @@ class MediaSessions:
         if offer.channel and offer.channel != channel.id:
             return Result([trying, response_to(request, 488, "Not Acceptable Here")],
                           note=f"u={offer.channel} does not match the Request-URI {channel.id}")
-        if offer.kind != "Play":
-            return Result([trying, with_header(response_to(request, 488, "Not Acceptable Here"),
-                                               "Warning", f'399 edge "{offer.kind} not served yet"')],
-                          note=f"{offer.kind} is not served yet")
-        if not channel.online:
+        if offer.kind == "Play" and not channel.online:
             return Result([trying, response_to(request, 480, "Temporarily Unavailable")],
                           note=f"camera {channel.id} is offline")
         if len(self.dialogs) >= self.max_sessions:
@@ -85,12 +83,32 @@ class MediaSessions:
                         _tag(request.header("From") or ""), f"{self.rng.getrandbits(32):08x}",
                         offer, port, request, now)
         self.dialogs[call_id] = dialog
-        command = {"op": "open", "id": dialog.sid, "channel": channel.id,
+        command = {"op": "open", "id": dialog.sid, "channel": channel.id, "kind": offer.kind,
                    "transport": offer.transport, "address": offer.address, "port": offer.port,
-                   "local_port": port, "ssrc": int(offer.ssrc), "pt": offer.payload_type}
+                   "local_port": port, "ssrc": int(offer.ssrc), "pt": offer.payload_type,
+                   "start": offer.start, "end": offer.end, "speed": offer.speed}
         return Result([trying, self._ok(request, dialog, local_address)], [command],
-                      note=f"live {channel.id} over {offer.transport} to "
+                      note=f"{offer.kind} {channel.id} over {offer.transport} to "
                            f"{offer.address}:{offer.port}, SSRC {offer.ssrc}")
+
+    def info(self, request: SipRequest) -> Result:
+        """MANSRTSP PLAY/PAUSE/Scale/seek inside a playback dialog."""
+        dialog = self.dialogs.get(request.header("Call-ID") or "")
+        if dialog is None:
+            return Result([response_to(request, 481, "Call/Transaction Does Not Exist")])
+        try:
+            control = parse_control(request.body)
+        except ProtocolError as exc:
+            return Result([response_to(request, 400, "Bad Request")], note=f"INFO refused: {exc}")
+        if control.action == "teardown":
+            del self.dialogs[dialog.call_id]
+            return Result([response_to(request, 200, "OK")], [{"op": "close", "id": dialog.sid}],
+                          note=f"TEARDOWN {dialog.channel}")
+        if dialog.offer.kind == "Play":
+            return Result([response_to(request, 200, "OK")], note="INFO on a live session ignored")
+        return Result([response_to(request, 200, "OK")], [{
+            "op": "control", "id": dialog.sid, "action": control.action, "scale": control.scale,
+            "seek_s": control.seek_s}], note=f"INFO {control}")
 
     def ack(self, request: SipRequest) -> Result:
         dialog = self.dialogs.get(request.header("Call-ID") or "")
@@ -126,6 +144,9 @@ class MediaSessions:
         if event.get("event") == "playing":
             dialog.first_packet_ms = event.get("first_packet_ms")
             return None
+        if event.get("event") == "finished":  # history sent: MediaStatus, then the BYE
+            dialog.state = "finished"
+            return dialog
         if event.get("event") == "ended":
             del self.dialogs[dialog.call_id]
             return dialog

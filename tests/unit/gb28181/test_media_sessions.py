@@ -53,8 +53,6 @@ def test_refusals() -> None:
     assert t.invite(invite("y", "3402"), "P", [CAM], "a", 0).responses[-1].status == 404
     bad = t.invite(invite("z", body=SDP.replace(b"y=0200000001\r\n", b"")), "P", [CAM], "a", 0)
     assert bad.responses[-1].status == 488 and "no y=" in bad.responses[-1].header("Warning")
-    history = SDP.replace(b"s=Play", b"s=Playback").replace(b"t=0 0", b"t=1 2")
-    assert t.invite(invite("h", body=history), "P", [CAM], "a", 0).responses[-1].status == 488
     assert t.invite(invite("a"), "P", [CAM], "a", 0).responses[-1].status == 200
     assert t.invite(invite("b"), "P", [CAM], "a", 0).responses[-1].status == 486
 
@@ -83,3 +81,24 @@ def test_recorder_events_end_sessions() -> None:
     t.invite(invite("c2"), "P", [CAM], "a", 0.0)
     t.event({"event": "recorder_gone"})
     assert not t.dialogs
+
+
+def test_playback_of_a_dark_camera_info_controls_and_the_end() -> None:
+    t = table()
+    history = SDP.replace(b"s=Play", b"s=Playback").replace(b"t=0 0", b"t=1795312800 1795316400")
+    result = t.invite(invite("h", DARK.id, history), "P", [CAM, DARK], "a", 0.0)
+    assert result.responses[-1].status == 200  # footage of a camera that is down now
+    opened = result.commands[0]
+    assert (opened["kind"], opened["start"], opened["end"]) == ("Playback", 1795312800.0,
+                                                                1795316400.0)
+    info = in_dialog("INFO", "h")
+    scale = t.info(type(info)(info.method, info.uri, info.headers,
+                              b"PLAY RTSP/1.0\r\nCSeq: 3\r\nScale: 4.0\r\n"))
+    assert scale.responses[0].status == 200
+    assert scale.commands == [{"op": "control", "id": opened["id"], "action": "play",
+                               "scale": 4.0, "seek_s": None}]
+    bad = t.info(type(info)(info.method, info.uri, info.headers, b"JUMP RTSP/1.0\r\n"))
+    assert bad.responses[0].status == 400 and not bad.commands
+    assert t.status("P") == {"live_sessions": 0, "playback_sessions": 1}
+    finished = t.event({"id": opened["id"], "event": "finished"})
+    assert finished is not None and finished.state == "finished" and "h" in t.dialogs
