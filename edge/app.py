@@ -164,6 +164,7 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     def live_status() -> dict[str, object]:
         status = recorder.snapshot(cfg.node.id)
         status["platforms"] = sip.status() if sip else []
+        status["media_sessions"] = sip.sessions.listing() if sip else []
         return status
 
     mqtt = None

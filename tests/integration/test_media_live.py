@@ -174,21 +174,29 @@ def node(tmp_path: Path, cameras: Callable[..., CameraServer]):
     platform.close()
 
 
+def invite_when_online(platform: ScriptedPlatform, channel: str, body: bytes,
+                       call_id: str) -> tuple[SipRequest, SipResponse, bool, float]:
+    """INVITE until the camera is online (480 before); each try a new transaction."""
+    deadline = time.monotonic() + 30
+    while True:
+        request = invite(platform, channel, body, call_id)
+        sent = time.monotonic()
+        platform.send(request)
+        ok, trying = final_response(platform, call_id)
+        if ok.status != 480 or time.monotonic() > deadline:
+            return request, ok, trying, sent
+        time.sleep(1)
+        call_id += "x"
+
+
 def play(platform: ScriptedPlatform, channel: str, transport: str, call_id: str,
          seconds: float, tmp_path: Path) -> tuple[list[av.VideoFrame], str, str | None, float]:
     receiver = Receiver(transport)
     if transport != "tcp-connect":
         receiver.start()
-    deadline = time.monotonic() + 30
-    while True:  # the camera must be online before the platform asks
-        request = invite(platform, channel, offer(transport, receiver.port), call_id)
-        sent = time.monotonic()
-        platform.send(request)
-        ok, trying = final_response(platform, call_id)
-        if ok.status != 480 or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-        call_id += "x"
+    request, ok, trying, sent = invite_when_online(platform, channel,
+                                                   offer(transport, receiver.port), call_id)
+    call_id = request.header("Call-ID") or ""
     assert ok.status == 200 and trying, (ok.status, ok.reason)
     answer = ok.body.decode()
     assert f"y={SSRC}" in answer and "a=sendonly" in answer
@@ -346,3 +354,30 @@ def test_playback_pause_resume_and_download(node, tmp_path: Path) -> None:
     assert [read_counter(f.to_ndarray(format="gray")) for f in frames][-len(want):] == want
     print(f"download of {end - start:.0f} s at speed 4 took {took:.1f} s")
     assert took < (end - start) / 2  # a loose bound (noisy machines): 4x should be ~1/4
+
+
+def test_a_platform_that_goes_away_ends_the_session(node, tmp_path: Path) -> None:
+    """UDP: the platform's port closes (ICMP unreachable); TCP: the connection resets."""
+    import json
+
+    platform, daemon = node
+    status = Path(daemon.config).parent / "data" / "status.json"
+    for transport in ("udp", "tcp-listen"):
+        receiver = Receiver(transport)
+        receiver.start()
+        request, ok, _, _ = invite_when_online(platform, CAM_264, offer(transport, receiver.port),
+                                               f"gone-{transport}")
+        assert ok.status == 200
+        platform.send(in_dialog("ACK", request, ok, 1))
+        while not receiver.packets:
+            time.sleep(0.05)
+        wait_sessions = time.monotonic() + 10
+        while not json.loads(status.read_text()).get("media_sessions"):
+            assert time.monotonic() < wait_sessions, "the session never showed in status.json"
+            time.sleep(0.2)
+        receiver.close()  # gone without a BYE
+        gone = time.monotonic() + 15
+        while json.loads(status.read_text()).get("media_sessions"):
+            assert time.monotonic() < gone, f"{transport} session outlived its peer"
+            time.sleep(0.2)
+    assert "peer gone" in (Path(daemon.config).parent / "edge.log").read_text()

@@ -219,6 +219,10 @@ class Sender:
         self.conn: socket.socket | None = None
 
     def connect(self) -> None:
+        if self.transport == "udp":
+            # connected, so an ICMP "port unreachable" (the platform closed its port) fails
+            # the next send and ends the session instead of sending into the void
+            self.sock.connect(self.target)
         if self.transport == "tcp-passive":
             self.sock.settimeout(ACCEPT_TIMEOUT_S)
             self.conn, _ = self.sock.accept()
@@ -245,7 +249,7 @@ class Sender:
             if self.conn is not None:
                 self.conn.sendall(frame_tcp(packet))
             else:
-                self.sock.sendto(packet, self.target)
+                self.sock.send(packet)
             self.bytes_sent += len(packet)
 
     def close(self) -> None:

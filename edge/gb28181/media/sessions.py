@@ -160,6 +160,12 @@ class MediaSessions:
             del self.dialogs[dialog.call_id]
         return [{"op": "close", "id": d.sid} for d in stale]
 
+    def listing(self) -> list[dict[str, Any]]:
+        """Every session, for status.json and health."""
+        return [{"id": d.sid, "platform": d.platform, "channel": d.channel, "kind": d.offer.kind,
+                 "transport": d.offer.transport, "state": d.state, "ssrc": d.offer.ssrc,
+                 "first_packet_ms": d.first_packet_ms} for d in list(self.dialogs.values())]
+
     def status(self, platform: str) -> dict[str, int]:
         mine = [d for d in self.dialogs.values() if d.platform == platform]
         return {"live_sessions": sum(1 for d in mine if d.offer.kind == "Play"),
