@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import queue
+from collections import deque
 import socket
 import threading
 import time
@@ -36,6 +37,7 @@ GOP_MAX_FRAMES = 600
 CONNECT_TIMEOUT_S = 1.0
 CONNECT_TRIES = 5
 ACCEPT_TIMEOUT_S = 10.0
+RECENT_TIMESTAMPS = 256  # a few seconds of audio and video frames
 Emit = Callable[[dict[str, Any]], None]
 
 
@@ -209,6 +211,8 @@ class Sender:
         self.target = (address, port)
         self.rtp = Packetizer(ssrc, pt)
         self.bytes_sent = 0
+        self._used: set[int] = set()  # timestamps of the last frames sent
+        self._order: deque[int] = deque()
         # bound now, before our answer names the port: the platform may connect at once
         kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
         self.sock = socket.socket(socket.AF_INET, kind)
@@ -245,6 +249,15 @@ class Sender:
             self.conn.settimeout(10.0)
 
     def send(self, ps: bytes, ts: int) -> None:
+        # different frames, different timestamps (GB/T 28181-2022 4.3.6): an audio frame
+        # can land on a tick a video frame already used; move it by 1/90000 s
+        ts &= 0xFFFFFFFF
+        while ts in self._used:
+            ts = (ts + 1) & 0xFFFFFFFF
+        self._used.add(ts)
+        self._order.append(ts)
+        if len(self._order) > RECENT_TIMESTAMPS:
+            self._used.discard(self._order.popleft())
         for packet in self.rtp.packets(ps, ts):
             if self.conn is not None:
                 self.conn.sendall(frame_tcp(packet))
