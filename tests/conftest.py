@@ -24,6 +24,7 @@ CLIP_FRAMES = 250  # 10 s clips: the burned-in counter wraps at 250
 SPECS = {
     "h264": ClipSpec("t-h264"),
     "h265": ClipSpec("t-h265", codec="hevc"),
+    "h265_g711a": ClipSpec("t-h265-g711a", codec="hevc", audio="pcm_alaw"),
     "h264_g711a": ClipSpec("t-h264-g711a", audio="pcm_alaw"),
     "h264_aac": ClipSpec("t-h264-aac", audio="aac"),
 }

@@ -49,7 +49,8 @@ def run_recorder(cfg: EdgeConfig) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    hub = LiveHub(emit, cfg.data_dir)
+    hub = LiveHub(emit, cfg.data_dir, {c.id: (c.sub_url, c.transport) for c in cfg.cameras
+                                       if c.sub_url})
     threading.Thread(target=_commands, args=(stop, hub), name="parent", daemon=True).start()
 
     cfg.data_dir.mkdir(parents=True, exist_ok=True)

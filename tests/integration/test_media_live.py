@@ -14,14 +14,13 @@ from typing import Callable
 import av
 import pytest
 
-from edge.gb28181.media.psdemux import PsDemuxer
 from edge.gb28181.media.rtp import TcpDeframer, parse_rtp
 from edge.gb28181.sip.message import SipRequest, SipResponse, response_to
 from edge.sim.clips import read_counter
 from edge.sim.server import CameraServer, free_port
 from tests.conftest import CLIP_FRAMES, Daemon, write_config
 from tests.integration.scripted_platform import (
-    NODE, PASSWORD, SERVER, ScriptedPlatform, register,
+    PASSWORD, SERVER, ScriptedPlatform, register,
 )
 
 CAM_264 = "34020000001320000001"
@@ -114,7 +113,8 @@ def in_dialog(method: str, request: SipRequest, ok: SipResponse, cseq: int) -> S
 def final_response(platform: ScriptedPlatform, call_id: str) -> tuple[SipResponse, bool]:
     """The final answer to our INVITE; whether a 100 Trying came first."""
     trying = False
-    while True:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
         msg = platform.receive()
         if isinstance(msg, SipResponse) and msg.header("Call-ID") == call_id:
             if msg.status == 100:
@@ -123,6 +123,7 @@ def final_response(platform: ScriptedPlatform, call_id: str) -> tuple[SipRespons
             return msg, trying
         if isinstance(msg, SipRequest):
             platform.send(response_to(msg, 200, "OK", "k"))  # keepalives
+    raise AssertionError(f"no final response for {call_id}")
 
 
 def frames_of(packets: list[bytes]) -> tuple[bytes, list[int]]:
@@ -157,7 +158,7 @@ def contiguous(counters: list[int]) -> bool:
 
 @pytest.fixture
 def node(tmp_path: Path, cameras: Callable[..., CameraServer]):
-    cams = cameras({"/a": "h264_g711a", "/b": "h265"})
+    cams = cameras({"/a": "h264_g711a", "/b": "h265_g711a", "/sub": "h265"})
     platform = ScriptedPlatform("udp")
     rtp = min(free_port(), 65_000)
     config = write_config(
@@ -166,7 +167,8 @@ def node(tmp_path: Path, cameras: Callable[..., CameraServer]):
         extra=f"sip_port = {free_port()}\n\n[[platforms]]\nid = \"{SERVER}\"\n"
               f"host = \"127.0.0.1\"\nport = {platform.port}\npassword = \"{PASSWORD}\"\n"
               f"keepalive_interval = 5\n\n[media]\nrtp_port_range = [{rtp}, {rtp + 64}]\n"
-              "max_sessions = 2")
+              "max_sessions = 2",
+        camera_extra=f'sub_url = "{cams.url("/sub")}"')  # the 4G sub stream: H.265, no audio
     daemon = Daemon(config).start()
     register(platform)
     yield platform, daemon
@@ -239,7 +241,7 @@ def test_live_h264_with_g711a(transport: str, node, tmp_path: Path) -> None:
 def test_live_h265_and_refusals(node, tmp_path: Path) -> None:
     platform, _ = node
     frames, video, audio, _ = play(platform, CAM_265, "udp", "live-265", 4.0, tmp_path)
-    assert (video, audio) == ("hevc", None) and frames[0].key_frame
+    assert (video, audio) == ("hevc", "pcm_alaw") and frames[0].key_frame
     assert contiguous([read_counter(f.to_ndarray(format="gray")) for f in frames])
     for call_id, channel, body, status in [
         ("bad-sdp", CAM_264, offer("udp", 40000).replace(f"y={SSRC}".encode(), b""), 488),
@@ -263,6 +265,21 @@ def recorded_counters(data: Path, channel: str, start: float, end: float) -> lis
             for frame in container.decode(video=0):
                 t = seg.start_ts + float(frame.time or 0)
                 if start <= t <= end:
+                    out.append(read_counter(frame.to_ndarray(format="gray")))
+    index.close()
+    return out
+
+
+def recorded_keyframes(data: Path, channel: str, start: float, end: float) -> list[int]:
+    from edge.record.index import Index
+
+    index = Index(data, readonly=True)
+    out = []
+    for seg in index.segments(channel, start, end):
+        with av.open(str(index.absolute(seg))) as container:
+            for frame in container.decode(video=0):
+                t = seg.start_ts + float(frame.time or 0)
+                if frame.key_frame and start <= t <= end:
                     out.append(read_counter(frame.to_ndarray(format="gray")))
     index.close()
     return out
@@ -340,6 +357,25 @@ def test_playback_pause_resume_and_download(node, tmp_path: Path) -> None:
     want = recorded_counters(data, CAM_264, start, end)
     assert contiguous(got) and got[-len(want):] == want  # from the keyframe before start
 
+    # Scale 4 (keyframes only) with a seek to 4 s into the range
+    receiver = Receiver("udp")
+    receiver.start()
+    request, ok = history(platform, "Playback", start, end, "pb-2", receiver)
+    info = in_dialog("INFO", request, ok, 2)
+    platform.send(SipRequest("INFO", info.uri, info.headers + (
+        ("Content-Type", "Application/MANSRTSP"),),
+        b"PLAY RTSP/1.0\r\nCSeq: 1\r\nScale: 4.0\r\nRange: npt=4-\r\n"))
+    media_status(platform, "pb-2")
+    platform.send(in_dialog("BYE", request, ok, 3))
+    time.sleep(0.5)
+    receiver.close()
+    ps, _ = frames_of([p for _, p in receiver.packets])
+    fast = [read_counter(f.to_ndarray(format="gray")) for f in decode(ps, tmp_path / "fast.ps")[0]]
+    keyframes = recorded_keyframes(data, CAM_264, start - 1, end)
+    assert fast and set(fast) <= set(keyframes)  # above Scale 2: keyframes only
+    assert fast[-1] == keyframes[-1]  # to the end of the range
+    assert len(fast) <= len(keyframes) - 2  # the seek to 4 s skipped the middle
+
     receiver = Receiver("udp")
     receiver.start()
     acked = time.monotonic()
@@ -354,6 +390,27 @@ def test_playback_pause_resume_and_download(node, tmp_path: Path) -> None:
     assert [read_counter(f.to_ndarray(format="gray")) for f in frames][-len(want):] == want
     print(f"download of {end - start:.0f} s at speed 4 took {took:.1f} s")
     assert took < (end - start) / 2  # a loose bound (noisy machines): 4x should be ~1/4
+
+
+def test_a_platform_on_4g_asks_for_the_sub_stream(node, tmp_path: Path) -> None:
+    platform, daemon = node
+    receiver = Receiver("udp")
+    receiver.start()
+    body = offer("udp", receiver.port).replace(b"y=", b"a=streamnumber:1\r\ny=")
+    request, ok, _, _ = invite_when_online(platform, CAM_264, body, "sub-1")
+    assert ok.status == 200
+    platform.send(in_dialog("ACK", request, ok, 1))
+    time.sleep(4)
+    platform.send(in_dialog("BYE", request, ok, 2))
+    final_response(platform, request.header("Call-ID") or "")
+    time.sleep(0.5)
+    receiver.close()
+    ps, _ = frames_of([p for _, p in receiver.packets])
+    frames, video, audio = decode(ps, tmp_path / "sub.ps")
+    assert (video, audio) == ("hevc", None) and frames[0].key_frame  # the sub stream's codec
+    assert contiguous([read_counter(f.to_ndarray(format="gray")) for f in frames])
+    log = (Path(daemon.config).parent / "edge.log").read_text()
+    assert "sub stream" not in log or "ended" not in log  # no failure while it was pulled
 
 
 def test_a_platform_that_goes_away_ends_the_session(node, tmp_path: Path) -> None:

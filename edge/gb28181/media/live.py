@@ -28,6 +28,7 @@ from edge.gb28181.media.rtp import Packetizer, frame_tcp
 
 if TYPE_CHECKING:
     from edge.gb28181.media.playback import PlaybackSession
+    from edge.gb28181.media.substream import SubStream
 
 logger = logging.getLogger(__name__)
 
@@ -70,10 +71,17 @@ class _Channel:
     sessions: list[LiveSession] = field(default_factory=list)
 
 
+SUB_WAIT_S = 5.0  # a sub stream pulled on demand: how long ACK may wait for it
+SUB = "#sub"  # the hub key of a camera's sub stream: "<channel>#sub"
+
+
 class LiveHub:
-    def __init__(self, emit: Emit, data_dir: Path) -> None:
+    def __init__(self, emit: Emit, data_dir: Path,
+                 sub_streams: dict[str, tuple[str, str]] | None = None) -> None:
         self.emit = emit
         self.data_dir = data_dir  # for playback sessions
+        self.sub_urls = sub_streams or {}  # channel -> (sub_url, transport)
+        self.pullers: dict[str, SubStream] = {}
         self.lock = threading.Lock()
         self.channels: dict[str, _Channel] = {}
         self.sessions: dict[str, LiveSession | PlaybackSession] = {}
@@ -144,7 +152,16 @@ class LiveHub:
                     sid, cmd["channel"], sender, self.data_dir, cmd["kind"], float(cmd["start"]),
                     float(cmd["end"]), int(cmd.get("speed", 1)), self.emit)
             return
-        session = LiveSession(sid, cmd["channel"], sender, self)
+        key = cmd["channel"]
+        if int(cmd.get("stream", 0)) == 1 and key in self.sub_urls:  # e.g. a 4G platform
+            key += SUB
+            if key not in self.pullers:
+                from edge.gb28181.media.substream import SubStream  # PyAV
+
+                url, transport = self.sub_urls[cmd["channel"]]
+                self.pullers[key] = SubStream(key, url, transport, self)
+                self.pullers[key].start()
+        session = LiveSession(sid, key, sender, self)
         with self.lock:
             self.sessions[sid] = session
             self.channels.setdefault(session.channel, _Channel()).sessions.append(session)
@@ -155,6 +172,10 @@ class LiveHub:
             if not isinstance(session, LiveSession):
                 session.start([])
                 return
+        deadline = time.monotonic() + (SUB_WAIT_S if session.channel.endswith(SUB) else 0)
+        while self.channels[session.channel].info is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # a sub stream pulled at INVITE is still connecting
+        with self.lock:
             ch = self.channels[session.channel]
             if ch.info is None:
                 raise ValueError(f"camera {session.channel} is offline")
@@ -169,6 +190,10 @@ class LiveHub:
             ch = self.channels.get(session.channel)
             if ch and isinstance(session, LiveSession) and session in ch.sessions:
                 ch.sessions.remove(session)
+            puller = self.pullers.get(session.channel)
+            if puller and ch is not None and not ch.sessions:  # its last viewer left
+                del self.pullers[session.channel]
+                puller.stop()
         session.stop()
         logger.info("media session=%s channel=%s ended: %s (%d bytes sent)", sid,
                     session.channel, reason, session.bytes_sent)

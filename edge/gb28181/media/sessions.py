@@ -86,7 +86,8 @@ class MediaSessions:
         command = {"op": "open", "id": dialog.sid, "channel": channel.id, "kind": offer.kind,
                    "transport": offer.transport, "address": offer.address, "port": offer.port,
                    "local_port": port, "ssrc": int(offer.ssrc), "pt": offer.payload_type,
-                   "start": offer.start, "end": offer.end, "speed": offer.speed}
+                   "start": offer.start, "end": offer.end, "speed": offer.speed,
+                   "stream": offer.stream}
         return Result([trying, self._ok(request, dialog, local_address)], [command],
                       note=f"{offer.kind} {channel.id} over {offer.transport} to "
                            f"{offer.address}:{offer.port}, SSRC {offer.ssrc}")
