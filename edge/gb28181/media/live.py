@@ -195,8 +195,11 @@ class LiveHub:
                 del self.pullers[session.channel]
                 puller.stop()
         session.stop()
-        logger.info("media session=%s channel=%s ended: %s (%d bytes sent)", sid,
-                    session.channel, reason, session.bytes_sent)
+        skipped = session.skipped
+        logger.log(logging.WARNING if skipped else logging.INFO,
+                   "media session=%s channel=%s ended: %s (%d bytes sent, %d frames skipped "
+                   "while the platform fell behind)", sid, session.channel, reason,
+                   session.bytes_sent, skipped)
         self.emit({"media": {"id": sid, "event": "ended", "reason": reason,
                              "bytes": session.bytes_sent}})
 
@@ -307,6 +310,7 @@ class LiveSession:
         self.queue: queue.Queue[tuple[bytes, int] | None] = queue.Queue(QUEUE_FRAMES)
         self.playing = False
         self.skip_to_keyframe = False
+        self.skipped = 0  # frames not sent because the platform fell behind
         self.started_at = 0.0
         self.stopped = threading.Event()
 
@@ -324,12 +328,14 @@ class LiveSession:
     def push(self, ps: bytes, ts: int, keyframe: bool) -> None:
         """From a camera thread: never blocks."""
         if self.skip_to_keyframe and not keyframe:
+            self.skipped += 1
             return
         self.skip_to_keyframe = False
         try:
             self.queue.put_nowait((ps, ts))
         except queue.Full:  # the platform cannot keep up: resume at the next keyframe
             self.skip_to_keyframe = True
+            self.skipped += 1
 
     def stop(self) -> None:
         self.playing = False

@@ -51,6 +51,7 @@ class PlaybackSession:
         self.changed = threading.Condition()
         self.stopped = threading.Event()
         self.playing = False
+        self.skipped = 0  # paced by us: nothing is skipped for a slow platform
 
     @property
     def bytes_sent(self) -> int:
