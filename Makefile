@@ -27,3 +27,4 @@ bench: venv
 	$(PY) bench/record.py
 	$(PY) bench/sip.py
 	$(PY) bench/mqtt.py
+	$(PY) bench/media.py
