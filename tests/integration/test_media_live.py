@@ -298,6 +298,24 @@ def history(platform: ScriptedPlatform, kind: str, start: float, end: float, cal
     return request, ok
 
 
+def steer(platform: ScriptedPlatform, request: SipRequest, ok: SipResponse, cseq: int,
+          body: bytes) -> None:
+    """A MANSRTSP INFO inside the playback dialog."""
+    info = in_dialog("INFO", request, ok, cseq)
+    platform.send(SipRequest("INFO", info.uri, info.headers + (
+        ("Content-Type", "Application/MANSRTSP"),), body))
+
+
+def hang_up(platform: ScriptedPlatform, request: SipRequest, ok: SipResponse, cseq: int,
+            receiver: Receiver, path: Path) -> tuple[list[av.VideoFrame], str, str | None]:
+    """BYE, then decode everything the receiver got."""
+    platform.send(in_dialog("BYE", request, ok, cseq))
+    time.sleep(0.5)
+    receiver.close()
+    ps, _ = frames_of([p for _, p in receiver.packets])
+    return decode(ps, path)
+
+
 def media_status(platform: ScriptedPlatform, call_id: str, timeout: float = 30.0) -> float:
     """Wait for MediaStatus 121 in the dialog; answer it; return when it came."""
     from edge.gb28181.manscdp import parse_body
@@ -335,23 +353,14 @@ def test_playback_pause_resume_and_download(node, tmp_path: Path) -> None:
     receiver.start()
     request, ok = history(platform, "Playback", start, end, "pb-1", receiver)
     time.sleep(2)
-    info = in_dialog("INFO", request, ok, 2)
-    platform.send(SipRequest("INFO", info.uri, info.headers + (
-        ("Content-Type", "Application/MANSRTSP"),), b"PAUSE RTSP/1.0\r\nCSeq: 1\r\n"
-                                                    b"PauseTime: now\r\n"))
+    steer(platform, request, ok, 2, b"PAUSE RTSP/1.0\r\nCSeq: 1\r\nPauseTime: now\r\n")
     time.sleep(0.5)
     paused_at = len(receiver.packets)
     time.sleep(2)
     assert len(receiver.packets) == paused_at, "packets kept coming during PAUSE"
-    platform.send(SipRequest("INFO", info.uri, info.headers[:-1] + (("CSeq", "3 INFO"),
-        ("Content-Type", "Application/MANSRTSP")), b"PLAY RTSP/1.0\r\nCSeq: 2\r\n"
-                                                   b"Range: npt=now-\r\n"))
+    steer(platform, request, ok, 3, b"PLAY RTSP/1.0\r\nCSeq: 2\r\nRange: npt=now-\r\n")
     media_status(platform, "pb-1")
-    platform.send(in_dialog("BYE", request, ok, 4))
-    time.sleep(0.5)
-    receiver.close()
-    ps, _ = frames_of([p for _, p in receiver.packets])
-    frames, video, audio = decode(ps, tmp_path / "playback.ps")
+    frames, video, audio = hang_up(platform, request, ok, 4, receiver, tmp_path / "pb.ps")
     got = [read_counter(f.to_ndarray(format="gray")) for f in frames]
     assert (video, audio) == ("h264", "pcm_alaw") and frames[0].key_frame
     want = recorded_counters(data, CAM_264, start, end)
@@ -361,16 +370,10 @@ def test_playback_pause_resume_and_download(node, tmp_path: Path) -> None:
     receiver = Receiver("udp")
     receiver.start()
     request, ok = history(platform, "Playback", start, end, "pb-2", receiver)
-    info = in_dialog("INFO", request, ok, 2)
-    platform.send(SipRequest("INFO", info.uri, info.headers + (
-        ("Content-Type", "Application/MANSRTSP"),),
-        b"PLAY RTSP/1.0\r\nCSeq: 1\r\nScale: 4.0\r\nRange: npt=4-\r\n"))
+    steer(platform, request, ok, 2, b"PLAY RTSP/1.0\r\nCSeq: 1\r\nScale: 4.0\r\nRange: npt=4-\r\n")
     media_status(platform, "pb-2")
-    platform.send(in_dialog("BYE", request, ok, 3))
-    time.sleep(0.5)
-    receiver.close()
-    ps, _ = frames_of([p for _, p in receiver.packets])
-    fast = [read_counter(f.to_ndarray(format="gray")) for f in decode(ps, tmp_path / "fast.ps")[0]]
+    fast = [read_counter(f.to_ndarray(format="gray"))
+            for f in hang_up(platform, request, ok, 3, receiver, tmp_path / "fast.ps")[0]]
     keyframes = recorded_keyframes(data, CAM_264, start - 1, end)
     assert fast and set(fast) <= set(keyframes)  # above Scale 2: keyframes only
     assert fast[-1] == keyframes[-1]  # to the end of the range
@@ -382,11 +385,7 @@ def test_playback_pause_resume_and_download(node, tmp_path: Path) -> None:
     request, ok = history(platform, "Download", start, end, "dl-1", receiver,
                           ["a=downloadspeed:4"])
     took = media_status(platform, "dl-1") - acked
-    platform.send(in_dialog("BYE", request, ok, 2))
-    time.sleep(0.5)
-    receiver.close()
-    ps, _ = frames_of([p for _, p in receiver.packets])
-    frames, _, _ = decode(ps, tmp_path / "download.ps")
+    frames, _, _ = hang_up(platform, request, ok, 2, receiver, tmp_path / "download.ps")
     assert [read_counter(f.to_ndarray(format="gray")) for f in frames][-len(want):] == want
     print(f"download of {end - start:.0f} s at speed 4 took {took:.1f} s")
     assert took < (end - start) / 2  # a loose bound (noisy machines): 4x should be ~1/4
