@@ -214,7 +214,7 @@ class SipRunner(threading.Thread):
 
     def _request(self, request: SipRequest, reply: Callable[[bytes], None], source: str) -> None:
         if request.method == "ACK":  # never answered (RFC 3261 17.2.1)
-            self._media_result(self.sessions.ack(request), reply, "")
+            self._media_result(self.sessions.ack(request, time.time()), reply, "")
             return
         key = (request.header("Call-ID") or "", request.header("CSeq") or "",
                request.header("Via") or "")

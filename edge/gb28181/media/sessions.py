@@ -31,8 +31,9 @@ class Dialog:
     local_port: int
     invite: SipRequest
     created: float
-    state: str = "offered"  # offered -> playing
+    state: str = "offered"  # offered -> playing (-> finished, history)
     first_packet_ms: int | None = None
+    started_ts: float | None = None  # wall clock, from the runner
 
 
 @dataclass
@@ -111,11 +112,12 @@ class MediaSessions:
             "op": "control", "id": dialog.sid, "action": control.action, "scale": control.scale,
             "seek_s": control.seek_s}], note=f"INFO {control}")
 
-    def ack(self, request: SipRequest) -> Result:
+    def ack(self, request: SipRequest, wall_now: float | None = None) -> Result:
         dialog = self.dialogs.get(request.header("Call-ID") or "")
         if dialog is None or dialog.state != "offered":
             return Result()
         dialog.state = "playing"  # media only after ACK
+        dialog.started_ts = wall_now
         return Result(commands=[{"op": "play", "id": dialog.sid}], note=f"ACK: {dialog.channel}")
 
     def bye(self, request: SipRequest) -> Result:
@@ -165,7 +167,8 @@ class MediaSessions:
         """Every session, for status.json and health."""
         return [{"id": d.sid, "platform": d.platform, "channel": d.channel, "kind": d.offer.kind,
                  "transport": d.offer.transport, "state": d.state, "ssrc": d.offer.ssrc,
-                 "first_packet_ms": d.first_packet_ms} for d in list(self.dialogs.values())]
+                 "first_packet_ms": d.first_packet_ms, "started_ts": d.started_ts}
+                for d in list(self.dialogs.values())]
 
     def status(self, platform: str) -> dict[str, int]:
         mine = [d for d in self.dialogs.values() if d.platform == platform]
