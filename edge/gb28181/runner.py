@@ -295,9 +295,10 @@ class SipRunner(threading.Thread):
             ended = self.sessions.event(event)
             if ended and ended.state == "finished":
                 self._media_status(ended)
-            elif ended:
-                logger.info("platform=%s media session %s (%s) ended: %s", ended.platform,
-                            ended.sid, ended.channel, event.get("reason"))
+            elif ended:  # our side ended it (peer or camera gone): tell the platform
+                logger.info("platform=%s media session %s (%s) ended: %s; sending BYE",
+                            ended.platform, ended.sid, ended.channel, event.get("reason"))
+                self._in_dialog(ended, "BYE", b"")
             elif event.get("event") == "playing":
                 logger.info("media session %s: first packet %s ms after ACK", event.get("id"),
                             event.get("first_packet_ms"))
@@ -307,27 +308,37 @@ class SipRunner(threading.Thread):
                 self.media(command)
 
     def _media_status(self, dialog: Dialog) -> None:
-        """MediaStatus 121 inside the INVITE dialog: the footage is all sent (the platform
-        answers with BYE)."""
+        """MediaStatus 121: the footage is all sent (the platform answers with BYE)."""
         upper = next((u for u in self.uppers if u.cfg.id == dialog.platform), None)
         if upper is None:
             return
         upper.sn += 1
         body = render("Notify", "MediaStatus", upper.sn, dialog.channel,
                       [("NotifyType", "121")], charset=upper.cfg.charset)
+        logger.info("platform=%s media session %s (%s): all sent, MediaStatus 121",
+                    upper.cfg.id, dialog.sid, dialog.channel)
+        self._in_dialog(dialog, "MESSAGE", body)
+
+    def _in_dialog(self, dialog: Dialog, method: str, body: bytes) -> None:
+        """A request of ours inside an INVITE dialog: its Call-ID, our To-tag as From-tag,
+        the platform's From-tag as To-tag, sent to the platform's Contact."""
+        upper = next((u for u in self.uppers if u.cfg.id == dialog.platform), None)
+        if upper is None:
+            return
+        upper.sn += 1
         invite = dialog.invite
         contact = re.search(r"<([^>]+)>", invite.header("Contact") or "")
         reg = upper.reg.cfg
-        request = SipRequest("MESSAGE", contact.group(1) if contact else f"sip:{upper.cfg.id}@"
-                             f"{upper.cfg.sip_domain}", (
+        headers = [
             ("Via", f"SIP/2.0/{reg.transport} {reg.local_host}:{reg.local_port};rport;"
                     f"branch=z9hG4bK{random.getrandbits(48):012x}"),
             ("From", f"<sip:{dialog.channel}@{upper.cfg.sip_domain}>;tag={dialog.local_tag}"),
             ("To", invite.header("From") or ""),
-            ("Call-ID", dialog.call_id), ("CSeq", f"{upper.sn} MESSAGE"), ("Max-Forwards", "70"),
-            ("Content-Type", "Application/MANSCDP+xml")), body)
-        logger.info("platform=%s media session %s (%s): all sent, MediaStatus 121",
-                    upper.cfg.id, dialog.sid, dialog.channel)
+            ("Call-ID", dialog.call_id), ("CSeq", f"{upper.sn} {method}"), ("Max-Forwards", "70")]
+        if body:
+            headers.append(("Content-Type", "Application/MANSCDP+xml"))
+        target = contact.group(1) if contact else f"sip:{upper.cfg.id}@{upper.cfg.sip_domain}"
+        request = SipRequest(method, target, tuple(headers), body)
         self._apply(upper, [upper.reg.send_request(request, time.monotonic())])
 
     def _sender(self, request: SipRequest) -> _Upper | None:

@@ -436,4 +436,7 @@ def test_a_platform_that_goes_away_ends_the_session(node, tmp_path: Path) -> Non
         while json.loads(status.read_text()).get("media_sessions"):
             assert time.monotonic() < gone, f"{transport} session outlived its peer"
             time.sleep(0.2)
+        bye = platform.request("BYE")  # we tell the platform the session is over
+        assert bye.header("Call-ID") == request.header("Call-ID")
+        platform.send(response_to(bye, 200, "OK"))
     assert "peer gone" in (Path(daemon.config).parent / "edge.log").read_text()
