@@ -153,7 +153,7 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
                      recorder.command)
            if any(p.enabled for p in cfg.platforms) else None)
     if sip:
-        recorder.on_media = sip.media_events.put  # session events from the recorder
+        recorder.on_media = sip.media_event  # session events from the recorder
         sip.start()
     reload = threading.Event()  # reload-config over MQTT: stop cleanly, start again
 

@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 MAX_WAIT_S = 0.5
 UNREGISTER_WAIT_S = 3.0
+OPEN_WAIT_S = 2.0  # the recorder binds the session's port; 200 OK only after that
 TCP_CONNECT_TIMEOUT_S = 5.0
 MANUAL_RECORD_MAX_S = 3600.0  # a Record without StopRecord locks at most an hour
 RECENT_REQUESTS = 256  # retransmitted requests are answered again, not handled twice
@@ -88,6 +89,14 @@ class SipRunner(threading.Thread):
         ports = cfg.media.rtp_port_range
         self.sessions = MediaSessions(cfg.node.id, (ports[0], ports[-1]), cfg.media.max_sessions)
         self.media_events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._opening: dict[str, queue.Queue[dict[str, Any]]] = {}  # sid -> its open outcome
+
+    def media_event(self, event: dict[str, Any]) -> None:
+        """From the recorder's output thread."""
+        waiting = self._opening.get(str(event.get("id")))
+        if waiting is not None and event.get("event") in ("opened", "ended"):
+            waiting.put(event)
+        self.media_events.put(event)
 
     def status(self) -> list[dict[str, object]]:
         """Per-platform state for health reporting."""
@@ -214,7 +223,7 @@ class SipRunner(threading.Thread):
 
     def _request(self, request: SipRequest, reply: Callable[[bytes], None], source: str) -> None:
         if request.method == "ACK":  # never answered (RFC 3261 17.2.1)
-            self._media_result(self.sessions.ack(request, time.time()), reply, "")
+            self._media_result(self.sessions.ack(request, time.time()), "")
             return
         key = (request.header("Call-ID") or "", request.header("CSeq") or "",
                request.header("Via") or "")
@@ -274,17 +283,41 @@ class SipRunner(threading.Thread):
         *early, final = result.responses
         for response in early:
             reply(bytes(response))
-        self._media_result(result, reply, upper.cfg.id)
-        return final
+        opening = next((str(c["id"]) for c in result.commands if c["op"] == "open"), None)
+        if opening is None:
+            self._media_result(result, upper.cfg.id)
+            return final
+        # a platform in TCP active mode connects as soon as it reads our answer
+        self._opening[opening] = outcome = queue.Queue()
+        try:
+            event = {"id": opening, "event": "ended", "reason": "recorder not running"}
+            if self._media_result(result, upper.cfg.id):
+                try:
+                    event = outcome.get(timeout=OPEN_WAIT_S)
+                except queue.Empty:
+                    event["reason"] = "the recorder did not open it in time"
+                    self._media_result(MediaResult(commands=[{"op": "close", "id": opening}]),
+                                       upper.cfg.id)
+        finally:
+            del self._opening[opening]
+        if event["event"] == "opened":
+            return final
+        self.sessions.event(event)  # forget the dialog: the platform gets no 200 OK for it
+        logger.warning("platform=%s media session %s not opened: %s", upper.cfg.id, opening,
+                       event.get("reason"))
+        return response_to(request, 500, "Server Internal Error")
 
-    def _media_result(self, result: MediaResult, reply: Callable[[bytes], None],
-                      platform: str) -> None:
+    def _media_result(self, result: MediaResult, platform: str) -> bool:
+        """Hands the commands to the recorder; whether it took them all."""
         if result.note:
             logger.info("platform=%s media: %s", platform or "-", result.note)
+        delivered = True
         for command in result.commands:
             if self.media is None or not self.media(command):
-                logger.warning("media: recorder not running; %s for session %s dropped",
-                               command["op"], command["id"])
+                delivered = False
+                logger.warning("platform=%s media: recorder not running; %s for session %s "
+                               "dropped", platform or "-", command["op"], command["id"])
+        return delivered
 
     def _media_housekeeping(self, now: float) -> None:
         while True:

@@ -15,6 +15,7 @@ from edge.gb28181.sip.message import SipRequest, SipResponse, parse, response_to
 SERVER = "34020000002000000001"
 NODE = "34020000001180000001"
 PASSWORD = "12345678"
+SSRC = "0200000001"  # y= of the media INVITEs
 CHALLENGE = 'Digest realm="3402000000", nonce="f00d", algorithm=MD5'
 
 
@@ -140,3 +141,49 @@ def subscribe(transport: str, port: int, event: str, expires: int, call_id: str)
         ("Event", event), ("Expires", str(expires)),
         ("Content-Type", "Application/MANSCDP+xml")),
         render("Query", event.split(";")[0].replace("presence", "Alarm"), 1, NODE))
+
+
+# -- media INVITE dialogs (issue 4) ------------------------------------------------
+
+def offer(transport: str, port: int, kind: str = "Play") -> bytes:
+    proto = "RTP/AVP" if transport == "udp" else "TCP/RTP/AVP"
+    lines = ["v=0", f"o={SERVER} 0 0 IN IP4 127.0.0.1", f"s={kind}", "c=IN IP4 127.0.0.1",
+             "t=0 0", f"m=video {port} {proto} 96 98 99", "a=recvonly", "a=rtpmap:96 PS/90000",
+             "a=rtpmap:98 H264/90000", "a=rtpmap:99 H265/90000"]
+    if transport == "tcp-listen":  # the platform listens: it is passive, we connect
+        lines += ["a=setup:passive", "a=connection:new"]
+    elif transport == "tcp-connect":  # the platform connects: we listen
+        lines += ["a=setup:active", "a=connection:new"]
+    lines += [f"y={SSRC}", "f="]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def invite(platform: ScriptedPlatform, channel: str, body: bytes, call_id: str) -> SipRequest:
+    return SipRequest("INVITE", f"sip:{channel}@3402000000", (
+        ("Via", f"SIP/2.0/UDP 127.0.0.1:{platform.port};branch=z9hG4bK{call_id}"),
+        ("From", f"<sip:{SERVER}@3402000000>;tag=inv-{call_id}"),
+        ("To", f"<sip:{channel}@3402000000>"), ("Call-ID", call_id), ("CSeq", "1 INVITE"),
+        ("Contact", f"<sip:{SERVER}@127.0.0.1:{platform.port}>"),
+        ("Subject", f"{channel}:{SSRC},{SERVER}:0"), ("Content-Type", "APPLICATION/SDP")), body)
+
+
+def in_dialog(method: str, request: SipRequest, ok: SipResponse, cseq: int) -> SipRequest:
+    headers = [(k, v) for k, v in request.headers if k not in ("CSeq", "To", "Content-Type")]
+    return SipRequest(method, request.uri, tuple(headers) + (
+        ("To", ok.header("To") or ""), ("CSeq", f"{cseq} {method}")))
+
+
+def final_response(platform: ScriptedPlatform, call_id: str) -> tuple[SipResponse, bool]:
+    """The final answer to our INVITE; whether a 100 Trying came first."""
+    trying = False
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        msg = platform.receive()
+        if isinstance(msg, SipResponse) and msg.header("Call-ID") == call_id:
+            if msg.status == 100:
+                trying = True
+                continue
+            return msg, trying
+        if isinstance(msg, SipRequest):
+            platform.send(response_to(msg, 200, "OK", "k"))  # keepalives
+    raise AssertionError(f"no final response for {call_id}")

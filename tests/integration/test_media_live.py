@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import av
 import pytest
@@ -20,19 +20,22 @@ from edge.sim.clips import read_counter
 from edge.sim.server import CameraServer, free_port
 from tests.conftest import CLIP_FRAMES, Daemon, write_config
 from tests.integration.scripted_platform import (
-    PASSWORD, SERVER, ScriptedPlatform, register,
+    PASSWORD, SERVER, SSRC, ScriptedPlatform, final_response, in_dialog, invite, offer, register,
 )
 
 CAM_264 = "34020000001320000001"
 CAM_265 = "34020000001320000002"
-SSRC = "0200000001"
 
 
 class Receiver:
     """The platform's media port: collects RTP packets (UDP, or TCP in either role)."""
 
+    opened: list["Receiver"] = []  # closed after each test, also one that failed halfway
+
     def __init__(self, transport: str) -> None:
+        Receiver.opened.append(self)
         self.transport = transport
+        self.error: OSError | None = None
         self.packets: list[tuple[float, bytes]] = []
         self.port = free_port()
         self.stop = threading.Event()
@@ -57,7 +60,11 @@ class Receiver:
             sock, _ = self.sock.accept()
         elif self.transport == "tcp-connect":
             assert connect_to is not None
-            sock.connect(("127.0.0.1", connect_to))
+            try:
+                sock.connect(("127.0.0.1", connect_to))
+            except OSError as exc:
+                self.error = exc  # the test reports it
+                return
         sock.settimeout(0.2)
         deframer = TcpDeframer()
         while not self.stop.is_set():
@@ -82,48 +89,11 @@ class Receiver:
         self.sock.close()
 
 
-def offer(transport: str, port: int, kind: str = "Play") -> bytes:
-    proto = "RTP/AVP" if transport == "udp" else "TCP/RTP/AVP"
-    lines = ["v=0", f"o={SERVER} 0 0 IN IP4 127.0.0.1", f"s={kind}", "c=IN IP4 127.0.0.1",
-             "t=0 0", f"m=video {port} {proto} 96 98 99", "a=recvonly", "a=rtpmap:96 PS/90000",
-             "a=rtpmap:98 H264/90000", "a=rtpmap:99 H265/90000"]
-    if transport == "tcp-listen":  # the platform listens: it is passive, we connect
-        lines += ["a=setup:passive", "a=connection:new"]
-    elif transport == "tcp-connect":  # the platform connects: we listen
-        lines += ["a=setup:active", "a=connection:new"]
-    lines += [f"y={SSRC}", "f="]
-    return ("\r\n".join(lines) + "\r\n").encode()
-
-
-def invite(platform: ScriptedPlatform, channel: str, body: bytes, call_id: str) -> SipRequest:
-    return SipRequest("INVITE", f"sip:{channel}@3402000000", (
-        ("Via", f"SIP/2.0/UDP 127.0.0.1:{platform.port};branch=z9hG4bK{call_id}"),
-        ("From", f"<sip:{SERVER}@3402000000>;tag=inv-{call_id}"),
-        ("To", f"<sip:{channel}@3402000000>"), ("Call-ID", call_id), ("CSeq", "1 INVITE"),
-        ("Contact", f"<sip:{SERVER}@127.0.0.1:{platform.port}>"),
-        ("Subject", f"{channel}:{SSRC},{SERVER}:0"), ("Content-Type", "APPLICATION/SDP")), body)
-
-
-def in_dialog(method: str, request: SipRequest, ok: SipResponse, cseq: int) -> SipRequest:
-    headers = [(k, v) for k, v in request.headers if k not in ("CSeq", "To", "Content-Type")]
-    return SipRequest(method, request.uri, tuple(headers) + (
-        ("To", ok.header("To") or ""), ("CSeq", f"{cseq} {method}")))
-
-
-def final_response(platform: ScriptedPlatform, call_id: str) -> tuple[SipResponse, bool]:
-    """The final answer to our INVITE; whether a 100 Trying came first."""
-    trying = False
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        msg = platform.receive()
-        if isinstance(msg, SipResponse) and msg.header("Call-ID") == call_id:
-            if msg.status == 100:
-                trying = True
-                continue
-            return msg, trying
-        if isinstance(msg, SipRequest):
-            platform.send(response_to(msg, 200, "OK", "k"))  # keepalives
-    raise AssertionError(f"no final response for {call_id}")
+@pytest.fixture(autouse=True)
+def close_receivers() -> Iterator[None]:
+    yield
+    while Receiver.opened:
+        Receiver.opened.pop().close()
 
 
 def frames_of(packets: list[bytes]) -> tuple[bytes, list[int]]:
@@ -203,12 +173,13 @@ def play(platform: ScriptedPlatform, channel: str, transport: str, call_id: str,
     answer = ok.body.decode()
     assert f"y={SSRC}" in answer and "a=sendonly" in answer
     our_port = int(answer.split("m=video ")[1].split()[0])
-    platform.send(in_dialog("ACK", request, ok, 1))
-    if transport == "tcp-connect":
+    if transport == "tcp-connect":  # at once, before the ACK: the port listens by the 200 OK
         receiver.start(connect_to=our_port)
+    platform.send(in_dialog("ACK", request, ok, 1))
     wait = time.monotonic() + 10
-    while not receiver.packets and time.monotonic() < wait:
+    while not receiver.packets and time.monotonic() < wait and receiver.error is None:
         time.sleep(0.01)
+    assert receiver.error is None, f"cannot connect to our media port: {receiver.error}"
     first_packet_s = receiver.packets[0][0] - sent if receiver.packets else float("inf")
     time.sleep(seconds)
     platform.send(in_dialog("BYE", request, ok, 2))

@@ -139,9 +139,17 @@ class LiveHub:
                 raise ValueError(f"unknown media command {op!r}")
         except (OSError, ValueError, KeyError) as exc:
             logger.warning("media session=%s %s failed: %s", sid, op, exc)
-            self.close(sid, f"{op} failed: {exc}")
+            if sid in self.sessions:
+                self.close(sid, f"{op} failed: {exc}")
+            else:  # never opened (e.g. its port is taken): the SIP side still needs to know
+                self.emit({"media": {"id": sid, "event": "ended", "reason": f"{op} failed: {exc}"}})
 
     def _open(self, sid: str, cmd: dict[str, Any]) -> None:
+        self._add(sid, cmd)
+        # the SIP side answers 200 OK only now: our port is bound (and listening for TCP)
+        self.emit({"media": {"id": sid, "event": "opened"}})
+
+    def _add(self, sid: str, cmd: dict[str, Any]) -> None:
         sender = Sender(cmd["transport"], cmd["address"], int(cmd["port"]),
                         int(cmd["local_port"]), int(cmd["ssrc"]), int(cmd.get("pt", 96)))
         if cmd.get("kind", "Play") != "Play":
