@@ -46,6 +46,7 @@ class RecorderProcess:
         self.log_level = log_level
         self.proc: subprocess.Popen[str] | None = None
         self.cameras: dict[str, dict[str, object]] = {}
+        self.media_bytes: dict[str, int] = {}  # per media session, from the status line
         self.last_status = 0.0  # monotonic
         self.last_start = -RESTART_MIN_INTERVAL_S
         self.restarts = 0
@@ -83,6 +84,7 @@ class RecorderProcess:
                 self.on_media(status["media"])
                 continue
             self.cameras = {c["id"]: c for c in status["cameras"]}
+            self.media_bytes = status.get("media_bytes", {})
             self.last_status = time.monotonic()
         self.on_media({"event": "recorder_gone"})  # its sessions died with it
 
@@ -164,7 +166,8 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     def live_status() -> dict[str, object]:
         status = recorder.snapshot(cfg.node.id)
         status["platforms"] = sip.status() if sip else []
-        status["media_sessions"] = sip.sessions.listing() if sip else []
+        status["media_sessions"] = [{**s, "bytes": recorder.media_bytes.get(s["id"], 0)}
+                                    for s in (sip.sessions.listing() if sip else [])]
         return status
 
     mqtt = None

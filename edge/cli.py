@@ -239,6 +239,12 @@ def _status(args: argparse.Namespace) -> int:
                   + (f", 订阅 subscriptions {'/'.join(plat['subscriptions'])}"
                      if plat["subscriptions"] else "")
                   + (f", 错误 error: {plat['last_error']}" if plat["last_error"] else ""))
+        kinds = {"Play": "实时 live", "Playback": "回放 playback", "Download": "下载 download"}
+        for s in status.get("media_sessions", []):
+            since = format_time(s["started_ts"], cfg.node.timezone) if s["started_ts"] else "-"
+            print(f"媒体流 media {kinds.get(s['kind'], s['kind'])} {s['channel']} -> "
+                  f"{s['platform']} ({s['transport']}, {s['state']}), "
+                  f"{s['bytes'] / 2**20:.1f} MB, 开始 since {since}")
         if "mqtt" in status:
             mq = status["mqtt"]
             print("MQTT: " + ("已连接 connected" if mq["connected"] else "未连接 not connected")

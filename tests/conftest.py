@@ -9,12 +9,14 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 import pytest
 
 from edge.sim.clips import ClipSpec, ensure_clip
 from edge.sim.server import CameraServer, gstreamer_missing
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP_CACHE = ROOT / ".cache" / "clips"
@@ -122,10 +124,11 @@ class Daemon:
         return self.proc.returncode
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
+def wait_for(predicate: Callable[[], T], timeout: float, what: str) -> T:
+    """The predicate's first truthy value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        if value := predicate():
+            return value
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -12,10 +12,13 @@ import paho.mqtt.client as mqtt
 
 from edge import __version__
 from edge.config import EdgeConfig
-from edge.mqtt.runner import describe_connect_error, describe_refusal, make_client
+from edge.mqtt.runner import (
+    UNSUPPORTED_PROTOCOL, describe_connect_error, describe_refusal, make_client,
+)
 from edge.mqtt.topics import Topics
 
 TIMEOUT_S = 10.0
+CLOSED = "代理关闭了连接 the broker closed the connection"
 
 
 def mqtt_test(cfg: EdgeConfig) -> tuple[bool, list[str]]:
@@ -23,24 +26,15 @@ def mqtt_test(cfg: EdgeConfig) -> tuple[bool, list[str]]:
     assert m is not None
     lines = [f"代理 broker {m.host}:{m.broker_port} ({'TLS' if m.tls else 'TCP'}, "
              f"MQTT {m.protocol}, 用户 user {m.username or '-'})"]
-    protocol = mqtt.MQTTv311 if m.protocol == "3.1.1" else mqtt.MQTTv5
-    client = make_client(cfg, protocol)
-    result: dict[str, Any] = {}
-    client.on_connect = lambda _c, _u, _f, reason, _p: result.setdefault("connack", reason)
-    try:
-        client.connect(m.host, m.broker_port, m.keepalive)
-    except (OSError, ssl.SSLError, ValueError) as exc:
-        return False, lines + [f"失败 FAILED: {describe_connect_error(exc, m)}"]
     deadline = time.monotonic() + TIMEOUT_S
-    while "connack" not in result and time.monotonic() < deadline:
-        if client.loop(0.2) != mqtt.MQTT_ERR_SUCCESS and "connack" not in result:
-            return False, lines + ["失败 FAILED: 代理关闭了连接 the broker closed the connection"]
-    reason = result.get("connack")
-    if reason is None:
-        return False, lines + ["失败 FAILED: 未收到 CONNACK no answer to CONNECT in "
-                               f"{TIMEOUT_S:.0f} s"]
-    if reason.is_failure:
-        return False, lines + [f"失败 FAILED: {describe_refusal(reason)}"]
+    client, failure = _connect(cfg, mqtt.MQTTv311 if m.protocol == "3.1.1" else mqtt.MQTTv5,
+                               deadline)
+    # as the daemon does: a 3.1.1-only broker answers CONNACK 1 or just hangs up
+    if m.protocol == "auto" and (failure.endswith(UNSUPPORTED_PROTOCOL) or failure == CLOSED):
+        lines.append(f"MQTT 5 失败 failed ({failure}); 改用 trying 3.1.1")
+        client, failure = _connect(cfg, mqtt.MQTTv311, deadline)
+    if failure:
+        return False, lines + [f"失败 FAILED: {failure}"]
     lines.append("已连接 connected")
     topic = Topics(m.topic_prefix, cfg.node.id).health + "/test"
     body = json.dumps({"test": True, "node": cfg.node.id, "version": __version__,
@@ -52,3 +46,27 @@ def mqtt_test(cfg: EdgeConfig) -> tuple[bool, list[str]]:
     if not info.is_published():
         return False, lines + [f"失败 FAILED: 代理未确认 no PUBACK for {topic}"]
     return True, lines + [f"已发布测试健康消息 published a test health message to {topic} (PUBACK)"]
+
+
+def _connect(cfg: EdgeConfig, protocol: mqtt.MQTTProtocolVersion,
+             deadline: float) -> tuple[mqtt.Client, str]:
+    """A client connected (and ""), or why not."""
+    m = cfg.mqtt
+    assert m is not None
+    client = make_client(cfg, protocol)
+    result: dict[str, Any] = {}
+    client.on_connect = lambda _c, _u, _f, reason, _p: result.setdefault("connack", reason)
+    try:
+        client.connect(m.host, m.broker_port, m.keepalive)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        return client, describe_connect_error(exc, m)
+    while "connack" not in result and time.monotonic() < deadline:
+        if client.loop(0.2) != mqtt.MQTT_ERR_SUCCESS and "connack" not in result:
+            return client, CLOSED
+    reason = result.get("connack")
+    if reason is None:
+        return client, f"未收到 CONNACK no answer to CONNECT in {TIMEOUT_S:.0f} s"
+    if reason.is_failure:
+        client.disconnect()
+        return client, describe_refusal(reason)
+    return client, ""

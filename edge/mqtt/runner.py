@@ -51,6 +51,8 @@ RECONNECT_MAX_S = 60.0
 STOP_FLUSH_S = 3.0
 SNAPSHOT_TIMEOUT_S = 20.0
 DAY_S = 86_400.0
+UNSUPPORTED_PROTOCOL = "Unsupported protocol version"  # paho's reading of a 3.1.1 CONNACK 1
+SESSION_FIELDS = ("channel", "kind", "transport", "state", "bytes", "started_ts")  # per platform
 
 
 def make_client(cfg: EdgeConfig, protocol: mqtt.MQTTProtocolVersion) -> mqtt.Client:
@@ -86,6 +88,10 @@ def describe_connect_error(exc: BaseException, m: MqttConfig) -> str:
     return f"无法连接 cannot connect to {where}: {exc}"
 
 
+def _version(protocol: mqtt.MQTTProtocolVersion) -> str:
+    return "5" if protocol == mqtt.MQTTv5 else "3.1.1"
+
+
 def describe_refusal(reason: Any) -> str:
     text = str(reason)
     if text in ("Not authorized", "Bad user name or password"):
@@ -110,6 +116,7 @@ class MqttRunner(threading.Thread):
         self.protocol = mqtt.MQTTv311 if self.m.protocol == "3.1.1" else mqtt.MQTTv5
         self.client: mqtt.Client | None = None
         self.connected = False
+        self._answered = False
         self.last_error: str | None = None
         self._backoff = Backoff(max_delay_s=RECONNECT_MAX_S)
         self._rng = random.Random()
@@ -170,6 +177,7 @@ class MqttRunner(threading.Thread):
         client.on_connect = self._on_connect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        self._answered = False  # a CONNACK came, whatever it said
         try:
             client.connect(m.host, m.broker_port, m.keepalive)
         except (OSError, ssl.SSLError, ValueError) as exc:
@@ -187,6 +195,12 @@ class MqttRunner(threading.Thread):
     def _lost(self, reason: str) -> None:
         if self.connected:
             logger.warning("mqtt: connection to %s lost: %s", self.m.host, reason)
+        if not self.connected and not self._answered and self.m.protocol == "auto":
+            # some 3.1.1-only brokers hang up on an MQTT 5 CONNECT instead of answering
+            # CONNACK 1; try the other version next (a 5-only broker brings us back)
+            self.protocol = mqtt.MQTTv311 if self.protocol == mqtt.MQTTv5 else mqtt.MQTTv5
+            logger.warning("mqtt: broker closed the connection without answering CONNECT; "
+                           "next try with MQTT %s", _version(self.protocol))
         self.connected = False
         self._inflight.clear()
         self._sent_up_to = 0  # unacknowledged messages go again, in order
@@ -197,9 +211,10 @@ class MqttRunner(threading.Thread):
 
     def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any,
                     _props: Any) -> None:
+        self._answered = True
         if reason.is_failure:
             if self.m.protocol == "auto" and self.protocol == mqtt.MQTTv5 and \
-                    str(reason) == "Unsupported protocol version":
+                    str(reason) == UNSUPPORTED_PROTOCOL:
                 logger.warning("mqtt: broker does not speak MQTT 5; using 3.1.1")
                 self.protocol = mqtt.MQTTv311
             client.disconnect()
@@ -210,7 +225,7 @@ class MqttRunner(threading.Thread):
         self.last_error = None
         self._backoff.reset()
         logger.info("mqtt: connected to %s:%d (MQTT %s)", self.m.host, self.m.broker_port,
-                    "5" if self.protocol == mqtt.MQTTv5 else "3.1.1")
+                    _version(self.protocol))
         client.publish(self.topics.status, b"online", qos=1, retain=True)
         client.subscribe(self.topics.commands, qos=1)
         for channel_id, live in self._live_cameras().items():
@@ -389,7 +404,10 @@ class MqttRunner(threading.Thread):
                         "last_keepalive_ok_ts": p["last_keepalive_ok_ts"],
                         "clock_offset_s": p["clock_offset_s"],
                         "live_sessions": p.get("live_sessions", 0),
-                        "playback_sessions": p.get("playback_sessions", 0)} for p in platforms],
+                        "playback_sessions": p.get("playback_sessions", 0),
+                        "sessions": [{k: s[k] for k in SESSION_FIELDS}
+                                     for s in status.get("media_sessions", [])
+                                     if s["platform"] == p["id"]]} for p in platforms],
             uplink=uplink_facts(), outbox=self.outbox.stats())
 
     # -- commands ---------------------------------------------------------------------

@@ -81,7 +81,8 @@ def run_recorder(cfg: EdgeConfig) -> int:
                 threads[cam.id].start()
         now = time.time()
         try:
-            emit({"ts": now, "cameras": [s.to_dict(now) for s in states.values()]})
+            emit({"ts": now, "cameras": [s.to_dict(now) for s in states.values()],
+                  "media_bytes": hub.bytes_sent()})
         except BrokenPipeError:
             stop.set()
     hub.close_all()

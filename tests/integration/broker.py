@@ -5,7 +5,9 @@ and persistence, so a subscriber's session and its queued messages survive a res
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -108,21 +110,64 @@ def _toml(value: object) -> str:
     return str(value)
 
 
+class OldBroker:
+    """amqtt: a real broker that speaks MQTT 3.1.1 only and refuses an MQTT 5 CONNECT
+    with return code 1, as older brokers in the field do. Anonymous, plain TCP."""
+
+    def __init__(self, work: Path) -> None:
+        script = Path(sys.executable).parent / "amqtt"
+        if not script.exists():
+            pytest.fail("amqtt is missing: pip install -e '.[test]' (CI installs it)")
+        work.mkdir(parents=True, exist_ok=True)
+        self.work, self.port = work, free_port()
+        conf = work / "amqtt.yaml"
+        conf.write_text(f"listeners:\n  default:\n    type: tcp\n    bind: 127.0.0.1:{self.port}\n"
+                        "plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n"
+                        "    allow_anonymous: true\n")
+        self.log = (work / "amqtt.log").open("ab")
+        self.proc = subprocess.Popen([str(script), "-c", str(conf)], stdout=self.log,
+                                     stderr=self.log)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (work / "amqtt.log").read_text()
+                time.sleep(0.2)
+
+    def config(self) -> str:
+        return (f'\n[mqtt]\nhost = "127.0.0.1"\nport = {self.port}\nhealth_interval = 5\n'
+                "keepalive = 5\n")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+
+
 class Subscriber:
     """A persistent-session subscriber (QoS 1): the broker keeps what it misses."""
 
-    def __init__(self, broker: Broker, topics: list[str], client_id: str = "test-sub") -> None:
+    def __init__(self, broker: Broker | OldBroker, topics: list[str],
+                 client_id: str = "test-sub") -> None:
         self.messages: list[mqtt.MQTTMessage] = []
         self.subscribed = threading.Event()
+        v5 = isinstance(broker, Broker)
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv5)
-        self.client.username_pw_set(USER, PASSWORD)
+                                  protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+                                  clean_session=None if v5 else False)
+        if v5:
+            self.client.username_pw_set(USER, PASSWORD)
         self.client.on_message = lambda _c, _u, msg: self.messages.append(msg)
         self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.on_connect = lambda c, _u, _f, _r, _p: [c.subscribe(t, qos=1) for t in topics]
         self.client.reconnect_delay_set(0.2, 1)
-        self.client.connect("127.0.0.1", broker.port, clean_start=False,
-                            properties=_session_expiry())
+        if v5:
+            self.client.connect("127.0.0.1", broker.port, clean_start=False,
+                                properties=_session_expiry())
+        else:
+            self.client.connect("127.0.0.1", broker.port)
         self.client.loop_start()
 
     def on(self, topic: str) -> list[bytes]:

@@ -5,26 +5,32 @@ counter into every frame, so a missing frame shows."""
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterator
 
 import av
+import jsonschema
 import pytest
 
 from edge.gb28181.media.rtp import TcpDeframer, parse_rtp
 from edge.gb28181.sip.message import SipRequest, SipResponse, response_to
 from edge.sim.clips import read_counter
 from edge.sim.server import CameraServer, free_port
-from tests.conftest import CLIP_FRAMES, Daemon, write_config
+from tests.conftest import CLIP_FRAMES, ROOT, Daemon, wait_for, write_config
+from tests.integration.broker import Broker, Subscriber
 from tests.integration.scripted_platform import (
-    PASSWORD, SERVER, SSRC, ScriptedPlatform, final_response, in_dialog, invite, offer, register,
+    NODE, PASSWORD, SERVER, SSRC, ScriptedPlatform, final_response, in_dialog, invite, offer, register,
 )
 
 CAM_264 = "34020000001320000001"
 CAM_265 = "34020000001320000002"
+HEALTH_SCHEMA = json.loads((ROOT / "edge" / "health" / "health.schema.json").read_text())
 
 
 class Receiver:
@@ -127,7 +133,7 @@ def contiguous(counters: list[int]) -> bool:
 
 
 @pytest.fixture
-def node(tmp_path: Path, cameras: Callable[..., CameraServer]):
+def node(tmp_path: Path, cameras: Callable[..., CameraServer], broker: Broker):
     cams = cameras({"/a": "h264_g711a", "/b": "h265_g711a", "/sub": "h265"})
     platform = ScriptedPlatform("udp")
     rtp = min(free_port(), 65_000)
@@ -137,7 +143,7 @@ def node(tmp_path: Path, cameras: Callable[..., CameraServer]):
         extra=f"sip_port = {free_port()}\n\n[[platforms]]\nid = \"{SERVER}\"\n"
               f"host = \"127.0.0.1\"\nport = {platform.port}\npassword = \"{PASSWORD}\"\n"
               f"keepalive_interval = 5\n\n[media]\nrtp_port_range = [{rtp}, {rtp + 64}]\n"
-              "max_sessions = 2",
+              "max_sessions = 2\n" + broker.config(),
         camera_extra=f'sub_url = "{cams.url("/sub")}"')  # the 4G sub stream: H.265, no audio
     daemon = Daemon(config).start()
     register(platform)
@@ -383,13 +389,14 @@ def test_a_platform_on_4g_asks_for_the_sub_stream(node, tmp_path: Path) -> None:
     assert "sub stream" not in log or "ended" not in log  # no failure while it was pulled
 
 
-def test_a_platform_that_goes_away_ends_the_session(node, tmp_path: Path) -> None:
-    """UDP: the platform's port closes (ICMP unreachable); TCP: the connection resets."""
-    import json
-
+def test_a_platform_that_goes_away_ends_the_session(node, broker: Broker) -> None:
+    """UDP: the platform's port closes (ICMP unreachable); TCP: the connection resets.
+    While it lives, status.json and the MQTT health show it with its bytes."""
     platform, daemon = node
     status = Path(daemon.config).parent / "data" / "status.json"
+    health = Subscriber(broker, [f"edge/{NODE}/health"])
     for transport in ("udp", "tcp-listen"):
+        health.messages.clear()  # the previous session's health is not this one's
         receiver = Receiver(transport)
         receiver.start()
         request, ok, _, _ = invite_when_online(platform, CAM_264, offer(transport, receiver.port),
@@ -398,10 +405,16 @@ def test_a_platform_that_goes_away_ends_the_session(node, tmp_path: Path) -> Non
         platform.send(in_dialog("ACK", request, ok, 1))
         while not receiver.packets:
             time.sleep(0.05)
-        wait_sessions = time.monotonic() + 10
-        while not json.loads(status.read_text()).get("media_sessions"):
-            assert time.monotonic() < wait_sessions, "the session never showed in status.json"
-            time.sleep(0.2)
+        wait_for(lambda: any(s["bytes"] > 0 for s in
+                             json.loads(status.read_text()).get("media_sessions", [])),
+                 10, "the session and its bytes never showed in status.json")
+        listed = wait_for(lambda: session_in_health(health), 15,
+                          "the session never showed in the MQTT health")
+        assert (listed["channel"], listed["kind"], listed["bytes"] > 0) == (CAM_264, "Play", True)
+        assert listed["transport"] == ("udp" if transport == "udp" else "tcp-active")
+        shown = subprocess.run([sys.executable, "-m", "edge", "status", "--config",
+                                str(daemon.config)], capture_output=True, text=True).stdout
+        assert f"媒体流 media 实时 live {CAM_264} -> {SERVER} ({listed['transport']}" in shown
         receiver.close()  # gone without a BYE
         gone = time.monotonic() + 15
         while json.loads(status.read_text()).get("media_sessions"):
@@ -410,4 +423,16 @@ def test_a_platform_that_goes_away_ends_the_session(node, tmp_path: Path) -> Non
         bye = platform.request("BYE")  # we tell the platform the session is over
         assert bye.header("Call-ID") == request.header("Call-ID")
         platform.send(response_to(bye, 200, "OK"))
+    health.close()
     assert "peer gone" in (Path(daemon.config).parent / "edge.log").read_text()
+
+
+def session_in_health(health: Subscriber) -> dict | None:
+    """The platform's media session in the newest health message that lists one."""
+    for payload in reversed(health.on(f"edge/{NODE}/health")):
+        document = json.loads(payload)
+        jsonschema.validate(document, HEALTH_SCHEMA)
+        sessions = [s for p in document["platforms"] if p["id"] == SERVER for s in p["sessions"]]
+        if sessions:
+            return sessions[0]
+    return None

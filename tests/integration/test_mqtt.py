@@ -8,11 +8,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import av
 import jsonschema
-import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -20,20 +19,13 @@ from edge.mqtt.outbox import Outbox
 from edge.record.index import Index
 from edge.sim.server import CameraServer
 from tests.conftest import ROOT, Daemon, wait_for, write_config
-from tests.integration.broker import Broker, Subscriber
+from tests.integration.broker import Broker, OldBroker, Subscriber
 
 NODE = "34020000001180000001"
 CAM = "34020000001320000001"
 BASE = f"edge/{NODE}"
 SCHEMA = json.loads((ROOT / "edge" / "health" / "health.schema.json").read_text())
 OUTAGE_S = 120.0  # the issue's two-minute broker outage
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path / "broker").start()
-    yield b
-    b.close()
 
 
 def node(tmp_path: Path, broker: Broker, cams: list[tuple[str, str]], **mqtt_extra: object) -> Path:
@@ -203,6 +195,37 @@ def test_wrong_password_and_wrong_ca_are_clear_errors_and_retried(
         assert "MQTT: 未连接 not connected, 错误 error: 认证失败" in status.stdout, status.stdout
     finally:
         daemon.stop()
+
+
+def test_a_broker_without_mqtt5_is_spoken_to_in_311(
+    tmp_path: Path, cameras: Callable[..., CameraServer],
+) -> None:
+    """protocol = "auto": MQTT 5 first; a 3.1.1-only broker (amqtt) refuses it (CONNACK 1,
+    or a hang-up when the CONNECT carries a will), and mqtt-test and the daemon carry on
+    in 3.1.1."""
+    old = OldBroker(tmp_path / "amqtt")
+    try:
+        cams = cameras({"/a": "h264"})
+        config = write_config(tmp_path / "edge.toml", tmp_path / "data",
+                              [(CAM, cams.url("/a"))], extra=old.config())
+        checked = mqtt_test(config)
+        assert checked.returncode == 0, checked.stderr
+        assert "trying 3.1.1" in checked.stdout and "PUBACK" in checked.stdout, checked.stdout
+        sub = Subscriber(old, [f"{BASE}/#"])
+        daemon = Daemon(config).start()
+        try:
+            wait_for(lambda: b"online" in sub.on(f"{BASE}/status"), 30, "online over 3.1.1")
+            wait_for(lambda: sub.on(f"{BASE}/health"), 30, "a health message over 3.1.1")
+            health = latest_health(sub)
+            jsonschema.validate(health, SCHEMA)
+            assert health["node"]["id"] == NODE
+            log = (tmp_path / "edge.log").read_text()
+            assert "connected to 127.0.0.1" in log and "(MQTT 3.1.1)" in log, log
+        finally:
+            daemon.stop()
+            sub.close()
+    finally:
+        old.close()
 
 
 def test_commands_allow_list_audit_snapshot_and_response_topic(

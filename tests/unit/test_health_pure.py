@@ -32,6 +32,16 @@ def test_rate_is_a_fraction_of_observed_time(raw: list[tuple[float, bool]], a: f
         assert 0.0 <= got.online_rate <= 1.0 + 1e-9
 
 
+SESSION = {"channel": "34020000001320000001", "kind": "Play", "transport": "udp",
+           "state": "playing", "bytes": 1_500_000, "started_ts": 5000.0}
+
+
+def _platform(session: dict) -> dict:
+    return {"id": "34020000002000000001", "registered": True, "state": "registered",
+            "last_error": None, "last_keepalive_ok_ts": 5000.0, "clock_offset_s": 0.2,
+            "live_sessions": 1, "playback_sessions": 0, "sessions": [session]}
+
+
 def _health(**over: object) -> dict:
     import json
     from pathlib import Path
@@ -52,7 +62,8 @@ def _health(**over: object) -> dict:
                                    "edge_pss_bytes": None}, "temperatures_c": {}},
                 disk={"path": "/d", "total_bytes": 10, "free_bytes": 5, "free_percent": 50.0,
                       "watermark": "ok"},
-                cameras=[camera_entry(facts, live, 1000.0 + 3 * 86_400)], platforms=[],
+                cameras=[camera_entry(facts, live, 1000.0 + 3 * 86_400)],
+                platforms=[_platform(SESSION)],
                 uplink={"interface": None, "address": None, "bytes_sent": None,
                         "bytes_recv": None, "modem": None},
                 outbox={"pending": 0, "pending_bytes": 0, "dropped_total": 0})
@@ -72,7 +83,9 @@ def test_health_document_matches_its_schema_and_the_schema_bites() -> None:
     assert (cam["days_kept"], cam["online_rate_24h"], cam["online_rate_30d"]) == (3.0, 0.5, None)
     assert doc["summary"]["key_area_online"] == 1 and doc["uptime_s"] == 12
     for broken in ({"schema": "edge.health/2"}, {"cameras": [{"id": "x"}]},
-                   {"summary": {**doc["summary"], "online_ratio": 1.5}}, {"extra": 1}):
+                   {"summary": {**doc["summary"], "online_ratio": 1.5}}, {"extra": 1},
+                   {"platforms": [_platform({**SESSION, "transport": "sctp"})]},
+                   {"platforms": [_platform({**SESSION, "bytes": -1})]}):
         bad = _health(**broken)
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad["doc"], bad["schema"])

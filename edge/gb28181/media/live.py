@@ -211,6 +211,11 @@ class LiveHub:
         self.emit({"media": {"id": sid, "event": "ended", "reason": reason,
                              "bytes": session.bytes_sent}})
 
+    def bytes_sent(self) -> dict[str, int]:
+        """RTP bytes sent so far per session, for the status line."""
+        with self.lock:
+            return {sid: s.bytes_sent for sid, s in self.sessions.items()}
+
     def close_all(self) -> None:
         for sid in list(self.sessions):
             self.close(sid, "recorder stopping")
@@ -294,12 +299,13 @@ class Sender:
         self._order.append(ts)
         if len(self._order) > RECENT_TIMESTAMPS:
             self._used.discard(self._order.popleft())
-        for packet in self.rtp.packets(ps, ts):
-            if self.conn is not None:
-                self.conn.sendall(frame_tcp(packet))
-            else:
+        packets = self.rtp.packets(ps, ts)
+        if self.conn is not None:  # TCP: the whole frame in one call
+            self.conn.sendall(b"".join(frame_tcp(p) for p in packets))
+        else:
+            for packet in packets:
                 self.sock.send(packet)
-            self.bytes_sent += len(packet)
+        self.bytes_sent += sum(len(p) for p in packets)
 
     def close(self) -> None:
         for sock in (self.conn, self.sock):
