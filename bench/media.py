@@ -37,10 +37,10 @@ from edge.gb28181.media.ps import Streams, video_frame  # noqa: E402
 from edge.gb28181.media.rtp import Packetizer  # noqa: E402
 from edge.sim.clips import ensure_clip, read_units  # noqa: E402
 from edge.sim.server import CameraServer, free_port  # noqa: E402
-from tests.integration.scripted_platform import PASSWORD, SERVER, ScriptedPlatform, register  # noqa: E402
-from tests.integration.test_media_live import (  # noqa: E402
-    final_response, in_dialog, invite, invite_when_online, offer,
+from tests.integration.scripted_platform import (  # noqa: E402
+    PASSWORD, SERVER, ScriptedPlatform, final_response, in_dialog, invite, offer, register,
 )
+from tests.integration.test_media_live import invite_when_online  # noqa: E402
 
 
 def bench_packetising(units: list[bytes], work: Path) -> None:
