@@ -91,6 +91,7 @@ class PlatformConfig:
     enabled: bool = True
     allow_reboot: bool = False  # TeleBoot from this platform reboots the appliance
     time_source: bool = False  # with node.time_source = "sip": this platform's Date sets the clock
+    catalog_by_message: bool = False  # without a Catalog subscription: changes as MESSAGEs
 
     @property
     def sip_domain(self) -> str:

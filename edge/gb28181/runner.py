@@ -491,6 +491,10 @@ class SipRunner(threading.Thread):
                 upper.sn += 1
                 for body in catalog_changes(node, upper.sn, changed):
                     self._notify(upper, "Catalog", body, mono)
+            elif upper.cfg.catalog_by_message:  # a platform that never subscribes
+                upper.sn += 1
+                self._apply(upper, upper.reg.send_messages(
+                    catalog_changes(node, upper.sn, changed), mono))
             for channel in lost:
                 upper.sn += 1
                 body = video_loss_alarm(node, upper.sn, channel, now)

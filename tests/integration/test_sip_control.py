@@ -43,7 +43,7 @@ class Node:
                 {"id": SERVER, "host": "127.0.0.1", "port": self.udp.port,
                  "password": PASSWORD, "keepalive_interval": 5, "allow_reboot": allow_reboot},
                 {"id": OTHER, "host": "127.0.0.1", "port": self.tcp.port, "transport": "tcp",
-                 "password": PASSWORD, "keepalive_interval": 5}],
+                 "password": PASSWORD, "keepalive_interval": 5, "catalog_by_message": True}],
         })
         self.channels = list(CAMS)
         self.reboots = 0
@@ -179,7 +179,11 @@ def test_catalog_and_alarm_subscriptions_carry_changes(node: Node) -> None:
     notify, alarm = expect(node.udp, "NOTIFY", "Alarm")
     assert notify.header("Call-ID") == "sub-alarm"
     assert (alarm.device_id, alarm.element.findtext("Info/AlarmType")) == (CAMS[1].id, "1")
-    # without an Alarm subscription the alarm is a MESSAGE (the TCP platform never subscribed)
+    # the TCP platform never subscribed: with catalog_by_message the change comes as a
+    # MESSAGE, and the alarm as a MESSAGE in any case
+    _, body = expect(node.tcp, "MESSAGE", "Catalog")
+    assert body.root == "Notify" and [(i.findtext("DeviceID"), i.findtext("Event"))
+                                      for i in body.element.iter("Item")] == [(CAMS[1].id, "OFF")]
     _, alarm = expect(node.tcp, "MESSAGE", "Alarm")
     assert alarm.device_id == CAMS[1].id
     node.udp.send(subscribe("udp", node.udp.port, "Catalog;id=1", 0, "sub-cat"))
