@@ -147,7 +147,7 @@ def bench_sessions(server: CameraServer, work: Path, seconds: float) -> None:
         for i in (1, 2):
             sink = Sink()
             body = offer("udp", sink.port, "Playback").decode().replace(
-                "t=0 0", f"t={now - 9} {now - 1}")
+                "t=0 0", f"t={now - int(seconds) - 8} {now - 1}")  # outlasts the window
             request = invite(sip, f"340200000013200000{i:02d}", body.encode(), f"pb-{i}")
             sip.send(request)
             ok, _ = final_response(sip, f"pb-{i}")
