@@ -79,15 +79,19 @@ def default_route_interface() -> str | None:
 def modem_facts() -> dict[str, Any] | None:
     """The first modem ModemManager knows, or None without mmcli or a modem."""
     out = _tool(["mmcli", "-m", "any", "-K"])
-    if out is None:
-        return None
+    return None if out is None else parse_mmcli(out)
+
+
+def parse_mmcli(out: str) -> dict[str, Any] | None:
+    """``mmcli -K`` lines (``key : value``, ``--`` for unknown) -> our modem facts."""
     facts: dict[str, Any] = {}
     for line in out.splitlines():
         key, _, value = line.partition(":")
         name = MODEM_KEYS.get(key.strip())
         value = value.strip()
         if name and value and value != "--":
-            facts[name] = int(value) if value.isdigit() else value
+            # only the signal is a number; an IMEI is digits but an identifier
+            facts[name] = int(value) if name == "signal_quality_percent" else value
     return facts or None
 
 

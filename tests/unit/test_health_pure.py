@@ -89,3 +89,41 @@ def test_health_document_matches_its_schema_and_the_schema_bites() -> None:
         bad = _health(**broken)
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad["doc"], bad["schema"])
+
+
+MMCLI_K = """\
+modem.dbus-path                                 : /org/freedesktop/ModemManager1/Modem/0
+modem.generic.manufacturer                      : QUALCOMM INCORPORATED
+modem.generic.model                             : EC25
+modem.generic.equipment-identifier              : 861234567890123
+modem.generic.state                             : connected
+modem.generic.access-technologies.length        : 1
+modem.generic.access-technologies.value[1]      : lte
+modem.generic.signal-quality.value              : 67
+modem.generic.signal-quality.recent             : yes
+modem.3gpp.operator-code                        : 46000
+modem.3gpp.operator-name                        : CHINA MOBILE
+modem.3gpp.registration-state                   : home
+"""
+
+
+def test_modem_facts_from_mmcli_key_value_output() -> None:
+    from edge.health.system import parse_mmcli
+
+    assert parse_mmcli(MMCLI_K) == {
+        "state": "connected", "access_technology": "lte", "signal_quality_percent": 67,
+        "operator": "CHINA MOBILE", "imei": "861234567890123"}
+    searching = MMCLI_K.replace(": CHINA MOBILE", ": --").replace(": connected", ": searching")
+    assert parse_mmcli(searching)["state"] == "searching"
+    assert "operator" not in parse_mmcli(searching)  # "--" is unknown, not a name
+    assert parse_mmcli("") is None and parse_mmcli("error: no modems were found\n") is None
+
+
+def test_health_schema_takes_the_modem_facts() -> None:
+    import jsonschema
+
+    from edge.health.system import parse_mmcli
+
+    made = _health()
+    made["doc"]["uplink"]["modem"] = parse_mmcli(MMCLI_K)
+    jsonschema.validate(made["doc"], made["schema"])
