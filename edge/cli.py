@@ -160,7 +160,33 @@ def _check_config(args: argparse.Namespace) -> int:
         state = "" if plat.enabled else "  停用 disabled"
         print(f"  {plat.id}@{plat.sip_domain}  {plat.host}:{plat.port}/{plat.transport}  "
               f"心跳 keepalive {plat.keepalive_interval} s x {plat.keepalive_timeout_count}{state}")
+    _print_platform_changes(cfg)
     return EXIT_OK
+
+
+def _print_platform_changes(cfg: EdgeConfig) -> None:
+    """What upper platforms changed at run time (DeviceConfig, GuardCmd): it overrides the
+    file, so the technician must see it beside the file's values."""
+    from edge.gb28181.settings import FILE_NAME, RuntimeSettings
+
+    if not cfg.platforms or not (cfg.data_dir / FILE_NAME).exists():
+        return
+    saved = RuntimeSettings.load(cfg.data_dir, set_aside=False)
+    changes = [f"节点名称 node name \"{saved.name}\"" if saved.name else ""]
+    for plat_id, o in saved.platforms.items():
+        parts = [f"有效期 expires {o.expires} s" if o.expires else "",
+                 f"心跳 keepalive {o.keepalive_interval} s" if o.keepalive_interval else "",
+                 f"超时次数 misses {o.keepalive_timeout_count}" if o.keepalive_timeout_count else ""]
+        if any(parts):
+            changes.append(f"{plat_id}: " + ", ".join(p for p in parts if p))
+    if saved.disarmed:
+        changes.append("撤防 disarmed " + " ".join(sorted(saved.disarmed)))
+    changes = [c for c in changes if c]
+    if changes:
+        print(f"上级平台已修改 changed by upper platforms ({cfg.data_dir / FILE_NAME}, 优先于本文件 "
+              "overrides this file):")
+        for change in changes:
+            print(f"  {change}")
 
 
 def _run(args: argparse.Namespace) -> int:

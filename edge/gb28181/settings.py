@@ -30,7 +30,8 @@ class RuntimeSettings:
     disarmed: set[str] = field(default_factory=set)  # channels whose alarms are off
 
     @classmethod
-    def load(cls, data_dir: Path) -> RuntimeSettings:
+    def load(cls, data_dir: Path, set_aside: bool = True) -> RuntimeSettings:
+        """The saved settings; a broken file is set aside (renamed) unless only looking."""
         path = data_dir / FILE_NAME
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
@@ -41,9 +42,10 @@ class RuntimeSettings:
             return cls(path)
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             aside = path.with_suffix(".bad")
-            logger.error("gb28181: %s is unreadable (%s); set aside as %s, config values apply",
-                         path, exc, aside.name)
-            path.replace(aside)
+            logger.error("gb28181: %s is unreadable (%s); %s, config values apply", path, exc,
+                         f"set aside as {aside.name}" if set_aside else "ignored")
+            if set_aside:
+                path.replace(aside)
             return cls(path)
 
     def save(self) -> None:

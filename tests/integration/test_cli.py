@@ -132,3 +132,29 @@ def test_locks_and_bad_time(recorded: Path) -> None:
     bad = edge("export", "--config", str(recorded), "--channel", HEVC, "--from", "yesterday",
                "--to", "now", "-o", "/tmp/x.mp4")
     assert bad.returncode == 2 and "无法识别的时间" in bad.stderr
+
+
+def test_check_config_shows_what_platforms_changed(tmp_path: Path) -> None:
+    """DeviceConfig/GuardCmd from a platform override the file: check-config says so, and
+    only looks (a broken gb28181.json is not renamed by it)."""
+    import json
+
+    data = tmp_path / "data"
+    config = write_config(tmp_path / "edge.toml", data, [(G711, "rtsp://127.0.0.1:1/x")],
+                          extra='[[platforms]]\nid = "34020000002000000001"\n'
+                                'host = "127.0.0.1"\npassword = "12345678"')
+    data.mkdir(exist_ok=True)
+    (data / "gb28181.json").write_text(json.dumps({
+        "name": "新村监控室", "disarmed": [G711],
+        "platforms": {"34020000002000000001": {"expires": 7200, "keepalive_interval": 30,
+                                               "keepalive_timeout_count": None}}}))
+    shown = edge("check-config", str(config))
+    assert shown.returncode == 0, shown.stderr
+    assert "上级平台已修改 changed by upper platforms" in shown.stdout
+    assert '节点名称 node name "新村监控室"' in shown.stdout
+    assert "34020000002000000001: 有效期 expires 7200 s, 心跳 keepalive 30 s" in shown.stdout
+    assert f"撤防 disarmed {G711}" in shown.stdout
+    (data / "gb28181.json").write_text("{broken")
+    broken = edge("check-config", str(config))
+    assert broken.returncode == 0 and "ignored" in broken.stderr
+    assert (data / "gb28181.json").exists()
