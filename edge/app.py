@@ -1,9 +1,10 @@
 """The daemon (``edge run``): wiring, supervision, systemd notify.
 
 The supervisor itself never imports PyAV. It runs the recorder process (all camera
-threads) and the retention thread, restarts the recorder within a second if it dies,
-and pings the systemd watchdog only while recording is demonstrably alive: the
-recorder's status line is fresh and the retention loop is turning.
+threads) and the runner threads (retention, and sip and mqtt when configured), looks
+at each every half second, restarts a dead one with back-off (edge/supervisor.py), and
+pings the systemd watchdog only while every runner is alive and turning and the
+recorder's status line is fresh.
 """
 
 from __future__ import annotations
@@ -26,13 +27,16 @@ from edge.gb28181.model import Channel
 from edge.gb28181.runner import SipRunner
 from edge.record.index import Index
 from edge.retention.manager import RetentionManager
+from edge.retention.manager import stale_after as retention_stale_after
+from edge.runner import survive
+from edge.supervision import State
+from edge.supervisor import Supervisor, ThreadSlot
 
 logger = logging.getLogger(__name__)
 
 SUPERVISE_INTERVAL_S = 0.5
 STATUS_STALE_S = 10.0
 STOP_TIMEOUT_S = 10.0
-RESTART_MIN_INTERVAL_S = 1.0  # a recorder that dies at once must not spin the CPU
 STATUS_FILE = "status.json"  # live state for `edge status` and other processes
 STATUS_WRITE_S = 2.0
 EXIT_RELOAD = 75  # edge run starts itself again (reload-config)
@@ -48,22 +52,15 @@ class RecorderProcess:
         self.cameras: dict[str, dict[str, object]] = {}
         self.media_bytes: dict[str, int] = {}  # per media session, from the status line
         self.last_status = 0.0  # monotonic
-        self.last_start = -RESTART_MIN_INTERVAL_S
-        self.restarts = 0
         self.on_media: Callable[[dict[str, Any]], None] = lambda event: None
         self._stdin_lock = threading.Lock()
 
-    def ensure_running(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            return
-        if time.monotonic() - self.last_start < RESTART_MIN_INTERVAL_S:
-            return
-        if self.proc is not None:
-            self.restarts += 1
-            logger.error("recorder process exited with %s; restarting", self.proc.returncode)
-            if self.proc.stdin:
-                self.proc.stdin.close()
-        self.last_start = time.monotonic()
+    # -- as the supervisor sees it ---------------------------------------------------
+
+    def start(self) -> None:
+        if self.proc is not None and self.proc.stdin:
+            self.proc.stdin.close()
+        self.last_status = time.monotonic()  # its first report is due within the stale time
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edge", "--log-level", self.log_level, "_recorder",
              "--config", str(self.config_path)],
@@ -72,21 +69,46 @@ class RecorderProcess:
         threading.Thread(target=self._read_status, args=(self.proc,), name="recorder-status",
                          daemon=True).start()
 
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def beat_age(self, now: float) -> float:
+        return now - self.last_status
+
+    def blocked(self) -> str | None:
+        return None
+
+    def error(self) -> str | None:
+        code = self.proc.poll() if self.proc else None
+        return None if code is None else f"recorder process exited with {code}"
+
+    def kill(self) -> None:
+        if self.alive():
+            assert self.proc is not None
+            logger.error("recorder process %d stopped reporting; killing it", self.proc.pid)
+            self.proc.kill()
+
+    # -- its output and input -------------------------------------------------------
+
     def _read_status(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
-            try:
-                status = json.loads(line)
-            except json.JSONDecodeError:
-                logger.warning("recorder printed a line that is not status JSON: %.80s", line)
-                continue
-            if "media" in status:  # a live session's event, at once
-                self.on_media(status["media"])
-                continue
-            self.cameras = {c["id"]: c for c in status["cameras"]}
-            self.media_bytes = status.get("media_bytes", {})
-            self.last_status = time.monotonic()
+            with survive(logger, "recorder status line %.80r", line):
+                self._status_line(line)
         self.on_media({"event": "recorder_gone"})  # its sessions died with it
+
+    def _status_line(self, line: str) -> None:
+        try:
+            status = json.loads(line)
+        except json.JSONDecodeError:
+            logger.warning("recorder printed a line that is not status JSON: %.80s", line)
+            return
+        if "media" in status:  # a live session's event, at once
+            self.on_media(status["media"])
+            return
+        self.cameras = {c["id"]: c for c in status["cameras"]}
+        self.media_bytes = status.get("media_bytes", {})
+        self.last_status = time.monotonic()
 
     def command(self, cmd: dict[str, Any]) -> bool:
         """A media command to the recorder; False if it is not running."""
@@ -101,10 +123,6 @@ class RecorderProcess:
             return False
         return True
 
-    def snapshot(self, node_id: str) -> dict[str, object]:
-        return {"node": node_id, "ts": time.time(), "recorder_alive": self.healthy(),
-                "recorder_restarts": self.restarts, "cameras": list(self.cameras.values())}
-
     def channels(self, cameras: tuple[CameraConfig, ...]) -> list[Channel]:
         """The configured cameras with the live state the recorder last reported."""
         live = self.cameras
@@ -113,12 +131,7 @@ class RecorderProcess:
 
     def pids(self) -> list[int]:
         """The supervisor and the recorder, for the memory figure in health."""
-        alive = self.proc is not None and self.proc.poll() is None
-        return [os.getpid()] + ([self.proc.pid] if alive and self.proc else [])
-
-    def healthy(self) -> bool:
-        return (self.proc is not None and self.proc.poll() is None
-                and time.monotonic() - self.last_status < STATUS_STALE_S)
+        return [os.getpid()] + ([self.proc.pid] if self.alive() and self.proc else [])
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -141,22 +154,27 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     Index(cfg.data_dir).close()  # create or migrate the schema before anyone uses it
 
+    supervisor = Supervisor()
     recorder = RecorderProcess(config_path, log_level)
-    retention = RetentionManager(cfg, stop)
-    retention.start()
-    # GB/T 28181 signalling only when an upper platform is configured
+    recorder_watch = supervisor.add("recorder", recorder, STATUS_STALE_S)
+    retention = ThreadSlot(lambda: RetentionManager(cfg, stop))
+    supervisor.add("retention", retention, retention_stale_after(cfg))
     reboot = threading.Event()  # an allowed TeleBoot: stop cleanly, then reboot
 
     def teleboot() -> None:
         reboot.set()
         stop.set()
 
-    sip = (SipRunner(cfg, stop, lambda: recorder.channels(cfg.cameras), teleboot,
-                     recorder.command)
-           if any(p.enabled for p in cfg.platforms) else None)
+    def make_sip() -> SipRunner:
+        runner = SipRunner(cfg, stop, lambda: recorder.channels(cfg.cameras), teleboot,
+                           recorder.command)
+        recorder.on_media = runner.media_event  # session events from the recorder
+        return runner
+
+    # GB/T 28181 signalling only when an upper platform is configured
+    sip = ThreadSlot(make_sip) if any(p.enabled for p in cfg.platforms) else None
     if sip:
-        recorder.on_media = sip.media_event  # session events from the recorder
-        sip.start()
+        supervisor.add("sip", sip, SipRunner.stale_after_s)
     reload = threading.Event()  # reload-config over MQTT: stop cleanly, start again
 
     def restart() -> None:
@@ -164,39 +182,46 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
         stop.set()
 
     def live_status() -> dict[str, object]:
-        status = recorder.snapshot(cfg.node.id)
-        status["platforms"] = sip.status() if sip else []
-        status["media_sessions"] = [{**s, "bytes": recorder.media_bytes.get(s["id"], 0)}
-                                    for s in (sip.sessions.listing() if sip else [])]
+        runner = sip.current if sip else None
+        status: dict[str, object] = {
+            "node": cfg.node.id, "ts": time.time(), "recorder_alive": recorder_watch.healthy,
+            "recorder_restarts": recorder_watch.restarts,
+            "cameras": list(recorder.cameras.values()), "runners": supervisor.listing(),
+            "platforms": runner.status() if runner else [],
+            "media_sessions": [{**s, "bytes": recorder.media_bytes.get(s["id"], 0)}
+                               for s in (runner.sessions.listing() if runner else [])]}
         return status
 
-    mqtt = None
+    mqtt: ThreadSlot[Any] | None = None
     if cfg.mqtt is not None:  # imported only when configured: paho is not needed otherwise
         from edge.mqtt.runner import MqttRunner
 
-        mqtt = MqttRunner(cfg, config_path, stop, live_status, recorder.pids, restart)
-        mqtt.start()
+        mqtt = ThreadSlot(lambda: MqttRunner(cfg, config_path, stop, live_status,
+                                             recorder.pids, restart))
+        supervisor.add("mqtt", mqtt, MqttRunner.stale_after_s)
     logger.info("node=%s started: %d cameras, data in %s", cfg.node.id, len(cfg.cameras),
                 cfg.data_dir)
     ready = False
     last_write = 0.0
-    retention_stale_s = max(60.0, 3 * cfg.storage.check_interval_s)
     try:
-        while not stop.wait(SUPERVISE_INTERVAL_S):
-            recorder.ensure_running()
-            now = time.monotonic()
-            retention_ok = retention.is_alive() and now - retention.last_progress < retention_stale_s
-            if recorder.healthy() and retention_ok:
+        while True:
+            supervisor.tick()
+            if supervisor.healthy() and recorder.last_status > 0 and recorder_watch.state \
+                    is State.RUNNING:
                 if not ready:
                     systemd.notify("READY=1")
                     ready = True
                 systemd.notify("WATCHDOG=1")
+            now = time.monotonic()
             if now - last_write >= STATUS_WRITE_S:
                 status = live_status()
-                if mqtt:
-                    status["mqtt"] = {"connected": mqtt.connected, "last_error": mqtt.last_error}
+                if mqtt and mqtt.current:
+                    status["mqtt"] = {"connected": mqtt.current.connected,
+                                      "last_error": mqtt.current.last_error}
                 write_status(cfg.data_dir, status)
                 last_write = now
+            if stop.wait(SUPERVISE_INTERVAL_S):
+                break
     finally:
         systemd.notify("STOPPING=1")
         recorder.stop()

@@ -271,12 +271,19 @@ def _status(args: argparse.Namespace) -> int:
             print(f"媒体流 media {kinds.get(s['kind'], s['kind'])} {s['channel']} -> "
                   f"{s['platform']} ({s['transport']}, {s['state']}), "
                   f"{s['bytes'] / 2**20:.1f} MB, 开始 since {since}")
+        states = {"starting": "启动中 starting", "running": "运行 running", "stale": "卡住 STALE",
+                  "dead": "已退出 DEAD", "blocked": "受阻 BLOCKED"}
+        for r in status.get("runners", []):
+            print(f"运行单元 runner {r['name']}: {states.get(r['state'], r['state'])}"
+                  + (f", 重启 restarts {r['restarts']}" if r["restarts"] else "")
+                  + (f", 原因 last error: {r['last_error']}" if r["last_error"] else ""))
         if "mqtt" in status:
             mq = status["mqtt"]
             print("MQTT: " + ("已连接 connected" if mq["connected"] else "未连接 not connected")
                   + (f", 错误 error: {mq['last_error']}" if mq["last_error"] else ""))
     offline = [c for c in status["cameras"] if not c["online"]]
-    return EXIT_PROBLEM if offline or not status["recorder_alive"] else EXIT_OK
+    unwell = [r for r in status.get("runners", []) if r["state"] in ("stale", "dead")]
+    return EXIT_PROBLEM if offline or unwell or not status["recorder_alive"] else EXIT_OK
 
 
 def _recordings(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from edge.digits import is_digits, non_ascii_digit_hint
 from edge.errors import ConfigError
 from edge.gbid import CAMERA_TYPES, NODE_TYPES, PLATFORM_TYPES, check_gb_id, type_code
 from edge.log import redact
@@ -167,13 +168,32 @@ def load(path: str | Path) -> EdgeConfig:
     """Read and validate ``path``. Raises ConfigError listing every problem."""
     path = Path(path)
     try:
-        with path.open("rb") as f:
-            raw = tomllib.load(f)
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError([f"{path}: 无法读取 cannot read: {exc.strerror}"]) from None
+    return parse(parse_toml(data, path))
+
+
+MAX_CONFIG_BYTES = 1024 * 1024  # a real file is a few KB; beyond this it is not a config
+
+
+def parse_toml(data: bytes, path: str | Path) -> dict[str, Any]:
+    """The TOML document in ``data`` (the file at ``path``). Raises ConfigError."""
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{path}: 文件过大 file of {len(data)} bytes exceeds "
+                           f"{MAX_CONFIG_BYTES}"])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError([f"{path}: 第 {line} 行不是 UTF-8 编码 line {line} is not UTF-8 "
+                           f"(byte {exc.start}); 请以 UTF-8 保存 save the file as UTF-8"]) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: TOML 语法错误 syntax error: {exc}"]) from None
-    return parse(raw)
+    except RecursionError:  # arrays nested thousands deep
+        raise ConfigError([f"{path}: TOML 嵌套过深 nested too deeply"]) from None
 
 
 def parse(raw: Mapping[str, Any]) -> EdgeConfig:
@@ -319,8 +339,9 @@ def _check_platform(plat: PlatformConfig, where: str, problems: list[str]) -> No
     reason = check_gb_id(plat.id, PLATFORM_TYPES)
     if reason:
         problems.append(f"{where}.id: {reason}")
-    if plat.domain and (len(plat.domain) != 10 or not plat.domain.isdigit()):
-        problems.append(f"{where}.domain: 应为10位数字 must be 10 digits, got {plat.domain!r}")
+    if plat.domain and (len(plat.domain) != 10 or not is_digits(plat.domain)):
+        problems.append(f"{where}.domain: 应为10位数字 must be 10 digits, got {plat.domain!r}"
+                        f"{non_ascii_digit_hint(plat.domain)}")
     if not plat.host:
         problems.append(f"{where}.host: 不能为空 must not be empty")
     if not 0 < plat.port < 65536:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from edge.digits import is_digits, non_ascii_digit_hint
+
 NODE_TYPES = ("118", "200")  # NVR (device role) or platform (lower platform role)
 CAMERA_TYPES = ("131", "132")  # camera, IPC
 PLATFORM_TYPES = ("200",)  # central signalling server of an upper platform
@@ -16,8 +18,8 @@ def check_gb_id(value: object, allowed_types: tuple[str, ...]) -> str | None:
     """Return why ``value`` is not a valid ID of one of ``allowed_types``, or None."""
     if not isinstance(value, str):
         return f"应为字符串 must be a string, got {type(value).__name__}"
-    if len(value) != 20 or not value.isdigit():
-        return f"应为20位数字 must be 20 digits, got {value!r}"
+    if len(value) != 20 or not is_digits(value):
+        return f"应为20位数字 must be 20 digits, got {value!r}{non_ascii_digit_hint(value)}"
     if type_code(value) not in allowed_types:
         return (
             f"类型码(第11-13位)应为 {'/'.join(allowed_types)} "

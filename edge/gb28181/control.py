@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge.digits import is_digits
 from edge.gb28181.manscdp import ManscdpError, ManscdpMessage, render
 from edge.gb28181.model import (
     Action, ApplyBasicParam, Channel, ManualRecord, Node, Outcome, Reboot, RequestKeyframe,
@@ -40,7 +41,7 @@ class PtzCommand:
 
 def parse_ptz(text: str) -> PtzCommand:
     """Validate the ``A50F...`` hex string, its header byte and its checksum."""
-    text = text.strip()
+    text = text.strip()[:64]
     try:
         raw = bytes.fromhex(text)
     except ValueError:
@@ -128,7 +129,7 @@ def _bounded(values: dict[str, str], key: str, low: int, high: int,
     text = values.get(key, "")
     if not text:
         return None
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not is_digits(text) or len(text) > 12 or not low <= int(text) <= high:
         problems.append(f"{key} {text!r} not within {low}..{high}")
         return None
     return int(text)

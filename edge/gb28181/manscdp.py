@@ -24,6 +24,7 @@ from xml.sax.saxutils import escape
 import defusedxml
 import defusedxml.ElementTree
 
+from edge.digits import parse_uint
 from edge.errors import ProtocolError
 
 ROOTS = ("Query", "Control", "Notify", "Response")
@@ -78,10 +79,8 @@ def parse_body(data: bytes) -> ManscdpMessage:
     cmd_type = fields.get("CmdType", "")
     if not cmd_type:
         raise ManscdpError("MANSCDP body has no CmdType")
-    sn = fields.get("SN", "")
-    if not sn.isdigit():
-        raise ManscdpError(f"MANSCDP SN {sn!r} is not a number")
-    return ManscdpMessage(root.tag, cmd_type, int(sn), fields.get("DeviceID", ""), fields, root)
+    sn = parse_uint(fields.get("SN", ""), "MANSCDP SN", ManscdpError, max_digits=10)
+    return ManscdpMessage(root.tag, cmd_type, sn, fields.get("DeviceID", ""), fields, root)
 
 
 def encode_body(xml: str, charset: str = "GB2312") -> bytes:

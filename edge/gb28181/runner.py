@@ -23,7 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from edge import __version__
+from edge import __version__, faults
 from edge.config import EdgeConfig, PlatformConfig, platform_password
 from edge.errors import ProtocolError
 from edge.gb28181.answers import handle
@@ -44,6 +44,7 @@ from edge.gb28181.sip.registration import (
 from edge.gb28181.sip.subscription import Subscriptions
 from edge.gb28181.timesync import decide_step
 from edge.record.index import Index
+from edge.runner import Runner, survive
 
 logger = logging.getLogger(__name__)
 
@@ -66,14 +67,13 @@ class _Upper:
     sn: int = 0  # SN of the notices we originate (alarms, catalog changes)
 
 
-class SipRunner(threading.Thread):
+class SipRunner(Runner):
     def __init__(self, cfg: EdgeConfig, stop: threading.Event,
                  channels: Callable[[], list[Channel]],
                  on_reboot: Callable[[], None] | None = None,
                  media: Callable[[dict[str, Any]], bool] | None = None) -> None:
-        super().__init__(name="sip", daemon=True)
+        super().__init__("sip", stop)
         self.cfg = cfg
-        self.stop_event = stop
         self.channels = channels  # live camera states, from the supervisor
         self.on_reboot = on_reboot
         self.index: Index | None = None
@@ -113,24 +113,29 @@ class SipRunner(threading.Thread):
 
     # -- the loop -----------------------------------------------------------------
 
-    def run(self) -> None:
+    def loop(self) -> None:
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             self.udp.bind(("0.0.0.0", self.cfg.node.sip_port))
         except OSError as exc:
             # recording goes on without GB/T 28181; the technician sees why
-            logger.error("sip: cannot use SIP port %d (node.sip_port): %s; GB/T 28181 is off",
-                         self.cfg.node.sip_port, exc.strerror)
+            self.blocked = (f"无法使用 SIP 端口 cannot use SIP port {self.cfg.node.sip_port} "
+                            f"(node.sip_port): {exc.strerror}")
+            logger.error("sip: %s; GB/T 28181 is off until it is free", self.blocked)
             self.udp.close()
             return
         self.index = Index(self.cfg.data_dir)
         self.uppers = [self._upper(p) for p in self.cfg.platforms if p.enabled]
         self.ready.set()
+        if self.media:  # sessions of a runner that died before us have no dialog now
+            self.media({"op": "close_all", "id": "*"})
         try:
             now = time.monotonic()
             for upper in self.uppers:
                 self._apply(upper, upper.reg.start(now))
             while not self.stop_event.is_set():
+                self.beat()
+                faults.check("sip.loop")
                 self._poll(self._wait_s())
                 now = time.monotonic()
                 for upper in self.uppers:
@@ -182,9 +187,12 @@ class SipRunner(threading.Thread):
                 except OSError as exc:  # ICMP unreachable from an earlier send
                     logger.warning("sip: UDP receive failed: %s", exc)
                     continue
-                self._datagram(data, peer)
+                with survive(logger, "sip: datagram from peer=%s:%s", *peer):
+                    self._datagram(data, peer)
             else:
-                self._tcp_data(next(u for u in self.uppers if u.tcp is sock))
+                upper = next(u for u in self.uppers if u.tcp is sock)
+                with survive(logger, "platform=%s TCP data", upper.cfg.id):
+                    self._tcp_data(upper)
 
     # -- input --------------------------------------------------------------------
 
@@ -325,20 +333,24 @@ class SipRunner(threading.Thread):
                 event = self.media_events.get_nowait()
             except queue.Empty:
                 break
-            ended = self.sessions.event(event)
-            if ended and ended.state == "finished":
-                self._media_status(ended)
-            elif ended:  # our side ended it (peer or camera gone): tell the platform
-                logger.info("platform=%s media session %s (%s) ended: %s; sending BYE",
-                            ended.platform, ended.sid, ended.channel, event.get("reason"))
-                self._in_dialog(ended, "BYE", b"")
-            elif event.get("event") == "playing":
-                logger.info("media session %s: first packet %s ms after ACK", event.get("id"),
-                            event.get("first_packet_ms"))
+            with survive(logger, "media event %.200r", event):
+                self._media_event(event)
         for command in self.sessions.tick(now):
             logger.warning("media session %s: no ACK in time, closed", command["id"])
             if self.media:
                 self.media(command)
+
+    def _media_event(self, event: dict[str, Any]) -> None:
+        ended = self.sessions.event(event)
+        if ended and ended.state == "finished":
+            self._media_status(ended)
+        elif ended:  # our side ended it (peer or camera gone): tell the platform
+            logger.info("platform=%s media session %s (%s) ended: %s; sending BYE",
+                        ended.platform, ended.sid, ended.channel, event.get("reason"))
+            self._in_dialog(ended, "BYE", b"")
+        elif event.get("event") == "playing":
+            logger.info("media session %s: first packet %s ms after ACK", event.get("id"),
+                        event.get("first_packet_ms"))
 
     def _media_status(self, dialog: Dialog) -> None:
         """MediaStatus 121: the footage is all sent (the platform answers with BYE)."""

@@ -10,9 +10,14 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from edge.digits import is_digits
+from edge.errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 FILE_NAME = "gb28181.json"
+MAX_FILE_BYTES = 256 * 1024  # a name, a few numbers per platform, a list of channels
+OVERRIDES = ("expires", "keepalive_interval", "keepalive_timeout_count")
 
 
 @dataclass
@@ -34,13 +39,10 @@ class RuntimeSettings:
         """The saved settings; a broken file is set aside (renamed) unless only looking."""
         path = data_dir / FILE_NAME
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-            return cls(path, raw.get("name"),
-                       {k: PlatformOverride(**v) for k, v in raw.get("platforms", {}).items()},
-                       set(raw.get("disarmed", [])))
+            return cls(path, *parse_settings(path.read_bytes()))
         except FileNotFoundError:
             return cls(path)
-        except (OSError, ValueError, TypeError, AttributeError) as exc:
+        except (OSError, ConfigError) as exc:
             aside = path.with_suffix(".bad")
             logger.error("gb28181: %s is unreadable (%s); %s, config values apply", path, exc,
                          f"set aside as {aside.name}" if set_aside else "ignored")
@@ -57,3 +59,31 @@ class RuntimeSettings:
             tmp.replace(self.path)
         except OSError as exc:  # a full disk: the change holds until the next restart
             logger.error("gb28181: cannot save %s: %s", self.path, exc)
+
+
+def parse_settings(data: bytes) -> tuple[str | None, dict[str, PlatformOverride], set[str]]:
+    """(name, per-platform overrides, disarmed channels) from the file's bytes; every
+    value is checked, since the registration state machine does arithmetic on them.
+    Raises ConfigError."""
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError([f"{FILE_NAME}: {len(data)} bytes exceeds {MAX_FILE_BYTES}"])
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ConfigError([f"{FILE_NAME}: not JSON: {exc}"]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{FILE_NAME}: not a JSON object"])
+    name, platforms, disarmed = raw.get("name"), raw.get("platforms", {}), raw.get("disarmed", [])
+    if name is not None and not isinstance(name, str):
+        raise ConfigError([f"{FILE_NAME}: name is not text"])
+    if not isinstance(platforms, dict) or not isinstance(disarmed, list) \
+            or not all(isinstance(c, str) and is_digits(c) for c in disarmed):
+        raise ConfigError([f"{FILE_NAME}: platforms must be an object, disarmed a list of IDs"])
+    overrides = {}
+    for plat_id, values in platforms.items():
+        if not isinstance(values, dict) or set(values) - set(OVERRIDES) or not all(
+                v is None or (type(v) is int and 0 < v <= 86_400) for v in values.values()):
+            raise ConfigError([f"{FILE_NAME}: platforms.{plat_id[:40]} holds other than "
+                               f"{', '.join(OVERRIDES)} as whole seconds/counts"])
+        overrides[plat_id] = PlatformOverride(**values)
+    return name, overrides, set(disarmed)

@@ -53,7 +53,8 @@ def camera_entry(facts: CameraFacts, live: Mapping[str, Any], now: float) -> dic
 def build(*, node: Mapping[str, Any], now: float, local_time: str, uptime_s: float,
           clock: Mapping[str, Any], system: Mapping[str, Any], disk: Mapping[str, Any],
           cameras: list[dict[str, Any]], platforms: list[dict[str, Any]],
-          uplink: Mapping[str, Any], outbox: Mapping[str, Any]) -> dict[str, Any]:
+          uplink: Mapping[str, Any], outbox: Mapping[str, Any],
+          runners: list[dict[str, Any]]) -> dict[str, Any]:
     online = sum(1 for c in cameras if c["online"])
     key = [c for c in cameras if c["key_area"]]
     return {
@@ -74,6 +75,7 @@ def build(*, node: Mapping[str, Any], now: float, local_time: str, uptime_s: flo
         "platforms": platforms,
         "uplink": dict(uplink),
         "outbox": dict(outbox),
+        "runners": runners,
     }
 
 

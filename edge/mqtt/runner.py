@@ -26,7 +26,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge import __version__
+from edge import __version__, faults
 from edge import config as config_mod
 from edge.config import EdgeConfig, MqttConfig, read_secret
 from edge.errors import ConfigError
@@ -36,10 +36,12 @@ from edge.health.availability import online_rate
 from edge.health.history import History
 from edge.health.system import disk_facts, ntp_synchronized, system_facts, uplink_facts
 from edge.ingest.backoff import Backoff
+from edge.mqtt.commands import CommandError, parse_args, reply_topic
 from edge.mqtt.outbox import Outbox
 from edge.mqtt.topics import Topics
 from edge.record.index import Index
 from edge.retention.manager import ALARM_BELOW_MINIMUM
+from edge.runner import Runner, survive
 
 logger = logging.getLogger(__name__)
 
@@ -99,15 +101,18 @@ def describe_refusal(reason: Any) -> str:
     return f"代理拒绝连接 broker refused the connection: {text}"
 
 
-class MqttRunner(threading.Thread):
+class MqttRunner(Runner):
+    # a DNS look-up on a dead 4G link can hang for ~30 s (resolv.conf: 5 s x 2 tries x
+    # 3 servers) before paho's own 5-s connect timeout even starts
+    stale_after_s = 60.0
+
     def __init__(self, cfg: EdgeConfig, config_path: Path, stop: threading.Event,
                  status: Callable[[], dict[str, Any]], pids: Callable[[], list[int]],
                  on_reload: Callable[[], None]) -> None:
-        super().__init__(name="mqtt", daemon=True)
+        super().__init__("mqtt", stop)
         assert cfg.mqtt is not None
         self.cfg, self.m = cfg, cfg.mqtt
         self.config_path = config_path
-        self.stop_event = stop
         self.status = status  # the supervisor's live snapshot (cameras, platforms)
         self.pids = pids
         self.on_reload = on_reload
@@ -145,10 +150,12 @@ class MqttRunner(threading.Thread):
             if store is not None:
                 store.close()
 
-    def run(self) -> None:
+    def loop(self) -> None:
         self.open_stores()
         try:
             while not self.stop_event.is_set():
+                self.beat()
+                faults.check("mqtt.loop")
                 now = time.time()
                 self._observe(now)
                 if now >= self._housekeeping_at:
@@ -158,7 +165,13 @@ class MqttRunner(threading.Thread):
                 if self.client is None:
                     self.stop_event.wait(LOOP_S)
                     continue
-                rc = self.client.loop(LOOP_S)
+                try:
+                    rc = self.client.loop(LOOP_S)
+                except Exception as exc:  # paho or one of our callbacks choked on a packet
+                    logger.exception("mqtt: dropped the connection after an unexpected error")
+                    self._close_socket()
+                    self._lost(f"{type(exc).__name__}: {exc}")
+                    continue
                 if rc != mqtt.MQTT_ERR_SUCCESS:
                     self._lost(mqtt.error_string(rc))
                     continue
@@ -168,7 +181,16 @@ class MqttRunner(threading.Thread):
                         self.publish_health()
             self._goodbye()
         finally:
+            self._close_socket()  # no DISCONNECT: if we died, the broker sends our will
             self.close_stores()
+
+    def _close_socket(self) -> None:
+        sock = self.client.socket() if self.client else None
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
 
     def _connect(self) -> None:
         m = self.m
@@ -240,9 +262,10 @@ class MqttRunner(threading.Thread):
             self.outbox.ack([row])  # deleted only now: the broker has it
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        name = self.topics.command_name(msg.topic)
-        if name is not None:
-            self._command(name, msg)
+        with survive(logger, "mqtt: message on %r", msg._topic[:200]):
+            name = self.topics.command_name(msg.topic)
+            if name is not None:
+                self._command(name, msg)
 
     # -- publishing -------------------------------------------------------------------
 
@@ -408,14 +431,15 @@ class MqttRunner(threading.Thread):
                         "sessions": [{k: s[k] for k in SESSION_FIELDS}
                                      for s in status.get("media_sessions", [])
                                      if s["platform"] == p["id"]]} for p in platforms],
-            uplink=uplink_facts(), outbox=self.outbox.stats())
+            uplink=uplink_facts(), outbox=self.outbox.stats(),
+            runners=list(status.get("runners", [])))
 
     # -- commands ---------------------------------------------------------------------
 
     def _command(self, name: str, msg: mqtt.MQTTMessage) -> None:
         assert self.index is not None
         props = getattr(msg, "properties", None)
-        reply_to = getattr(props, "ResponseTopic", None) or self.topics.reply(name)
+        reply_to = reply_topic(getattr(props, "ResponseTopic", None), self.topics.reply(name))
         correlation = getattr(props, "CorrelationData", None)
         allowed = name in self.m.allowed_commands
         self.index.audit("mqtt", "command", name=name, allowed=allowed)
@@ -425,10 +449,9 @@ class MqttRunner(threading.Thread):
                 "ok": False, "error": f"命令未允许 command {name!r} is not allowed on this node"})
             return
         try:
-            args = json.loads(msg.payload or b"{}")
-            if not isinstance(args, dict):
-                raise ValueError("the request must be a JSON object")
-        except ValueError as exc:
+            args = parse_args(msg.payload)
+        except CommandError as exc:
+            logger.warning("mqtt: command %s refused: %s", name, exc)
             self._reply(reply_to, correlation, {"ok": False, "error": f"bad request: {exc}"})
             return
         logger.info("mqtt: command %s", name)

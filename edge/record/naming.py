@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 RECORDINGS_DIR = "recordings"
-_NAME = re.compile(r"^(\d{6})_(\d{3})\.(mp4|mov)$")
+_NAME = re.compile(r"^([0-9]{6})_([0-9]{3})\.(mp4|mov)$")
 # G.711 has no sample entry in ISO MP4; QuickTime MOV (same fragmented layout) has.
 _MOV_AUDIO = frozenset({"pcm_alaw", "pcm_mulaw"})
 

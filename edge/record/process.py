@@ -21,18 +21,21 @@ import time
 
 from typing import Any
 
+from edge import faults
 from edge.config import EdgeConfig
 from edge.gb28181.media.live import LiveHub
 from edge.ingest.state import CameraState
 from edge.record.index import Index
 from edge.record.reconcile import reconcile
 from edge.record.recorder import CameraRecorder
+from edge.runner import survive
+from edge.supervision import Action, Watch
 
 logger = logging.getLogger(__name__)
 
 STATUS_INTERVAL_S = 1.0
-RESTART_DELAY_S = 1.0
 JOIN_TIMEOUT_S = 5.0
+EXIT_WEDGED = 70  # a camera thread is wedged: the supervisor starts a fresh process
 
 
 _OUT = threading.Lock()
@@ -65,41 +68,54 @@ def run_recorder(cfg: EdgeConfig) -> int:
                        report.removed_rows, report.removed_files)
 
     states = {c.id: CameraState(c.id) for c in cfg.cameras}
-    threads = {c.id: CameraRecorder(c, cfg.storage, cfg.data_dir, stop, states[c.id], hub)
-               for c in cfg.cameras}
-    for thread in threads.values():
-        thread.start()
-    while not stop.wait(STATUS_INTERVAL_S):
+    threads: dict[str, CameraRecorder] = {}
+    watches = {c.id: Watch(f"cam:{c.id}", CameraRecorder.stale_after_s) for c in cfg.cameras}
+    wedged = False
+    while not wedged:
+        faults.check("recorder.loop")
+        now = time.monotonic()
         for cam in cfg.cameras:
-            if not threads[cam.id].is_alive():
-                # CameraRecorder catches every stream error; reaching here is a bug,
-                # already logged by threading.excepthook. Keep the channel recording.
-                logger.error("camera=%s recorder thread died; restarting", cam.id)
-                stop.wait(RESTART_DELAY_S)
+            thread = threads.get(cam.id)
+            action, note = watches[cam.id].observe(
+                now, thread is not None and thread.is_alive(),
+                now - thread.last_beat if thread else 0.0, None,
+                thread.crashed if thread else None)
+            if note:
+                logger.error("camera=%s recorder thread %s", cam.id, note)
+            if action is Action.START:
                 threads[cam.id] = CameraRecorder(cam, cfg.storage, cfg.data_dir, stop,
                                                  states[cam.id], hub)
                 threads[cam.id].start()
-        now = time.time()
+            elif action is Action.KILL:  # a thread cannot be killed; a process can
+                logger.error("camera=%s recorder thread is wedged; restarting the recorder "
+                             "process", cam.id)
+                wedged = True
+        wall = time.time()
         try:
-            emit({"ts": now, "cameras": [s.to_dict(now) for s in states.values()],
+            emit({"ts": wall, "cameras": [{**s.to_dict(wall), "thread_restarts":
+                                           watches[cid].restarts} for cid, s in states.items()],
                   "media_bytes": hub.bytes_sent()})
         except BrokenPipeError:
             stop.set()
+        if stop.wait(STATUS_INTERVAL_S):
+            break
+    stop.set()
     hub.close_all()
     deadline = time.monotonic() + JOIN_TIMEOUT_S
     for thread in threads.values():
         thread.join(max(0.0, deadline - time.monotonic()))
-    return 0
+    return EXIT_WEDGED if wedged else 0
 
 
 def _commands(stop: threading.Event, hub: LiveHub) -> None:
     """Media commands from the supervisor, one JSON object per line; EOF means the
     supervisor died or closed the pipe."""
     for line in sys.stdin:
-        try:
-            cmd = json.loads(line)
-        except ValueError:
-            logger.warning("recorder: ignored a command line that is not JSON: %.80r", line)
-            continue
-        hub.command(cmd)
+        with survive(logger, "recorder: command %.80r", line):
+            try:
+                cmd = json.loads(line)
+            except ValueError:
+                logger.warning("recorder: ignored a command line that is not JSON: %.80r", line)
+                continue
+            hub.command(cmd)
     stop.set()

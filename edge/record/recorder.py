@@ -19,6 +19,7 @@ import av
 import av.container
 import av.stream
 
+from edge import faults
 from edge.config import CameraConfig, StorageConfig
 from edge.errors import StreamError
 from edge.gb28181.media.live import LiveHub, StreamInfo
@@ -32,23 +33,28 @@ from edge.record.naming import container_for, segment_path
 from edge.record.reconcile import repair_file
 from edge.record.segmenter import Decision, Segmenter
 from edge.record.writer import SegmentWriter
+from edge.runner import Runner
 
 logger = logging.getLogger(__name__)
 
 KEPT_AUDIO = frozenset({"pcm_alaw", "pcm_mulaw", "aac"})
 INDEX_UPDATE_S = 5.0  # how often an open segment's end time is written to the index
+MAX_PACKET_FAILURES = 100  # in a row: this session is broken, reconnect
 
 
-class CameraRecorder(threading.Thread):
+class CameraRecorder(Runner):
+    # a reconnect waits up to 36 s, an open or a read up to 10 s more: beyond this the
+    # thread is wedged (in FFmpeg, say) and only a new recorder process helps
+    stale_after_s = 90.0
+
     def __init__(
         self, camera: CameraConfig, storage: StorageConfig, data_dir: Path,
         stop: threading.Event, state: CameraState | None = None, hub: LiveHub | None = None,
     ) -> None:
-        super().__init__(name=f"cam:{camera.id}", daemon=True)
+        super().__init__(f"cam:{camera.id}", stop)
         self.camera = camera
         self.storage = storage
         self.data_dir = data_dir
-        self.stop_event = stop
         self.state = state or CameraState(camera.id)
         self.hub = hub  # live GB/T 28181 sessions fed from this pull
         self.backoff = Backoff()
@@ -59,15 +65,22 @@ class CameraRecorder(threading.Thread):
         # next clean segment, else by start-up reconciliation
         self.unsettled: list[tuple[Index, int, Path, float]] = []
 
-    def run(self) -> None:
+    def loop(self) -> None:
         index = Index(self.data_dir)
         try:
             while not self.stop_event.is_set():
-                error = self._session(index)
+                self.beat()
+                faults.check("camera.loop")
+                try:
+                    error = self._session(index)
+                except Exception as exc:  # a bug, not the camera: reconnect and record on
+                    logger.exception("camera=%s session failed unexpectedly", self.camera.id)
+                    error = f"内部错误 internal error: {type(exc).__name__}: {exc}"
                 if self.stop_event.is_set():
                     break
                 self._went_offline(error)
                 delay = self.backoff.next_delay(time.monotonic(), self.rng)
+                self.beat()
                 self.stop_event.wait(delay)
         finally:
             self.state.online = self.state.recording = False
@@ -99,6 +112,7 @@ class CameraRecorder(threading.Thread):
         self._connected(video, audio)
         session = _Session(self, index, streams, audio)
         started = last_arrival = time.monotonic()
+        failures = 0  # packets in a row that raised unexpectedly
         try:
             for packet in container.demux(*streams):
                 if self.stop_event.is_set():
@@ -108,9 +122,19 @@ class CameraRecorder(threading.Thread):
                     # FFmpeg's read timeout first hands out what it had buffered;
                     # a silence this long already means the camera is down
                     return describe_error(TimeoutError(), arrival - last_arrival, READ_TIMEOUT_S)
-                last_arrival = arrival
-                if packet.size:  # size 0: a demuxer flush packet
+                self.last_beat = last_arrival = arrival
+                if not packet.size:  # size 0: a demuxer flush packet
+                    continue
+                try:
                     session.on_packet(packet)
+                    failures = 0
+                except Exception:  # drop this packet, record the next ones
+                    failures += 1
+                    if failures == 1:
+                        logger.exception("camera=%s packet dropped after an unexpected error",
+                                         self.camera.id)
+                    if failures >= MAX_PACKET_FAILURES:
+                        raise
             return "摄像机结束了流 camera ended the stream"
         except (av.FFmpegError, OSError) as exc:
             return describe_error(exc, time.monotonic() - started, READ_TIMEOUT_S)
@@ -209,6 +233,7 @@ class _Session:
 
     def on_packet(self, packet: av.packet.Packet) -> None:
         rec, state = self.recorder, self.recorder.state
+        faults.check("camera.packet")
         now = time.time()
         src = packet.stream_index
         is_video = src == self.video_index

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from edge import faults
 from edge.config import EdgeConfig
 from edge.record.index import Index, Segment
 from edge.retention.policy import (
     DAY_S, ChannelRule, bytes_to_free, kept_days, select_expired, select_for_space,
 )
+from edge.runner import Runner, survive
 
 logger = logging.getLogger(__name__)
 
@@ -29,25 +32,31 @@ class RetentionResult:
     alarms: list[str] = field(default_factory=list)
 
 
-class RetentionManager(threading.Thread):
+def stale_after(cfg: EdgeConfig) -> float:
+    """A pass every check interval; several missed means the loop is wedged."""
+    return max(60.0, 3 * cfg.storage.check_interval_s)
+
+
+class RetentionManager(Runner):
     def __init__(self, cfg: EdgeConfig, stop: threading.Event,
                  clock: Callable[[], float] = time.time) -> None:
-        super().__init__(name="retention", daemon=True)
+        super().__init__("retention", stop)
         self.cfg = cfg
-        self.stop_event = stop
         self.clock = clock
-        self.last_progress = time.monotonic()
+        self.stale_after_s = stale_after(cfg)
         self.space_stuck = False  # log "nothing left to delete" once, not every pass
 
-    def run(self) -> None:
+    def loop(self) -> None:
         index = Index(self.cfg.data_dir)
         try:
             while True:
-                try:
-                    self.run_once(index, self.clock())
-                except OSError as exc:
-                    logger.error("retention pass failed: %s", exc)
-                self.last_progress = time.monotonic()
+                faults.check("retention.loop")
+                with survive(logger, "retention pass"):
+                    try:
+                        self.run_once(index, self.clock())
+                    except (OSError, sqlite3.Error) as exc:
+                        logger.error("retention pass failed: %s", exc)
+                self.beat()
                 if self.stop_event.wait(self.cfg.storage.check_interval_s):
                     break
         finally:

@@ -42,6 +42,9 @@ def test_key_area_keeps_90_days() -> None:
     (_with(camera__record="yes"), "cameras[0].record: 类型错误 must be bool"),
     (_with(camera__transport="http"), "cameras[0].transport: 取值应为 must be one of ['tcp', 'udp']"),
     (_with(node__id="3402000000118000001"), "node.id: 应为20位数字 must be 20 digits"),
+    # full-width digits, as a Chinese input method types them: named, not "config OK"
+    (_with(node__id="\uff13\uff14020000001180000001"),
+     "node.id: 应为20位数字 must be 20 digits, got '３４020000001180000001' (含非 ASCII 数字"),
     (_with(node__id="34020000001320000001"), "node.id: 类型码(第11-13位)应为 118/200"),
     (_with(camera__id="34020000001180000009"), "cameras[0].id: 类型码(第11-13位)应为 131/132"),
     (_with(camera__url="http://cam/x"), "cameras[0].url: 应以 rtsp:// 开头 must start with rtsp://"),
@@ -70,6 +73,15 @@ def test_credentials_never_appear_in_errors() -> None:
     with pytest.raises(ConfigError) as err:
         parse(_with(camera__url="rtsps://admin:S3cret@:0/x"))
     assert "S3cret" not in str(err.value)
+
+
+def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path: Path) -> None:
+    gbk = tmp_path / "edge.toml"
+    gbk.write_bytes('[node]\nid = "34020000001180000001"\nname = "村口"\n'.encode("gbk"))
+    with pytest.raises(ConfigError) as err:
+        load(gbk)
+    assert err.value.problems == [f"{gbk}: 第 3 行不是 UTF-8 编码 line 3 is not UTF-8 (byte 43); "
+                                  "请以 UTF-8 保存 save the file as UTF-8"]
 
 
 def test_syntax_error_and_missing_file(tmp_path: Path) -> None:

@@ -66,7 +66,9 @@ def _health(**over: object) -> dict:
                 platforms=[_platform(SESSION)],
                 uplink={"interface": None, "address": None, "bytes_sent": None,
                         "bytes_recv": None, "modem": None},
-                outbox={"pending": 0, "pending_bytes": 0, "dropped_total": 0})
+                outbox={"pending": 0, "pending_bytes": 0, "dropped_total": 0},
+                runners=[{"name": "sip", "state": "running", "restarts": 1,
+                          "last_error": "RuntimeError: injected", "since_ts": 1000.0}])
     doc.update(over)
     schema = json.loads((Path(__file__).resolve().parents[2] / "edge" / "health"
                          / "health.schema.json").read_text())

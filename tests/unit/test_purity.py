@@ -20,7 +20,8 @@ PURE = [
     "edge/gb28181/timesync.py", "edge/health/availability.py", "edge/health/payload.py",
     "edge/mqtt/topics.py", "edge/gb28181/media/ps.py", "edge/gb28181/media/rtp.py",
     "edge/gb28181/media/psdemux.py", "edge/gb28181/media/sdp.py",
-    "edge/gb28181/media/sessions.py", "edge/gb28181/media/mansrtsp.py",
+    "edge/gb28181/media/sessions.py", "edge/gb28181/media/mansrtsp.py", "edge/digits.py",
+    "edge/supervision.py", "edge/mqtt/commands.py",
 ]
 IMPURE = {"socket", "threading", "sqlite3", "av", "subprocess", "time", "os", "shutil"}
 

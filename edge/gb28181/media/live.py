@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from edge import faults
 from edge.gb28181.media.ps import STREAM_TYPES, Streams, adts_header, audio_frame, video_frame
 from edge.gb28181.media.rtp import Packetizer, frame_tcp
 
@@ -92,6 +93,7 @@ class LiveHub:
         self.lock = threading.Lock()
         self.channels: dict[str, _Channel] = {}
         self.sessions: dict[str, LiveSession | PlaybackSession] = {}
+        self.failing: set[str] = set()  # channels whose fan-out raised (logged once)
 
     # -- from the camera threads ------------------------------------------------------
 
@@ -102,6 +104,17 @@ class LiveHub:
 
     def on_packet(self, channel: str, video: bool, keyframe: bool, data: bytes,
                   t: float) -> None:
+        """From a camera thread: whatever goes wrong in the fan-out stays here, so the
+        packet is still recorded."""
+        try:
+            self._fan_out(channel, video, keyframe, data, t)
+        except Exception:
+            if channel not in self.failing:  # once per channel, not once per packet
+                self.failing.add(channel)
+                logger.exception("camera=%s live fan-out failed; recording goes on", channel)
+
+    def _fan_out(self, channel: str, video: bool, keyframe: bool, data: bytes,
+                 t: float) -> None:
         with self.lock:
             ch = self.channels.get(channel)
             if ch is None or ch.info is None:
@@ -119,6 +132,8 @@ class LiveHub:
                 ps = mux(ch.info, frame)
                 for session in playing:
                     session.push(ps, frame.ts, video and keyframe)
+        if self.failing:
+            self.failing.discard(channel)
 
     def disconnected(self, channel: str) -> None:
         with self.lock:
@@ -137,6 +152,9 @@ class LiveHub:
                 self._play(sid)
             elif op == "close":
                 self.close(sid, "closed by the platform")
+            elif op == "close_all":  # the SIP runner restarted: no dialog is left
+                for each in list(self.sessions):
+                    self.close(each, "the SIP runner restarted")
             elif op == "control":
                 session = self.sessions[sid]
                 if isinstance(session, LiveSession):
@@ -144,8 +162,10 @@ class LiveHub:
                 session.control(cmd)
             else:
                 raise ValueError(f"unknown media command {op!r}")
-        except (OSError, ValueError, KeyError) as exc:
-            logger.warning("media session=%s %s failed: %s", sid, op, exc)
+        except Exception as exc:  # one command fails; the hub and recording go on
+            expected = isinstance(exc, (OSError, ValueError, KeyError))
+            logger.warning("media session=%s %s failed: %s", sid, op, exc,
+                           exc_info=not expected)
             if sid in self.sessions:
                 self.close(sid, f"{op} failed: {exc}")
             else:  # never opened (e.g. its port is taken): the SIP side still needs to know
@@ -394,6 +414,11 @@ class LiveSession:
                     self.hub.emit({"media": {"id": self.sid, "event": "playing",
                                              "first_packet_ms": round(
                                                  (time.monotonic() - self.started_at) * 1000)}})
+                faults.check("media.send")
         except OSError as exc:
             if not self.stopped.is_set():
                 self.hub.close(self.sid, f"{self.sender.transport} peer gone: {exc}")
+        except Exception as exc:  # this session ends; the others and recording go on
+            logger.exception("media session=%s channel=%s failed", self.sid, self.channel)
+            if not self.stopped.is_set():
+                self.hub.close(self.sid, f"internal error: {type(exc).__name__}: {exc}")

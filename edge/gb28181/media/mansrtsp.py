@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge.digits import parse_decimal
 from edge.errors import ProtocolError
 
 MIN_SCALE, MAX_SCALE = 0.25, 8.0
@@ -33,20 +34,14 @@ def parse_control(body: bytes) -> Control:
         headers[key.strip().lower()] = value.strip()
     scale = seek = None
     if "scale" in headers:
-        try:
-            scale = float(headers["scale"])
-        except ValueError:
-            raise ProtocolError(f"Scale {headers['scale']!r} is not a number") from None
+        scale = parse_decimal(headers["scale"], "Scale")
         if not MIN_SCALE <= abs(scale) <= MAX_SCALE or scale < 0:
             raise ProtocolError(f"Scale {scale} is outside {MIN_SCALE}..{MAX_SCALE}")
     npt = headers.get("range", "")
     if npt.startswith("npt="):
         first = npt[4:].split("-")[0].strip()
         if first and first != "now":
-            try:
-                seek = float(first)
-            except ValueError:
-                raise ProtocolError(f"Range {npt!r} is not npt=<seconds>-") from None
+            seek = parse_decimal(first, "Range npt")
             if seek < 0:
                 raise ProtocolError(f"Range {npt!r} is negative")
     return Control(method.lower(), scale, seek)

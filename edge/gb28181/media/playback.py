@@ -105,6 +105,13 @@ class PlaybackSession:
                 self.emit({"media": {"id": self.sid, "event": "ended",
                                      "reason": f"{self.sender.transport} peer gone: {exc}"}})
             return
+        except Exception as exc:  # this session ends; recording and the others go on
+            logger.exception("media session=%s channel=%s playback failed", self.sid,
+                             self.channel)
+            if not self.stopped.is_set():
+                self.emit({"media": {"id": self.sid, "event": "ended",
+                                     "reason": f"internal error: {type(exc).__name__}: {exc}"}})
+            return
         if not self.stopped.is_set():
             logger.info("media session=%s %s of %s finished (%d bytes)", self.sid, self.kind,
                         self.channel, self.bytes_sent)

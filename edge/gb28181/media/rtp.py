@@ -10,6 +10,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from edge.errors import ProtocolError
+
 MAX_PAYLOAD = 1400
 
 
@@ -38,6 +40,10 @@ def frame_tcp(packet: bytes) -> bytes:
     return struct.pack(">H", len(packet)) + packet
 
 
+class RtpError(ProtocolError):
+    """Bytes that are not an RTP packet we can read."""
+
+
 @dataclass(frozen=True, slots=True)
 class RtpPacket:
     payload_type: int
@@ -50,16 +56,16 @@ class RtpPacket:
 
 def parse_rtp(data: bytes) -> RtpPacket:
     if len(data) < 12 or data[0] >> 6 != 2:
-        raise ValueError("not an RTP version 2 packet")
+        raise RtpError("not an RTP version 2 packet")
     first, second, seq, ts, ssrc = struct.unpack(">BBHII", data[:12])
     offset = 12 + 4 * (first & 0x0F)
     if first & 0x10:  # header extension
         if len(data) < offset + 4:
-            raise ValueError("truncated RTP header extension")
+            raise RtpError("truncated RTP header extension")
         offset += 4 + 4 * struct.unpack(">H", data[offset + 2:offset + 4])[0]
     end = len(data) - (data[-1] if first & 0x20 and data else 0)
     if offset > end:
-        raise ValueError("truncated RTP packet")
+        raise RtpError("truncated RTP packet")
     return RtpPacket(second & 0x7F, bool(second & 0x80), seq, ts, ssrc, data[offset:end])
 
 

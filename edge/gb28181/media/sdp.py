@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge.digits import is_digits, parse_uint
 from edge.errors import ProtocolError
 
 NTP_UNIX_OFFSET = 2_208_988_800  # some platforms send NTP-epoch t= values
 KINDS = ("Play", "Playback", "Download")
+MAX_DOWNLOAD_SPEED = 16  # WVP offers 1..8; more would only burn the uplink
 
 
 class SdpError(ProtocolError):
@@ -48,9 +50,9 @@ def parse_offer(text: str) -> Offer:
     if not media:
         raise SdpError("no m=video line")
     parts = media[0].split()
-    if len(parts) < 4 or not parts[1].isdigit():
+    if len(parts) < 4:
         raise SdpError(f"m= line {media[0]!r} has no port")
-    port = int(parts[1])
+    port = parse_uint(parts[1].split("/")[0], "m= port", SdpError)
     if not 0 < port < 65536:
         raise SdpError(f"m= port {port} is invalid")
     proto = parts[2].upper()
@@ -68,7 +70,7 @@ def parse_offer(text: str) -> Offer:
         raise SdpError(f"transport {parts[2]} is not RTP/AVP or TCP/RTP/AVP")
     address = _address(_one(fields, "c") or "")
     ssrc = (_one(fields, "y") or "").strip()
-    if not (ssrc.isdigit() and len(ssrc) == 10 and int(ssrc) < 2**32):
+    if not (is_digits(ssrc) and len(ssrc) == 10 and int(ssrc) < 2**32):
         raise SdpError(f"y={ssrc!r} is not a 10-digit SSRC" if ssrc else "the offer has no y= SSRC")
     start, end = _times(_one(fields, "t") or "0 0", kind)
     u = _one(fields, "u")
@@ -76,7 +78,7 @@ def parse_offer(text: str) -> Offer:
     speed = attrs.get("downloadspeed", "1")
     return Offer(kind, u.split(":")[0] if u else None, address, port, transport,
                  _ps_payload_type(fields.get("a", [])), ssrc, start, end,
-                 int(speed) if speed.isdigit() and int(speed) > 0 else 1,
+                 _speed(speed),
                  1 if stream.strip() == "1" else 0)
 
 
@@ -109,8 +111,8 @@ def _address(c: str) -> str:
 
 def _times(t: str, kind: str) -> tuple[float, float]:
     parts = t.split()
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise SdpError(f"t={t!r} is not two numbers")
+    if len(parts) != 2 or not all(is_digits(p) and len(p) <= 12 for p in parts):
+        raise SdpError(f"t={t[:60]!r} is not two numbers")
     start, end = (int(p) - NTP_UNIX_OFFSET if int(p) > 3e9 else int(p) for p in parts)
     if kind != "Play" and not 0 < start < end:
         raise SdpError(f"t={t!r}: {kind} needs a start before its end")
@@ -121,7 +123,15 @@ def _ps_payload_type(attrs: list[str]) -> int:
     """The PT mapped to PS/90000 (96, GB/T 28181's usual one, when none is)."""
     for attr in attrs:
         if attr.lower().startswith("rtpmap:") and "PS/90000" in attr.upper():
-            pt = attr.split(":", 1)[1].split()[0]
-            if pt.isdigit():
+            pt = (attr.split(":", 1)[1].split() or [""])[0]
+            if is_digits(pt) and int(pt) < 128:
                 return int(pt)
     return 96
+
+
+def _speed(text: str) -> int:
+    """a=downloadspeed: 1..MAX_DOWNLOAD_SPEED; anything else plays at 1."""
+    text = text.strip()
+    if is_digits(text) and len(text) <= 3:
+        return min(max(int(text), 1), MAX_DOWNLOAD_SPEED)
+    return 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edge.digits import parse_uint
 from edge.gb28181.sip.message import (
     MAX_MESSAGE_BYTES, SipMessage, SipParseError, find_header, parse, parse_headers,
 )
@@ -36,12 +37,8 @@ class SipStreamBuffer:
         except UnicodeDecodeError:
             raise SipParseError("SIP headers are not UTF-8") from None
         length = find_header(parse_headers(lines), "Content-Length")
-        if length is None:
-            size = 0  # on a stream RFC 3261 18.3 requires it; absent means no body
-        elif length.strip().isdigit():
-            size = int(length)
-        else:
-            raise SipParseError(f"Content-Length {length!r} is not a number")
+        # on a stream RFC 3261 18.3 requires it; absent means no body
+        size = 0 if length is None else parse_uint(length, "Content-Length", SipParseError)
         total = end + 4 + size
         if total > MAX_MESSAGE_BYTES:
             raise SipParseError(f"SIP message of {total} bytes exceeds {MAX_MESSAGE_BYTES}", 413)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
+from edge.digits import is_digits, parse_uint
 from edge.errors import ProtocolError
 
 Headers = tuple[tuple[str, str], ...]
@@ -119,9 +120,7 @@ def parse(data: bytes) -> SipMessage:
     headers = parse_headers(lines)
     length = find_header(headers, "Content-Length")
     if length is not None:
-        if not length.strip().isdigit():
-            raise SipParseError(f"Content-Length {length!r} is not a number")
-        n = int(length)
+        n = parse_uint(length, "Content-Length", SipParseError)
         if n > len(body):
             raise SipParseError(f"Content-Length {n} exceeds body of {len(body)} bytes")
         body = body[:n]
@@ -147,10 +146,11 @@ def parse_headers(lines: list[str]) -> Headers:
 def _start_line(start: str, headers: Headers, body: bytes) -> SipMessage:
     parts = start.split(" ", 2)
     if len(parts) == 3 and parts[0] == SIP_VERSION:
-        if not (parts[1].isdigit() and len(parts[1]) == 3):
+        if not (is_digits(parts[1]) and len(parts[1]) == 3):
             raise SipParseError(f"SIP status {parts[1]!r} is not a 3-digit code")
         return SipResponse(int(parts[1]), parts[2], headers, body)
-    if len(parts) == 3 and parts[2] == SIP_VERSION and parts[0].isalpha() and parts[0].isupper():
+    if (len(parts) == 3 and parts[2] == SIP_VERSION and parts[0].isascii()
+            and parts[0].isalpha() and parts[0].isupper()):
         if not parts[1]:
             raise SipParseError("SIP request has an empty Request-URI")
         return SipRequest(parts[0], parts[1], headers, body)

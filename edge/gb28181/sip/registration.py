@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo
 
+from edge.digits import is_digits
 from edge.errors import ProtocolError
 from edge.gb28181.manscdp import render
 from edge.gb28181.sip.digest import authorization, parse_challenge
@@ -35,7 +36,8 @@ REFRESH_FRACTION = 2 / 3  # re-REGISTER at 2/3 of the granted Expires
 RETRY_MIN_S, RETRY_MAX_S = 5.0, 60.0
 FORBIDDEN_RETRY_S = 600.0  # a wrong password is not retried hot
 MAX_REDIRECTS = 3
-_GB_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})T(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,3}))?$")
+_GB_DATE = re.compile(
+    r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})T([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})(?:\.([0-9]{1,3}))?$")
 
 
 class State(enum.Enum):
@@ -220,7 +222,10 @@ class Registration:
 
     def _registered(self, response: SipResponse, now: float, wall_now: float,
                     asked: int) -> list[Effect]:
-        granted = int(response.header("Expires") or asked or self.cfg.expires_s)
+        text = (response.header("Expires") or "").strip()
+        # a garbled Expires from the platform: refresh on our own schedule
+        granted = (int(text) if is_digits(text) and len(text) <= 9 else 0) or asked \
+            or self.cfg.expires_s
         was = self.state is State.REGISTERED
         self.state = State.REGISTERED
         self.last_error = None
@@ -398,9 +403,11 @@ def parse_sip_date(value: str, tz: str) -> float | None:
         except ValueError:
             return None
         return moment.timestamp()
+    if len(value) > 64 or not value.isascii():  # RFC 1123 dates are short and ASCII
+        return None
     try:
         parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
@@ -408,7 +415,7 @@ def parse_sip_date(value: str, tz: str) -> float | None:
 
 
 def _contact_host_port(contact: str) -> tuple[str, int] | None:
-    match = re.search(r"sip:(?:[^@>;]+@)?([^:;>]+)(?::(\d+))?", contact)
-    if not match:
+    match = re.search(r"sip:(?:[^@>;]+@)?([^:;>]+)(?::([0-9]{1,5}))?", contact)
+    if not match or not 0 < int(match.group(2) or 5060) < 65536:
         return None
     return match.group(1), int(match.group(2) or 5060)

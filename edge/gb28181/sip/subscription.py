@@ -11,6 +11,7 @@ import random
 import re
 from dataclasses import dataclass, field, replace
 
+from edge.digits import is_digits
 from edge.gb28181.sip.message import SipRequest, SipResponse, response_to, with_header
 
 DEFAULT_EXPIRES_S = 3600
@@ -48,7 +49,7 @@ class Subscriptions:
             return with_header(response_to(request, 489, "Bad Event"), "Allow-Events",
                                "Catalog, Alarm")
         expires_text = (request.header("Expires") or str(DEFAULT_EXPIRES_S)).strip()
-        if not expires_text.isdigit():
+        if not is_digits(expires_text) or len(expires_text) > 10:
             return response_to(request, 400, "Bad Expires")
         expires = min(int(expires_text), MAX_EXPIRES_S)
         call_id = request.header("Call-ID") or ""

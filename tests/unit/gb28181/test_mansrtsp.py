@@ -19,7 +19,9 @@ def test_controls(body: bytes, expected: Control) -> None:
     (b"", "is not PLAY"), (b"RECORD RTSP/1.0\r\n", "is not PLAY"),
     (b"PLAY RTSP/1.0\r\nScale: fast\r\n", "not a number"),
     (b"PLAY RTSP/1.0\r\nScale: 16\r\n", "outside"),
-    (b"PLAY RTSP/1.0\r\nRange: npt=x-\r\n", "is not npt"),
+    (b"PLAY RTSP/1.0\r\nRange: npt=x-\r\n", "Range npt 'x' is not a number"),
+    ("PLAY RTSP/1.0\r\nScale: \uff12\r\n".encode(), "non-ASCII digits"),
+    (b"PLAY RTSP/1.0\r\nScale: nan\r\n", "not a number"),
 ])
 def test_bad_controls(body: bytes, reason: str) -> None:
     with pytest.raises(ProtocolError, match=reason):

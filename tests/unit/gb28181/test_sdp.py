@@ -49,7 +49,10 @@ def test_playback_and_download_times_speed_and_channel() -> None:
     (("y=0200000001\r\n", ""), "no y= SSRC"),
     (("y=0200000001", "y=12ab"), "not a 10-digit SSRC"),
     (("m=video 30012", "m=video 99999"), "port 99999 is invalid"),
-    (("m=video 30012", "m=video x"), "has no port"),
+    (("m=video 30012", "m=video x"), "m= port 'x' is not a number"),
+    (("m=video 30012", "m=video \u00b2"), "m= port .* is not a number"),  # superscript 2
+    (("m=video 30012", "m=video \uff13\uff10\uff10\uff10"), "non-ASCII digits"),
+    (("y=0200000001", "y=\u0660200000001"), "not a 10-digit SSRC"),  # Arabic-Indic 0
     (("TCP/RTP/AVP", "SCTP/RTP/AVP"), "is not RTP/AVP or TCP/RTP/AVP"),
     (("a=setup:passive", "a=setup:actpass"), "neither active nor passive"),
     (("s=Play", "s=Talk"), "is not Play, Playback or Download"),

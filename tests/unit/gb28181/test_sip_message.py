@@ -67,6 +67,10 @@ def test_response_and_header_replacement() -> None:
     (b"MESSAGE sip:x SIP/2.0\r\nBad header\r\n\r\n", "malformed SIP header line"),
     (b"MESSAGE sip:x SIP/2.0\r\nContent-Length: 10\r\n\r\nabc", "Content-Length 10 exceeds body of 3 bytes"),
     (b"MESSAGE sip:x SIP/2.0\r\nContent-Length: x\r\n\r\n", "is not a number"),
+    # isdigit() is true for these; int() refuses the first and no peer means the others
+    ("MESSAGE sip:x SIP/2.0\r\nContent-Length: \u00b2\r\n\r\n".encode(), "is not a number"),
+    ("MESSAGE sip:x SIP/2.0\r\nContent-Length: \uff10\r\n\r\n".encode(), "non-ASCII"),
+    ("SIP/2.0 \u0662\u0660\u0660 OK\r\n\r\n".encode(), "is not a 3-digit code"),
     (b"MESSAGE sip:x SIP/2.0\r\n\r\n" + b"a" * 70_000, "exceeds 65536"),
 ])
 def test_malformed_messages_name_the_fault(data: bytes, message: str) -> None:
@@ -115,6 +119,13 @@ def test_stream_framing_whole_byte_at_a_time_and_with_keepalives() -> None:
     partial = SipStreamBuffer()
     partial.feed(MESSAGE[:-5])
     assert partial.next_message() is None
+
+
+def test_stream_refuses_a_content_length_that_only_looks_like_a_number() -> None:
+    buf = SipStreamBuffer()
+    buf.feed("MESSAGE sip:x SIP/2.0\r\nContent-Length: \u00b2\r\n\r\nab".encode())
+    with pytest.raises(SipParseError, match="is not a number"):
+        buf.next_message()
 
 
 def test_stream_rejects_endless_headers() -> None:

@@ -1,0 +1,200 @@
+"""Fuzz targets: one per parse path that a peer or a file feeds. Each takes bytes and
+either returns or raises one of its ``allowed`` errors (our own ProtocolError or
+ConfigError kinds); anything else is a crash. Used by tests/fuzz/test_fuzz.py (a short
+coverage-guided pass in CI) and bench/fuzz.py (>= 1,000,000 inputs per target).
+
+Where a parser's result feeds a decision core (MANSCDP -> answers/control, SDP ->
+media sessions, responses -> the registration state machine), the target drives that
+core too: it must take whatever the parser accepted without raising at all.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from edge import config as config_mod
+from edge.errors import ConfigError, ProtocolError
+from edge.gb28181.answers import handle
+from edge.gb28181.manscdp import parse_body
+from edge.gb28181.media.mansrtsp import parse_control
+from edge.gb28181.media.psdemux import PsDemuxer
+from edge.gb28181.media.rtp import TcpDeframer, parse_rtp
+from edge.gb28181.media.sdp import parse_offer
+from edge.gb28181.media.sessions import MediaSessions
+from edge.gb28181.model import Channel, Link, Node
+from edge.gb28181.settings import parse_settings
+from edge.gb28181.sip.digest import digest_response, parse_challenge
+from edge.gb28181.sip.framing import SipStreamBuffer
+from edge.gb28181.sip.message import SipRequest, SipResponse, parse
+from edge.gb28181.sip.registration import Registration, Send, UpperPlatform, parse_sip_date
+from edge.gb28181.sip.subscription import Subscriptions
+from edge.mqtt.commands import parse_args, reply_topic
+from edge.record.fmp4 import HEADER_PEEK, complete_length, parse_box_header
+from edge.record.naming import start_from_path
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+NODE_ID = "34020000001180000001"
+SERVER_ID = "34020000002000000001"
+CHANNELS = [Channel("34020000001320000001", "村口", True, True),
+            Channel("34020000001320000002", "小学", False, False)]
+NODE = Node(NODE_ID, "边缘节点", "Asia/Shanghai",
+            link=Link(SERVER_ID, "10.0.0.1", 5060, "3402000000", 3600, 60, 3))
+NOW = 1_795_000_000.0
+UPPER = UpperPlatform(server_id=SERVER_ID, domain="3402000000", host="10.0.0.1", port=5060,
+                      transport="UDP", local_id=NODE_ID, local_host="10.0.0.5",
+                      local_port=5060, username=NODE_ID, password="12345678")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    run: Callable[[bytes], object]
+    allowed: tuple[type[BaseException], ...] = (ProtocolError,)
+
+    @property
+    def corpus(self) -> Path:
+        return CORPUS / self.name
+
+    def seeds(self) -> list[bytes]:
+        return [p.read_bytes() for p in sorted(self.corpus.iterdir())] if self.corpus.is_dir() \
+            else []
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+def sip_stream(data: bytes) -> None:
+    """The bytes of a TCP stream, in slices of a size the input chooses."""
+    step = (data[0] % 13) + 1 if data else 1
+    buf = SipStreamBuffer()
+    for i in range(0, len(data), step):
+        buf.feed(data[i:i + step])
+        while buf.next_message() is not None:
+            pass
+
+
+def digest(data: bytes) -> None:
+    challenge = parse_challenge(_text(data))
+    digest_response(challenge, NODE_ID, "12345678", "REGISTER", f"sip:{SERVER_ID}@3402000000")
+
+
+def manscdp(data: bytes) -> None:
+    try:
+        message = parse_body(data)
+    except ProtocolError:
+        return
+    handle(message, NODE, CHANNELS, lambda _c, s, e: [(s, min(e, s + 60))], NOW)
+
+
+def invite(data: bytes) -> None:
+    """An INVITE with this SDP, then INFO with this MANSRTSP body, ACK and BYE."""
+    sessions = MediaSessions(NODE_ID, (30000, 30099), 4, random.Random(0))
+    headers = (("Via", "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1"),
+               ("From", f"<sip:{SERVER_ID}@3402000000>;tag=1"),
+               ("To", f"<sip:{CHANNELS[0].id}@3402000000>"), ("Call-ID", "c1"),
+               ("CSeq", "1 INVITE"), ("Contact", f"<sip:{SERVER_ID}@10.0.0.1:5060>"))
+    request = SipRequest("INVITE", f"sip:{CHANNELS[0].id}@3402000000", headers, data)
+    sessions.invite(request, SERVER_ID, CHANNELS, "10.0.0.5", 0.0)
+    sessions.ack(SipRequest("ACK", request.uri, headers), NOW)
+    sessions.info(SipRequest("INFO", request.uri, headers, data))
+    sessions.bye(SipRequest("BYE", request.uri, headers))
+
+
+def rtp(data: bytes) -> None:
+    for packet in [data, *TcpDeframer().feed(data)]:
+        try:
+            parse_rtp(packet)
+        except ProtocolError:
+            pass
+
+
+def registration(data: bytes) -> None:
+    """The platform's answers: these bytes as the response to each request we send."""
+    try:
+        fuzzed = parse(data)
+    except ProtocolError:
+        return
+    if not isinstance(fuzzed, SipResponse):
+        return
+    reg = Registration(UPPER, random.Random(0))
+    effects = reg.start(0.0)
+    for step in range(4):  # REGISTER, the challenged REGISTER, keepalives
+        sent = [e.message for e in effects if isinstance(e, Send)]
+        if not sent:
+            effects = reg.tick(100.0 * (step + 1))
+            continue
+        own = {k.lower() for k in ("Via", "From", "To", "Call-ID", "CSeq")}
+        headers = tuple((k, v) for k, v in sent[-1].headers if k.lower() in own) + tuple(
+            (k, v) for k, v in fuzzed.headers if k.lower() not in own)
+        effects = reg.handle(SipResponse(fuzzed.status, fuzzed.reason, headers, fuzzed.body),
+                             10.0 * step, NOW) + reg.tick(10.0 * step + 61)
+
+
+def subscription(data: bytes) -> None:
+    try:
+        request = parse(data)
+    except ProtocolError:
+        return
+    if isinstance(request, SipRequest):
+        subs = Subscriptions(f"sip:{NODE_ID}@3402000000", "SIP/2.0/UDP 10.0.0.5:5060")
+        subs.subscribe(request, 0.0, b"<Response/>")
+        subs.notify("Catalog", b"<Notify/>", 1.0)
+        subs.expire(1e6)
+
+
+def config(data: bytes) -> None:
+    config_mod.parse(config_mod.parse_toml(data, "fuzz.toml"))
+
+
+def mqtt_command(data: bytes) -> None:
+    reply_topic(_text(data), "edge/n/cmd/ping/reply")
+    parse_args(data)
+
+
+def fmp4(data: bytes) -> None:
+    """A segment file's boxes, as start-up reconciliation walks them."""
+    boxes, offset = [], 0
+    while offset < len(data):
+        box = parse_box_header(data[offset:offset + HEADER_PEEK], offset, len(data))
+        if box is None:
+            break
+        boxes.append(box)
+        offset = box.end
+    complete_length(boxes, len(data))
+
+
+TARGETS = {t.name: t for t in [
+    Target("sip_message", parse),
+    Target("sip_stream", sip_stream),
+    Target("digest", digest),
+    Target("manscdp", manscdp),
+    Target("sdp", lambda d: parse_offer(_text(d))),
+    Target("invite", invite, ()),
+    Target("mansrtsp", parse_control),
+    Target("ps", lambda d: PsDemuxer().parse(d)),
+    Target("rtp", rtp, ()),
+    Target("registration", registration, ()),
+    Target("subscription", subscription, ()),
+    Target("sip_date", lambda d: parse_sip_date(_text(d), "Asia/Shanghai"), ()),
+    Target("config", config, (ConfigError,)),
+    Target("rtsp_url", lambda d: config_mod.check_rtsp_url(_text(d)), ()),
+    Target("gb28181_settings", parse_settings, (ConfigError,)),
+    Target("mqtt_command", mqtt_command),
+    Target("segment_name", lambda d: start_from_path(Path("2026-11-22") / _text(d)), ()),
+    Target("fmp4", fmp4, ()),
+]}
+
+
+def check(target: Target, data: bytes) -> None:
+    """Run one input; a crash is an AssertionError naming the target and the input."""
+    try:
+        target.run(data)
+    except target.allowed:
+        pass
+    except Exception as exc:
+        raise AssertionError(f"{target.name} raised {type(exc).__name__}: {exc} "
+                             f"on input {data[:200]!r}") from exc

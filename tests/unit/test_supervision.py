@@ -1,0 +1,83 @@
+"""Supervision decisions with scripted time: restarts with back-off, stale runners,
+blocked runners, and when the watchdog may be pinged."""
+
+from edge.supervision import (
+    BLOCKED_RETRY_S, HEALTHY_RESET_S, RESTART_FIRST_S, RESTART_MAX_S, Action, State, Watch,
+    watchdog_ok,
+)
+
+
+def started(now: float = 0.0) -> Watch:
+    watch = Watch("sip", stale_after_s=15.0)
+    assert watch.observe(now, False, 0.0, None, None)[0] is Action.START  # the first start
+    assert watch.observe(now + 0.5, True, 0.5, None, None) == (Action.NONE, None)
+    assert watch.state is State.RUNNING and watch.restarts == 0
+    return watch
+
+
+def test_a_dead_runner_is_restarted_with_growing_back_off() -> None:
+    watch = started()
+    now = 1.0
+    delays = []
+    for _ in range(8):  # dies at once after every start
+        action, note = watch.observe(now, False, 0.0, None, "RuntimeError: boom")
+        assert action is Action.NONE and watch.state is State.DEAD and "boom" in (note or "")
+        assert not watchdog_ok([watch])
+        due = watch.restart_at
+        assert due is not None
+        delays.append(due - now)
+        assert watch.observe(due - 0.01, False, 0.0, None, "x")[0] is Action.NONE
+        action, note = watch.observe(due, False, 0.0, None, None)
+        assert action is Action.START and "restart" in (note or "")
+        now = due + 0.1
+    assert delays[0] == RESTART_FIRST_S
+    assert delays == sorted(delays) and delays[-1] == RESTART_MAX_S
+    assert watch.restarts == 8 and watch.last_error == "RuntimeError: boom"
+
+
+def test_a_runner_that_ran_a_while_starts_its_back_off_afresh() -> None:
+    watch = started()
+    for now in (1.0, 2.0):  # two quick deaths: 0.5 s, then 1 s
+        watch.observe(now, False, 0.0, None, "e")
+        watch.observe(watch.restart_at or 0, False, 0.0, None, None)
+    later = 3.0 + HEALTHY_RESET_S
+    watch.observe(later, True, 1.0, None, None)
+    watch.observe(later + 1, False, 0.0, None, "e")
+    assert watch.restart_at == later + 1 + RESTART_FIRST_S
+
+
+def test_back_again_is_noted_and_lets_the_watchdog_ping() -> None:
+    watch = started()
+    watch.observe(1.0, False, 0.0, None, "e")
+    watch.observe(1.5, False, 0.0, None, None)
+    assert watch.state is State.STARTING and watchdog_ok([watch])
+    assert watch.observe(2.0, True, 0.1, None, None) == (Action.NONE, "running again")
+
+
+def test_a_stale_runner_is_killed_and_withholds_the_watchdog() -> None:
+    watch = started()
+    action, note = watch.observe(20.0, True, 16.0, None, None)
+    assert action is Action.KILL and watch.state is State.STALE and "16 s" in (note or "")
+    assert not watchdog_ok([watch, started()])
+    assert watch.observe(20.5, True, 16.5, None, None) == (Action.KILL, None)  # noted once
+    assert watch.observe(21.0, True, 0.2, None, None) == (Action.NONE, "running again")
+
+
+def test_a_blocked_runner_is_retried_slowly_and_noted_once() -> None:
+    watch = started()
+    action, note = watch.observe(1.0, False, 0.0, "SIP port 5060 in use", None)
+    assert action is Action.NONE and watch.state is State.BLOCKED and "5060" in (note or "")
+    assert watchdog_ok([watch])  # restarting the daemon would fix nothing
+    assert watch.observe(1.0 + BLOCKED_RETRY_S - 1, False, 0.0, "x", None)[0] is Action.NONE
+    assert watch.observe(1.0 + BLOCKED_RETRY_S, False, 0.0, None, None)[0] is Action.START
+    assert watch.observe(BLOCKED_RETRY_S + 2, False, 0.0, "SIP port 5060 in use", None) == (
+        Action.NONE, None)
+    assert watch.restarts == 1 and watch.quick_deaths == 0
+
+
+def test_listing_names_state_restarts_and_reason() -> None:
+    watch = started()
+    watch.observe(3.0, False, 0.0, None, "ValueError: x")
+    row = watch.as_dict(1000.0)
+    assert row == {"name": "sip", "state": "dead", "restarts": 0,
+                   "last_error": "ValueError: x", "since_ts": 1003.0}
