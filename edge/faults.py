@@ -5,9 +5,9 @@ InjectedFault once, that many seconds after the process started, from inside the
 that owns it: what an unexpected bug would do there. Unset, which is always the case in
 production, ``check()`` costs one test of an empty dict.
 
-Points: ``sip.loop``, ``mqtt.loop``, ``retention.loop`` (supervisor threads),
-``recorder.loop`` (the recorder process), ``camera.loop`` (a camera thread itself),
-``camera.packet`` (one packet of a camera session), ``media.send`` (one live session).
+Points: ``sip.loop``, ``mqtt.loop``, ``retention.loop`` (the supervisor's threads);
+in the recorder process ``camera.loop`` (a camera thread itself), ``camera.session``
+(one connection), ``camera.packet`` (one packet) and ``media.send`` (one live session).
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ import time
 
 from typing import Any
 
-from edge import faults
 from edge.config import EdgeConfig
 from edge.gb28181.media.live import LiveHub
 from edge.ingest.state import CameraState
@@ -72,7 +71,6 @@ def run_recorder(cfg: EdgeConfig) -> int:
     watches = {c.id: Watch(f"cam:{c.id}", CameraRecorder.stale_after_s) for c in cfg.cameras}
     wedged = False
     while not wedged:
-        faults.check("recorder.loop")
         now = time.monotonic()
         for cam in cfg.cameras:
             thread = threads.get(cam.id)

@@ -123,6 +123,7 @@ class CameraRecorder(Runner):
                     # a silence this long already means the camera is down
                     return describe_error(TimeoutError(), arrival - last_arrival, READ_TIMEOUT_S)
                 self.last_beat = last_arrival = arrival
+                faults.check("camera.session")
                 if not packet.size:  # size 0: a demuxer flush packet
                     continue
                 try:
