@@ -166,6 +166,8 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
         stop.set()
 
     def make_sip() -> SipRunner:
+        if sip and sip.current:  # its media sessions lost their dialogs with it
+            recorder.command({"op": "close_all", "id": "*"})
         runner = SipRunner(cfg, stop, lambda: recorder.channels(cfg.cameras), teleboot,
                            recorder.command)
         recorder.on_media = runner.media_event  # session events from the recorder

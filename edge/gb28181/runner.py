@@ -127,8 +127,6 @@ class SipRunner(Runner):
         self.index = Index(self.cfg.data_dir)
         self.uppers = [self._upper(p) for p in self.cfg.platforms if p.enabled]
         self.ready.set()
-        if self.media:  # sessions of a runner that died before us have no dialog now
-            self.media({"op": "close_all", "id": "*"})
         try:
             now = time.monotonic()
             for upper in self.uppers:

@@ -23,8 +23,11 @@ KEEP_S = 31 * 86_400.0  # the longest rate reported is 30 days
 
 
 class History:
-    def __init__(self, data_dir: Path) -> None:
-        self.db = sqlite3.connect(Path(data_dir) / DB_NAME, timeout=30, isolation_level=None)
+    def __init__(self, data_dir: Path, db: sqlite3.Connection | None = None) -> None:
+        """``db``: share a connection (the outbox's), so a change and its event are
+        written in one transaction."""
+        self.db = db or sqlite3.connect(Path(data_dir) / DB_NAME, timeout=30,
+                                        isolation_level=None)
         self.db.execute("PRAGMA busy_timeout = 30000")
         self.db.executescript(SCHEMA)
         self.session: int | None = None

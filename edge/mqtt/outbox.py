@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from edge.record.index import DB_NAME
 
@@ -47,6 +48,18 @@ class Outbox:
     def close(self) -> None:
         self.db.close()
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Writes that stand or fall together (a state change and its event): a SIGKILL
+        between them must not leave one without the other."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     def put(self, kind: str, message: dict[str, Any], now: float) -> str:
         """Store ``message`` (a JSON object) with a fresh ``id`` and ``ts``; return the id."""
         if kind not in KINDS:
@@ -72,8 +85,7 @@ class Outbox:
         if count <= max_messages and size <= max_bytes:
             return 0
         dropped = 0
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self.transaction():
             for row, length in self.db.execute(
                     "SELECT id, LENGTH(payload) FROM outbox ORDER BY id").fetchall():
                 if count <= max_messages and size <= max_bytes:
@@ -83,10 +95,6 @@ class Outbox:
             self.db.execute(
                 "INSERT INTO counters (name, value) VALUES ('outbox_dropped', ?) ON CONFLICT(name)"
                 " DO UPDATE SET value = value + excluded.value", (dropped,))
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
         return dropped
 
     def counter(self, name: str) -> int:

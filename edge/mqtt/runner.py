@@ -142,7 +142,7 @@ class MqttRunner(Runner):
     def open_stores(self) -> None:
         """The SQLite connections, opened in the thread that uses them."""
         self.outbox = Outbox(self.cfg.data_dir)
-        self.history = History(self.cfg.data_dir)
+        self.history = History(self.cfg.data_dir, self.outbox.db)
         self.index = Index(self.cfg.data_dir)
 
     def close_stores(self) -> None:
@@ -330,12 +330,14 @@ class MqttRunner(Runner):
         changed = [ch for ch, s in states.items() if s != self._cameras.get(ch)]
         went = {ch: states[ch][0] for ch in changed if states[ch][0] != self._cameras[ch][0]}
         if went:
-            self.history.record(went, now)
-        for ch, online in went.items():
-            cam = self.cfg.camera(ch)
-            self.outbox.put("events", {
-                "type": "camera_online" if online else "camera_offline", "channel": ch,
-                "name": cam.name if cam else "", "last_error": live[ch].get("last_error")}, now)
+            with self.outbox.transaction():
+                self.history.record(went, now)
+                for ch, online in went.items():
+                    cam = self.cfg.camera(ch)
+                    self.outbox.put("events", {
+                        "type": "camera_online" if online else "camera_offline", "channel": ch,
+                        "name": cam.name if cam else "",
+                        "last_error": live[ch].get("last_error")}, now)
         for ch in changed:
             self._publish_camera(ch, live[ch])
         self._cameras = states
@@ -372,23 +374,24 @@ class MqttRunner(Runner):
         """Alarms raised (by id) or cleared (by time) in the index since the last look; the
         cursors persist, so a restart neither repeats nor misses one."""
         assert self.index is not None and self.outbox is not None
-        raised = seen_raised = self.outbox.counter("alarm_raised_id")
-        cleared_ms = seen_cleared = self.outbox.counter("alarm_cleared_ms")
-        for alarm in self.index.alarms(open_only=False):
-            if alarm.id > seen_raised:
-                self.outbox.put("alarms", {"type": "alarm_raised", "alarm": alarm.kind,
-                                           "channel": alarm.channel_id, "message": alarm.message,
-                                           "raised_ts": alarm.raised_ts}, now)
-                raised = max(raised, alarm.id)
-            if alarm.cleared_ts is not None and int(alarm.cleared_ts * 1000) > seen_cleared:
-                self.outbox.put("alarms", {"type": "alarm_cleared", "alarm": alarm.kind,
-                                           "channel": alarm.channel_id,
-                                           "cleared_ts": alarm.cleared_ts}, now)
-                cleared_ms = max(cleared_ms, int(alarm.cleared_ts * 1000))
-        if raised != seen_raised:
-            self.outbox.set_counter("alarm_raised_id", raised)
-        if cleared_ms != seen_cleared:
-            self.outbox.set_counter("alarm_cleared_ms", cleared_ms)
+        with self.outbox.transaction():  # alarms and their cursors together
+            raised = seen_raised = self.outbox.counter("alarm_raised_id")
+            cleared_ms = seen_cleared = self.outbox.counter("alarm_cleared_ms")
+            for alarm in self.index.alarms(open_only=False):
+                if alarm.id > seen_raised:
+                    self.outbox.put("alarms", {"type": "alarm_raised", "alarm": alarm.kind,
+                                               "channel": alarm.channel_id, "message": alarm.message,
+                                               "raised_ts": alarm.raised_ts}, now)
+                    raised = max(raised, alarm.id)
+                if alarm.cleared_ts is not None and int(alarm.cleared_ts * 1000) > seen_cleared:
+                    self.outbox.put("alarms", {"type": "alarm_cleared", "alarm": alarm.kind,
+                                               "channel": alarm.channel_id,
+                                               "cleared_ts": alarm.cleared_ts}, now)
+                    cleared_ms = max(cleared_ms, int(alarm.cleared_ts * 1000))
+            if raised != seen_raised:
+                self.outbox.set_counter("alarm_raised_id", raised)
+            if cleared_ms != seen_cleared:
+                self.outbox.set_counter("alarm_cleared_ms", cleared_ms)
 
     # -- the health message -------------------------------------------------------------
 

@@ -198,3 +198,37 @@ def check(target: Target, data: bytes) -> None:
     except Exception as exc:
         raise AssertionError(f"{target.name} raised {type(exc).__name__}: {exc} "
                              f"on input {data[:200]!r}") from exc
+
+
+def _email_headers(data: bytes) -> None:
+    import email.parser
+
+    email.parser.BytesHeaderParser().parsebytes(data)
+
+
+def _xml(data: bytes) -> None:
+    import defusedxml.ElementTree
+
+    defusedxml.ElementTree.fromstring(data)
+
+
+def _toml(data: bytes) -> None:
+    import tomllib
+
+    tomllib.loads(data.decode("utf-8"))
+
+
+def _json(data: bytes) -> None:
+    import json
+
+    json.loads(data)
+
+
+# bench/fuzz.py's anchors: the standard library's parser of the same grammar, fuzzed the
+# same way from the same seeds (any exception allowed: only the speed is compared)
+ANCHORS = {t.name: t for t in [
+    Target("sip_message", _email_headers, (Exception,)),
+    Target("manscdp", _xml, (Exception,)),
+    Target("config", _toml, (Exception,)),
+    Target("mqtt_command", _json, (Exception,)),
+]}

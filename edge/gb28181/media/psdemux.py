@@ -40,7 +40,9 @@ class PsDemuxer:
         i = 0
         while i + 4 <= len(data):
             if data[i:i + 3] != b"\x00\x00\x01":
-                i += 1  # resynchronise on the next start code
+                i = data.find(b"\x00\x00\x01", i + 1)  # resynchronise on the next start code
+                if i < 0:
+                    break
                 continue
             code = data[i + 3]
             if code == 0xBA:
