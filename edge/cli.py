@@ -200,7 +200,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _recorder(args: argparse.Namespace) -> int:
-    from edge.record.process import run_recorder
+    from edge.recorder_process import run_recorder
 
     return run_recorder(config_mod.load(args.config))
 

@@ -3,8 +3,8 @@ and whether systemd may be told the daemon is alive. Pure: the supervisor feeds 
 Watch what it sees (alive? how long since the last beat? blocked? why it died) and the
 monotonic time, and carries out the action it gets back.
 
-A runner that dies is restarted with back-off (0.5 s, doubling to 30 s; afresh once it
-has run a minute). A dead or stale runner withholds the watchdog ping, so where
+A runner that dies is restarted with back-off: 0.5 s, doubled for every death in a row
+that came within 10 s of its start (a crash loop), up to 30 s. A dead or stale runner withholds the watchdog ping, so where
 in-process restarts cannot help (a wedged thread cannot be killed, a runner that dies
 at every start), systemd restarts the whole daemon. A blocked runner (its port taken,
 a reason a restart will not fix) is retried slowly and does not withhold the ping:
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 RESTART_FIRST_S = 0.5
 RESTART_MAX_S = 30.0
-HEALTHY_RESET_S = 60.0  # up this long: the next death starts the back-off afresh
+QUICK_DEATH_S = 10.0  # dying sooner than this after a start doubles the next delay
 BLOCKED_RETRY_S = 30.0
 
 
@@ -42,7 +42,7 @@ class Watch:
     stale_after_s: float
     state: State = State.DEAD
     restarts: int = 0
-    quick_deaths: int = 0  # consecutive deaths within HEALTHY_RESET_S of a start
+    quick_deaths: int = 0  # deaths in a row, each within QUICK_DEATH_S of its start
     started_at: float = 0.0
     restart_at: float | None = 0.0  # the first start is due at once
     started: bool = False
@@ -62,11 +62,9 @@ class Watch:
                 note = self._enter(State.BLOCKED, now, f"blocked: {blocked}; retrying every "
                                                        f"{BLOCKED_RETRY_S:.0f} s")
                 return Action.NONE, None if again else note
-            if now - self.started_at < HEALTHY_RESET_S:
-                self.quick_deaths += 1
-            else:
-                self.quick_deaths = 1
-            delay = min(RESTART_MAX_S, RESTART_FIRST_S * 2 ** (self.quick_deaths - 1))
+            quick = self.started and now - self.started_at < QUICK_DEATH_S
+            self.quick_deaths = self.quick_deaths + 1 if quick else 0
+            delay = min(RESTART_MAX_S, RESTART_FIRST_S * 2 ** max(0, self.quick_deaths - 1))
             self.restart_at = now + delay
             self.last_error = error or "ended without a reason"
             return Action.NONE, self._enter(State.DEAD, now, f"died: {self.last_error}; "
@@ -86,8 +84,6 @@ class Watch:
         if beat_age_s > self.stale_after_s:
             note = self._enter(State.STALE, now, f"stale: no progress for {beat_age_s:.0f} s")
             return Action.KILL, note
-        if now - self.started_at >= HEALTHY_RESET_S:
-            self.quick_deaths = 0
         was = self.state
         note = self._enter(State.RUNNING, now, None)
         if was is State.STALE or (was is State.STARTING and self.restarts):

@@ -7,8 +7,10 @@ from dataclasses import asdict, dataclass
 
 import av
 import av.container
+import av.stream
 
 from edge.errors import StreamError
+from edge.ingest.media import StreamInfo
 
 OPEN_TIMEOUT_S = 10.0
 # A stream that stays connected but sends nothing this long counts as down.
@@ -44,6 +46,16 @@ def open_camera(
         container.close()
         raise StreamError("流中没有视频 stream has no video track")
     return container
+
+
+def stream_info(video: av.stream.Stream, audio: av.stream.Stream | None) -> StreamInfo:
+    """What consumers of the live hub need to know of an opened camera stream."""
+    v = video.codec_context
+    return StreamInfo(v.name, audio.codec_context.name if audio else None,
+                      bytes(v.extradata or b""),
+                      audio.codec_context.sample_rate if audio else 8000,
+                      audio.codec_context.channels if audio else 1, v.width or 0,
+                      v.height or 0)
 
 
 def describe_error(exc: BaseException, elapsed_s: float, timeout_s: float) -> str:

@@ -14,6 +14,7 @@ import json
 import logging
 import random
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -133,6 +134,7 @@ class MqttRunner(Runner):
         self._cameras: dict[str, tuple[bool, bool]] | None = None  # online, recording
         self._platforms: dict[str, bool] = {}
         self._housekeeping_at = 0.0
+        self._store_error: str | None = None  # SQLite refused a write (full disk)
         self.outbox: Outbox | None = None
         self.history: History | None = None
         self.index: Index | None = None
@@ -157,9 +159,7 @@ class MqttRunner(Runner):
                 self.beat()
                 faults.check("mqtt.loop")
                 now = time.time()
-                self._observe(now)
-                if now >= self._housekeeping_at:
-                    self._housekeeping(now)
+                self._keep_records(now)
                 if self.client is None and time.monotonic() >= self._next_attempt:
                     self._connect()
                 if self.client is None:
@@ -191,6 +191,23 @@ class MqttRunner(Runner):
                 sock.close()
             except OSError:
                 pass
+
+    def _keep_records(self, now: float) -> None:
+        """State changes, events and housekeeping into SQLite. On a full disk a change
+        stays unrecorded in memory and is tried again next turn: late, never lost."""
+        try:
+            self._observe(now)
+            if now >= self._housekeeping_at:
+                self._housekeeping(now)
+        except sqlite3.Error as exc:
+            if str(exc) != self._store_error:
+                logger.error("mqtt: cannot write events to %s: %s; retrying", self.cfg.data_dir,
+                             exc)
+            self._store_error = str(exc)
+            return
+        if self._store_error:
+            logger.info("mqtt: events are written again (after: %s)", self._store_error)
+            self._store_error = None
 
     def _connect(self) -> None:
         m = self.m

@@ -22,10 +22,10 @@ import av.stream
 from edge import faults
 from edge.config import CameraConfig, StorageConfig
 from edge.errors import StreamError
-from edge.gb28181.media.live import LiveHub, StreamInfo
 from edge.ingest.backoff import Backoff
 from edge.ingest.rate import RateMeter
-from edge.ingest.rtsp import READ_TIMEOUT_S, describe_error, open_camera
+from edge.ingest.media import KEPT_AUDIO
+from edge.ingest.rtsp import READ_TIMEOUT_S, describe_error, open_camera, stream_info
 from edge.ingest.state import CameraState
 from edge.ingest.timeline import Timeline
 from edge.record.index import Index
@@ -34,10 +34,10 @@ from edge.record.reconcile import repair_file
 from edge.record.segmenter import Decision, Segmenter
 from edge.record.writer import SegmentWriter
 from edge.runner import Runner
+from edge.stream.hub import StreamHub
 
 logger = logging.getLogger(__name__)
 
-KEPT_AUDIO = frozenset({"pcm_alaw", "pcm_mulaw", "aac"})
 INDEX_UPDATE_S = 5.0  # how often an open segment's end time is written to the index
 MAX_PACKET_FAILURES = 100  # in a row: this session is broken, reconnect
 
@@ -49,14 +49,14 @@ class CameraRecorder(Runner):
 
     def __init__(
         self, camera: CameraConfig, storage: StorageConfig, data_dir: Path,
-        stop: threading.Event, state: CameraState | None = None, hub: LiveHub | None = None,
+        stop: threading.Event, state: CameraState | None = None, hub: StreamHub | None = None,
     ) -> None:
         super().__init__(f"cam:{camera.id}", stop)
         self.camera = camera
         self.storage = storage
         self.data_dir = data_dir
         self.state = state or CameraState(camera.id)
-        self.hub = hub  # live GB/T 28181 sessions fed from this pull
+        self.hub = hub  # live consumers (GB/T 28181, the web UI, detection) fed from this pull
         self.backoff = Backoff()
         self.rng = random.Random()
         self.sessions = 0
@@ -158,10 +158,7 @@ class CameraRecorder(Runner):
         logger.info("camera=%s connected: %s %sx%s audio=%s", self.camera.id, state.video_codec,
                     state.width, state.height, state.audio_codec or "none")
         if self.hub:
-            self.hub.connected(self.camera.id, StreamInfo(
-                state.video_codec, state.audio_codec, bytes(video.codec_context.extradata or b""),
-                audio.codec_context.sample_rate if audio else 8000,
-                audio.codec_context.channels if audio else 1))
+            self.hub.connected(self.camera.id, stream_info(video, audio))
 
     def open_segment(
         self, index: Index, t: float, streams: list[av.stream.Stream],

@@ -47,26 +47,32 @@ def test_a_platform_that_stops_reading_costs_frames_not_recording(tmp_path) -> N
     import struct
     import threading
 
-    from edge.gb28181.media.live import QUEUE_FRAMES, LiveHub, LiveSession
+    from edge.gb28181.media.live import GbMedia, LiveSession
     from edge.gb28181.media.rtp import TcpDeframer, parse_rtp
+    from edge.ingest.media import Frame, StreamInfo
+    from edge.stream.frames import QUEUE_FRAMES
+    from edge.stream.hub import StreamHub
 
     platform = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     platform.bind(("127.0.0.1", 0))
     platform.listen(1)
     events: list[dict] = []
     sender = Sender("tcp-active", "127.0.0.1", platform.getsockname()[1], free_port(), SSRC, 96)
-    session = LiveSession("s1", "cam", sender, LiveHub(events.append, tmp_path))
+    session = LiveSession("s1", "cam", 0, sender, GbMedia(StreamHub(), events.append, tmp_path))
+    session.info = StreamInfo("h264", None, b"")
     session.start([])
     conn, _ = platform.accept()
     frames, every = 2000, 50  # a keyframe every 50 frames; 2000 x 20 KB outgrows any buffer
-    for n in range(frames):
-        session.push(struct.pack(">I", n) * 5000, n * 3600, n % every == 0)
+    for n in range(frames):  # as the camera thread offers them: never blocking
+        session.offer(Frame(True, n % every == 0, struct.pack(">I", n) * 5000,
+                            (n * 3600 + 1) / 90_000))
     assert session.skipped > 0 and session.queue.qsize() <= QUEUE_FRAMES
     received = bytearray()
     reader = threading.Thread(target=lambda: _read_all(conn, received))
     reader.start()
     wait_for(lambda: session.queue.qsize() == 0, 20, "the queue drained")
-    session.push(struct.pack(">I", frames) * 5000, frames * 3600, True)  # reading again
+    session.offer(Frame(True, True, struct.pack(">I", frames) * 5000,
+                            (frames * 3600 + 1) / 90_000))  # reading again
     reader.join(30)
     session.stop()
     platform.close()

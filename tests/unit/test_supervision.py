@@ -2,7 +2,7 @@
 blocked runners, and when the watchdog may be pinged."""
 
 from edge.supervision import (
-    BLOCKED_RETRY_S, HEALTHY_RESET_S, RESTART_FIRST_S, RESTART_MAX_S, Action, State, Watch,
+    BLOCKED_RETRY_S, QUICK_DEATH_S, RESTART_FIRST_S, RESTART_MAX_S, Action, State, Watch,
     watchdog_ok,
 )
 
@@ -35,14 +35,14 @@ def test_a_dead_runner_is_restarted_with_growing_back_off() -> None:
     assert watch.restarts == 8 and watch.last_error == "RuntimeError: boom"
 
 
-def test_a_runner_that_ran_a_while_starts_its_back_off_afresh() -> None:
+def test_a_runner_that_ran_a_while_restarts_at_once_again() -> None:
     watch = started()
-    for now in (1.0, 2.0):  # two quick deaths: 0.5 s, then 1 s
+    for now in (1.0, 2.0):  # quick deaths: 0.5 s, then 1 s
         watch.observe(now, False, 0.0, None, "e")
         watch.observe(watch.restart_at or 0, False, 0.0, None, None)
-    later = 3.0 + HEALTHY_RESET_S
+    later = 4.0 + QUICK_DEATH_S
     watch.observe(later, True, 1.0, None, None)
-    watch.observe(later + 1, False, 0.0, None, "e")
+    watch.observe(later + 1, False, 0.0, None, "e")  # killed after running a while
     assert watch.restart_at == later + 1 + RESTART_FIRST_S
 
 

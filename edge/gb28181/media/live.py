@@ -1,47 +1,45 @@
-"""Live GB/T 28181 media in the recorder process: one camera pull, many PS/RTP sessions.
+"""GB/T 28181 media sessions in the recorder process, fed by the live hub.
 
-The camera threads hand every packet to the hub, which keeps the current GOP (so a new
-session starts with a keyframe at once) and, while sessions exist, muxes each packet into
-PS once and queues it to every session of that channel. Each session has its own thread,
-RTP sequence and socket (UDP from its fixed local port, TCP as client or server with RFC
-4571 framing), so a slow or dead platform never holds up recording: its queue overflows,
-it skips to the next keyframe, and a broken connection ends only that session.
+Each live session is a hub consumer with its own bounded queue, thread, RTP sequence and
+socket (UDP from its fixed local port, TCP as client or server with RFC 4571 framing); it
+muxes PS in its own thread, so a slow or dead platform never holds up recording: its
+queue overflows, it skips to the next keyframe, and a broken connection ends only that
+session. Playback and download sessions read recorded segments (playback.py).
 
-Commands come from the supervisor's SIP runner as JSON lines (open, play, close);
-events (playing, ended) go back on the recorder's status stream.
+Commands come from the supervisor's SIP runner as JSON lines (open, play, control, close);
+events (opened, playing, finished, ended) go back on the recorder's status stream.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
-import queue
 import socket
 import struct
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from edge import faults
 from edge.gb28181.media.ps import STREAM_TYPES, Streams, adts_header, audio_frame, video_frame
 from edge.gb28181.media.rtp import Packetizer, frame_tcp
+from edge.ingest.media import Frame, StreamInfo
+from edge.stream.frames import FrameQueue
+from edge.stream.hub import SUB, StreamHub
 
 if TYPE_CHECKING:
     from edge.gb28181.media.playback import PlaybackSession
-    from edge.gb28181.media.substream import SubStream
 
 logger = logging.getLogger(__name__)
 
 CLOCK = 90_000
-QUEUE_FRAMES = 250  # about 10 s of video and audio
-GOP_MAX_FRAMES = 600
 CONNECT_TIMEOUT_S = 1.0
 CONNECT_TRIES = 5
 ACCEPT_TIMEOUT_S = 10.0
 RECENT_TIMESTAMPS = 256  # a few seconds of audio and video frames
+SUB_WAIT_S = 5.0  # a sub stream pulled on demand: how long ACK may wait for it
 # UDP GSO (Linux >= 4.18): one sendmsg carries a frame's equal-sized RTP packets and the
 # kernel cuts them into datagrams; a system call per frame instead of per packet
 UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)
@@ -50,111 +48,29 @@ GSO_UNSUPPORTED = (errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EIO)
 Emit = Callable[[dict[str, Any]], None]
 
 
-@dataclass
-class StreamInfo:
-    video: str
-    audio: str | None
-    extradata: bytes  # Annex-B parameter sets from the camera's SDP
-    audio_rate: int = 8000
-    audio_channels: int = 1
+class GbMedia:
+    """The media commands of the SIP runner, carried out against the hub."""
 
-    @property
-    def ps_streams(self) -> Streams:
-        audio = self.audio if self.audio in STREAM_TYPES else None
-        return Streams(self.video, audio)
-
-
-@dataclass
-class _Frame:
-    video: bool
-    keyframe: bool
-    data: bytes
-    ts: int  # 90 kHz
-
-
-@dataclass
-class _Channel:
-    info: StreamInfo | None = None
-    gop: list[_Frame] = field(default_factory=list)
-    sessions: list[LiveSession] = field(default_factory=list)
-
-
-SUB_WAIT_S = 5.0  # a sub stream pulled on demand: how long ACK may wait for it
-SUB = "#sub"  # the hub key of a camera's sub stream: "<channel>#sub"
-
-
-class LiveHub:
-    def __init__(self, emit: Emit, data_dir: Path,
-                 sub_streams: dict[str, tuple[str, str]] | None = None) -> None:
+    def __init__(self, hub: StreamHub, emit: Emit, data_dir: Path) -> None:
+        self.hub = hub
         self.emit = emit
         self.data_dir = data_dir  # for playback sessions
-        self.sub_urls = sub_streams or {}  # channel -> (sub_url, transport)
-        self.pullers: dict[str, SubStream] = {}
         self.lock = threading.Lock()
-        self.channels: dict[str, _Channel] = {}
         self.sessions: dict[str, LiveSession | PlaybackSession] = {}
-        self.failing: set[str] = set()  # channels whose fan-out raised (logged once)
-
-    # -- from the camera threads ------------------------------------------------------
-
-    def connected(self, channel: str, info: StreamInfo) -> None:
-        with self.lock:
-            ch = self.channels.setdefault(channel, _Channel())
-            ch.info, ch.gop = info, []
-
-    def on_packet(self, channel: str, video: bool, keyframe: bool, data: bytes,
-                  t: float) -> None:
-        """From a camera thread: whatever goes wrong in the fan-out stays here, so the
-        packet is still recorded."""
-        try:
-            self._fan_out(channel, video, keyframe, data, t)
-        except Exception:
-            if channel not in self.failing:  # once per channel, not once per packet
-                self.failing.add(channel)
-                logger.exception("camera=%s live fan-out failed; recording goes on", channel)
-
-    def _fan_out(self, channel: str, video: bool, keyframe: bool, data: bytes,
-                 t: float) -> None:
-        with self.lock:
-            ch = self.channels.get(channel)
-            if ch is None or ch.info is None:
-                return
-            if not video and ch.info.ps_streams.audio is None:
-                return  # an audio codec PS cannot declare (e.g. Opus): video only
-            frame = _Frame(video, keyframe, data, int(t * CLOCK))
-            if video and keyframe:
-                ch.gop = []
-            if ch.gop or (video and keyframe):
-                ch.gop.append(frame)
-                del ch.gop[:-GOP_MAX_FRAMES]
-            playing = [s for s in ch.sessions if s.playing]
-            if playing:
-                ps = mux(ch.info, frame)
-                for session in playing:
-                    session.push(ps, frame.ts, video and keyframe)
-        if self.failing:
-            self.failing.discard(channel)
-
-    def disconnected(self, channel: str) -> None:
-        with self.lock:
-            ch = self.channels.get(channel)
-            if ch:
-                ch.info, ch.gop = None, []
-
-    # -- from the supervisor ----------------------------------------------------------
 
     def command(self, cmd: dict[str, Any]) -> None:
         op, sid = cmd.get("op"), str(cmd.get("id"))
         try:
             if op == "open":
-                self._open(sid, cmd)
+                self._add(sid, cmd)
+                # the SIP side answers 200 OK only now: our port is bound (and listening)
+                self.emit({"media": {"id": sid, "event": "opened"}})
             elif op == "play":
                 self._play(sid)
             elif op == "close":
                 self.close(sid, "closed by the platform")
             elif op == "close_all":  # the SIP runner restarted: no dialog is left
-                for each in list(self.sessions):
-                    self.close(each, "the SIP runner restarted")
+                self.close_all("the SIP runner restarted")
             elif op == "control":
                 session = self.sessions[sid]
                 if isinstance(session, LiveSession):
@@ -162,7 +78,7 @@ class LiveHub:
                 session.control(cmd)
             else:
                 raise ValueError(f"unknown media command {op!r}")
-        except Exception as exc:  # one command fails; the hub and recording go on
+        except Exception as exc:  # one command fails; the others and recording go on
             expected = isinstance(exc, (OSError, ValueError, KeyError))
             logger.warning("media session=%s %s failed: %s", sid, op, exc,
                            exc_info=not expected)
@@ -171,64 +87,34 @@ class LiveHub:
             else:  # never opened (e.g. its port is taken): the SIP side still needs to know
                 self.emit({"media": {"id": sid, "event": "ended", "reason": f"{op} failed: {exc}"}})
 
-    def _open(self, sid: str, cmd: dict[str, Any]) -> None:
-        self._add(sid, cmd)
-        # the SIP side answers 200 OK only now: our port is bound (and listening for TCP)
-        self.emit({"media": {"id": sid, "event": "opened"}})
-
     def _add(self, sid: str, cmd: dict[str, Any]) -> None:
         sender = Sender(cmd["transport"], cmd["address"], int(cmd["port"]),
                         int(cmd["local_port"]), int(cmd["ssrc"]), int(cmd.get("pt", 96)))
+        session: LiveSession | PlaybackSession
         if cmd.get("kind", "Play") != "Play":
             from edge.gb28181.media.playback import PlaybackSession  # PyAV file reading
 
-            with self.lock:
-                self.sessions[sid] = PlaybackSession(
-                    sid, cmd["channel"], sender, self.data_dir, cmd["kind"], float(cmd["start"]),
-                    float(cmd["end"]), int(cmd.get("speed", 1)), self.emit)
-            return
-        key = cmd["channel"]
-        if int(cmd.get("stream", 0)) == 1 and key in self.sub_urls:  # e.g. a 4G platform
-            key += SUB
-            if key not in self.pullers:
-                from edge.gb28181.media.substream import SubStream  # PyAV
-
-                url, transport = self.sub_urls[cmd["channel"]]
-                self.pullers[key] = SubStream(key, url, transport, self)
-                self.pullers[key].start()
-        session = LiveSession(sid, key, sender, self)
+            session = PlaybackSession(
+                sid, cmd["channel"], sender, self.data_dir, cmd["kind"], float(cmd["start"]),
+                float(cmd["end"]), int(cmd.get("speed", 1)), self.emit)
+        else:
+            session = LiveSession(sid, cmd["channel"], int(cmd.get("stream", 0)), sender, self)
         with self.lock:
             self.sessions[sid] = session
-            self.channels.setdefault(session.channel, _Channel()).sessions.append(session)
 
     def _play(self, sid: str) -> None:
         with self.lock:
             session = self.sessions[sid]
-            if not isinstance(session, LiveSession):
-                session.start([])
-                return
-        deadline = time.monotonic() + (SUB_WAIT_S if session.channel.endswith(SUB) else 0)
-        while self.channels[session.channel].info is None and time.monotonic() < deadline:
-            time.sleep(0.05)  # a sub stream pulled at INVITE is still connecting
-        with self.lock:
-            ch = self.channels[session.channel]
-            if ch.info is None:
-                raise ValueError(f"camera {session.channel} is offline")
-            backlog = [(mux(ch.info, f), f.ts, f.video and f.keyframe) for f in ch.gop]
-            session.start(backlog)
+        if isinstance(session, LiveSession):
+            session.subscribe()
+        else:
+            session.start([])
 
     def close(self, sid: str, reason: str) -> None:
         with self.lock:
             session = self.sessions.pop(sid, None)
-            if session is None:
-                return
-            ch = self.channels.get(session.channel)
-            if ch and isinstance(session, LiveSession) and session in ch.sessions:
-                ch.sessions.remove(session)
-            puller = self.pullers.get(session.channel)
-            if puller and ch is not None and not ch.sessions:  # its last viewer left
-                del self.pullers[session.channel]
-                puller.stop()
+        if session is None:
+            return
         session.stop()
         skipped = session.skipped
         logger.log(logging.WARNING if skipped else logging.INFO,
@@ -243,21 +129,25 @@ class LiveHub:
         with self.lock:
             return {sid: s.bytes_sent for sid, s in self.sessions.items()}
 
-    def close_all(self) -> None:
+    def close_all(self, reason: str = "recorder stopping") -> None:
         for sid in list(self.sessions):
-            self.close(sid, "recorder stopping")
+            self.close(sid, reason)
 
 
-def mux(info: StreamInfo, frame: _Frame) -> bytes:
-    if frame.video:
-        data = frame.data
-        if frame.keyframe and info.extradata and not _has_parameter_sets(data, info.video):
+def ps_streams(info: StreamInfo) -> Streams:
+    """The PS stream types for ``info`` (an audio codec PS cannot declare is left out)."""
+    return Streams(info.video, info.audio if info.audio in STREAM_TYPES else None)
+
+
+def mux(info: StreamInfo, video: bool, keyframe: bool, data: bytes, ts: int) -> bytes:
+    """One frame as PS at 90-kHz time ``ts``."""
+    if video:
+        if keyframe and info.extradata and not _has_parameter_sets(data, info.video):
             data = info.extradata + data  # every IDR carries SPS/PPS(/VPS)
-        return video_frame(info.ps_streams, data, frame.ts, None, frame.keyframe)
-    data = frame.data
+        return video_frame(ps_streams(info), data, ts, None, keyframe)
     if info.audio == "aac":
         data = adts_header(len(data), info.audio_rate, info.audio_channels) + data
-    return audio_frame(data, frame.ts)
+    return audio_frame(data, ts)
 
 
 def _has_parameter_sets(data: bytes, codec: str) -> bool:
@@ -359,15 +249,17 @@ class Sender:
 
 
 class LiveSession:
-    def __init__(self, sid: str, channel: str, sender: Sender, hub: LiveHub) -> None:
-        self.sid, self.channel = sid, channel
+    """A hub consumer sending one channel (main or sub stream) to one platform."""
+
+    def __init__(self, sid: str, channel: str, stream: int, sender: Sender,
+                 media: GbMedia) -> None:
+        self.sid, self.channel, self.stream = sid, channel, stream
         self.sender = sender
-        self.hub = hub
-        # SimpleQueue (C) costs less per frame than Queue; its bound is kept by push()
-        self.queue: queue.SimpleQueue[tuple[bytes, int] | None] = queue.SimpleQueue()
+        self.media = media
+        self.queue: FrameQueue[Frame] = FrameQueue()
+        self.info: StreamInfo | None = None
+        self.key = channel
         self.playing = False
-        self.skip_to_keyframe = False
-        self.skipped = 0  # frames not sent because the platform fell behind
         self.started_at = 0.0
         self.stopped = threading.Event()
 
@@ -375,29 +267,45 @@ class LiveSession:
     def bytes_sent(self) -> int:
         return self.sender.bytes_sent
 
-    def start(self, backlog: list[tuple[bytes, int, bool]]) -> None:
+    @property
+    def skipped(self) -> int:
+        return self.queue.skipped
+
+    def subscribe(self) -> None:
+        """At ACK: tap the hub, starting with the cached GOP."""
+        hub = self.media.hub
+        self.key, info, gop = hub.subscribe(self.channel, self, self.stream)
+        if info is None and self.key.endswith(SUB):  # pulled only now: still connecting
+            info, gop = hub.wait_info(self.key, SUB_WAIT_S)
+        if info is None:
+            hub.unsubscribe(self.key, self)
+            raise ValueError(f"camera {self.key} is offline")
+        self.info = info
+        self.start(gop)
+
+    def start(self, backlog: list[Frame]) -> None:
         self.started_at = time.monotonic()
-        for item in backlog[-QUEUE_FRAMES + 10:]:
-            self.queue.put_nowait(item[:2])
+        for frame in backlog[-self.queue.max_items + 10:]:
+            self.queue.offer(frame, frame.video and frame.keyframe)
         self.playing = True
         threading.Thread(target=self._run, name=f"media:{self.sid}", daemon=True).start()
 
-    def push(self, ps: bytes, ts: int, keyframe: bool) -> None:
-        """From a camera thread: never blocks."""
-        if self.skip_to_keyframe and not keyframe:
-            self.skipped += 1
-            return
-        if self.queue.qsize() >= QUEUE_FRAMES:  # the platform cannot keep up: resume at
-            self.skip_to_keyframe = True         # the next keyframe
-            self.skipped += 1
-            return
-        self.skip_to_keyframe = False
-        self.queue.put_nowait((ps, ts))
+    # -- as a hub consumer (camera thread) -------------------------------------------
+
+    def offer(self, frame: Frame) -> None:
+        self.queue.offer(frame, frame.video and frame.keyframe)
+
+    def on_info(self, info: StreamInfo | None) -> None:
+        if info is not None:
+            self.info = info  # the camera reconnected: the next IDR carries the new PSM
+
+    # -- its own thread -----------------------------------------------------------------
 
     def stop(self) -> None:
         self.playing = False
         self.stopped.set()
-        self.queue.put_nowait(None)
+        self.media.hub.unsubscribe(self.key, self)
+        self.queue.close()
         self.sender.close()
 
     def _run(self) -> None:
@@ -405,20 +313,25 @@ class LiveSession:
             self.sender.connect()
             first = True
             while not self.stopped.is_set():
-                item = self.queue.get()
-                if item is None:
+                frame = self.queue.get()
+                if frame is None:
                     break
-                self.sender.send(*item)
+                info = self.info
+                assert info is not None
+                if not frame.video and ps_streams(info).audio is None:
+                    continue  # an audio codec PS cannot declare (e.g. Opus): video only
+                ts = int(frame.t * CLOCK)
+                self.sender.send(mux(info, frame.video, frame.keyframe, frame.data, ts), ts)
                 if first:
                     first = False
-                    self.hub.emit({"media": {"id": self.sid, "event": "playing",
-                                             "first_packet_ms": round(
-                                                 (time.monotonic() - self.started_at) * 1000)}})
+                    self.media.emit({"media": {"id": self.sid, "event": "playing",
+                                               "first_packet_ms": round(
+                                                   (time.monotonic() - self.started_at) * 1000)}})
                 faults.check("media.send")
         except OSError as exc:
             if not self.stopped.is_set():
-                self.hub.close(self.sid, f"{self.sender.transport} peer gone: {exc}")
+                self.media.close(self.sid, f"{self.sender.transport} peer gone: {exc}")
         except Exception as exc:  # this session ends; the others and recording go on
             logger.exception("media session=%s channel=%s failed", self.sid, self.channel)
             if not self.stopped.is_set():
-                self.hub.close(self.sid, f"internal error: {type(exc).__name__}: {exc}")
+                self.media.close(self.sid, f"internal error: {type(exc).__name__}: {exc}")

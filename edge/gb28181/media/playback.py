@@ -21,7 +21,8 @@ from typing import Any
 import av
 import av.bitstream
 
-from edge.gb28181.media.live import CLOCK, Emit, Sender, StreamInfo, _Frame, mux
+from edge.gb28181.media.live import CLOCK, Emit, Sender, mux, ps_streams
+from edge.ingest.media import StreamInfo
 from edge.record.index import Index, Segment
 
 logger = logging.getLogger(__name__)
@@ -160,8 +161,8 @@ class PlaybackSession:
                 ahead = (media_ts - pace_media) / rate - (time.monotonic() - pace_wall)
                 if ahead > MAX_AHEAD_S:
                     self.stopped.wait(ahead - MAX_AHEAD_S)
-                item.frame.ts = int((self.start_ts + max(0.0, media_ts)) * CLOCK)
-                self.sender.send(mux(item.info, item.frame), item.frame.ts)
+                ts = int((self.start_ts + max(0.0, media_ts)) * CLOCK)
+                self.sender.send(mux(item.info, item.video, item.keyframe, item.data, ts), ts)
                 if first:
                     first = False
                     self.emit({"media": {"id": self.sid, "event": "playing",
@@ -170,18 +171,12 @@ class PlaybackSession:
         return None
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Item:
     info: StreamInfo
-    frame: _Frame
-
-    @property
-    def video(self) -> bool:
-        return self.frame.video
-
-    @property
-    def keyframe(self) -> bool:
-        return self.frame.keyframe
+    video: bool
+    keyframe: bool
+    data: bytes
 
 
 def _frames(path: Path, seg: Segment, start: float, end: float):  # type: ignore[no-untyped-def]
@@ -199,7 +194,7 @@ def _frames(path: Path, seg: Segment, start: float, end: float):  # type: ignore
                           b"", audio.codec_context.sample_rate if audio else 8000,
                           audio.codec_context.channels if audio else 1)
         bsf = av.bitstream.BitStreamFilterContext(f"{info.video}_mp4toannexb", in_stream=video)
-        streams = [video] + ([audio] if audio and info.ps_streams.audio else [])
+        streams = [video] + ([audio] if audio and ps_streams(info).audio else [])
         pending: list[tuple[_Item, float]] = []  # since the last keyframe before start
         try:
             for packet in container.demux(*streams):
@@ -214,7 +209,7 @@ def _frames(path: Path, seg: Segment, start: float, end: float):  # type: ignore
                     continue
                 datas = [bytes(p) for p in bsf.filter(packet)] if is_video else [bytes(packet)]
                 for data in datas:
-                    item = _Item(info, _Frame(is_video, key, data, 0))
+                    item = _Item(info, is_video, key, data)
                     if t < start:
                         if key:
                             pending = []

@@ -1,6 +1,6 @@
-"""A camera's sub stream, pulled only while a live session asked for it (a=streamnumber:1,
-e.g. a platform on a 4G uplink). It feeds the live hub under its own key; it is never
-recorded, and it stops when its last session ends."""
+"""A camera's sub stream, pulled only while a consumer asked for it (a GB/T 28181 platform
+on 4G with a=streamnumber:1, a small tile in the web UI). It feeds the hub under its own
+key; it is never recorded, and it stops when its last consumer leaves."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ import time
 import av
 
 from edge.errors import StreamError
-from edge.gb28181.media.live import LiveHub, StreamInfo
 from edge.ingest.backoff import Backoff
-from edge.ingest.rtsp import open_camera
-from edge.record.recorder import KEPT_AUDIO
+from edge.ingest.media import KEPT_AUDIO
+from edge.ingest.rtsp import open_camera, stream_info
+from edge.stream.hub import StreamHub
 
 logger = logging.getLogger(__name__)
 
 
 class SubStream(threading.Thread):
-    def __init__(self, key: str, url: str, transport: str, hub: LiveHub) -> None:
+    def __init__(self, key: str, url: str, transport: str, hub: StreamHub) -> None:
         super().__init__(name=f"sub:{key}", daemon=True)
         self.key, self.url, self.transport, self.hub = key, url, transport, hub
         self.stop_event = threading.Event()
@@ -51,11 +51,7 @@ class SubStream(threading.Thread):
         video = container.streams.video[0]
         audio = next((s for s in container.streams.audio
                       if s.codec_context.name in KEPT_AUDIO), None)
-        self.hub.connected(self.key, StreamInfo(
-            video.codec_context.name, audio.codec_context.name if audio else None,
-            bytes(video.codec_context.extradata or b""),
-            audio.codec_context.sample_rate if audio else 8000,
-            audio.codec_context.channels if audio else 1))
+        self.hub.connected(self.key, stream_info(video, audio))
         origin: dict[int, tuple[float, float]] = {}  # stream -> (first ts, wall then)
         for packet in container.demux(*([video] + ([audio] if audio else []))):
             if self.stop_event.is_set():

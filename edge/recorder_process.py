@@ -22,12 +22,13 @@ import time
 from typing import Any
 
 from edge.config import EdgeConfig
-from edge.gb28181.media.live import LiveHub
+from edge.gb28181.media.live import GbMedia
 from edge.ingest.state import CameraState
 from edge.record.index import Index
 from edge.record.reconcile import reconcile
 from edge.record.recorder import CameraRecorder
 from edge.runner import survive
+from edge.stream.hub import StreamHub
 from edge.supervision import Action, Watch
 
 logger = logging.getLogger(__name__)
@@ -51,9 +52,9 @@ def run_recorder(cfg: EdgeConfig) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    hub = LiveHub(emit, cfg.data_dir, {c.id: (c.sub_url, c.transport) for c in cfg.cameras
-                                       if c.sub_url})
-    threading.Thread(target=_commands, args=(stop, hub), name="parent", daemon=True).start()
+    hub = StreamHub({c.id: (c.sub_url, c.transport) for c in cfg.cameras if c.sub_url})
+    media = GbMedia(hub, emit, cfg.data_dir)
+    threading.Thread(target=_commands, args=(stop, media), name="parent", daemon=True).start()
 
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     index = Index(cfg.data_dir)
@@ -92,20 +93,21 @@ def run_recorder(cfg: EdgeConfig) -> int:
         try:
             emit({"ts": wall, "cameras": [{**s.to_dict(wall), "thread_restarts":
                                            watches[cid].restarts} for cid, s in states.items()],
-                  "media_bytes": hub.bytes_sent()})
+                  "media_bytes": media.bytes_sent()})
         except BrokenPipeError:
             stop.set()
         if stop.wait(STATUS_INTERVAL_S):
             break
     stop.set()
-    hub.close_all()
+    media.close_all()
+    hub.close()
     deadline = time.monotonic() + JOIN_TIMEOUT_S
     for thread in threads.values():
         thread.join(max(0.0, deadline - time.monotonic()))
     return EXIT_WEDGED if wedged else 0
 
 
-def _commands(stop: threading.Event, hub: LiveHub) -> None:
+def _commands(stop: threading.Event, media: GbMedia) -> None:
     """Media commands from the supervisor, one JSON object per line; EOF means the
     supervisor died or closed the pipe."""
     for line in sys.stdin:
@@ -115,5 +117,5 @@ def _commands(stop: threading.Event, hub: LiveHub) -> None:
             except ValueError:
                 logger.warning("recorder: ignored a command line that is not JSON: %.80r", line)
                 continue
-            hub.command(cmd)
+            media.command(cmd)
     stop.set()

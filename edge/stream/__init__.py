@@ -1,0 +1,1 @@
+"""The live fan-out: one pull per camera feeds recording and every live consumer."""
