@@ -23,19 +23,23 @@ from typing import Any, Callable
 
 from edge import systemd
 from edge.config import CameraConfig, EdgeConfig
+from edge.events.observer import Observer
 from edge.gb28181.model import Channel
 from edge.gb28181.runner import SipRunner
+from edge.log import also_to_file
 from edge.record.index import Index
 from edge.retention.manager import RetentionManager
 from edge.retention.manager import stale_after as retention_stale_after
 from edge.runner import survive
 from edge.supervision import State
-from edge.supervisor import Supervisor, ThreadSlot
+from edge.supervisor import ChildProcess, Supervisor, ThreadSlot
+from edge.web.accounts import Accounts
 
 logger = logging.getLogger(__name__)
 
 SUPERVISE_INTERVAL_S = 0.5
 STATUS_STALE_S = 10.0
+CHILD_STALE_S = 30.0  # the web UI not answering its health URL this long: killed, restarted
 STOP_TIMEOUT_S = 10.0
 STATUS_FILE = "status.json"  # live state for `edge status` and other processes
 STATUS_WRITE_S = 2.0
@@ -148,23 +152,34 @@ class RecorderProcess:
 def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
         stop: threading.Event | None = None) -> int:
     stop = stop or threading.Event()
+    reload = threading.Event()  # reload-config over MQTT, the web UI: stop, start again
+    reboot = threading.Event()  # an allowed TeleBoot, the web UI: stop cleanly, then reboot
+
+    def restart() -> None:
+        reload.set()
+        stop.set()
+
+    def teleboot() -> None:
+        reboot.set()
+        stop.set()
+
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: restart())
+        signal.signal(signal.SIGUSR2, lambda *_: teleboot())
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    Index(cfg.data_dir).close()  # create or migrate the schema before anyone uses it
+    also_to_file(cfg.data_dir, "edge")
+    started = time.time()
+    index = Index(cfg.data_dir)  # create or migrate the schema before anyone uses it
+    Accounts.create_schema(index.db)
+    index.close()
 
     supervisor = Supervisor()
     recorder = RecorderProcess(config_path, log_level)
     recorder_watch = supervisor.add("recorder", recorder, STATUS_STALE_S)
     retention = ThreadSlot(lambda: RetentionManager(cfg, stop))
     supervisor.add("retention", retention, retention_stale_after(cfg))
-    reboot = threading.Event()  # an allowed TeleBoot: stop cleanly, then reboot
-
-    def teleboot() -> None:
-        reboot.set()
-        stop.set()
-
     def make_sip() -> SipRunner:
         if sip and sip.current:  # its media sessions lost their dialogs with it
             recorder.command({"op": "close_all", "id": "*"})
@@ -177,16 +192,11 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     sip = ThreadSlot(make_sip) if any(p.enabled for p in cfg.platforms) else None
     if sip:
         supervisor.add("sip", sip, SipRunner.stale_after_s)
-    reload = threading.Event()  # reload-config over MQTT: stop cleanly, start again
-
-    def restart() -> None:
-        reload.set()
-        stop.set()
-
     def live_status() -> dict[str, object]:
         runner = sip.current if sip else None
         status: dict[str, object] = {
-            "node": cfg.node.id, "ts": time.time(), "recorder_alive": recorder_watch.healthy,
+            "node": cfg.node.id, "ts": time.time(), "started_ts": started,
+            "recorder_alive": recorder_watch.healthy,
             "recorder_restarts": recorder_watch.restarts,
             "cameras": list(recorder.cameras.values()), "runners": supervisor.listing(),
             "platforms": runner.status() if runner else [],
@@ -194,6 +204,19 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
                                for s in (runner.sessions.listing() if runner else [])]}
         return status
 
+    children: list[ChildProcess] = []
+    if cfg.web.enabled:  # the web UI and its thumbnails, each in its own process
+        from edge.web.address import probe
+
+        for name, command, check in (("web", "_web", lambda: probe(cfg)),
+                                     ("thumbs", "_thumbs", None)):
+            child = ChildProcess(name, [sys.executable, "-m", "edge", "--log-level", log_level,
+                                        command, "--config", str(config_path)], check)
+            supervisor.add(name, child, CHILD_STALE_S)
+            children.append(child)
+    # events and availability history, MQTT or not (the web UI lists them)
+    supervisor.add("observer", ThreadSlot(lambda: Observer(cfg, stop, live_status)),
+                   Observer.stale_after_s)
     mqtt: ThreadSlot[Any] | None = None
     if cfg.mqtt is not None:  # imported only when configured: paho is not needed otherwise
         from edge.mqtt.runner import MqttRunner
@@ -227,6 +250,9 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     finally:
         systemd.notify("STOPPING=1")
         recorder.stop()
+        stop.set()  # when the loop itself failed
+        for child in children:
+            child.stop(STOP_TIMEOUT_S)
         retention.join(STOP_TIMEOUT_S)
         if sip:
             sip.join(STOP_TIMEOUT_S)  # it unregisters (Expires: 0) first

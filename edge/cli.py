@@ -73,9 +73,14 @@ def _parser() -> argparse.ArgumentParser:
     sp = cmd("status", _status, "摄像机实时状态 live camera state of the running daemon")
     sp.add_argument("--json", action="store_true")
     cmd("plan", _plan, "按磁盘容量估算保存天数 retention days this disk allows")
-    sp = cmd("export", _export, "导出录像 export footage (stream copy)")
+    sp = cmd("export", _export, "导出录像 export footage (stream copy, or desensitised)")
     _range_args(sp, required=True)
     sp.add_argument("-o", "--output", required=True, type=Path)
+    sp.add_argument("--desensitise", action="store_true",
+                    help="人脸模糊, 重新编码 blur every face (re-encoded)")
+    sp.add_argument("--watermark", help="叠加水印文字 (ASCII) burn in this text and the time")
+    sp.add_argument("--actor", default="cli", help="审计记录的操作者 who exports, for the audit log")
+    sp.add_argument("--progress", action="store_true", help="输出进度行 print progress lines")
     sp = cmd("lock", _lock, "锁定证据录像 lock a range against deletion")
     _range_args(sp, required=True)
     sp.add_argument("--reason", default="")
@@ -87,7 +92,19 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--channel", required=True, help="通道编号 channel (camera) ID")
     sp.add_argument("-o", "--output", required=True, help="JPEG 文件, - 为标准输出 file or -")
     cmd("mqtt-test", _mqtt_test, "测试 MQTT 连接并发送一条健康消息 test the MQTT connection")
+    sp = cmd("user", _user, "网页用户 web accounts: add, list, passwd")
+    sp.add_argument("action", choices=["add", "list", "passwd"])
+    sp.add_argument("name", nargs="?", default="")
+    sp.add_argument("--role", choices=["admin", "operator", "viewer"], default="viewer")
+    sp.add_argument("--cameras", default="", help="可看的通道, 逗号分隔 (默认全部) channel IDs "
+                    "allowed, comma-separated (default: every camera)")
+    sp.add_argument("--display", default="", help="姓名 full name")
     cmd("_recorder", _recorder, None)
+    cmd("_web", _web, None)
+    cmd("_thumbs", _thumbs, None)
+    sp = cmd("_replay", _replay, None)
+    sp.add_argument("--channel", required=True)
+    sp.add_argument("--from", dest="start", type=float, required=True)
     return p
 
 
@@ -205,6 +222,87 @@ def _recorder(args: argparse.Namespace) -> int:
     return run_recorder(config_mod.load(args.config))
 
 
+def _read_password() -> str:
+    """From a prompt (twice), or from stdin when it is not a terminal: the password on the
+    first line, its confirmation on the second."""
+    import getpass
+
+    if sys.stdin.isatty():
+        first, second = getpass.getpass("密码 password: "), getpass.getpass("再次 again: ")
+    else:
+        lines = sys.stdin.read().splitlines() + ["", ""]
+        first, second = lines[0], lines[1]
+    if first != second:
+        raise ValueError("两次输入的密码不一致 the passwords differ")
+    return first
+
+
+def _user(args: argparse.Namespace) -> int:
+    from edge.web.accounts import AccountError, Accounts
+
+    cfg = config_mod.load(args.config)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    from edge.record.index import Index
+
+    index = Index(cfg.data_dir)
+    Accounts.create_schema(index.db)
+    accounts = Accounts(index.db)
+    try:
+        if args.action == "list":
+            for u in accounts.all():
+                cams = "全部 all" if u.cameras is None else ",".join(u.cameras)
+                print(f"{u.name}\t{u.role}\t{cams}\t{u.display}"
+                      + ("\t停用 disabled" if u.disabled else ""))
+            return EXIT_OK
+        if not args.name:
+            raise ValueError("缺少用户名 a user name is needed")
+        if args.action == "add":
+            cameras = [c for c in args.cameras.split(",") if c] or None
+            unknown = [c for c in cameras or [] if cfg.camera(c) is None]
+            if unknown:
+                raise ValueError(f"配置中没有这些通道 no such channels: {', '.join(unknown)}")
+            user = accounts.add(args.name, _read_password(), args.role, cameras, args.display,
+                                time.time())
+            index.audit("cli", "user_add", name=user.name, role=user.role, cameras=cameras)
+            print(f"已添加 added {user.name} ({user.role})")
+        else:
+            user = accounts.get(args.name)
+            if user is None:
+                raise ValueError(f"没有用户 no user {args.name}")
+            accounts.set_password(user.id, _read_password())
+            index.audit("cli", "user_passwd", name=user.name)
+            print(f"已修改密码 password changed for {user.name}")
+    except AccountError as exc:
+        print(f"错误 error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        index.close()
+    return EXIT_OK
+
+
+def _web(args: argparse.Namespace) -> int:
+    from edge.web.server import run_web
+
+    return run_web(config_mod.load(args.config), args.config.resolve())
+
+
+def _thumbs(args: argparse.Namespace) -> int:
+    from edge.stream.thumbs import run_thumbs
+
+    return run_thumbs(config_mod.load(args.config))
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from edge.stream.replay import replay
+
+    cfg = config_mod.load(args.config)
+    try:
+        replay(_index(cfg, readonly=True), args.channel, args.start, sys.stdout.buffer)
+    except BrokenPipeError:  # the browser went away
+        os._exit(0)
+    return EXIT_OK
+
+
 def _demo(args: argparse.Namespace) -> int:
     from edge.sim.demo import run_demo
 
@@ -277,6 +375,14 @@ def _status(args: argparse.Namespace) -> int:
             print(f"运行单元 runner {r['name']}: {states.get(r['state'], r['state'])}"
                   + (f", 重启 restarts {r['restarts']}" if r["restarts"] else "")
                   + (f", 原因 last error: {r['last_error']}" if r["last_error"] else ""))
+        if cfg.web.enabled:
+            from edge.web.accounts import SETUP_FILE
+            from edge.web.address import url
+
+            token = cfg.data_dir / SETUP_FILE
+            print(f"网页界面 web UI: {url(cfg)}" + (
+                f"  首次设置口令 setup token: {token.read_text().strip()} ({url(cfg)}setup)"
+                if token.exists() else ""))
         if "mqtt" in status:
             mq = status["mqtt"]
             print("MQTT: " + ("已连接 connected" if mq["connected"] else "未连接 not connected")
@@ -352,17 +458,41 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    import hashlib
+
     from edge.record.export import export_range
 
     cfg = config_mod.load(args.config)
     start, end = _times(cfg, args)
     index = _index(cfg)
-    result = export_range(index, args.channel, start, end, args.output)
-    index.audit("cli", "export", channel=args.channel, start=start, end=end,
-                file=str(args.output.resolve()))
+
+    def progress(fraction: float) -> None:
+        if args.progress:
+            print(f"progress {fraction:.3f}", flush=True)
+
+    if args.desensitise or args.watermark:
+        from edge.detect.desensitise import export_reencoded
+
+        if args.watermark and not args.watermark.isascii():
+            raise ValueError("水印只能用 ASCII 字符 the watermark must be ASCII")
+        result = export_reencoded(index, args.channel, start, end, args.output,
+                                  blur=args.desensitise, watermark=args.watermark,
+                                  tz=cfg.node.timezone, progress=progress)
+    else:
+        result = export_range(index, args.channel, start, end, args.output, progress)
+    digest = hashlib.sha256()
+    with args.output.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    index.audit(args.actor, "export", channel=args.channel, start=start, end=end,
+                file=str(args.output.resolve()), sha256=digest.hexdigest(),
+                bytes=args.output.stat().st_size, desensitised=args.desensitise,
+                watermark=args.watermark or None, faces_blurred=result.faces_blurred)
     tz = cfg.node.timezone
     print(f"已导出 exported {result.path}: {format_time(result.start_ts, tz)} — "
-          f"{format_time(result.end_ts, tz)}, {result.segments} 段 segments")
+          f"{format_time(result.end_ts, tz)}, {result.segments} 段 segments"
+          + (f", 模糊人脸 {result.faces_blurred} faces blurred" if args.desensitise else ""))
+    print(f"sha256 {digest.hexdigest()}")
     return EXIT_OK
 
 

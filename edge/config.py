@@ -139,6 +139,19 @@ class MqttConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The monitoring room's web UI (its own process under ``edge run``)."""
+
+    enabled: bool = True
+    listen: str = "0.0.0.0"  # every interface of the box (firewalled to the LAN)
+    port: int = 8080
+    tls_cert: str = ""  # both set: HTTPS (see config/edge.example.toml for a self-signed pair)
+    tls_key: str = ""
+    idle_minutes: int = 30  # signed out after this long without a request
+    language: Literal["zh", "en"] = "zh"  # until a user picks the other one
+
+
+@dataclass(frozen=True, slots=True)
 class EdgeConfig:
     node: NodeConfig
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -147,6 +160,7 @@ class EdgeConfig:
     platforms: tuple[PlatformConfig, ...] = ()
     mqtt: MqttConfig | None = None
     media: MediaConfig = field(default_factory=MediaConfig)
+    web: WebConfig = field(default_factory=WebConfig)
 
     @property
     def data_dir(self) -> Path:
@@ -199,7 +213,7 @@ def parse_toml(data: bytes, path: str | Path) -> dict[str, Any]:
 def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     problems: list[str] = []
     sections = {"node": NodeConfig, "storage": StorageConfig, "retention": RetentionConfig,
-                "media": MediaConfig}
+                "media": MediaConfig, "web": WebConfig}
     for key in sorted(set(raw) - set(sections) - {"cameras", "platforms", "mqtt"}):
         problems.append(f"{key}: 未知配置项 unknown key")
     built: dict[str, Any] = {}
@@ -227,6 +241,8 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
         _check_storage(built["storage"], problems)
     if built.get("media") is not None:
         _check_media(built["media"], problems)
+    if built.get("web") is not None:
+        _check_web(built["web"], problems)
     retention = built.get("retention") or RetentionConfig()
     _check_cameras(cameras, retention, problems)
     if problems:
@@ -389,6 +405,18 @@ def _check_media(media: MediaConfig, problems: list[str]) -> None:
                         "media.max_sessions")
     if media.max_sessions < 1:
         problems.append("media.max_sessions: 应 >= 1 must be >= 1")
+
+
+def _check_web(web: WebConfig, problems: list[str]) -> None:
+    if not 0 < web.port < 65536:
+        problems.append(f"web.port: 端口无效 invalid port {web.port}")
+    if bool(web.tls_cert) != bool(web.tls_key):
+        problems.append("web: tls_cert 与 tls_key 须同时设置 set both tls_cert and tls_key")
+    for key in ("tls_cert", "tls_key"):
+        if getattr(web, key):
+            _check_readable(getattr(web, key), f"web.{key}", problems)
+    if not 1 <= web.idle_minutes <= 24 * 60:
+        problems.append("web.idle_minutes: 应在 1–1440 之间 must be within 1..1440")
 
 
 def _check_mqtt(mqtt: MqttConfig, problems: list[str]) -> None:

@@ -24,11 +24,13 @@ from typing import Any
 from edge.config import EdgeConfig
 from edge.gb28181.media.live import GbMedia
 from edge.ingest.state import CameraState
+from edge.log import also_to_file
 from edge.record.index import Index
 from edge.record.reconcile import reconcile
 from edge.record.recorder import CameraRecorder
 from edge.runner import survive
 from edge.stream.hub import StreamHub
+from edge.stream.tap import TapServer
 from edge.supervision import Action, Watch
 
 logger = logging.getLogger(__name__)
@@ -54,9 +56,14 @@ def run_recorder(cfg: EdgeConfig) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     hub = StreamHub({c.id: (c.sub_url, c.transport) for c in cfg.cameras if c.sub_url})
     media = GbMedia(hub, emit, cfg.data_dir)
+    try:  # live view and detection in other processes read the hub through it
+        TapServer(hub, cfg.data_dir, stop).start()
+    except OSError as exc:
+        logger.error("stream tap: cannot listen (%s); live view is off, recording goes on", exc)
     threading.Thread(target=_commands, args=(stop, media), name="parent", daemon=True).start()
 
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    also_to_file(cfg.data_dir, "recorder")
     index = Index(cfg.data_dir)
     report = reconcile(index, [c.id for c in cfg.cameras], time.time())
     index.close()

@@ -7,6 +7,9 @@ instance; processes (the recorder) restart themselves when asked.
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import threading
 import time
 from typing import Callable, Generic, Protocol, TypeVar
 
@@ -87,3 +90,71 @@ class Supervisor:
     def listing(self) -> list[dict[str, object]]:
         mono_to_wall = time.time() - time.monotonic()
         return [w.as_dict(mono_to_wall) for _, w in self.watched]
+
+
+EXIT_BLOCKED = 3  # a child that cannot work for a reason of its own (its port is taken)
+
+
+class ChildProcess:
+    """A runner in its own process (``python -m edge <command>``). It beats when
+    ``probe`` answers (the web UI's health URL), else on every line it prints."""
+
+    def __init__(self, name: str, argv: list[str], probe: Callable[[], bool] | None = None,
+                 probe_every_s: float = 2.0) -> None:
+        self.name = name
+        self.argv = argv
+        self.probe = probe
+        self.probe_every_s = probe_every_s
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.last_beat = 0.0
+
+    def start(self) -> None:
+        self.last_beat = time.monotonic()
+        env = {**os.environ, "EDGE_SUPERVISOR_PID": str(os.getpid())}
+        self.proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE if self.probe is None else None)
+        threading.Thread(target=self._watch, args=(self.proc,), name=f"{self.name}-watch",
+                         daemon=True).start()
+
+    def _watch(self, proc: subprocess.Popen[bytes]) -> None:
+        if self.probe is None:
+            assert proc.stdout is not None
+            for _line in proc.stdout:
+                self.last_beat = time.monotonic()
+            return
+        while proc.poll() is None:
+            if self.probe():
+                self.last_beat = time.monotonic()
+            time.sleep(self.probe_every_s)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def beat_age(self, now: float) -> float:
+        return now - self.last_beat
+
+    def blocked(self) -> str | None:
+        code = self.proc.poll() if self.proc else None
+        return f"{self.name} cannot listen (see its log)" if code == EXIT_BLOCKED else None
+
+    def error(self) -> str | None:
+        code = self.proc.poll() if self.proc else None
+        return None if code is None else f"{self.name} exited with {code}"
+
+    def kill(self) -> None:
+        if self.alive():
+            assert self.proc is not None
+            logger.error("runner=%s process %d stopped answering; killing it", self.name,
+                         self.proc.pid)
+            self.proc.kill()
+
+    def stop(self, timeout: float) -> None:
+        if not self.alive():
+            return
+        assert self.proc is not None
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+_EPOCH = re.compile(r"[0-9]{1,11}(\.[0-9]{1,6})?")
 _FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M",
             "%Y-%m-%d")
 
@@ -12,10 +14,11 @@ _FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%
 def parse_time(text: str, tz: str) -> float:
     """``2026-11-22 08:00[:00]`` in ``tz``, ISO 8601 with an offset, or epoch seconds."""
     text = text.strip()
-    try:
+    if not text.isascii() or len(text) > 40:
+        raise ValueError(f"无法识别的时间 unrecognised time {text[:40]!r} (请用半角数字 ASCII "
+                         "digits, 例 e.g. 2026-11-22 08:00:00)")
+    if _EPOCH.fullmatch(text):
         return float(text)
-    except ValueError:
-        pass
     try:
         moment = datetime.fromisoformat(text)
         if moment.tzinfo is not None:

@@ -18,6 +18,7 @@ from typing import Any
 import psutil
 
 from edge.config import StorageConfig
+from edge.digits import is_digits
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,11 @@ def parse_mmcli(out: str) -> dict[str, Any] | None:
         value = value.strip()
         if name and value and value != "--":
             # only the signal is a number; an IMEI is digits but an identifier
-            facts[name] = int(value) if name == "signal_quality_percent" else value
+            if name == "signal_quality_percent":
+                if is_digits(value) and len(value) <= 3:
+                    facts[name] = int(value)
+            else:
+                facts[name] = value
     return facts or None
 
 

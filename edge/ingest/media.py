@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge.errors import ProtocolError
+
 KEPT_AUDIO = frozenset({"pcm_alaw", "pcm_mulaw", "aac"})  # recorded and relayed
 
 
@@ -26,10 +28,22 @@ class StreamInfo:
                 "width": self.width, "height": self.height}
 
     @classmethod
-    def from_dict(cls, raw: dict[str, object]) -> StreamInfo:
-        return cls(str(raw["video"]), None if raw["audio"] is None else str(raw["audio"]),
-                   bytes.fromhex(str(raw["extradata"])), int(raw["audio_rate"]),  # type: ignore[call-overload]
-                   int(raw["audio_channels"]), int(raw["width"]), int(raw["height"]))  # type: ignore[call-overload]
+    def from_dict(cls, raw: object) -> StreamInfo:
+        """What ``as_dict`` wrote (read off the stream tap). Raises ProtocolError."""
+        bad = ProtocolError(f"not a stream description: {str(raw)[:100]}")
+        if not isinstance(raw, dict):
+            raise bad
+        numbers = [raw.get(k) for k in ("audio_rate", "audio_channels", "width", "height")]
+        video, audio, extradata = raw.get("video"), raw.get("audio"), raw.get("extradata")
+        if not (all(type(n) is int and 0 <= n < 1 << 20 for n in numbers)
+                and isinstance(video, str) and audio in (None, *KEPT_AUDIO)
+                and isinstance(extradata, str)):
+            raise bad
+        try:
+            params = bytes.fromhex(extradata)
+        except ValueError:
+            raise bad from None
+        return cls(video, audio, params, *numbers)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,11 @@ class Message:
 
 
 class Outbox:
-    def __init__(self, data_dir: Path) -> None:
-        self.db = sqlite3.connect(Path(data_dir) / DB_NAME, timeout=30, isolation_level=None)
+    def __init__(self, data_dir: Path, db: sqlite3.Connection | None = None) -> None:
+        """``db``: share a connection (the index's), so an event is stored in the index and
+        queued for the broker in one transaction."""
+        self.db = db or sqlite3.connect(Path(data_dir) / DB_NAME, timeout=30,
+                                        isolation_level=None)
         self.db.execute("PRAGMA busy_timeout = 30000")
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.executescript(SCHEMA)
@@ -97,16 +100,13 @@ class Outbox:
                 " DO UPDATE SET value = value + excluded.value", (dropped,))
         return dropped
 
-    def counter(self, name: str) -> int:
-        row = self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-        return int(row[0]) if row else 0
-
-    def set_counter(self, name: str, value: int) -> None:
-        self.db.execute("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name)"
-                        " DO UPDATE SET value = excluded.value", (name, value))
-
     def stats(self) -> dict[str, int]:
         count, size = self.db.execute(
             "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox").fetchone()
         return {"pending": count, "pending_bytes": size,
-                "dropped_total": self.counter("outbox_dropped")}
+                "dropped_total": self._dropped()}
+
+    def _dropped(self) -> int:
+        row = self.db.execute("SELECT value FROM counters WHERE name = 'outbox_dropped'"
+                              ).fetchone()
+        return int(row[0]) if row else 0

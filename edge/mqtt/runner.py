@@ -1,9 +1,9 @@
 """MQTT runner: status with last will, health, camera state, the outbox, commands.
 
 A thread of the supervisor, driving paho-mqtt's network loop itself (callbacks run in
-this thread, so they may use SQLite). It watches the live state the supervisor holds,
-records availability and state changes (events) before anything is published, and
-drains the outbox in order, deleting each message only after its PUBACK. The broker
+this thread, so they may use SQLite). It publishes the live state the supervisor holds
+and drains the outbox (filled by the observer, edge/events/observer.py) in order,
+deleting each message only after its PUBACK. The broker
 being down, refusing us or unreachable is one log line per change and a retry with
 back-off; the rest of the appliance never waits for it.
 """
@@ -14,7 +14,6 @@ import json
 import logging
 import random
 import socket
-import sqlite3
 import ssl
 import subprocess
 import sys
@@ -49,7 +48,6 @@ logger = logging.getLogger(__name__)
 LOOP_S = 0.2
 MAX_INFLIGHT = 20
 HEALTH_MIN_GAP_S = 5.0  # "at once on important changes", but not a storm
-HOUSEKEEPING_S = 2.0  # alarms, outbox bounds, the watch session: SQLite, so not every loop
 RECONNECT_MAX_S = 60.0
 STOP_FLUSH_S = 3.0
 SNAPSHOT_TIMEOUT_S = 20.0
@@ -133,8 +131,6 @@ class MqttRunner(Runner):
         self._last_health = 0.0
         self._cameras: dict[str, tuple[bool, bool]] | None = None  # online, recording
         self._platforms: dict[str, bool] = {}
-        self._housekeeping_at = 0.0
-        self._store_error: str | None = None  # SQLite refused a write (full disk)
         self.outbox: Outbox | None = None
         self.history: History | None = None
         self.index: Index | None = None
@@ -143,14 +139,13 @@ class MqttRunner(Runner):
 
     def open_stores(self) -> None:
         """The SQLite connections, opened in the thread that uses them."""
-        self.outbox = Outbox(self.cfg.data_dir)
-        self.history = History(self.cfg.data_dir, self.outbox.db)
         self.index = Index(self.cfg.data_dir)
+        self.outbox = Outbox(self.cfg.data_dir, self.index.db)
+        self.history = History(self.cfg.data_dir, self.index.db)
 
     def close_stores(self) -> None:
-        for store in (self.outbox, self.history, self.index):
-            if store is not None:
-                store.close()
+        if self.index is not None:
+            self.index.close()  # the one connection the three share
 
     def loop(self) -> None:
         self.open_stores()
@@ -159,7 +154,7 @@ class MqttRunner(Runner):
                 self.beat()
                 faults.check("mqtt.loop")
                 now = time.time()
-                self._keep_records(now)
+                self._observe(now)
                 if self.client is None and time.monotonic() >= self._next_attempt:
                     self._connect()
                 if self.client is None:
@@ -191,23 +186,6 @@ class MqttRunner(Runner):
                 sock.close()
             except OSError:
                 pass
-
-    def _keep_records(self, now: float) -> None:
-        """State changes, events and housekeeping into SQLite. On a full disk a change
-        stays unrecorded in memory and is tried again next turn: late, never lost."""
-        try:
-            self._observe(now)
-            if now >= self._housekeeping_at:
-                self._housekeeping(now)
-        except sqlite3.Error as exc:
-            if str(exc) != self._store_error:
-                logger.error("mqtt: cannot write events to %s: %s; retrying", self.cfg.data_dir,
-                             exc)
-            self._store_error = str(exc)
-            return
-        if self._store_error:
-            logger.info("mqtt: events are written again (after: %s)", self._store_error)
-            self._store_error = None
 
     def _connect(self) -> None:
         m = self.m
@@ -336,79 +314,24 @@ class MqttRunner(Runner):
         return {c.id: cams.get(c.id, {"id": c.id}) for c in self.cfg.cameras}
 
     def _observe(self, now: float) -> None:
-        """State changes become history, events and retained state, in that order."""
-        assert self.history is not None and self.outbox is not None
+        """Camera changes become retained state at once; camera and platform changes
+        bring the health message forward. (Their events and history are the observer's,
+        edge/events/observer.py: this runner only sends what it wrote to the outbox.)"""
         live = self._live_cameras()
         states = {ch: (bool(c.get("online")), bool(c.get("recording"))) for ch, c in live.items()}
-        if self._cameras is None:
-            self.history.begin({ch: s[0] for ch, s in states.items()}, now)
-            self.history.trim(now)
-            self._cameras = states
-        changed = [ch for ch, s in states.items() if s != self._cameras.get(ch)]
-        went = {ch: states[ch][0] for ch in changed if states[ch][0] != self._cameras[ch][0]}
-        if went:
-            with self.outbox.transaction():
-                self.history.record(went, now)
-                for ch, online in went.items():
-                    cam = self.cfg.camera(ch)
-                    self.outbox.put("events", {
-                        "type": "camera_online" if online else "camera_offline", "channel": ch,
-                        "name": cam.name if cam else "",
-                        "last_error": live[ch].get("last_error")}, now)
+        before, self._cameras = self._cameras, states
+        platforms = {p["id"]: bool(p.get("registered")) for p in self.status().get("platforms", [])}
+        flipped = platforms != self._platforms and bool(self._platforms)
+        self._platforms = platforms
+        if before is None:
+            return
+        changed = [ch for ch, s in states.items() if s != before.get(ch)]
         for ch in changed:
             self._publish_camera(ch, live[ch])
-        self._cameras = states
-        if self._observe_platforms(now) or went:
+        if flipped or any(states[ch][0] != before[ch][0] for ch in changed if ch in before):
             # health at once, but at most one every HEALTH_MIN_GAP_S
             self._next_health = min(self._next_health,
                                     max(now, self._last_health + HEALTH_MIN_GAP_S))
-
-    def _housekeeping(self, now: float) -> None:
-        assert self.history is not None and self.outbox is not None
-        self._housekeeping_at = now + HOUSEKEEPING_S
-        self.history.touch(now)  # the node was watching until now
-        self._observe_alarms(now)
-        dropped = self.outbox.trim(self.m.outbox_max_messages, self.m.outbox_max_bytes)
-        if dropped:
-            logger.warning("mqtt: outbox full, dropped the %d oldest message(s)", dropped)
-
-    def _observe_platforms(self, now: float) -> bool:
-        """Registration changes become events; True if any."""
-        assert self.outbox is not None
-        changed = False
-        for plat in self.status().get("platforms", []):
-            registered = bool(plat.get("registered"))
-            before = self._platforms.get(plat["id"])
-            self._platforms[plat["id"]] = registered
-            if before is not None and before != registered:
-                changed = True
-                self.outbox.put("events", {
-                    "type": "platform_registered" if registered else "platform_unregistered",
-                    "platform": plat["id"], "reason": plat.get("last_error")}, now)
-        return changed
-
-    def _observe_alarms(self, now: float) -> None:
-        """Alarms raised (by id) or cleared (by time) in the index since the last look; the
-        cursors persist, so a restart neither repeats nor misses one."""
-        assert self.index is not None and self.outbox is not None
-        with self.outbox.transaction():  # alarms and their cursors together
-            raised = seen_raised = self.outbox.counter("alarm_raised_id")
-            cleared_ms = seen_cleared = self.outbox.counter("alarm_cleared_ms")
-            for alarm in self.index.alarms(open_only=False):
-                if alarm.id > seen_raised:
-                    self.outbox.put("alarms", {"type": "alarm_raised", "alarm": alarm.kind,
-                                               "channel": alarm.channel_id, "message": alarm.message,
-                                               "raised_ts": alarm.raised_ts}, now)
-                    raised = max(raised, alarm.id)
-                if alarm.cleared_ts is not None and int(alarm.cleared_ts * 1000) > seen_cleared:
-                    self.outbox.put("alarms", {"type": "alarm_cleared", "alarm": alarm.kind,
-                                               "channel": alarm.channel_id,
-                                               "cleared_ts": alarm.cleared_ts}, now)
-                    cleared_ms = max(cleared_ms, int(alarm.cleared_ts * 1000))
-            if raised != seen_raised:
-                self.outbox.set_counter("alarm_raised_id", raised)
-            if cleared_ms != seen_cleared:
-                self.outbox.set_counter("alarm_cleared_ms", cleared_ms)
 
     # -- the health message -------------------------------------------------------------
 

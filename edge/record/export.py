@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Callable
 
 import av
 import av.audio
@@ -32,10 +33,12 @@ class ExportResult:
     end_ts: float
     video_packets: int
     segments: int
+    faces_blurred: int = 0  # a desensitised export (edge/detect/desensitise.py)
 
 
 def export_range(index: Index, channel_id: str, start: float, end: float,
-                 out_path: Path) -> ExportResult:
+                 out_path: Path,
+                 progress: Callable[[float], None] = lambda _f: None) -> ExportResult:
     segments = [s for s in index.segments(channel_id, start, end) if s.complete]
     if not segments:
         raise StorageError("该时段没有录像 no footage in that time range")
@@ -45,8 +48,9 @@ def export_range(index: Index, channel_id: str, start: float, end: float,
     tmp = out_path.with_name(out_path.name + ".part")
     with av.open(str(tmp), "w", format=fmt) as out:
         job = _Export(out, fmt, start, end)
-        for seg in segments:
+        for done, seg in enumerate(segments, 1):
             job.add_segment(index.absolute(seg), seg)
+            progress(done / len(segments))
         job.flush()
     if job.first_ts is None:
         tmp.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from edge.record.coverage import GAP_TOLERANCE_S, merge_ranges
 
 DB_NAME = "edge.db"
 MAX_SEGMENT_S = 86_400.0  # no segment is longer: bounds range scans on the start_ts index
-SCHEMA_VERSION = 2  # 2: the coverage table
+SCHEMA_VERSION = 3  # 2: the coverage table; 3: acknowledgements of events and alarms
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS segments (
     id INTEGER PRIMARY KEY,
@@ -73,6 +73,9 @@ CREATE TABLE IF NOT EXISTS events (
     snapshot_path TEXT
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
+CREATE INDEX IF NOT EXISTS events_channel_ts ON events(channel_id, ts);
+-- persistent cursors and counters (alarm events seen, outbox messages dropped)
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,
     ts REAL NOT NULL,
@@ -115,6 +118,20 @@ class Alarm:
     message: str
     raised_ts: float
     cleared_ts: float | None
+    acked_ts: float | None = None
+    acked_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    channel_id: str  # a camera, or a platform for its registration events
+    ts: float
+    kind: str
+    data: dict[str, object]
+    snapshot_path: str | None
+    acked_ts: float | None
+    acked_by: str | None
 
 
 _SEGMENT_COLS = (
@@ -123,7 +140,9 @@ _SEGMENT_COLS = (
 
 
 class Index:
-    def __init__(self, data_dir: Path, *, readonly: bool = False) -> None:
+    def __init__(self, data_dir: Path, *, readonly: bool = False, schema: bool = True) -> None:
+        """``schema=False``: the schema is known to be current (the supervisor made it at
+        start), so a short-lived connection (a web request) takes no write lock to open."""
         self.data_dir = Path(data_dir)
         if not readonly:
             self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -132,14 +151,21 @@ class Index:
         if readonly:
             self.db.execute("PRAGMA query_only = ON")
             return
+        if not schema:
+            return
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         self.db.executescript(SCHEMA)
         if version < 2:  # an index from before the coverage table: build it once
-            with self._transaction():
+            with self.transaction():
                 for channel in self.channel_ids():
                     self._rebuild_coverage(channel, 0.0, float("inf"))
+        for table in ("events", "alarms"):  # schema 3: who acknowledged it, and when
+            columns = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            for column, kind in (("acked_ts", "REAL"), ("acked_by", "TEXT")):
+                if column not in columns:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -160,7 +186,7 @@ class Index:
         return int(cur.lastrowid or 0)
 
     def update_segment(self, seg_id: int, end_ts: float, size: int, complete: bool) -> None:
-        with self._transaction():
+        with self.transaction():
             row = self.db.execute("SELECT channel_id, start_ts, end_ts FROM segments WHERE id = ?",
                                   (seg_id,)).fetchone()
             self.db.execute(
@@ -177,7 +203,7 @@ class Index:
 
     def delete_segments(self, ids: Iterable[int]) -> None:
         ids = list(ids)
-        with self._transaction():
+        with self.transaction():
             spans: dict[str, tuple[float, float]] = {}
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
@@ -229,7 +255,7 @@ class Index:
                             [(channel, r.start, r.end) for r in merge_ranges(spans)])
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
+    def transaction(self) -> Iterator[None]:
         """One write transaction (the connection is in autocommit mode otherwise)."""
         if self.db.in_transaction:
             yield
@@ -350,12 +376,48 @@ class Index:
         )
 
     def alarms(self, *, open_only: bool = True) -> list[Alarm]:
-        sql = "SELECT id, channel_id, kind, message, raised_ts, cleared_ts FROM alarms"
+        sql = ("SELECT id, channel_id, kind, message, raised_ts, cleared_ts, acked_ts, acked_by"
+               " FROM alarms")
         if open_only:
             sql += " WHERE cleared_ts IS NULL"
         return [Alarm(*r) for r in self.db.execute(sql + " ORDER BY id")]
 
+    def ack_alarm(self, alarm_id: int, by: str, now: float) -> bool:
+        return self.db.execute("UPDATE alarms SET acked_ts = ?, acked_by = ? WHERE id = ?"
+                               " AND acked_ts IS NULL", (now, by, alarm_id)).rowcount > 0
+
     # -- events and audit ---------------------------------------------------------
+
+    def add_event(self, channel_id: str, ts: float, kind: str, data: dict[str, object],
+                  snapshot_path: str | None = None) -> int:
+        cur = self.db.execute(
+            "INSERT INTO events (channel_id, ts, kind, data, snapshot_path) VALUES (?, ?, ?, ?, ?)",
+            (channel_id, ts, kind, json.dumps(data, ensure_ascii=False), snapshot_path))
+        return int(cur.lastrowid or 0)
+
+    def events(self, start: float, end: float, channels: Iterable[str] | None = None,
+               kinds: Iterable[str] | None = None, unacked_only: bool = False,
+               limit: int = 500, before_id: int | None = None) -> list[Event]:
+        """Newest first, within [start, end]."""
+        sql = ("SELECT id, channel_id, ts, kind, data, snapshot_path, acked_ts, acked_by"
+               " FROM events WHERE ts >= ? AND ts <= ?")
+        args: list[object] = [start, end]
+        for column, values in (("channel_id", channels), ("kind", kinds)):
+            if values is not None:
+                values = list(values)
+                sql += f" AND {column} IN ({','.join('?' * len(values))})"
+                args += values
+        if unacked_only:
+            sql += " AND acked_ts IS NULL"
+        if before_id is not None:
+            sql += " AND id < ?"
+            args.append(before_id)
+        rows = self.db.execute(sql + " ORDER BY ts DESC, id DESC LIMIT ?", [*args, limit])
+        return [Event(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7]) for r in rows]
+
+    def ack_event(self, event_id: int, by: str, now: float) -> bool:
+        return self.db.execute("UPDATE events SET acked_ts = ?, acked_by = ? WHERE id = ?"
+                               " AND acked_ts IS NULL", (now, by, event_id)).rowcount > 0
 
     def delete_events_before(self, ts: float) -> list[str]:
         """Delete old events; return their snapshot paths (relative) for unlinking."""
@@ -365,14 +427,31 @@ class Index:
         self.db.execute("DELETE FROM events WHERE ts < ?", (ts,))
         return [r[0] for r in rows]
 
+    def counter(self, name: str) -> int:
+        row = self.db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_counter(self, name: str, value: int) -> None:
+        self.db.execute("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name)"
+                        " DO UPDATE SET value = excluded.value", (name, value))
+
     def audit(self, actor: str, action: str, **detail: object) -> None:
         self.db.execute(
             "INSERT INTO audit (ts, actor, action, detail) VALUES (?, ?, ?, ?)",
             (time.time(), actor, action, json.dumps(detail, ensure_ascii=False)),
         )
 
-    def audit_log(self) -> list[tuple[float, str, str, dict[str, object]]]:
-        rows = self.db.execute("SELECT ts, actor, action, detail FROM audit ORDER BY id")
+    def audit_log(self, start: float = 0.0, end: float = float("inf"), actor: str | None = None,
+                  action: str | None = None, limit: int = 1_000_000
+                  ) -> list[tuple[float, str, str, dict[str, object]]]:
+        """Oldest first (the CLI, the CSV export); filtered like the web page's search."""
+        sql = "SELECT ts, actor, action, detail FROM audit WHERE ts >= ? AND ts <= ?"
+        args: list[object] = [start, min(end, 1e18)]
+        for column, value in (("actor", actor), ("action", action)):
+            if value:
+                sql += f" AND {column} = ?"
+                args.append(value)
+        rows = self.db.execute(sql + " ORDER BY id LIMIT ?", [*args, limit])
         return [(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
 

@@ -30,7 +30,7 @@ def snapshot_jpeg(index: Index, channel_id: str, quality: int = 5) -> tuple[byte
         frame = _last_frame(str(index.absolute(seg)))
         if frame is not None:
             offset = float(frame.time or 0.0)
-            return _encode(frame, quality), seg.start_ts + offset
+            return encode_jpeg(frame, quality), seg.start_ts + offset
     raise StorageError(f"无法解码录像 cannot decode recent footage of {channel_id}")
 
 
@@ -49,7 +49,7 @@ def _last_frame(path: str) -> av.video.VideoFrame | None:
     return last
 
 
-def _encode(frame: av.video.VideoFrame, quality: int) -> bytes:
+def encode_jpeg(frame: av.video.VideoFrame, quality: int = 5) -> bytes:
     codec = av.CodecContext.create("mjpeg", "w")
     codec.width, codec.height = frame.width, frame.height
     codec.pix_fmt = "yuvj420p"

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from edge import app, config
+from edge.record.index import Index
+from edge.web.accounts import Accounts
+from edge.web.address import url
 from edge.sim.clips import ClipSpec, ensure_clip
 from edge.sim.server import CameraServer, gstreamer_missing
 
@@ -34,10 +39,12 @@ def clip_cache() -> Path:
     return Path(base) / "edge" / "clips"
 
 
-def demo_config_text(node_dir: Path, server: CameraServer) -> str:
+def demo_config_text(node_dir: Path, server: CameraServer, web_port: int = 8080) -> str:
     lines = [
         "# 演示配置, 由 edge demo 生成 demo configuration written by `edge demo`",
         "[node]", f'id = "{NODE_ID}"', 'name = "演示节点 demo node"', f'data_dir = "{node_dir}"', "",
+        "# 界面只对本机开放 the web UI on this machine only",
+        "[web]", 'listen = "127.0.0.1"', f"port = {web_port}", "",
     ]
     for i, (cam_id, name, _spec) in enumerate(DEMO_CAMERAS):
         lines += ["[[cameras]]", f'id = "{cam_id}"', f'name = "{name}"',
@@ -59,9 +66,31 @@ def run_demo(data_dir: Path | None, log_level: str) -> int:
               for i, (_id, _name, spec) in enumerate(DEMO_CAMERAS)}
     with CameraServer(mounts) as server:
         cfg_path = node_dir / "edge.toml"
-        cfg_path.write_text(demo_config_text(node_dir, server), encoding="utf-8")
+        if not cfg_path.exists():  # a data dir given again keeps its settings
+            cfg_path.write_text(demo_config_text(node_dir, server), encoding="utf-8")
         cfg = config.load(cfg_path)
+        password = _demo_admin(cfg)
         print(f"演示运行中, 数据目录 demo running, data in {node_dir}")
+        print(f"网页界面 web UI: {url(cfg)}")
+        if password:
+            print(f"登录 sign in: 用户 user admin, 密码 password {password} (仅此一次显示 shown "
+                  "only now)")
         print(f"查看录像 see recordings: edge recordings --config {cfg_path}")
         print("按 Ctrl+C 停止 press Ctrl+C to stop")
         return app.run(cfg, cfg_path, log_level)
+
+
+def _demo_admin(cfg: config.EdgeConfig) -> str | None:
+    """A demo box gets an admin with a random password (printed once): no default one."""
+    index = Index(cfg.data_dir)
+    try:
+        Accounts.create_schema(index.db)
+        accounts = Accounts(index.db)
+        if accounts.count():
+            return None
+        password = "demo" + secrets.token_hex(4)
+        accounts.add("admin", password, "admin", display="演示管理员 demo admin", now=time.time())
+        index.audit("demo", "user_add", name="admin", role="admin")
+        return password
+    finally:
+        index.close()

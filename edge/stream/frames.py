@@ -36,6 +36,10 @@ class FrameQueue(Generic[T]):
         self.skipping = False
         self._queue.put_nowait(item)
 
+    def force(self, item: T) -> None:
+        """Past the bound: for the rare control items a reader must not miss."""
+        self._queue.put_nowait(item)
+
     def get(self, timeout: float | None = None) -> T | None:
         """The next item; None once closed. Raises queue.Empty on a timeout."""
         return self._queue.get(timeout=timeout)

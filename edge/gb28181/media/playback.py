@@ -18,12 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import av
-import av.bitstream
-
-from edge.gb28181.media.live import CLOCK, Emit, Sender, mux, ps_streams
-from edge.ingest.media import StreamInfo
+from edge.gb28181.media.live import CLOCK, Emit, Sender, mux
 from edge.record.index import Index, Segment
+from edge.record.reader import segment_frames
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +127,8 @@ class PlaybackSession:
         for seg, path in paths:
             if seg.end_ts < position:
                 continue
-            for item, t in _frames(path, seg, position, self.end_ts):
+            for info, item in segment_frames(path, seg, position, self.end_ts):
+                t = item.t
                 with self.changed:
                     while self.steer.paused and not self.stopped.is_set() \
                             and self.steer.seek_s is None:
@@ -162,7 +160,7 @@ class PlaybackSession:
                 if ahead > MAX_AHEAD_S:
                     self.stopped.wait(ahead - MAX_AHEAD_S)
                 ts = int((self.start_ts + max(0.0, media_ts)) * CLOCK)
-                self.sender.send(mux(item.info, item.video, item.keyframe, item.data, ts), ts)
+                self.sender.send(mux(info, item.video, item.keyframe, item.data, ts), ts)
                 if first:
                     first = False
                     self.emit({"media": {"id": self.sid, "event": "playing",
@@ -171,53 +169,3 @@ class PlaybackSession:
         return None
 
 
-@dataclass(frozen=True)
-class _Item:
-    info: StreamInfo
-    video: bool
-    keyframe: bool
-    data: bytes
-
-
-def _frames(path: Path, seg: Segment, start: float, end: float):  # type: ignore[no-untyped-def]
-    """(item, wall time) of one segment file within [start, end], from the keyframe at or
-    before ``start``; a damaged tail ends the file quietly."""
-    try:
-        container = av.open(str(path))
-    except (av.FFmpegError, OSError) as exc:
-        logger.warning("playback: cannot open %s: %s", path, exc)
-        return
-    with container:
-        video = container.streams.video[0]
-        audio = next(iter(container.streams.audio), None)
-        info = StreamInfo(video.codec_context.name, audio.codec_context.name if audio else None,
-                          b"", audio.codec_context.sample_rate if audio else 8000,
-                          audio.codec_context.channels if audio else 1)
-        bsf = av.bitstream.BitStreamFilterContext(f"{info.video}_mp4toannexb", in_stream=video)
-        streams = [video] + ([audio] if audio and ps_streams(info).audio else [])
-        pending: list[tuple[_Item, float]] = []  # since the last keyframe before start
-        try:
-            for packet in container.demux(*streams):
-                if packet.pts is None or packet.size == 0:
-                    continue
-                t = seg.start_ts + float(packet.pts * packet.time_base)
-                is_video = packet.stream.index == video.index
-                key = is_video and bool(packet.is_keyframe)  # read first: the filter takes it
-                if t > end:
-                    if is_video:  # audio runs ahead of video in the file: not a stop sign
-                        return
-                    continue
-                datas = [bytes(p) for p in bsf.filter(packet)] if is_video else [bytes(packet)]
-                for data in datas:
-                    item = _Item(info, is_video, key, data)
-                    if t < start:
-                        if key:
-                            pending = []
-                        if pending or key:
-                            pending.append((item, t))
-                        continue
-                    yield from pending
-                    pending = []
-                    yield item, t
-        except (av.FFmpegError, OSError):
-            return

@@ -1,0 +1,232 @@
+"""The live hub, reachable from the other processes (the web UI, the detector): a Unix
+socket in the abstract namespace, named after the data dir, that only processes of the
+same user (or root) may use (SO_PEERCRED).
+
+A client sends one JSON line, ``{"channel": "...", "stream": 0|1, "keyframes": false}``,
+and then reads records: ``[kind: 1 byte][length: 4 bytes][payload]`` where kind is
+``I`` (the stream description as JSON, again whenever the camera reconnects), ``N`` (the
+camera went away), ``F`` (a frame: flags byte (1 video, 2 keyframe), wall time as a
+double, the data) or ``E`` (an error as text, then the connection closes). The first
+records are the cached GOP, so a viewer starts with a keyframe at once. A client that
+reads slowly skips to the next keyframe; the camera thread never waits for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import queue
+import socket
+import struct
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from edge.errors import ProtocolError
+from edge.ingest.media import Frame, StreamInfo
+from edge.runner import Runner, survive
+from edge.stream.frames import FrameQueue
+from edge.stream.hub import StreamHub
+
+logger = logging.getLogger(__name__)
+
+MAX_RECORD = 16 << 20  # one access unit of a 4K keyframe is a few MB
+MAX_REQUEST = 1024
+SEND_TIMEOUT_S = 10.0
+IDLE_CHECK_S = 2.0
+_HEAD = struct.Struct(">cI")
+_FRAME = struct.Struct(">Bd")
+
+
+class TapError(ProtocolError):
+    """The tap sent (or was sent) something that is not a record we understand."""
+
+
+def address(data_dir: Path) -> str:
+    digest = hashlib.sha1(str(Path(data_dir).resolve()).encode()).hexdigest()[:16]
+    return f"\0edge-tap-{digest}"
+
+
+def encode(kind: bytes, payload: bytes) -> bytes:
+    return _HEAD.pack(kind, len(payload)) + payload
+
+
+def encode_frame(frame: Frame) -> bytes:
+    flags = (1 if frame.video else 0) | (2 if frame.keyframe else 0)
+    return encode(b"F", _FRAME.pack(flags, frame.t) + frame.data)
+
+
+Record = tuple[str, StreamInfo | Frame | str | None]
+
+
+def decode(buf: bytearray) -> Iterator[Record]:
+    """Whole records off the front of ``buf`` (consumed); a partial one stays."""
+    while len(buf) >= _HEAD.size:
+        kind, length = _HEAD.unpack_from(buf)
+        if length > MAX_RECORD:
+            raise TapError(f"tap record of {length} bytes exceeds {MAX_RECORD}")
+        if len(buf) < _HEAD.size + length:
+            return
+        payload = bytes(buf[_HEAD.size:_HEAD.size + length])
+        del buf[:_HEAD.size + length]
+        if kind == b"F":
+            if len(payload) < _FRAME.size:
+                raise TapError("tap frame record is truncated")
+            flags, t = _FRAME.unpack_from(payload)
+            yield "frame", Frame(bool(flags & 1), bool(flags & 2), payload[_FRAME.size:], t)
+        elif kind == b"I":
+            try:
+                info = StreamInfo.from_dict(json.loads(payload))
+            except (ValueError, ProtocolError) as exc:
+                raise TapError(f"tap stream description refused: {exc}") from None
+            yield "info", info
+        elif kind == b"N":
+            yield "gone", None
+        elif kind == b"E":
+            yield "error", payload.decode("utf-8", "replace")
+        else:
+            raise TapError(f"tap record kind {kind!r} is unknown")
+
+
+class TapServer(Runner):
+    """In the recorder process: accepts tap clients and serves each from the hub."""
+
+    stale_after_s = float("inf")  # it waits in accept(): no beat to give
+
+    def __init__(self, hub: StreamHub, data_dir: Path, stop: threading.Event) -> None:
+        super().__init__("tap", stop)
+        self.hub = hub
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(address(data_dir))
+        self.sock.listen(64)
+        self.sock.settimeout(0.5)
+
+    def loop(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            with survive(logger, "tap client"):
+                if self._allowed(conn):
+                    threading.Thread(target=self._serve, args=(conn,), name="tap-client",
+                                     daemon=True).start()
+                else:
+                    conn.close()
+        self.sock.close()
+
+    @staticmethod
+    def _allowed(conn: socket.socket) -> bool:
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid, uid, _gid = struct.unpack("3i", creds)
+        if uid in (0, os.getuid()):
+            return True
+        logger.warning("tap: refused process %d of user %d", pid, uid)
+        return False
+
+    def _serve(self, conn: socket.socket) -> None:
+        client: _Client | None = None
+        try:
+            conn.settimeout(SEND_TIMEOUT_S)
+            request = _read_request(conn)
+            channel, stream = request.get("channel"), request.get("stream", 0)
+            if not isinstance(channel, str) or stream not in (0, 1):
+                conn.sendall(encode(b"E", b"bad request"))
+                return
+            client = _Client(bool(request.get("keyframes")))
+            key, info, gop = self.hub.subscribe(channel, client, stream)
+            client.key = key
+            if info is not None:
+                client.on_info(info)
+                for frame in gop:
+                    client.offer(frame)
+            else:
+                client.on_info(None)
+            client.run(conn)
+        except (OSError, TapError, ValueError) as exc:
+            logger.debug("tap client ended: %s", exc)
+        finally:
+            if client is not None and client.key:
+                self.hub.unsubscribe(client.key, client)
+            conn.close()
+
+
+class _Client:
+    """One tap connection as a hub consumer; its own thread sends the records."""
+
+    def __init__(self, keyframes_only: bool) -> None:
+        self.keyframes_only = keyframes_only
+        self.queue: FrameQueue[bytes] = FrameQueue()
+        self.key = ""
+
+    def offer(self, frame: Frame) -> None:
+        if self.keyframes_only and not (frame.video and frame.keyframe):
+            return
+        self.queue.offer(encode_frame(frame), frame.video and frame.keyframe)
+
+    def on_info(self, info: StreamInfo | None) -> None:
+        record = encode(b"N", b"") if info is None else encode(
+            b"I", json.dumps(info.as_dict()).encode())
+        self.queue.force(record)
+
+    def run(self, conn: socket.socket) -> None:
+        while True:
+            try:
+                record = self.queue.get(timeout=IDLE_CHECK_S)
+            except queue.Empty:  # a camera that sends nothing: is the reader still there?
+                if _closed(conn):
+                    return
+                continue
+            if record is None:
+                return
+            conn.sendall(record)
+
+
+def _closed(conn: socket.socket) -> bool:
+    try:
+        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+
+
+def _read_request(conn: socket.socket) -> dict[str, object]:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(MAX_REQUEST)
+        if not chunk or len(data) + len(chunk) > MAX_REQUEST:
+            raise TapError("tap request missing or too long")
+        data += chunk
+    request = json.loads(data)
+    if not isinstance(request, dict):
+        raise TapError("tap request is not a JSON object")
+    return request
+
+
+class TapReader:
+    """The client side (web, detector): connect, ask, iterate over the records."""
+
+    def __init__(self, data_dir: Path, channel: str, stream: int = 0,
+                 keyframes: bool = False, timeout_s: float = 10.0) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout_s)
+        try:
+            self.sock.connect(address(data_dir))
+        except OSError:
+            self.sock.close()
+            raise
+        self.sock.sendall(json.dumps({"channel": channel, "stream": stream,
+                                      "keyframes": keyframes}).encode() + b"\n")
+
+    def records(self) -> Iterator[Record]:
+        buf = bytearray()
+        while True:
+            data = self.sock.recv(1 << 16)
+            if not data:
+                return
+            buf += data
+            yield from decode(buf)
+
+    def close(self) -> None:
+        self.sock.close()

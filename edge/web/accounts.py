@@ -1,0 +1,208 @@
+"""Web accounts, kept in edge.db: roles, per-camera permission, scrypt passwords, lockout.
+
+No default password exists: the first admin comes from ``edge user add`` or from the
+one-time setup token. Passwords are hashed with scrypt (n=2**14, r=8, p=1: ~16 MB and
+~50 ms on the box, so a stolen database is slow to attack). Five failed logins in a row
+lock an account for 15 minutes. A session carries the account's ``session_gen``; a new
+password changes it, which signs out every session of that account.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import sqlite3
+from pathlib import Path
+from dataclasses import dataclass
+
+from edge.errors import EdgeError
+
+ROLES = ("admin", "operator", "viewer")
+NAME = re.compile(r"[a-z][a-z0-9_.-]{1,31}")  # ASCII: it is burned into watermarks
+MIN_PASSWORD = 8
+MAX_PASSWORD = 256
+LOCK_AFTER = 5
+LOCK_S = 15 * 60
+_N, _R, _P = 2**14, 8, 1
+# what each role may do beyond watching the cameras it is allowed to see
+ALLOWED = {
+    "admin": {"ack", "export", "compliance", "settings", "users", "audit", "system"},
+    "operator": {"ack", "export", "compliance"},
+    "viewer": {"compliance"},
+}
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    display TEXT NOT NULL DEFAULT '',
+    role TEXT NOT NULL,
+    password TEXT NOT NULL,
+    cameras TEXT,  -- JSON list of channel IDs; NULL: every camera
+    disabled INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    locked_until REAL NOT NULL DEFAULT 0,
+    session_gen TEXT NOT NULL,
+    created_ts REAL NOT NULL
+);
+"""
+
+
+class AccountError(EdgeError):
+    """A name, role or password the accounts cannot take; the message is for people."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    display: str
+    role: str
+    cameras: tuple[str, ...] | None  # None: every camera
+    disabled: bool
+    failed: int
+    locked_until: float
+    session_gen: str
+
+    def may(self, action: str) -> bool:
+        return action in ALLOWED.get(self.role, set())
+
+    def sees(self, channel: str) -> bool:
+        return self.cameras is None or channel in self.cameras
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    return f"scrypt${_N}${_R}${_P}${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        kind, n, r, p, salt, digest = stored.split("$")
+        if kind != "scrypt":
+            return False
+        got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r),
+                             p=int(p), dklen=len(digest) // 2)
+    except ValueError:
+        return False
+    return hmac.compare_digest(got.hex(), digest)
+
+
+def check_new_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise AccountError(f"密码长度应为 {MIN_PASSWORD}–{MAX_PASSWORD} 个字符 the password must "
+                           f"have {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    if password.isdigit() or password.isalpha():
+        raise AccountError("密码应同时包含字母和数字 the password must mix letters and digits")
+
+
+class Accounts:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    @staticmethod
+    def create_schema(db: sqlite3.Connection) -> None:
+        db.executescript(SCHEMA)
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM users").fetchone()[0])
+
+    def add(self, name: str, password: str, role: str, cameras: list[str] | None = None,
+            display: str = "", now: float = 0.0) -> User:
+        if not NAME.fullmatch(name):
+            raise AccountError(f"用户名 {name!r} 应为 2–32 个小写字母、数字或 . _ - 且以字母开头 "
+                               "the user name must be 2-32 lowercase letters, digits, . _ - "
+                               "starting with a letter")
+        if role not in ROLES:
+            raise AccountError(f"角色应为 role must be one of {list(ROLES)}, got {role!r}")
+        check_new_password(password)
+        try:
+            self.db.execute(
+                "INSERT INTO users (name, display, role, password, cameras, session_gen,"
+                " created_ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (name, display[:64], role, hash_password(password),
+                 None if cameras is None else json.dumps(cameras), secrets.token_hex(8), now))
+        except sqlite3.IntegrityError:
+            raise AccountError(f"用户 {name} 已存在 user {name} exists already") from None
+        user = self.get(name)
+        assert user is not None
+        return user
+
+    def get(self, name: str) -> User | None:
+        return self._one("SELECT * FROM users WHERE name = ?", (name,))
+
+    def by_id(self, user_id: int) -> User | None:
+        return self._one("SELECT * FROM users WHERE id = ?", (user_id,))
+
+    def all(self) -> list[User]:
+        return [_user(r) for r in self.db.execute("SELECT * FROM users ORDER BY name")]
+
+    def verify(self, name: str, password: str, now: float) -> tuple[User | None, str]:
+        """The user if the password is right; else None and why ("unknown", "locked",
+        "disabled", "wrong"). Counts failures and locks after LOCK_AFTER in a row."""
+        row = self.db.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            check_password(password, hash_password("x"))  # as slow as a real check
+            return None, "unknown"
+        user = _user(row)
+        if user.disabled:
+            return None, "disabled"
+        if user.locked_until > now:
+            return None, "locked"
+        if not check_password(password, row[4]):
+            failed = user.failed + 1
+            locked = now + LOCK_S if failed >= LOCK_AFTER else 0.0
+            self.db.execute("UPDATE users SET failed = ?, locked_until = ? WHERE id = ?",
+                            (0 if locked else failed, locked, user.id))
+            return None, "locked" if locked else "wrong"
+        self.db.execute("UPDATE users SET failed = 0 WHERE id = ?", (user.id,))
+        return user, "ok"
+
+    def set_password(self, user_id: int, password: str) -> None:
+        check_new_password(password)
+        self.db.execute("UPDATE users SET password = ?, session_gen = ?, failed = 0,"
+                        " locked_until = 0 WHERE id = ?",
+                        (hash_password(password), secrets.token_hex(8), user_id))
+
+    def update(self, user_id: int, *, role: str, cameras: list[str] | None, disabled: bool,
+               display: str) -> None:
+        if role not in ROLES:
+            raise AccountError(f"角色应为 role must be one of {list(ROLES)}")
+        admins = [u for u in self.all() if u.role == "admin" and not u.disabled
+                  and u.id != user_id]
+        if not admins and (role != "admin" or disabled):
+            raise AccountError("至少保留一个可用的管理员 keep at least one enabled admin")
+        self.db.execute("UPDATE users SET role = ?, cameras = ?, disabled = ?, display = ?,"
+                        " session_gen = CASE WHEN ? THEN ? ELSE session_gen END WHERE id = ?",
+                        (role, None if cameras is None else json.dumps(cameras), int(disabled),
+                         display[:64], int(disabled), secrets.token_hex(8), user_id))
+
+    def _one(self, sql: str, args: tuple[object, ...]) -> User | None:
+        row = self.db.execute(sql, args).fetchone()
+        return _user(row) if row else None
+
+
+def _user(row: tuple[object, ...]) -> User:
+    (uid, name, display, role, _pw, cameras, disabled, failed, locked, gen, _ts) = row
+    listed = None if cameras is None else tuple(json.loads(str(cameras)))
+    return User(int(uid), str(name), str(display), str(role), listed,  # type: ignore[call-overload]
+                bool(disabled), int(failed), float(locked), str(gen))  # type: ignore[call-overload,arg-type]
+
+
+SETUP_FILE = "setup-token"
+
+
+def setup_token(data_dir: Path, accounts: Accounts) -> str | None:
+    """The one-time token that lets the first admin be made in the browser, while no
+    account exists (created here, 0600, and printed in the log and ``edge status``)."""
+    path = data_dir / SETUP_FILE
+    if accounts.count():
+        path.unlink(missing_ok=True)
+        return None
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(6))
+    return path.read_text().strip()

@@ -1,0 +1,186 @@
+"""The Flask app factory: configuration, the signed session, CSRF, security headers, the
+message catalogue, and the blueprints (one per page, edge/web/views/).
+
+Every route but sign-in, first set-up, static files and the supervisor's health probe
+needs a session; pages redirect to sign-in, API calls get 401. A session ends after
+``web.idle_minutes`` without a request, or when its account's password changes.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, abort, g, jsonify, redirect, render_template, request, \
+    session, url_for
+
+from edge import __version__
+from edge.config import EdgeConfig
+from edge.record.index import Index
+from edge.web.accounts import Accounts, User
+from edge.web.context import Context
+from edge.web.i18n import LANGUAGES, MESSAGES, for_scripts, translate
+
+OPEN_ENDPOINTS = {"auth.login", "auth.setup", "auth.language", "static", "healthz"}
+CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+       "style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; "
+       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def create_app(cfg: EdgeConfig, config_path: Path) -> Flask:
+    app = Flask(__name__)
+    ctx = Context(cfg, config_path)
+    app.config.update(
+        SECRET_KEY=ctx.secret_key(), SESSION_COOKIE_NAME="edge_session",
+        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=bool(cfg.web.tls_cert), MAX_CONTENT_LENGTH=1 << 20,
+        TEMPLATES_AUTO_RELOAD=False)
+    app.extensions["edge"] = ctx
+
+    from edge.web.views import (
+        auth, compliance, dashboard, events, export, live, playback, settings, system, users,
+    )
+
+    for module in (auth, dashboard, live, playback, events, export, compliance, settings,
+                   users, system):
+        app.register_blueprint(module.bp)
+    app.before_request(_before)
+    app.after_request(_headers)
+    app.teardown_appcontext(_close_db)
+    app.add_url_rule("/healthz", "healthz", lambda: Response("ok", mimetype="text/plain"))
+    for code in (400, 403, 404):
+        app.register_error_handler(code, _error)
+    app.jinja_env.globals.update(_=_t, label=_label, version=__version__, i18n_json=_i18n_json)
+    app.context_processor(lambda: {"user": g.get("user"), "csrf": session.get("csrf", ""),
+                                   "lang": _lang(), "node": cfg.node,
+                                   "other_lang": "en" if _lang() == "zh" else "zh"})
+    return app
+
+
+def context() -> Context:
+    from flask import current_app
+
+    ctx = current_app.extensions["edge"]
+    assert isinstance(ctx, Context)
+    return ctx
+
+
+def db() -> Index:
+    """This request's connection to edge.db (closed when the request ends)."""
+    if "index" not in g:
+        g.index = Index(context().cfg.data_dir, schema=False)
+    return g.index  # type: ignore[no-any-return]
+
+
+def accounts() -> Accounts:
+    return Accounts(db().db)
+
+
+def current_user() -> User:
+    user = g.get("user")
+    assert isinstance(user, User)
+    return user
+
+
+def audit(action: str, **detail: object) -> None:
+    """Into the one audit log (统一日志) beside what GB/T 28181 and MQTT write."""
+    user = g.get("user")
+    detail.setdefault("ip", request.remote_addr)
+    db().audit(f"web:{user.name if user else '-'}", action, **detail)
+
+
+def require(action: str) -> None:
+    if not current_user().may(action):
+        abort(403)
+
+
+def require_camera(channel: str) -> None:
+    if context().cfg.camera(channel) is None:
+        abort(404)
+    if not current_user().sees(channel):
+        abort(403)
+
+
+def visible_cameras() -> list[Any]:
+    user = current_user()
+    return [c for c in context().cfg.cameras if user.sees(c.id)]
+
+
+def _lang() -> str:
+    lang = session.get("lang") or context().cfg.web.language
+    return lang if lang in LANGUAGES else "zh"
+
+
+def _t(key: str, **values: object) -> str:
+    return translate(key, _lang(), **values)
+
+
+def _label(prefix: str, key: str) -> str:
+    """The catalogue's word for ``prefix + key``, else ``key`` itself (a new kind)."""
+    return _t(prefix + key) if prefix + key in MESSAGES else key
+
+
+def _i18n_json(*prefixes: str) -> dict[str, str]:
+    return for_scripts(prefixes, _lang())
+
+
+def _before() -> Any:
+    session.permanent = False
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    if request.method in STATE_CHANGING:
+        sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf", "")
+        if not secrets.compare_digest(str(sent), str(session["csrf"])):
+            abort(400, description="csrf")
+    g.user = _session_user()
+    if g.user is None and request.endpoint not in OPEN_ENDPOINTS:
+        if request.path.startswith("/api/"):
+            return jsonify({"error": "login required"}), 401
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    return None
+
+
+def _session_user() -> User | None:
+    uid, gen, seen = session.get("uid"), session.get("gen"), session.get("seen", 0)
+    if uid is None:
+        return None
+    now = time.time()
+    user = accounts().by_id(int(uid))
+    idle = context().cfg.web.idle_minutes * 60
+    if user is None or user.disabled or user.session_gen != gen or now - float(seen) > idle:
+        timed_out = user is not None and now - float(seen) > idle
+        for key in ("uid", "gen", "seen"):
+            session.pop(key, None)
+        if timed_out:
+            session["notice"] = "login.idle"
+        return None
+    session["seen"] = now
+    return user
+
+
+def _headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+    if response.mimetype == "text/html":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _close_db(_exc: BaseException | None) -> None:
+    index = g.pop("index", None)
+    if index is not None:
+        index.close()
+
+
+def _error(exc: Any) -> Any:
+    code = getattr(exc, "code", 500)
+    key = {400: "error.csrf" if getattr(exc, "description", "") == "csrf" else "error.forbidden",
+           403: "error.forbidden", 404: "error.not_found"}.get(code, "error.not_found")
+    if request.path.startswith("/api/"):
+        return jsonify({"error": _t(key)}), code
+    return render_template("error.html", message=_t(key), code=code), code

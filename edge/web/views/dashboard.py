@@ -1,0 +1,91 @@
+"""The dashboard: a tile per camera and the node's facts, red where a national target
+is missed (a key-area camera offline, footage kept below its legal minimum)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, abort, render_template, request, send_file
+from werkzeug.wrappers import Response
+
+from edge.health.system import disk_facts, system_facts, uplink_facts
+from edge.retention.manager import ALARM_BELOW_MINIMUM
+from edge.retention.policy import kept_days
+from edge.web.app import context, db, require_camera, visible_cameras
+
+bp = Blueprint("dashboard", __name__)
+THUMBS = "thumbs"  # written by the thumbnail runner (edge/stream/thumbs.py)
+
+
+@dataclass(frozen=True)
+class Tile:
+    id: str
+    name: str
+    key_area: bool
+    online: bool
+    recording: bool
+    fps: float
+    mbps: float
+    last_error: str | None
+    days_kept: float
+    legal_min_days: int
+    below_minimum: bool
+    alarms: list[str]
+    thumb_ts: int
+
+    @property
+    def missed(self) -> bool:
+        """A national target missed: key-area camera offline, or footage cut short."""
+        return (self.key_area and not self.online) or self.below_minimum
+
+
+def tiles(status: dict[str, Any] | None) -> list[Tile]:
+    cfg, index = context().cfg, db()
+    live = {c["id"]: c for c in (status or {}).get("cameras", [])}
+    open_alarms = index.alarms()
+    now = time.time()
+    out = []
+    for cam in visible_cameras():
+        state = live.get(cam.id, {}) if status else {}
+        mine = [a for a in open_alarms if a.channel_id == cam.id]
+        thumb = cfg.data_dir / THUMBS / f"{cam.id}.jpg"
+        out.append(Tile(
+            cam.id, cam.name, cam.key_area, bool(state.get("online")),
+            bool(state.get("recording")), float(state.get("fps") or 0),
+            round(float(state.get("bitrate_bps") or 0) / 1e6, 2), state.get("last_error"),
+            round(kept_days(index.oldest(cam.id), now), 1), cam.legal_min_days(cfg.retention),
+            any(a.kind == ALARM_BELOW_MINIMUM for a in mine), [a.message for a in mine],
+            int(thumb.stat().st_mtime) if thumb.exists() else 0))
+    return out
+
+
+def node_facts(status: dict[str, Any] | None) -> dict[str, Any]:
+    cfg = context().cfg
+    try:
+        disk = disk_facts(cfg.data_dir, cfg.storage)
+    except OSError:
+        disk = None
+    return {"status": status, "disk": disk, "system": system_facts([]),
+            "uplink": uplink_facts(), "platforms": (status or {}).get("platforms", []),
+            "mqtt": (status or {}).get("mqtt"), "mqtt_configured": cfg.mqtt is not None,
+            "runners": (status or {}).get("runners", []), "storage": cfg.storage}
+
+
+@bp.route("/")
+def index() -> str:
+    status = context().status()
+    template = "dashboard_body.html" if request.args.get("part") else "dashboard.html"
+    return render_template(template, tiles=tiles(status), facts=node_facts(status))
+
+
+@bp.route("/api/thumb/<channel>.jpg")
+def thumb(channel: str) -> Response:
+    require_camera(channel)
+    path = context().cfg.data_dir / THUMBS / f"{channel}.jpg"
+    if not path.exists():
+        abort(404)
+    response = send_file(path, mimetype="image/jpeg", max_age=0)
+    response.headers["Cache-Control"] = "no-cache"
+    return response

@@ -1,0 +1,209 @@
+"""Settings (admin): node, storage, cameras (with a probe button and Hikvision / Dahua URL
+templates), upper platforms and MQTT, edited in the TOML file itself with tomlkit so its
+comments stay. An edit is checked by the same checker as ``edge check-config``; a file
+that would not validate is never written. A valid one is written atomically and applied
+by the daemon's reload (same PID). Secrets are write-only: passwords are never sent back
+to the browser, and a camera URL's password shows as ``***`` (kept unless retyped)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from flask import Blueprint, Response, jsonify, render_template, request
+from tomlkit.items import AoT, Table
+
+from edge import config as config_mod
+from edge.digits import is_digits, parse_decimal
+from edge.errors import ConfigError, ProtocolError
+from edge.log import redact
+from edge.web.app import audit, context, require
+
+bp = Blueprint("settings", __name__)
+PROBE_TIMEOUT_S = 15.0
+TEMPLATES = {  # what people type for the two brands most villages have
+    "hikvision": ("rtsp://USER:PASS@IP:554/Streaming/Channels/101",
+                  "rtsp://USER:PASS@IP:554/Streaming/Channels/102"),
+    "dahua": ("rtsp://USER:PASS@IP:554/cam/realmonitor?channel=1&subtype=0",
+              "rtsp://USER:PASS@IP:554/cam/realmonitor?channel=1&subtype=1"),
+}
+CAMERA_FIELDS = ("id", "name", "url", "sub_url", "key_area", "retention_days", "record",
+                 "transport")
+PLATFORM_FIELDS = ("id", "host", "port", "transport", "username", "password", "enabled")
+
+
+def _load() -> tomlkit.TOMLDocument:
+    return tomlkit.parse(context().config_path.read_text(encoding="utf-8"))
+
+
+def merge_url(submitted: str, original: str | None) -> str:
+    """``rtsp://admin:***@host/x`` keeps the original password; anything else is new."""
+    if original is None or ":***@" not in submitted:
+        return submitted
+    password = urllib.parse.urlsplit(original).password or ""
+    return submitted.replace(":***@", f":{password}@", 1)
+
+
+def _text(name: str) -> str:
+    return request.form.get(name, "").strip()
+
+
+def _set(table: Any, key: str, value: Any) -> None:
+    """Set ``key``, or drop it when the form left it empty (the default applies)."""
+    if value in ("", None):
+        if key in table:
+            del table[key]
+    else:
+        table[key] = value
+
+
+def _number(text: str) -> int | float | str:
+    """A form number as TOML wants it; text that is no number stays text, so the checker
+    names the field."""
+    if is_digits(text):
+        return int(text)
+    try:
+        return parse_decimal(text, "number")
+    except ProtocolError:
+        return text
+
+
+def apply_form(doc: tomlkit.TOMLDocument) -> list[str]:
+    """Change ``doc`` as the form says; the changed keys, for the audit log."""
+    changed: list[str] = []
+
+    def put(table: Any, key: str, value: Any, where: str) -> None:
+        if table.get(key) != value and not (value in ("", None) and key not in table):
+            changed.append(f"{where}.{key}")
+        _set(table, key, value)
+
+    node = doc.setdefault("node", tomlkit.table())
+    for key in ("id", "name", "timezone"):
+        put(node, key, _text(f"node-{key}"), "node")
+    storage = doc.setdefault("storage", tomlkit.table())
+    for key in ("min_free_percent", "min_free_gb"):
+        put(storage, key, _number(_text(f"storage-{key}")) if _text(f"storage-{key}") else "",
+            "storage")
+    cameras = doc.get("cameras")
+    if not isinstance(cameras, AoT):
+        cameras = tomlkit.aot()
+        doc["cameras"] = cameras
+    kept = tomlkit.aot()
+    for i in range(int(request.form.get("cameras", "0") or 0) + 1):  # + the blank new one
+        prefix = f"cam-{i}-"
+        table = cameras[i] if i < len(cameras) else tomlkit.table()
+        if request.form.get(prefix + "remove") or (i >= len(cameras) and not _text(prefix + "id")):
+            if i < len(cameras):
+                changed.append(f"cameras[{i}] removed")
+            continue
+        where = f"cameras[{i}]"
+        put(table, "id", _text(prefix + "id"), where)
+        put(table, "name", _text(prefix + "name"), where)
+        for key in ("url", "sub_url"):
+            value = merge_url(_text(prefix + key), table.get(key))
+            put(table, key, value, where)
+        put(table, "key_area", bool(request.form.get(prefix + "key_area")), where)
+        days = _text(prefix + "retention_days")
+        put(table, "retention_days", _number(days) if days else "", where)
+        put(table, "record", bool(request.form.get(prefix + "record")), where)
+        kept.append(table)
+    doc["cameras"] = kept
+    platforms = doc.get("platforms")
+    if isinstance(platforms, AoT):
+        for i, table in enumerate(platforms):
+            prefix, where = f"plat-{i}-", f"platforms[{i}]"
+            for key in ("host", "transport"):
+                put(table, key, _text(prefix + key), where)
+            put(table, "port", _number(_text(prefix + "port")), where)
+            put(table, "enabled", bool(request.form.get(prefix + "enabled")), where)
+            if _text(prefix + "password"):  # write-only: empty keeps it
+                put(table, "password", _text(prefix + "password"), where)
+    mqtt = doc.get("mqtt")
+    if isinstance(mqtt, Table) and _text("mqtt-host"):
+        put(mqtt, "host", _text("mqtt-host"), "mqtt")
+        put(mqtt, "port", _number(_text("mqtt-port") or "0"), "mqtt")
+        put(mqtt, "username", _text("mqtt-username"), "mqtt")
+        if _text("mqtt-password"):
+            put(mqtt, "password", _text("mqtt-password"), "mqtt")
+    return changed
+
+
+def write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def _form_view(doc: tomlkit.TOMLDocument) -> dict[str, Any]:
+    """What the form shows: no password ever, URLs with their password as ***."""
+    plain = doc.unwrap()
+    cameras = [{k: (redact(v) if k in ("url", "sub_url") and isinstance(v, str) else v)
+                for k, v in cam.items()} for cam in plain.get("cameras", [])]
+    platforms = [{k: v for k, v in p.items() if k in PLATFORM_FIELDS and k != "password"}
+                 for p in plain.get("platforms", [])]
+    mqtt = {k: v for k, v in plain.get("mqtt", {}).items() if k != "password"}
+    return {"node": plain.get("node", {}), "storage": plain.get("storage", {}),
+            "cameras": cameras, "platforms": platforms, "mqtt": mqtt or None}
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def index() -> str:
+    require("settings")
+    ctx = context()
+    doc = _load()
+    problems: list[str] = []
+    saved = False
+    if request.method == "POST":
+        changed = apply_form(doc)
+        text = tomlkit.dumps(doc)
+        try:
+            config_mod.parse(config_mod.parse_toml(text.encode(), ctx.config_path))
+        except ConfigError as exc:
+            problems = exc.problems  # nothing is written
+            audit("settings_refused", changed=changed, problems=problems)
+        else:
+            write_atomically(ctx.config_path, text)
+            audit("settings_change", changed=changed)
+            saved = True
+            if ctx.supervisor_pid:
+                os.kill(ctx.supervisor_pid, signal.SIGHUP)  # it reloads, in the same PID
+    return render_template("settings.html", form=_form_view(doc), problems=problems,
+                           saved=saved, templates=TEMPLATES)
+
+
+@bp.route("/api/probe", methods=["POST"])
+def probe() -> Response | tuple[Response, int]:
+    """Run ``edge probe`` on a camera URL (a ``***`` password: the saved one)."""
+    require("settings")
+    body = request.get_json(silent=True) or {}
+    url = str(body.get("url", ""))[:1000]
+    index = body.get("camera")
+    cameras = _load().unwrap().get("cameras", [])
+    if isinstance(index, int) and 0 <= index < len(cameras):
+        url = merge_url(url, cameras[index].get(str(body.get("field", "url"))))
+    reason = config_mod.check_rtsp_url(url)
+    if reason:
+        return jsonify({"ok": False, "error": reason}), 400
+    audit("probe", url=redact(url))
+    try:
+        res = subprocess.run([sys.executable, "-m", "edge", "probe", url, "--json",
+                              "--seconds", "4"], capture_output=True, text=True,
+                             timeout=PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return jsonify({"ok": False, "error": "timeout"}), 504
+    if res.returncode != 0:
+        return jsonify({"ok": False, "error": redact(res.stderr.strip().splitlines()[-1]
+                                                    if res.stderr.strip() else "failed")})
+    return jsonify({"ok": True, **json.loads(res.stdout)})
