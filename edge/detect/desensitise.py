@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import av
 import cv2
@@ -28,7 +28,7 @@ CLOCK = Fraction(1, 90_000)
 def export_reencoded(index: Index, channel: str, start: float, end: float, out_path: Path,
                      *, blur: bool, watermark: str | None, tz: str,
                      progress: Callable[[float], None] = lambda _f: None) -> ExportResult:
-    segments = [s for s in index.segments(channel, start, end) if s.complete]
+    segments = index.segments(channel, start, end)  # the open one too (edge/record/export.py)
     if not segments:
         raise StorageError("该时段没有录像 no footage in that time range")
     detector = FaceDetector() if blur else None
@@ -42,7 +42,7 @@ def export_reencoded(index: Index, channel: str, start: float, end: float, out_p
                 video = src.streams.video[0]
                 if start > seg.start_ts + 2 and video.time_base:  # to the keyframe before
                     src.seek(int((start - seg.start_ts) / video.time_base), stream=video)
-                for frame in src.decode(video):
+                for frame in _decoded(src, video, seg.complete):
                     t = seg.start_ts + float(frame.time or 0.0)
                     if t < start:
                         continue
@@ -78,6 +78,16 @@ def export_reencoded(index: Index, channel: str, start: float, end: float, out_p
     tmp.replace(out_path)
     progress(1.0)
     return ExportResult(out_path, first, last, frames, len(segments), faces)
+
+
+def _decoded(src: av.container.InputContainer, video: av.video.stream.VideoStream,
+             complete: bool) -> Iterator[av.VideoFrame]:
+    """The segment's frames; the open segment ends quietly at its unfinished fragment."""
+    try:
+        yield from src.decode(video)
+    except (av.FFmpegError, OSError):
+        if complete:
+            raise
 
 
 def _watermark(rgb: np.ndarray, text: str) -> np.ndarray:

@@ -39,7 +39,8 @@ class ExportResult:
 def export_range(index: Index, channel_id: str, start: float, end: float,
                  out_path: Path,
                  progress: Callable[[float], None] = lambda _f: None) -> ExportResult:
-    segments = [s for s in index.segments(channel_id, start, end) if s.complete]
+    # the segment being written counts too: its fragments up to a second ago are on disk
+    segments = index.segments(channel_id, start, end)
     if not segments:
         raise StorageError("该时段没有录像 no footage in that time range")
     fmt = {".mp4": "mp4", ".mov": "mov"}.get(out_path.suffix.lower())
@@ -81,13 +82,18 @@ class _Export:
             if self.video_out is None:
                 self._add_streams(video, audio)
             streams = [video] + ([audio] if audio is not None and self.audio_out is not None else [])
-            for packet in src.demux(*streams):
-                if packet.pts is None or packet.time_base is None:
-                    continue
-                t = seg.start_ts + float(packet.pts * packet.time_base)
-                if t > self.end:
-                    break
-                self._take(packet, t, packet.stream.type == "video")
+            try:
+                for packet in src.demux(*streams):
+                    if packet.pts is None or packet.time_base is None:
+                        continue
+                    t = seg.start_ts + float(packet.pts * packet.time_base)
+                    if t > self.end:
+                        break
+                    self._take(packet, t, packet.stream.type == "video")
+            except (av.FFmpegError, OSError):
+                if seg.complete:
+                    raise
+                # the open segment's last fragment is still being written: stop before it
 
     def _add_streams(self, video: av.stream.Stream, audio: av.stream.Stream | None) -> None:
         self.video_out = self.out.add_stream_from_template(video)

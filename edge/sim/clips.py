@@ -44,6 +44,7 @@ class ClipSpec:
     gop: int = 25
     bitrate: int = 800_000
     audio: str | None = None
+    picture: str | None = None  # an image (a face, a street) composed into every frame
     version: int = 2  # bump when the encoding recipe changes, to refresh caches
 
 
@@ -113,13 +114,26 @@ def _encode_video(spec: ClipSpec) -> list[bytes]:
     else:
         ctx.options = {"preset": "ultrafast", "x265-params": params + ":log-level=error"}
     units: list[bytes] = []
+    picture = _picture(spec.picture, spec.height - 2 * COUNTER_BLOCK) if spec.picture else None
     for i in range(spec.fps * spec.seconds):
-        frame = av.VideoFrame.from_ndarray(draw_frame(i, spec.width, spec.height), format="rgb24")
+        image = draw_frame(i, spec.width, spec.height)
+        if picture is not None:  # drifting a little, as a person in front of a camera does
+            h, w = picture.shape[:2]
+            left = spec.width - w - 8 - (i % 50)
+            image[2 * COUNTER_BLOCK:2 * COUNTER_BLOCK + h, left:left + w] = picture
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
         frame = frame.reformat(format="yuv420p")
         frame.pts = i
         units += [bytes(p) for p in ctx.encode(frame)]
     units += [bytes(p) for p in ctx.encode(None)]
     return units
+
+
+def _picture(path: str, height: int) -> np.ndarray:
+    with av.open(path) as container:
+        frame = next(container.decode(video=0))
+    width = round(frame.width * height / frame.height) // 2 * 2
+    return frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
 
 
 def _encode_audio(spec: ClipSpec) -> tuple[list[bytes], int, int]:

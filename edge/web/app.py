@@ -131,15 +131,15 @@ def _before() -> Any:
     session.permanent = False
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(24)
-    if request.method in STATE_CHANGING:
-        sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf", "")
-        if not secrets.compare_digest(str(sent), str(session["csrf"])):
-            abort(400, description="csrf")
     g.user = _session_user()
     if g.user is None and request.endpoint not in OPEN_ENDPOINTS:
         if request.path.startswith("/api/"):
             return jsonify({"error": "login required"}), 401
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if request.method in STATE_CHANGING:
+        sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf", "")
+        if not secrets.compare_digest(str(sent), str(session["csrf"])):
+            abort(400, description="csrf")
     return None
 
 

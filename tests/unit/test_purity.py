@@ -21,7 +21,8 @@ PURE = [
     "edge/mqtt/topics.py", "edge/gb28181/media/ps.py", "edge/gb28181/media/rtp.py",
     "edge/gb28181/media/psdemux.py", "edge/gb28181/media/sdp.py",
     "edge/gb28181/media/sessions.py", "edge/gb28181/media/mansrtsp.py", "edge/digits.py",
-    "edge/supervision.py", "edge/mqtt/commands.py",
+    "edge/supervision.py", "edge/mqtt/commands.py", "edge/ingest/media.py",
+    "edge/stream/fmp4.py", "edge/health/compliance.py", "edge/detect/blazeface.py",
 ]
 IMPURE = {"socket", "threading", "sqlite3", "av", "subprocess", "time", "os", "shutil"}
 

@@ -7,6 +7,7 @@ are kept seven days."""
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import subprocess
 import sys
@@ -20,21 +21,23 @@ from flask import Blueprint, Response, abort, jsonify, redirect, render_template
 
 from edge.timefmt import format_time, parse_time
 from edge.web.app import audit, context, current_user, require, require_camera, visible_cameras
+from edge.web.context import Context
 
 bp = Blueprint("export", __name__)
+logger = logging.getLogger(__name__)
 EXPORTS = "exports"
 KEEP_S = 7 * 86_400.0
 MAX_RANGE_S = 86_400.0
 
 
-def _folder() -> Path:
-    folder = context().cfg.data_dir / EXPORTS
+def _folder(ctx: Context | None = None) -> Path:
+    folder = (ctx or context()).cfg.data_dir / EXPORTS
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def _save(job: dict[str, Any]) -> None:
-    path = _folder() / f"{job['id']}.json"
+def _save(job: dict[str, Any], ctx: Context | None = None) -> None:
+    path = _folder(ctx) / f"{job['id']}.json"
     path.with_suffix(".tmp").write_text(json.dumps(job, ensure_ascii=False))
     path.with_suffix(".tmp").replace(path)
 
@@ -57,24 +60,30 @@ def _jobs() -> list[dict[str, Any]]:
     return sorted(mine, key=lambda j: j["created"], reverse=True)
 
 
-def _run(job: dict[str, Any], argv: list[str]) -> None:
+def _run(ctx: Context, job: dict[str, Any], argv: list[str]) -> None:
     """The child's progress lines into the job, then its outcome into the job's file."""
-    live = context().jobs.setdefault(job["id"], {})
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert child.stdout is not None and child.stderr is not None
-    for line in child.stdout:
-        if line.startswith("progress "):
-            live["progress"] = float(line.split()[1])
-        elif line.startswith("sha256 "):
-            job["sha256"] = line.split()[1]
-    error = child.stderr.read().strip().splitlines()
-    job["state"] = "done" if child.wait() == 0 else "failed"
-    job["error"] = error[-1] if job["state"] == "failed" and error else None
-    out = _folder() / f"{job['id']}.mp4"
-    job["bytes"] = out.stat().st_size if out.exists() else 0
-    job["progress"] = 1.0
-    _save(job)
-    context().jobs.pop(job["id"], None)
+    live = ctx.jobs.setdefault(job["id"], {})
+    job["state"], job["error"] = "failed", "internal error"
+    try:
+        child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+        assert child.stdout is not None and child.stderr is not None
+        for line in child.stdout:
+            if line.startswith("progress "):
+                live["progress"] = float(line.split()[1])
+            elif line.startswith("sha256 "):
+                job["sha256"] = line.split()[1]
+        error = child.stderr.read().strip().splitlines()
+        job["state"] = "done" if child.wait() == 0 else "failed"
+        job["error"] = error[-1] if job["state"] == "failed" and error else None
+    except Exception:  # the job fails, the web UI goes on
+        logger.exception("export job=%s failed", job["id"])
+    finally:
+        out = _folder(ctx) / f"{job['id']}.mp4"
+        job["bytes"] = out.stat().st_size if out.exists() else 0
+        job["progress"] = 1.0
+        _save(job, ctx)
+        ctx.jobs.pop(job["id"], None)
 
 
 @bp.route("/export", methods=["GET", "POST"])
@@ -102,7 +111,7 @@ def index() -> Response | str:
         channel=request.args.get("channel", ""),
         start=request.args.get("from") or format_time(now - 600, tz)[:16],
         end=request.args.get("to") or format_time(now - 60, tz)[:16],
-        fmt=lambda ts: format_time(ts, tz))
+        names={c.id: c.name for c in ctx.cfg.cameras}, fmt=lambda ts: format_time(ts, tz))
 
 
 def _start(channel: str, start: float, end: float) -> str:
@@ -123,7 +132,7 @@ def _start(channel: str, start: float, end: float) -> str:
         argv += ["--watermark", f"edge {ctx.cfg.node.id} op:{user.name}"]
     audit("export_start", job=job["id"], channel=channel, start=start, end=end,
           desensitised=blur, watermarked=mark)
-    threading.Thread(target=_run, args=(job, argv), name=f"export:{job['id']}",
+    threading.Thread(target=_run, args=(ctx, job, argv), name=f"export:{job['id']}",
                      daemon=True).start()
     return str(job["id"])
 

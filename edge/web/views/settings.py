@@ -7,6 +7,7 @@ to the browser, and a camera URL's password shows as ``***`` (kept unless retype
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -75,12 +76,26 @@ def _number(text: str) -> int | float | str:
         return text
 
 
+def _default(section: type, key: str) -> Any:
+    """The value a key takes when the file leaves it out."""
+    field = next((f for f in dataclasses.fields(section) if f.name == key), None)
+    return None if field is None or field.default is dataclasses.MISSING else field.default
+
+
+SECTIONS = {"node": config_mod.NodeConfig, "storage": config_mod.StorageConfig,
+            "cameras": config_mod.CameraConfig, "platforms": config_mod.PlatformConfig,
+            "mqtt": config_mod.MqttConfig}
+
+
 def apply_form(doc: tomlkit.TOMLDocument) -> list[str]:
-    """Change ``doc`` as the form says; the changed keys, for the audit log."""
+    """Change ``doc`` as the form says; the changed keys, for the audit log. A key the
+    file leaves out stays out while the form keeps its default."""
     changed: list[str] = []
 
     def put(table: Any, key: str, value: Any, where: str) -> None:
-        if table.get(key) != value and not (value in ("", None) and key not in table):
+        if key not in table and value in ("", None, _default(SECTIONS[where.split("[")[0]], key)):
+            return
+        if table.get(key) != value:
             changed.append(f"{where}.{key}")
         _set(table, key, value)
 

@@ -1,0 +1,260 @@
+"""The web UI's rules through Flask's test client, on a real SQLite index and a real
+config file: sign-in, roles, per-camera permission, CSRF, lockout, idle timeout, path
+traversal, escaping, the first admin from the setup token, and settings that keep the
+file's comments and refuse an invalid config."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from edge import config as config_mod
+from edge.record.index import Index
+from edge.web.accounts import LOCK_AFTER, Accounts
+from edge.web.app import create_app
+
+CAM1, CAM2 = "34020000001320000001", "34020000001320000002"
+PASSWORD = "village2026"
+CONFIG = f"""# 测试节点 test node
+[node]
+id = "34020000001180000001"
+name = "测试村"
+data_dir = "{{data}}"
+
+[web]
+idle_minutes = 5
+
+# 村口 (keep this comment)
+[[cameras]]
+id = "{CAM1}"
+name = "<script>alert(1)</script>村口"
+url = "rtsp://admin:cam-secret@10.0.0.5:554/Streaming/Channels/101"
+key_area = true
+
+[[cameras]]
+id = "{CAM2}"
+name = "村委会"
+url = "rtsp://10.0.0.6/live"
+"""
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    path = tmp_path / "edge.toml"
+    path.write_text(CONFIG.replace("{data}", str(tmp_path / "data")), encoding="utf-8")
+    cfg = config_mod.load(path)
+    index = Index(cfg.data_dir)
+    Accounts.create_schema(index.db)
+    accounts = Accounts(index.db)
+    accounts.add("admin", PASSWORD, "admin")
+    accounts.add("oper", PASSWORD, "operator")
+    accounts.add("guard", PASSWORD, "viewer", cameras=[CAM1])
+    index.close()
+    application = create_app(cfg, path)
+    application.config["TESTING"] = True
+    yield application
+
+
+def csrf(client: FlaskClient) -> str:
+    with client.session_transaction() as session:
+        return str(session.get("csrf", ""))
+
+
+def login(client: FlaskClient, name: str, password: str = PASSWORD) -> Any:
+    client.get("/login")
+    return client.post("/login", data={"name": name, "password": password,
+                                       "csrf": csrf(client)})
+
+
+def signed_in(app: Flask, name: str) -> FlaskClient:
+    client = app.test_client()
+    assert login(client, name).status_code == 302
+    return client
+
+
+def audit(app: Flask) -> list[tuple[str, str, dict]]:
+    index = Index(app.extensions["edge"].cfg.data_dir, readonly=True)
+    try:
+        return [(actor, action, detail) for _, actor, action, detail in index.audit_log()]
+    finally:
+        index.close()
+
+
+def test_every_route_needs_a_session(app: Flask) -> None:
+    client = app.test_client()
+    values = {"channel": CAM1, "job_id": "abc", "event_id": 1, "alarm_id": 1,
+              "action": "restart", "code": "en", "filename": "edge.css"}
+    open_routes = {"auth.login", "auth.setup", "auth.language", "static", "healthz"}
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in open_routes:
+            continue
+        url = rule.build({k: values[k] for k in rule.arguments})[1]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(url, method=method, headers={"X-CSRF-Token": csrf(client)})
+            if url.startswith("/api/"):
+                assert response.status_code == 401, (method, url)
+            else:
+                assert response.status_code == 302 and "/login" in response.location, (method, url)
+            checked += 1
+    assert checked >= 25
+
+
+def test_roles_decide_what_a_user_may_do(app: Flask) -> None:
+    viewer = signed_in(app, "guard")
+    assert viewer.get("/").status_code == 200
+    for url in ("/export", "/settings", "/users", "/audit", "/audit.csv", "/system"):
+        assert viewer.get(url).status_code == 403, url
+    token = csrf(viewer)
+    assert viewer.post("/export", data={"csrf": token, "channel": CAM1, "from": "2026-11-22 08:00",
+                                        "to": "2026-11-22 08:10"}).status_code == 403
+    assert viewer.post("/settings", data={"csrf": token}).status_code == 403
+    operator = signed_in(app, "oper")
+    assert operator.get("/export").status_code == 200
+    assert operator.get("/settings").status_code == 403
+    assert signed_in(app, "admin").get("/settings").status_code == 200
+
+
+def test_a_user_sees_only_the_cameras_allowed(app: Flask) -> None:
+    viewer = signed_in(app, "guard")
+    page = viewer.get("/").get_data(as_text=True)
+    assert CAM1 in page and CAM2 not in page
+    for url in (f"/api/thumb/{CAM2}.jpg", f"/api/live/{CAM2}", f"/api/timeline/{CAM2}?from=1&to=2",
+                f"/api/playback/{CAM2}?start=1796000000", f"/playback?channel={CAM2}"):
+        response = viewer.get(url)
+        assert response.status_code in (403, 200), url
+        if response.status_code == 200:  # the page falls back to an allowed camera
+            assert CAM2 not in response.get_data(as_text=True), url
+    assert viewer.get(f"/api/timeline/{CAM2}?from=1800000000&to=1800003600").status_code == 403
+    assert viewer.get(f"/api/thumb/{CAM2}.jpg").status_code == 403
+
+
+def test_state_changes_need_the_csrf_token(app: Flask) -> None:
+    admin = signed_in(app, "admin")
+    for url in ("/logout", "/settings", "/users", "/system/restart", "/events/1/ack"):
+        assert admin.post(url, data={"confirm": "1"}).status_code == 400, url
+        assert admin.post(url, data={"confirm": "1", "csrf": "forged"}).status_code == 400, url
+    assert admin.get("/").status_code == 200  # still signed in: nothing happened
+
+
+def test_failed_logins_lock_the_account_and_are_audited(app: Flask) -> None:
+    client = app.test_client()
+    for _ in range(LOCK_AFTER):
+        page = login(client, "oper", "wrong-password1").get_data(as_text=True)
+    assert "锁定" in page  # the fifth failure locks it
+    assert login(client, "oper").status_code == 200  # even the right password, for now
+    failed = [d for _, action, d in audit(app) if action == "login_failed"]
+    assert [d["reason"] for d in failed] == ["wrong"] * (LOCK_AFTER - 1) + ["locked", "locked"]
+    assert login(client, "admin").status_code == 302  # others are not affected
+
+
+def test_the_session_ends_after_idle_minutes(app: Flask) -> None:
+    admin = signed_in(app, "admin")
+    with admin.session_transaction() as session:
+        session["seen"] = time.time() - 6 * 60
+    response = admin.get("/")
+    assert response.status_code == 302 and "/login" in response.location
+    assert "长时间未操作" in admin.get("/login").get_data(as_text=True)
+
+
+def test_paths_cannot_leave_the_data_dir(app: Flask) -> None:
+    admin = signed_in(app, "admin")
+    for url in ("/api/thumb/..%2F..%2Fedge.db.jpg", "/api/thumb/../edge.toml",
+                "/export/..%2F..%2Fetc%2Fpasswd/download", "/export/../../edge.db/download",
+                "/api/export/..%2Fedge"):
+        assert admin.get(url).status_code == 404, url
+
+
+def test_names_are_escaped_and_pages_carry_no_inline_script(app: Flask) -> None:
+    admin = signed_in(app, "admin")
+    for url in ("/", "/live", "/playback", "/events", "/export", "/compliance", "/settings",
+                "/users", "/audit", "/system"):
+        response = admin.get(url)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200, url
+        assert "<script>alert(1)" not in page, url
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+        inline = [s for s in re.findall(r"<script[^>]*>", page)
+                  if "src=" not in s and 'type="application/json"' not in s]
+        assert not inline, (url, inline)
+        assert ' style="' not in page, url  # CSP: styles come from the stylesheet only
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;村口" in admin.get("/").get_data(as_text=True)
+    # secrets are write-only: the camera's password never comes back
+    assert "cam-secret" not in admin.get("/settings").get_data(as_text=True)
+
+
+def test_the_first_admin_comes_from_the_setup_token(tmp_path: Path) -> None:
+    path = tmp_path / "edge.toml"
+    path.write_text(CONFIG.replace("{data}", str(tmp_path / "data")), encoding="utf-8")
+    cfg = config_mod.load(path)
+    index = Index(cfg.data_dir)
+    Accounts.create_schema(index.db)
+    index.close()
+    client = create_app(cfg, path).test_client()
+    assert "设置口令" in client.get("/login").get_data(as_text=True)
+    client.get("/setup")
+    token = (cfg.data_dir / "setup-token").read_text().strip()
+    form = {"name": "wang", "password": PASSWORD, "confirm": PASSWORD, "csrf": csrf(client)}
+    assert "设置口令不正确" in client.post("/setup", data={**form, "token": "nope"}).get_data(
+        as_text=True)
+    assert client.post("/setup", data={**form, "token": token}).status_code == 302
+    assert client.get("/users").status_code == 200  # signed in as the new admin
+    assert not (cfg.data_dir / "setup-token").exists()
+    assert client.get("/setup").status_code == 302  # used up
+
+
+def test_settings_keep_comments_and_refuse_an_invalid_config(app: Flask) -> None:
+    admin = signed_in(app, "admin")
+    path: Path = app.extensions["edge"].config_path
+    before = path.read_text(encoding="utf-8")
+    form = {"csrf": csrf(admin), "node-id": "34020000001180000001", "node-name": "新村",
+            "node-timezone": "Asia/Shanghai", "cameras": "2",
+            "cam-0-id": CAM1, "cam-0-name": "村口东", "cam-0-key_area": "1", "cam-0-record": "1",
+            "cam-0-url": "rtsp://admin:***@10.0.0.5:554/Streaming/Channels/101",
+            "cam-1-id": CAM2, "cam-1-name": "村委会", "cam-1-record": "1",
+            "cam-1-url": "rtsp://10.0.0.6/live"}
+    bad = {**form, "node-id": "３４020000001180000001"}  # full-width digits
+    page = admin.post("/settings", data=bad).get_data(as_text=True)
+    assert "node.id" in page and "非 ASCII" in page
+    assert path.read_text(encoding="utf-8") == before  # never written
+    assert "配置未保存" in page
+    assert "已保存" in admin.post("/settings", data=form).get_data(as_text=True)
+    after = path.read_text(encoding="utf-8")
+    assert "# 村口 (keep this comment)" in after and "# 测试节点 test node" in after
+    cfg = config_mod.load(path)
+    assert cfg.node.name == "新村" and cfg.cameras[0].name == "村口东"
+    assert cfg.cameras[0].url.startswith("rtsp://admin:cam-secret@")  # *** kept the password
+    actions = [(action, detail) for _, action, detail in audit(app)]
+    assert ("settings_change", {"changed": ["node.name", "cameras[0].name"],
+                                "ip": "127.0.0.1"}) in actions
+    # a camera added and one removed in one go
+    added = {**form, "cameras": "2", "cam-1-remove": "1", "cam-2-id": "34020000001320000003",
+             "cam-2-name": "小学", "cam-2-url": "rtsp://10.0.0.7/live", "cam-2-record": "1"}
+    admin.post("/settings", data=added)
+    assert [c.id for c in config_mod.load(path).cameras] == [CAM1, "34020000001320000003"]
+
+
+def test_user_add_from_the_command_line(tmp_path: Path) -> None:
+    path = tmp_path / "edge.toml"
+    path.write_text(CONFIG.replace("{data}", str(tmp_path / "data")), encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "edge", "user", "add", "zhang", "--role",
+                          "operator", "--cameras", CAM1, "--config", str(path)],
+                         input=f"{PASSWORD}\n{PASSWORD}\n", capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    mismatch = subprocess.run([sys.executable, "-m", "edge", "user", "add", "li", "--config",
+                               str(path)], input=f"{PASSWORD}\nother-pass9\n",
+                              capture_output=True, text=True)
+    assert mismatch.returncode == 2 and "不一致" in mismatch.stderr
+    listed = subprocess.run([sys.executable, "-m", "edge", "user", "list", "--config", str(path)],
+                            capture_output=True, text=True).stdout
+    assert f"zhang\toperator\t{CAM1}" in listed and "li" not in listed
+    client = create_app(config_mod.load(path), path).test_client()
+    assert login(client, "zhang").status_code == 302
