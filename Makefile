@@ -5,12 +5,18 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad ffmpeg procps sip-tester mosquitto mosquitto-clients
+# the browser the web UI tests drive, and a Chinese font for their screenshots
+TEST_PACKAGES := chromium fonts-wqy-microhei
 
-.PHONY: demo test system venv bench
+.PHONY: demo test system system-test venv bench
 
 system:
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(APT_PACKAGES); fi
+
+system-test: system
+	@if ! dpkg -s $(TEST_PACKAGES) >/dev/null 2>&1; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(TEST_PACKAGES); fi
 
 venv: system
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -20,7 +26,7 @@ venv: system
 demo: venv
 	$(VENV)/bin/edge demo
 
-test: venv
+test: system-test venv
 	$(PY) -m pytest -p no:cacheprovider
 
 bench: venv
