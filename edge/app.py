@@ -31,7 +31,6 @@ from edge.record.index import Index
 from edge.retention.manager import RetentionManager
 from edge.retention.manager import stale_after as retention_stale_after
 from edge.runner import survive
-from edge.supervision import State
 from edge.supervisor import ChildProcess, Supervisor, ThreadSlot
 from edge.web.accounts import Accounts
 
@@ -46,86 +45,39 @@ STATUS_WRITE_S = 2.0
 EXIT_RELOAD = 75  # edge run starts itself again (reload-config)
 
 
-class RecorderProcess:
-    """The ``edge _recorder`` child and the last camera states it reported."""
+class RecorderProcess(ChildProcess):
+    """The ``edge _recorder`` child and the last camera states it reported; it beats on its
+    status line (every second), not on its media events."""
 
     def __init__(self, config_path: Path, log_level: str) -> None:
-        self.config_path = config_path
-        self.log_level = log_level
-        self.proc: subprocess.Popen[str] | None = None
+        super().__init__("recorder", [sys.executable, "-m", "edge", "--log-level", log_level,
+                                      "_recorder", "--config", str(config_path)], stdin=True)
         self.cameras: dict[str, dict[str, object]] = {}
         self.media_bytes: dict[str, int] = {}  # per media session, from the status line
-        self.last_status = 0.0  # monotonic
         self.on_media: Callable[[dict[str, Any]], None] = lambda event: None
-        self._stdin_lock = threading.Lock()
+        self.reported = False  # a status line came: recording works (systemd READY)
 
-    # -- as the supervisor sees it ---------------------------------------------------
+    def on_line(self, line: str) -> None:
+        with survive(logger, "recorder status line %.80r", line):
+            try:
+                status = json.loads(line)
+            except json.JSONDecodeError:
+                logger.warning("recorder printed a line that is not status JSON: %.80s", line)
+                return
+            if "media" in status:  # a live session's event, at once
+                self.on_media(status["media"])
+                return
+            self.cameras = {c["id"]: c for c in status["cameras"]}
+            self.media_bytes = status.get("media_bytes", {})
+            self.last_beat = time.monotonic()
+            self.reported = True
 
-    def start(self) -> None:
-        if self.proc is not None and self.proc.stdin:
-            self.proc.stdin.close()
-        self.last_status = time.monotonic()  # its first report is due within the stale time
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edge", "--log-level", self.log_level, "_recorder",
-             "--config", str(self.config_path)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
-        )
-        threading.Thread(target=self._read_status, args=(self.proc,), name="recorder-status",
-                         daemon=True).start()
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def beat_age(self, now: float) -> float:
-        return now - self.last_status
-
-    def blocked(self) -> str | None:
-        return None
-
-    def error(self) -> str | None:
-        code = self.proc.poll() if self.proc else None
-        return None if code is None else f"recorder process exited with {code}"
-
-    def kill(self) -> None:
-        if self.alive():
-            assert self.proc is not None
-            logger.error("recorder process %d stopped reporting; killing it", self.proc.pid)
-            self.proc.kill()
-
-    # -- its output and input -------------------------------------------------------
-
-    def _read_status(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            with survive(logger, "recorder status line %.80r", line):
-                self._status_line(line)
+    def on_exit(self) -> None:
         self.on_media({"event": "recorder_gone"})  # its sessions died with it
-
-    def _status_line(self, line: str) -> None:
-        try:
-            status = json.loads(line)
-        except json.JSONDecodeError:
-            logger.warning("recorder printed a line that is not status JSON: %.80s", line)
-            return
-        if "media" in status:  # a live session's event, at once
-            self.on_media(status["media"])
-            return
-        self.cameras = {c["id"]: c for c in status["cameras"]}
-        self.media_bytes = status.get("media_bytes", {})
-        self.last_status = time.monotonic()
 
     def command(self, cmd: dict[str, Any]) -> bool:
         """A media command to the recorder; False if it is not running."""
-        proc = self.proc
-        if proc is None or proc.poll() is not None or proc.stdin is None:
-            return False
-        try:
-            with self._stdin_lock:
-                proc.stdin.write(json.dumps(cmd) + "\n")
-                proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            return False
-        return True
+        return self.send(json.dumps(cmd))
 
     def channels(self, cameras: tuple[CameraConfig, ...]) -> list[Channel]:
         """The configured cameras with the live state the recorder last reported."""
@@ -136,17 +88,6 @@ class RecorderProcess:
     def pids(self) -> list[int]:
         """The supervisor and the recorder, for the memory figure in health."""
         return [os.getpid()] + ([self.proc.pid] if self.alive() and self.proc else [])
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()  # the recorder closes its segments cleanly
-        try:
-            self.proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            logger.error("recorder did not stop in %.0f s; killing it", STOP_TIMEOUT_S)
-            self.proc.kill()
-            self.proc.wait()
 
 
 def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
@@ -231,8 +172,7 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     try:
         while True:
             supervisor.tick()
-            if supervisor.healthy() and recorder.last_status > 0 and recorder_watch.state \
-                    is State.RUNNING:
+            if supervisor.healthy() and recorder.reported:
                 if not ready:
                     systemd.notify("READY=1")
                     ready = True
@@ -249,7 +189,7 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
                 break
     finally:
         systemd.notify("STOPPING=1")
-        recorder.stop()
+        recorder.stop(STOP_TIMEOUT_S)  # the recorder closes its segments cleanly
         stop.set()  # when the loop itself failed
         for child in children:
             child.stop(STOP_TIMEOUT_S)

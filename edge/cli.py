@@ -287,13 +287,13 @@ def _web(args: argparse.Namespace) -> int:
 
 
 def _thumbs(args: argparse.Namespace) -> int:
-    from edge.stream.thumbs import run_thumbs
+    from edge.web.thumbs import run_thumbs
 
     return run_thumbs(config_mod.load(args.config))
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from edge.stream.replay import replay
+    from edge.web.replay import replay
 
     cfg = config_mod.load(args.config)
     try:

@@ -97,35 +97,61 @@ EXIT_BLOCKED = 3  # a child that cannot work for a reason of its own (its port i
 
 class ChildProcess:
     """A runner in its own process (``python -m edge <command>``). It beats when
-    ``probe`` answers (the web UI's health URL), else on every line it prints."""
+    ``probe`` answers (the web UI's health URL), else on every line it prints (a subclass
+    may read the lines: ``on_line``); ``send`` writes a line to its stdin."""
 
     def __init__(self, name: str, argv: list[str], probe: Callable[[], bool] | None = None,
-                 probe_every_s: float = 2.0) -> None:
+                 probe_every_s: float = 2.0, stdin: bool = False) -> None:
         self.name = name
         self.argv = argv
         self.probe = probe
         self.probe_every_s = probe_every_s
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.with_stdin = stdin
+        self.proc: subprocess.Popen[str] | None = None
         self.last_beat = 0.0
+        self._stdin_lock = threading.Lock()
 
     def start(self) -> None:
-        self.last_beat = time.monotonic()
+        if self.proc is not None and self.proc.stdin:
+            self.proc.stdin.close()
+        self.last_beat = time.monotonic()  # its first sign of life is due within the stale time
         env = {**os.environ, "EDGE_SUPERVISOR_PID": str(os.getpid())}
-        self.proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE if self.probe is None else None)
+        self.proc = subprocess.Popen(
+            self.argv, env=env, stdin=subprocess.PIPE if self.with_stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if self.probe is None else None, text=True, bufsize=1)
         threading.Thread(target=self._watch, args=(self.proc,), name=f"{self.name}-watch",
                          daemon=True).start()
 
-    def _watch(self, proc: subprocess.Popen[bytes]) -> None:
+    def _watch(self, proc: subprocess.Popen[str]) -> None:
         if self.probe is None:
             assert proc.stdout is not None
-            for _line in proc.stdout:
-                self.last_beat = time.monotonic()
+            for line in proc.stdout:
+                self.on_line(line)
+            self.on_exit()
             return
         while proc.poll() is None:
             if self.probe():
                 self.last_beat = time.monotonic()
             time.sleep(self.probe_every_s)
+
+    def on_line(self, line: str) -> None:
+        self.last_beat = time.monotonic()
+
+    def on_exit(self) -> None:
+        """Its output ended (it died or stopped)."""
+
+    def send(self, line: str) -> bool:
+        """A line to its stdin; False if it is not running."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None or proc.stdin is None:
+            return False
+        try:
+            with self._stdin_lock:
+                proc.stdin.write(line + "\n")
+                proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return False
+        return True
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -139,7 +165,7 @@ class ChildProcess:
 
     def error(self) -> str | None:
         code = self.proc.poll() if self.proc else None
-        return None if code is None else f"{self.name} exited with {code}"
+        return None if code is None else f"{self.name} process exited with {code}"
 
     def kill(self) -> None:
         if self.alive():
@@ -149,6 +175,7 @@ class ChildProcess:
             self.proc.kill()
 
     def stop(self, timeout: float) -> None:
+        """SIGTERM (it finishes cleanly), SIGKILL after ``timeout``."""
         if not self.alive():
             return
         assert self.proc is not None
@@ -156,5 +183,6 @@ class ChildProcess:
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            logger.error("runner=%s did not stop in %.0f s; killing it", self.name, timeout)
             self.proc.kill()
             self.proc.wait()

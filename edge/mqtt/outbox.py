@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from edge.record.index import DB_NAME
+from edge.record.index import DB_NAME, write_transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -51,17 +50,9 @@ class Outbox:
     def close(self) -> None:
         self.db.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Writes that stand or fall together (a state change and its event): a SIGKILL
-        between them must not leave one without the other."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def transaction(self) -> Any:
+        """Writes that stand or fall together (a state change and its event)."""
+        return write_transaction(self.db)
 
     def put(self, kind: str, message: dict[str, Any], now: float) -> str:
         """Store ``message`` (a JSON object) with a fresh ``id`` and ``ts``; return the id."""

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from edge.record.coverage import GAP_TOLERANCE_S, merge_ranges
 
@@ -254,19 +254,8 @@ class Index:
         self.db.executemany("INSERT INTO coverage VALUES (?, ?, ?)",
                             [(channel, r.start, r.end) for r in merge_ranges(spans)])
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One write transaction (the connection is in autocommit mode otherwise)."""
-        if self.db.in_transaction:
-            yield
-            return
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def transaction(self) -> Any:
+        return write_transaction(self.db)
 
     def segments(
         self, channel_id: str | None = None, start: float = 0.0, end: float = float("inf"),
@@ -453,6 +442,21 @@ class Index:
                 args.append(value)
         rows = self.db.execute(sql + " ORDER BY id LIMIT ?", [*args, limit])
         return [(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+
+@contextmanager
+def write_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction on a connection in autocommit mode (nested: the outer one)."""
+    if db.in_transaction:
+        yield
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def _segment(row: tuple[object, ...]) -> Segment:

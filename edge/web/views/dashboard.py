@@ -16,7 +16,7 @@ from edge.retention.policy import kept_days
 from edge.web.app import context, db, require_camera, visible_cameras
 
 bp = Blueprint("dashboard", __name__)
-THUMBS = "thumbs"  # written by the thumbnail runner (edge/stream/thumbs.py)
+THUMBS = "thumbs"  # written by the thumbnail runner (edge/web/thumbs.py)
 
 
 @dataclass(frozen=True)
