@@ -1,0 +1,100 @@
+"""Pure parts behind the web UI: the assessment sheet, BlazeFace's anchors and decoding,
+accounts and their passwords, write-only URL passwords."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from edge.detect.blazeface import ANCHORS, SIZE, Box, decode, iou, suppress
+from edge.health.availability import Availability
+from edge.health.compliance import row, totals
+from edge.record.coverage import Range
+from edge.web.accounts import LOCK_AFTER, LOCK_S, AccountError, Accounts, check_password, \
+    hash_password
+from edge.web.views.settings import merge_url
+
+DAY = 86_400.0
+
+
+def test_a_month_row_counts_hours_gaps_and_order() -> None:
+    recorded = [Range(0, 10 * 3600), Range(10 * 3600 + 30, 20 * 3600),
+                Range(20 * 3600 + 600, 24 * 3600)]
+    r = row("c1", "村口", True, Availability(0.99, DAY), recorded, 0, DAY, 95.0, 90, 120.0)
+    assert (r.recorded_h, r.observed_h, r.gaps) == (23.8, 24.0, 1)  # a 30-s hole is no gap
+    assert r.in_order and r.days_ok
+    short = row("c2", "小学", True, Availability(0.97, DAY), recorded, 0, DAY, 95, 90, 120)
+    cut = row("c3", "集市", False, Availability(1.0, DAY), recorded, 0, DAY, 30.0, 60, 120.0)
+    young = row("c4", "新装", False, Availability(1.0, DAY), recorded, 0, DAY, 3.0, 60, 3.0)
+    never = row("c5", "坏的", True, Availability(None, 0.0), [], 0, DAY, 0.0, 90, 120.0)
+    assert not short.in_order and not cut.in_order and young.in_order
+    assert never.in_order is None
+    total = totals([r, short, cut, young, never])
+    assert total.key_in_order == 0.5 and total.key_met is False  # r in order, short not
+    assert total.all_online == pytest.approx((0.99 + 0.97 + 1 + 1) / 4)
+    assert totals([r]).key_met is True and totals([]).key_in_order is None
+
+
+def test_anchors_cover_the_picture_in_blazeface_order() -> None:
+    assert ANCHORS.shape == (896, 2)
+    assert tuple(ANCHORS[0]) == pytest.approx((1 / 32, 1 / 32))  # 16x16 grid, 2 per cell
+    assert tuple(ANCHORS[512]) == pytest.approx((1 / 16, 1 / 16))  # then 8x8, 6 per cell
+    assert ANCHORS.min() > 0 and ANCHORS.max() < 1
+
+
+def test_decode_places_a_box_on_its_anchor_and_suppresses_doubles() -> None:
+    regressors = np.zeros((1, 896, 16), np.float32)
+    scores = np.full((1, 896, 1), -10.0, np.float32)
+    for anchor in (600, 601):  # the two anchors of one 8x8 cell: one face, two answers
+        regressors[0, anchor, :4] = [2.0, -4.0, 32.0, 40.0]  # centre shift, size (pixels)
+        scores[0, anchor, 0] = 3.0
+    [box] = decode(regressors, scores)
+    ax, ay = ANCHORS[600]
+    assert box.xmin == pytest.approx(ax + 2 / SIZE - 16 / SIZE, abs=1e-6)
+    assert box.ymax == pytest.approx(ay - 4 / SIZE + 20 / SIZE, abs=1e-6)
+    assert box.score == pytest.approx(1 / (1 + np.exp(-3.0)))
+    assert decode(regressors, np.full((1, 896, 1), 500.0, np.float32))  # no overflow
+    assert iou(Box(0, 0, 1, 1, 1), Box(0.5, 0, 1.5, 1, 1)) == pytest.approx(1 / 3)
+    assert len(suppress([Box(0, 0, 1, 1, 0.9), Box(0, 0, 1, 1, 0.8),
+                         Box(2, 2, 3, 3, 0.7)])) == 2
+
+
+def test_passwords_accounts_and_lockout() -> None:
+    stored = hash_password("secret-123")
+    assert stored.startswith("scrypt$") and check_password("secret-123", stored)
+    assert not check_password("secret-124", stored) and not check_password("x", "garbage")
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    Accounts.create_schema(db)
+    accounts = Accounts(db)
+    for name, password, why in (("A", "secret-123", "lowercase"), ("ok", "short1", "8"),
+                                ("ok", "12345678", "mix"), ("x" * 40, "secret-123", "2-32")):
+        with pytest.raises(AccountError, match=why):
+            accounts.add(name, password, "viewer")
+    user = accounts.add("zhang", "secret-123", "viewer", cameras=["c1"])
+    assert user.sees("c1") and not user.sees("c2") and not user.may("export")
+    with pytest.raises(AccountError, match="exists"):
+        accounts.add("zhang", "secret-123", "viewer")
+    for n in range(LOCK_AFTER):
+        assert accounts.verify("zhang", "wrong-pass1", 100.0 + n)[1] == (
+            "locked" if n == LOCK_AFTER - 1 else "wrong")
+    assert accounts.verify("zhang", "secret-123", 110.0) == (None, "locked")
+    assert accounts.verify("zhang", "secret-123", 110.0 + LOCK_S)[1] == "ok"
+    before = accounts.get("zhang")
+    accounts.set_password(user.id, "new-secret-9")
+    assert accounts.get("zhang").session_gen != before.session_gen  # every session ends
+    with pytest.raises(AccountError, match="admin"):  # the last admin cannot go
+        admin = accounts.add("root1", "secret-123", "admin")
+        accounts.update(admin.id, role="viewer", cameras=None, disabled=False, display="")
+
+
+@pytest.mark.parametrize("submitted, original, expected", [
+    ("rtsp://admin:***@10.0.0.5/x", "rtsp://admin:s3cret@10.0.0.5/x", "rtsp://admin:s3cret@10.0.0.5/x"),
+    ("rtsp://admin:***@10.0.0.9/y", "rtsp://admin:s3cret@10.0.0.5/x", "rtsp://admin:s3cret@10.0.0.9/y"),
+    ("rtsp://admin:new@10.0.0.5/x", "rtsp://admin:s3cret@10.0.0.5/x", "rtsp://admin:new@10.0.0.5/x"),
+    ("rtsp://admin:***@10.0.0.5/x", None, "rtsp://admin:***@10.0.0.5/x"),
+])
+def test_a_url_password_shown_as_stars_is_kept(submitted: str, original: str | None,
+                                                expected: str) -> None:
+    assert merge_url(submitted, original) == expected
