@@ -104,18 +104,27 @@ class TapServer(Runner):
         self.sock.settimeout(0.5)
 
     def loop(self) -> None:
-        while not self.stop_event.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            with survive(logger, "tap client"):
-                if self._allowed(conn):
-                    threading.Thread(target=self._serve, args=(conn,), name="tap-client",
-                                     daemon=True).start()
-                else:
-                    conn.close()
-        self.sock.close()
+        try:
+            while not self.stop_event.is_set():
+                with survive(logger, "tap: a connection"):
+                    self._accept()
+        finally:
+            self.sock.close()
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except TimeoutError:
+            return
+        except OSError as exc:  # out of file descriptors, say: wait, and go on
+            logger.warning("tap: accept failed: %s", exc)
+            self.stop_event.wait(1.0)
+            return
+        if self._allowed(conn):
+            threading.Thread(target=self._serve, args=(conn,), name="tap-client",
+                             daemon=True).start()
+        else:
+            conn.close()
 
     @staticmethod
     def _allowed(conn: socket.socket) -> bool:

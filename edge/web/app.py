@@ -129,6 +129,10 @@ def _i18n_json(*prefixes: str) -> dict[str, str]:
 
 def _before() -> Any:
     session.permanent = False
+    try:  # a query or form that is not UTF-8 (no browser sends one) is refused here
+        request.args, request.form  # noqa: B018 - parsed now, so that it fails here
+    except UnicodeDecodeError:
+        abort(400)
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(24)
     g.user = _session_user()

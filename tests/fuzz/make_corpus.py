@@ -5,6 +5,7 @@ Run once, commit the files: ``python -m tests.fuzz.make_corpus``."""
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import tempfile
@@ -16,6 +17,8 @@ import numpy as np
 from edge.gb28181.media.ps import Streams, audio_frame, video_frame
 from edge.gb28181.media.rtp import Packetizer, frame_tcp
 from edge.gb28181.sip.registration import Registration, Send
+from edge.ingest.media import Frame, StreamInfo
+from edge.stream.tap import encode, encode_frame
 from edge.sim.clips import ClipSpec, _encode_video
 from tests.fuzz.targets import CORPUS, NODE_ID, SERVER_ID, UPPER
 
@@ -189,6 +192,36 @@ def media() -> tuple[dict[str, bytes], dict[str, bytes], bytes]:
     return ps, rtp, mp4
 
 
+def web_requests() -> dict[str, bytes]:
+    """A route number (tests/fuzz/targets.py WEB_ROUTES) and what the browser sends it."""
+    requests = {
+        "settings": (0, f"node-id={NODE_ID}&node-name=%E6%9D%91&node-timezone=Asia/Shanghai&"
+                        f"cam-0-id={CHANNEL}&cam-0-name=x&cam-0-url=rtsp://127.0.0.1:1/x"
+                        "&cam-0-record=1"),
+        "export": (1, f"channel={CHANNEL}&from=2026-11-22+08:00&to=2026-11-22+08:10&desensitise=1"),
+        "timeline": (2, "from=1796000000&to=1796086400"),
+        "events": (3, f"from=2026-11-22&to=2026-11-23&channel={CHANNEL}&kind=camera_offline&open=1"
+                      "&before=5"),
+        "playback": (4, f"channel={CHANNEL}&day=2026-11-22&at=1796000000"),
+        "compliance": (5, "month=2026-11"),
+        "audit": (6, "from=2026-11-22&actor=web:admin&action=login"),
+        "users": (7, f"name=zhang&password=secret-123&role=viewer&cameras={CHANNEL}&display=x"),
+        "playback_stream": (8, "start=1796000000"),
+        "probe": (9, '{"url": "rtsp://127.0.0.1:1/x", "camera": 0}'),
+        "live": (10, f"layout=9&cams={CHANNEL},,x"),
+    }
+    return {name: bytes([route]) + body.encode() for name, (route, body) in requests.items()}
+
+
+def tap_records() -> dict[str, bytes]:
+    """What the recorder's stream tap sends: a description, frames, a camera gone."""
+    info = StreamInfo("h264", "aac", bytes.fromhex("0000000167640028acd9"), 16000, 1, 640, 360)
+    return {"info_and_frames": encode(b"I", json.dumps(info.as_dict()).encode())
+            + encode_frame(Frame(True, True, b"\x00\x00\x01\x65" + b"\x88" * 40, 1796000000.5))
+            + encode_frame(Frame(False, False, b"\x21" * 30, 1796000000.52)) + encode(b"N", b""),
+            "error": encode(b"E", b"bad request")}
+
+
 def main() -> None:
     seeds: dict[str, dict[str, bytes]] = {}
     messages = sip_messages()
@@ -223,6 +256,8 @@ def main() -> None:
     seeds["mqtt_command"] = {"snapshot": b'{"channel": "34020000001320000001"}', "empty": b"",
                              "ping": b"{}"}
     seeds["segment_name"] = {"mp4": b"083000_123.mp4", "mov": b"235959_999.mov"}
+    seeds["tap"] = tap_records()
+    seeds["web"] = web_requests()
     for target, files in seeds.items():
         folder = CORPUS / target
         shutil.rmtree(folder, ignore_errors=True)

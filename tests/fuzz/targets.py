@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from edge import config as config_mod
 from edge.errors import ConfigError, ProtocolError
@@ -232,3 +232,88 @@ ANCHORS = {t.name: t for t in [
     Target("config", _toml, (Exception,)),
     Target("mqtt_command", _json, (Exception,)),
 ]}
+
+
+def tap(data: bytes) -> None:
+    """What another process reads off the stream tap."""
+    from edge.stream.tap import decode
+
+    list(decode(bytearray(data)))
+
+
+TARGETS["tap"] = Target("tap", tap)
+
+
+_WEB: dict[str, object] = {}
+WEB_ROUTES = [("POST", "/settings"), ("POST", "/export"), ("GET", "/api/timeline/{c}"),
+              ("GET", "/events"), ("GET", "/playback"), ("GET", "/compliance"),
+              ("GET", "/audit"), ("POST", "/users"), ("GET", "/api/playback/{c}"),
+              ("POST", "/api/probe"), ("GET", "/live"), ("GET", "/audit.csv")]
+
+
+def _web_client() -> object:
+    """One signed-in admin on an app over a temporary node (made once per process)."""
+    if "client" not in _WEB:
+        import tempfile
+
+        from edge.record.index import Index
+        from edge.web.accounts import Accounts
+        from edge.web.app import create_app
+
+        work = Path(tempfile.mkdtemp(prefix="edge-fuzz-web-"))
+        path = work / "edge.toml"
+        path.write_text(f'[node]\nid = "{NODE_ID}"\ndata_dir = "{work / "data"}"\n\n'
+                        f'[[cameras]]\nid = "{CHANNELS[0].id}"\nname = "村口"\n'
+                        'url = "rtsp://127.0.0.1:1/x"\n', encoding="utf-8")
+        cfg = config_mod.load(path)
+        index = Index(cfg.data_dir)
+        Accounts.create_schema(index.db)
+        Accounts(index.db).add("admin", "fuzz-pass-1", "admin")
+        index.close()
+        app = create_app(cfg, path)
+        app.config["TESTING"] = True  # an unexpected exception reaches us, not a 500 page
+        client = app.test_client()
+        client.get("/login")
+        with client.session_transaction() as session:
+            token = session["csrf"]
+        client.post("/login", data={"name": "admin", "password": "fuzz-pass-1", "csrf": token})
+        with client.session_transaction() as session:  # a new session after signing in
+            token = session["csrf"]
+        # a request that validates would start a real `edge export` or `edge probe`: what is
+        # fuzzed here is the parsing and checking before that, so no child is started
+        app.view_functions["export.index"].__globals__["_start"] = lambda *_: "fuzz"
+        app.view_functions["settings.probe"].__globals__["subprocess"] = _NoChildren
+        _WEB.update(client=client, token=token)
+    return _WEB["client"]
+
+
+class _NoChildren:
+    TimeoutExpired = TimeoutError
+
+    @staticmethod
+    def run(argv: list[str], **_kwargs: object) -> object:
+        import subprocess
+
+        return subprocess.CompletedProcess(argv, 1, "", "probe not run while fuzzing")
+
+
+def web(data: bytes) -> None:
+    """A request a signed-in browser (or anyone holding its cookie) could send: the first
+    byte picks the route, the rest is its query string or form body."""
+    client: Any = _web_client()
+    method, route = WEB_ROUTES[data[0] % len(WEB_ROUTES)] if data else WEB_ROUTES[0]
+    url = route.format(c=CHANNELS[0].id)
+    body = data[1:]
+    if method == "GET":
+        response = client.get(url, environ_overrides={"QUERY_STRING": body.decode("latin-1")})
+    elif url == "/api/probe":
+        response = client.post(url, data=body, content_type="application/json",
+                               headers={"X-CSRF-Token": _WEB["token"]})
+    else:
+        response = client.post(url, data=body + b"&csrf=" + str(_WEB["token"]).encode(),
+                               content_type="application/x-www-form-urlencoded")
+    if response.status_code >= 500 and response.status_code not in (503, 504):
+        raise AssertionError(f"{method} {url}: {response.status_code}")
+
+
+TARGETS["web"] = Target("web", web, ())

@@ -216,7 +216,7 @@ def test_settings_keep_comments_and_refuse_an_invalid_config(app: Flask) -> None
     path: Path = app.extensions["edge"].config_path
     before = path.read_text(encoding="utf-8")
     form = {"csrf": csrf(admin), "node-id": "34020000001180000001", "node-name": "新村",
-            "node-timezone": "Asia/Shanghai", "cameras": "2",
+            "node-timezone": "Asia/Shanghai",
             "cam-0-id": CAM1, "cam-0-name": "村口东", "cam-0-key_area": "1", "cam-0-record": "1",
             "cam-0-url": "rtsp://admin:***@10.0.0.5:554/Streaming/Channels/101",
             "cam-1-id": CAM2, "cam-1-name": "村委会", "cam-1-record": "1",
@@ -236,7 +236,7 @@ def test_settings_keep_comments_and_refuse_an_invalid_config(app: Flask) -> None
     assert ("settings_change", {"changed": ["node.name", "cameras[0].name"],
                                 "ip": "127.0.0.1"}) in actions
     # a camera added and one removed in one go
-    added = {**form, "cameras": "2", "cam-1-remove": "1", "cam-2-id": "34020000001320000003",
+    added = {**form, "cam-1-remove": "1", "cam-2-id": "34020000001320000003",
              "cam-2-name": "小学", "cam-2-url": "rtsp://10.0.0.7/live", "cam-2-record": "1"}
     admin.post("/settings", data=added)
     assert [c.id for c in config_mod.load(path).cameras] == [CAM1, "34020000001320000003"]

@@ -111,7 +111,7 @@ def apply_form(doc: tomlkit.TOMLDocument) -> list[str]:
         cameras = tomlkit.aot()
         doc["cameras"] = cameras
     kept = tomlkit.aot()
-    for i in range(int(request.form.get("cameras", "0") or 0) + 1):  # + the blank new one
+    for i in range(len(cameras) + 1):  # the file's cameras, and the form's blank new one
         prefix = f"cam-{i}-"
         table = cameras[i] if i < len(cameras) else tomlkit.table()
         if request.form.get(prefix + "remove") or (i >= len(cameras) and not _text(prefix + "id")):
@@ -202,7 +202,8 @@ def index() -> str:
 def probe() -> Response | tuple[Response, int]:
     """Run ``edge probe`` on a camera URL (a ``***`` password: the saved one)."""
     require("settings")
-    body = request.get_json(silent=True) or {}
+    body = request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}
     url = str(body.get("url", ""))[:1000]
     index = body.get("camera")
     cameras = _load().unwrap().get("cameras", [])

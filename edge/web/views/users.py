@@ -12,6 +12,7 @@ import time
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 
+from edge.digits import is_digits
 from edge.timefmt import format_time
 from edge.web.accounts import ROLES, AccountError
 from edge.web.app import accounts, audit, context, db, require
@@ -35,7 +36,8 @@ def index() -> Response | str:
     if request.method == "POST":
         try:
             if request.form.get("id"):
-                user = store.by_id(int(request.form["id"]))
+                user = store.by_id(int(request.form["id"])) if is_digits(request.form["id"]) \
+                    and len(request.form["id"]) < 10 else None
                 if user is None:
                     abort(404)
                 store.update(user.id, role=request.form.get("role", ""),
