@@ -155,7 +155,7 @@ def main() -> None:
                                    ".every(v => v.currentTime > 1)", timeout=30000)
             pids = appliance(daemon)
             with_web = cpu_percent(pids, args.seconds)
-            web_pid = next(p for p in pids if "_web" in Path(f"/proc/{p}/cmdline").read_text(
+            web_pid = next(p for p in pids if "\0_web\0" in Path(f"/proc/{p}/cmdline").read_text(
                 errors="replace"))
             web_pss, whole_pss = pss_mb([web_pid]), pss_mb(pids)
             page.close()

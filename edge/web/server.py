@@ -37,11 +37,21 @@ def run_web(cfg: EdgeConfig, config_path: Path) -> int:
                          numthreads=THREADS, server_name="edge")
     if cfg.web.tls_cert:
         server.ssl_adapter = BuiltinSSLAdapter(cfg.web.tls_cert, cfg.web.tls_key)
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
-    logger.info("web: listening on %s:%d (%s)", cfg.web.listen, cfg.web.port, url(cfg))
     try:
-        server.start()
+        server.prepare()
     except OSError as exc:
         logger.error("web: cannot listen on %s:%d: %s", cfg.web.listen, cfg.web.port, exc)
         return EXIT_BLOCKED
+
+    def stop(*_args: object) -> None:
+        raise SystemExit(0)  # out of serve()'s select in the main thread; stop() runs below
+
+    signal.signal(signal.SIGTERM, stop)
+    logger.info("web: listening on %s:%d (%s)", cfg.web.listen, cfg.web.port, url(cfg))
+    try:
+        server.serve()
+    except SystemExit:
+        pass
+    finally:
+        server.stop()
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
@@ -302,3 +303,50 @@ def test_a_live_session_that_fails_ends_alone(
             receiver.close()
         daemon.stop()
         udp.close()
+
+
+def test_a_dead_or_hung_web_ui_is_restarted_and_recording_goes_on(
+    tmp_path: Path, cameras: Callable[..., CameraServer],
+) -> None:
+    import os
+    import signal
+    import urllib.request
+
+    cam = cameras({"/a": "h264"})
+    data = tmp_path / "data"
+    port = free_port()
+    config = write_config(tmp_path / "edge.toml", data, [(CAM, cam.url("/a"))],
+                          extra=f'\n[web]\nlisten = "127.0.0.1"\nport = {port}\n')
+    daemon = Daemon(config).start()
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def web_pid() -> int:
+        assert daemon.proc is not None
+        out = subprocess.run(["pgrep", "-f", "-P", str(daemon.proc.pid), " _web "],
+                             capture_output=True, text=True).stdout.split()
+        return int(out[0]) if out else 0
+
+    try:
+        wait_for(answers, 30, "the web UI")
+        wait_for(lambda: ranges(data, CAM), 20, "recording")
+        first = web_pid()
+        os.kill(first, signal.SIGKILL)  # a crash
+        wait_for(lambda: web_pid() not in (0, first) and answers(), 15, "a new web process")
+        second = web_pid()
+        os.kill(second, signal.SIGSTOP)  # a hang: alive, answering nothing
+        wait_for(lambda: web_pid() not in (0, second) and answers(), 60, "the hung one replaced")
+        wait_for(lambda: runners(data)["web"]["restarts"] == 2
+                 and runners(data)["web"]["state"] == "running", 10, "two restarts listed")
+        time.sleep(2)
+        [(start, end)] = ranges(data, CAM)  # recording never stopped
+        assert end > time.time() - 4
+        log = config.with_suffix(".log").read_text(errors="replace")
+        assert "runner=web" in log and "stopped answering; killing it" in log
+    finally:
+        daemon.stop()
