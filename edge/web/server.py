@@ -26,7 +26,8 @@ THREADS = 48  # each live tile or playback holds one while it streams
 
 def run_web(cfg: EdgeConfig, config_path: Path) -> int:
     also_to_file(cfg.data_dir, "web")
-    index = Index(cfg.data_dir, schema=False)
+    index = Index(cfg.data_dir)  # the supervisor made the schema; started alone, make it
+    Accounts.create_schema(index.db)
     token = setup_token(cfg.data_dir, Accounts(index.db))
     index.close()
     if token:

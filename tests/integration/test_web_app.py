@@ -258,3 +258,34 @@ def test_user_add_from_the_command_line(tmp_path: Path) -> None:
     assert f"zhang\toperator\t{CAM1}" in listed and "li" not in listed
     client = create_app(config_mod.load(path), path).test_client()
     assert login(client, "zhang").status_code == 302
+
+
+def test_https_with_a_self_signed_pair(tmp_path: Path) -> None:
+    """[web] tls_cert/tls_key: the UI answers over HTTPS only (the pair made as the example
+    config says), and the supervisor's probe reaches it."""
+    from edge.sim.server import free_port
+    from edge.web.address import probe, url
+    from tests.conftest import wait_for
+
+    key, cert = tmp_path / "web.key", tmp_path / "web.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+                    "-subj", "/CN=edge", "-keyout", str(key), "-out", str(cert)], check=True,
+                   capture_output=True)
+    port = free_port()
+    path = tmp_path / "edge.toml"
+    path.write_text(CONFIG.replace("{data}", str(tmp_path / "data")).replace(
+        "[web]\n", f'[web]\nlisten = "127.0.0.1"\nport = {port}\ntls_cert = "{cert}"\n'
+                   f'tls_key = "{key}"\n'), encoding="utf-8")
+    cfg = config_mod.load(path)
+    web = subprocess.Popen([sys.executable, "-m", "edge", "_web", "--config", str(path)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert url(cfg).startswith("https://")
+        wait_for(lambda: probe(cfg), 20, "the web UI over HTTPS")
+        import urllib.request
+
+        with pytest.raises(OSError):  # plain HTTP is not served
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3).read()
+    finally:
+        web.terminate()
+        web.wait(10)
