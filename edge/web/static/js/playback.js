@@ -16,6 +16,11 @@ const clock = new Intl.DateTimeFormat(root.dataset.lang === "zh" ? "zh-CN" : "en
   hour: "2-digit", minute: "2-digit", second: "2-digit"});
 const hhmm = new Intl.DateTimeFormat("en-GB", {timeZone: root.dataset.tz, hour12: false,
   hour: "2-digit", minute: "2-digit"});
+// "YYYY-MM-DD HH:MM:SS" in the node's zone, as the export form takes it
+const typed = new Intl.DateTimeFormat("sv-SE", {timeZone: root.dataset.tz, hour12: false,
+  year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+  second: "2-digit"});
+const exportLink = document.getElementById("pb-export");
 
 let view = [dayStart, dayEnd];  // the visible window, epoch seconds
 let data = {ranges: [], events: []};
@@ -58,6 +63,13 @@ function draw() {
   }
   const now = position();
   if (now !== null && now >= view[0] && now <= view[1]) add("cursor", x(now));
+  if (exportLink) {  // the range in view, or a minute round what is playing
+    const [a, b] = now === null ? view : [now - 30, now + 30];
+    const link = new URL(exportLink.href);
+    link.searchParams.set("from", typed.format(new Date(a * 1000)));
+    link.searchParams.set("to", typed.format(new Date(b * 1000)));
+    exportLink.href = link.toString();
+  }
 }
 
 function recordedAt(ts) { return data.ranges.some(([s, e]) => ts >= s && ts <= e); }
