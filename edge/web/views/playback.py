@@ -79,8 +79,10 @@ def stream(channel: str) -> Response | tuple[Response, int]:
     assert child.stdout is not None and child.stderr is not None
     header = child.stdout.readline()
     if not header:
-        error = child.stderr.read().decode(errors="replace").strip().splitlines()[-1:]
-        child.wait()
+        _, err = child.communicate()  # it ended: no footage there (its reason on stderr)
+        error = err.decode(errors="replace").strip().splitlines()[-1:]
+        child.stdout.close()
+        child.stderr.close()
         return jsonify({"error": (error or ["no footage"])[0]}), 404
     info = json.loads(header)
     began = time.time()
@@ -93,7 +95,9 @@ def stream(channel: str) -> Response | tuple[Response, int]:
                 yield chunk
         finally:
             child.kill()
-            child.wait()
+            child.communicate()
+            child.stdout.close()
+            child.stderr.close()
             audit("playback", channel=channel, start=start,
                   seconds=round(time.time() - began, 1))
 
