@@ -121,6 +121,7 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     recorder_watch = supervisor.add("recorder", recorder, STATUS_STALE_S)
     retention = ThreadSlot(lambda: RetentionManager(cfg, stop))
     supervisor.add("retention", retention, retention_stale_after(cfg))
+
     def make_sip() -> SipRunner:
         if sip and sip.current:  # its media sessions lost their dialogs with it
             recorder.command({"op": "close_all", "id": "*"})
@@ -133,6 +134,7 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     sip = ThreadSlot(make_sip) if any(p.enabled for p in cfg.platforms) else None
     if sip:
         supervisor.add("sip", sip, SipRunner.stale_after_s)
+
     def live_status() -> dict[str, object]:
         runner = sip.current if sip else None
         status: dict[str, object] = {
@@ -162,8 +164,12 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     if cfg.mqtt is not None:  # imported only when configured: paho is not needed otherwise
         from edge.mqtt.runner import MqttRunner
 
-        mqtt = ThreadSlot(lambda: MqttRunner(cfg, config_path, stop, live_status,
-                                             recorder.pids, restart))
+        def pids() -> list[int]:  # the whole appliance, for the memory figure in health
+            alive = [c.proc.pid for c in children if c.alive() and c.proc]
+            return recorder.pids() + alive
+
+        mqtt = ThreadSlot(lambda: MqttRunner(cfg, config_path, stop, live_status, pids,
+                                             restart))
         supervisor.add("mqtt", mqtt, MqttRunner.stale_after_s)
     logger.info("node=%s started: %d cameras, data in %s", cfg.node.id, len(cfg.cameras),
                 cfg.data_dir)
