@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     _range_args(sp, required=True)
     sp.add_argument("-o", "--output", required=True, type=Path)
     sp.add_argument("--desensitise", action="store_true",
-                    help="人脸模糊, 重新编码 blur every face (re-encoded)")
+                    help="人脸打码, 重新编码 cover every face (re-encoded)")
     sp.add_argument("--watermark", help="叠加水印文字 (ASCII) burn in this text and the time")
     sp.add_argument("--actor", default="cli", help="审计记录的操作者 who exports, for the audit log")
     sp.add_argument("--progress", action="store_true", help="输出进度行 print progress lines")

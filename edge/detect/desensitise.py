@@ -1,4 +1,4 @@
-"""Desensitised export (脱敏后调取): every face blurred beyond recognition, optionally a
+"""Desensitised export (脱敏后调取): every face covered with noise (edge/detect/faces.py), optionally a
 watermark burned in (operator, node, the frame's local time), re-encoded with libx264.
 
 Frames are decoded from the keyframe at or before the start across segment boundaries;

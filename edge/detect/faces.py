@@ -19,8 +19,6 @@ from edge.detect.runtime import MODELS, Model
 MODEL = MODELS / "face_detection_short_range.tflite"
 TILED_HEIGHT = 384
 TILE_STEP = 96
-MOSAIC_BLOCKS = 4  # across a face: its layout is gone
-NOISE = 40
 
 
 class FaceDetector:
@@ -76,9 +74,10 @@ def _scaled(box: Box, w: float, h: float, left: float, top: float) -> Box:
 
 def blur_faces(frame: np.ndarray, boxes: list[Box], margin: float = 0.25,
                rng: np.random.Generator | None = None) -> np.ndarray:
-    """Each face and a margin round it as four coarse blocks across, with noise on top:
-    nothing of the face is left to recognise, for a person or for BlazeFace (a smooth
-    blur keeps a face-shaped blob it still scores above 0.5; this stays below 0.45)."""
+    """Each face and a margin round it replaced by random noise: nothing of it is left to
+    recognise, for a person or for a detector. (A blur or a mosaic keeps a head-shaped,
+    skin-coloured blob that BlazeFace still scores at ~0.5 after re-encoding; noise scores
+    nothing.)"""
     rng = rng or np.random.default_rng()
     out = frame.copy()
     height, width = out.shape[:2]
@@ -86,11 +85,7 @@ def blur_faces(frame: np.ndarray, boxes: list[Box], margin: float = 0.25,
         mw, mh = (box.xmax - box.xmin) * margin, (box.ymax - box.ymin) * margin
         x0, y0 = max(0, int(box.xmin - mw)), max(0, int(box.ymin - mh))
         x1, y1 = min(width, int(box.xmax + mw) + 1), min(height, int(box.ymax + mh) + 1)
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            continue
-        blocks = (MOSAIC_BLOCKS, max(1, round(MOSAIC_BLOCKS * (y1 - y0) / (x1 - x0))))
-        small = cv2.resize(out[y0:y1, x0:x1], blocks, interpolation=cv2.INTER_AREA)
-        coarse = cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST)
-        noise = rng.integers(-NOISE, NOISE, coarse.shape)
-        out[y0:y1, x0:x1] = np.clip(coarse.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+        if x1 > x0 and y1 > y0:
+            out[y0:y1, x0:x1] = rng.integers(0, 256, (y1 - y0, x1 - x0, out.shape[2]),
+                                             dtype=np.uint8)
     return out

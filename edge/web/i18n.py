@@ -165,7 +165,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ev.older": ("更早", "Older"),
     # export
     "ex.title": ("导出录像", "Export footage"),
-    "ex.desensitise": ("脱敏 (人脸模糊, 重新编码)", "Desensitised (faces blurred, re-encoded)"),
+    "ex.desensitise": ("脱敏 (人脸打码, 重新编码)", "Desensitised (faces covered, re-encoded)"),
     "ex.watermark": ("叠加水印 (操作员、时间)", "Burned-in watermark (operator, time)"),
     "ex.start": ("开始导出", "Start the export"),
     "ex.jobs": ("导出记录", "Exports"),
