@@ -90,7 +90,7 @@ def audit(app: Flask) -> list[tuple[str, str, dict]]:
 
 def test_every_route_needs_a_session(app: Flask) -> None:
     client = app.test_client()
-    values = {"channel": CAM1, "job_id": "abc", "event_id": 1, "alarm_id": 1,
+    values = {"channel": CAM1, "job_id": "abc", "item_id": 1, "kind": "events",
               "action": "restart", "code": "en", "filename": "edge.css"}
     open_routes = {"auth.login", "auth.setup", "auth.language", "static", "healthz"}
     checked = 0
@@ -289,3 +289,18 @@ def test_https_with_a_self_signed_pair(tmp_path: Path) -> None:
     finally:
         web.terminate()
         web.wait(10)
+
+
+def test_an_event_is_acknowledged_once_by_whom_and_audited(app: Flask) -> None:
+    data = app.extensions["edge"].cfg.data_dir
+    index = Index(data)
+    event = index.add_event(CAM1, time.time(), "camera_offline", {"last_error": "超时 timeout"})
+    index.close()
+    viewer, operator = signed_in(app, "guard"), signed_in(app, "oper")
+    page = viewer.get("/events").get_data(as_text=True)
+    assert "摄像机离线" in page and "超时 timeout" in page
+    assert viewer.post(f"/events/{event}/ack", data={"csrf": csrf(viewer)}).status_code == 403
+    assert operator.post(f"/events/{event}/ack", data={"csrf": csrf(operator)}).status_code == 302
+    assert operator.post(f"/events/{event}/ack", data={"csrf": csrf(operator)}).status_code == 404
+    assert "oper 于" in operator.get("/events").get_data(as_text=True)
+    assert ("web:oper", "ack_event", {"id": event, "ip": "127.0.0.1"}) in audit(app)

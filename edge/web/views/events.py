@@ -58,19 +58,14 @@ def index() -> str:
                            fmt=lambda ts: format_time(ts, tz) if ts else "")
 
 
-@bp.route("/events/<int:event_id>/ack", methods=["POST"])
-def ack(event_id: int) -> Response:
+@bp.route("/<any(events, alarms):kind>/<int:item_id>/ack", methods=["POST"])
+def ack(kind: str, item_id: int) -> Response:
+    """Acknowledged by whom and when (in the row, and in the audit log)."""
     require("ack")
-    if not db().ack_event(event_id, current_user().name, time.time()):
+    index = db()
+    done = (index.ack_event if kind == "events" else index.ack_alarm)(
+        item_id, current_user().name, time.time())
+    if not done:
         abort(404)
-    audit("ack_event", event=event_id)
-    return redirect(request.referrer or url_for("events.index"))
-
-
-@bp.route("/alarms/<int:alarm_id>/ack", methods=["POST"])
-def ack_alarm(alarm_id: int) -> Response:
-    require("ack")
-    if not db().ack_alarm(alarm_id, current_user().name, time.time()):
-        abort(404)
-    audit("ack_alarm", alarm=alarm_id)
+    audit("ack_event" if kind == "events" else "ack_alarm", id=item_id)
     return redirect(request.referrer or url_for("events.index"))
