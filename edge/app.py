@@ -30,7 +30,7 @@ from edge.log import also_to_file
 from edge.record.index import Index
 from edge.retention.manager import RetentionManager
 from edge.retention.manager import stale_after as retention_stale_after
-from edge.runner import survive
+from edge.runner import survive, write_status
 from edge.supervisor import ChildProcess, Supervisor, ThreadSlot
 from edge.web.accounts import Accounts
 
@@ -157,6 +157,11 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
                                         command, "--config", str(config_path)], check)
             supervisor.add(name, child, CHILD_STALE_S)
             children.append(child)
+    if cfg.detect.enabled and any(c.detect for c in cfg.cameras):  # the model in its own process
+        child = ChildProcess("detect", [sys.executable, "-m", "edge", "--log-level", log_level,
+                                        "_detect", "--config", str(config_path)])
+        supervisor.add("detect", child, CHILD_STALE_S)
+        children.append(child)
     # events and availability history, MQTT or not (the web UI lists them)
     supervisor.add("observer", ThreadSlot(lambda: Observer(cfg, stop, live_status)),
                    Observer.stale_after_s)
@@ -189,7 +194,7 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
                 if mqtt and mqtt.current:
                     status["mqtt"] = {"connected": mqtt.current.connected,
                                       "last_error": mqtt.current.last_error}
-                write_status(cfg.data_dir, status)
+                write_status(cfg.data_dir, STATUS_FILE, status)
                 last_write = now
             if stop.wait(SUPERVISE_INTERVAL_S):
                 break
@@ -220,12 +225,3 @@ def run_reboot(cfg: EdgeConfig) -> int:
         logger.error("node=%s reboot command %r failed: %s", cfg.node.id,
                      cfg.node.reboot_command, exc)
         return 1
-
-
-def write_status(data_dir: Path, status: dict[str, object]) -> None:
-    tmp = data_dir / (STATUS_FILE + ".tmp")
-    try:
-        tmp.write_text(json.dumps(status, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(data_dir / STATUS_FILE)
-    except OSError as exc:  # a full disk must not stop supervision
-        logger.warning("cannot write %s: %s", STATUS_FILE, exc)

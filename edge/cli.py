@@ -102,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     cmd("_recorder", _recorder, None)
     cmd("_web", _web, None)
     cmd("_thumbs", _thumbs, None)
+    cmd("_detect", _detect, None)
     sp = cmd("_replay", _replay, None)
     sp.add_argument("--channel", required=True)
     sp.add_argument("--from", dest="start", type=float, required=True)
@@ -290,6 +291,12 @@ def _thumbs(args: argparse.Namespace) -> int:
     from edge.web.thumbs import run_thumbs
 
     return run_thumbs(config_mod.load(args.config))
+
+
+def _detect(args: argparse.Namespace) -> int:
+    from edge.detect.process import run_detect
+
+    return run_detect(config_mod.load(args.config))
 
 
 def _replay(args: argparse.Namespace) -> int:

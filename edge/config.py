@@ -55,6 +55,21 @@ class RetentionConfig:
     event_days: int = EVENT_DAYS
 
 
+DETECT_LABELS = ("person", "vehicle", "two_wheeler")
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneConfig:
+    """A detection zone of a camera: a polygon in relative coordinates (0..1) and what
+    counts inside it."""
+
+    name: str
+    polygon: tuple[tuple[float, ...], ...] = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
+    labels: tuple[str, ...] = DETECT_LABELS
+    min_score: float = 0.0  # 0: detect.min_score
+    min_area: float = 0.0005  # of the frame
+
+
 @dataclass(frozen=True, slots=True)
 class CameraConfig:
     id: str
@@ -65,6 +80,9 @@ class CameraConfig:
     key_area: bool = False
     retention_days: int | None = None
     record: bool = True
+    detect: bool = False  # people and vehicles ([detect])
+    zones: tuple[ZoneConfig, ...] = ()  # none: the whole frame
+    masks: tuple[tuple[tuple[float, ...], ...], ...] = ()  # polygons never looked at
 
     def legal_min_days(self, retention: RetentionConfig) -> int:
         return retention.key_area_days if self.key_area else retention.ordinary_days
@@ -152,6 +170,22 @@ class WebConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DetectConfig:
+    """On-device detection of people and vehicles (cameras with detect = true), in its own
+    process. Frames: the camera's sub stream at ``fps`` when it has one, else the main
+    stream's keyframes only (no extra camera connection)."""
+
+    enabled: bool = True
+    fps: float = 5.0
+    min_score: float = 0.5
+    labels: tuple[str, ...] = DETECT_LABELS
+    motion_threshold: int = 25  # grey levels a pixel must change by to count as motion
+    motion_min_area: float = 0.002  # of the frame
+    lock_seconds: int = 0  # > 0: footage this long before and after an event is locked
+    threads: int = 1  # the model's CPU threads
+
+
+@dataclass(frozen=True, slots=True)
 class EdgeConfig:
     node: NodeConfig
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -161,6 +195,7 @@ class EdgeConfig:
     mqtt: MqttConfig | None = None
     media: MediaConfig = field(default_factory=MediaConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
 
     @property
     def data_dir(self) -> Path:
@@ -213,7 +248,7 @@ def parse_toml(data: bytes, path: str | Path) -> dict[str, Any]:
 def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     problems: list[str] = []
     sections = {"node": NodeConfig, "storage": StorageConfig, "retention": RetentionConfig,
-                "media": MediaConfig, "web": WebConfig}
+                "media": MediaConfig, "web": WebConfig, "detect": DetectConfig}
     for key in sorted(set(raw) - set(sections) - {"cameras", "platforms", "mqtt"}):
         problems.append(f"{key}: 未知配置项 unknown key")
     built: dict[str, Any] = {}
@@ -243,6 +278,8 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
         _check_media(built["media"], problems)
     if built.get("web") is not None:
         _check_web(built["web"], problems)
+    if built.get("detect") is not None:
+        _check_detect(built["detect"], problems)
     retention = built.get("retention") or RetentionConfig()
     _check_cameras(cameras, retention, problems)
     if problems:
@@ -288,8 +325,20 @@ def _build(cls: type, data: Any, where: str, problems: list[str]) -> Any:
             problems.append(f"{where}.{f.name}: {reason}")
     if len(problems) > before:
         return None
-    # TOML arrays arrive as lists; frozen config holds tuples
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+    return cls(**{k: _frozen(v, hints[k]) for k, v in data.items()})
+
+
+def _frozen(value: Any, hint: Any) -> Any:
+    """TOML arrays arrive as lists, tables as dicts; frozen config holds tuples and
+    dataclasses (already type-checked)."""
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _build(hint, value, "", [])
+    if isinstance(value, list):
+        args = typing.get_args(hint)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):
+            args = typing.get_args(next(a for a in args if a is not type(None)))
+        return tuple(_frozen(v, args[0] if args else Any) for v in value)
+    return value
 
 
 def _type_problem(value: Any, hint: Any) -> str | None:
@@ -307,6 +356,10 @@ def _type_problem(value: Any, hint: Any) -> str | None:
             return f"类型错误 must be an array, got {type(value).__name__} {value!r}"
         item = typing.get_args(hint)[0]
         return next((r for r in (_type_problem(v, item) for v in value) if r), None)
+    if dataclasses.is_dataclass(hint):  # an array of tables, e.g. [[cameras.zones]]
+        inner: list[str] = []
+        _build(typing.cast(type, hint), value, "", inner)
+        return "; ".join(p.lstrip(": .") for p in inner) or None
     # TOML ints are acceptable where a float is wanted; bools are never numbers.
     ok = {
         bool: isinstance(value, bool),
@@ -419,6 +472,32 @@ def _check_web(web: WebConfig, problems: list[str]) -> None:
         problems.append("web.idle_minutes: 应在 1–1440 之间 must be within 1..1440")
 
 
+def _check_detect(detect: DetectConfig, problems: list[str]) -> None:
+    if not 0.1 <= detect.fps <= 25:
+        problems.append("detect.fps: 应在 0.1–25 之间 must be within 0.1..25")
+    if not 0.05 <= detect.min_score <= 0.99:
+        problems.append("detect.min_score: 应在 0.05–0.99 之间 must be within 0.05..0.99")
+    _check_labels(detect.labels, "detect.labels", problems)
+    if not 1 <= detect.motion_threshold <= 255 or not 0 <= detect.motion_min_area < 1:
+        problems.append("detect: motion_threshold 1–255, motion_min_area 0–1")
+    if not 0 <= detect.lock_seconds <= 3600 or not 1 <= detect.threads <= 4:
+        problems.append("detect: lock_seconds 0–3600, threads 1–4")
+
+
+def _check_labels(labels: tuple[str, ...], where: str, problems: list[str]) -> None:
+    unknown = sorted(set(labels) - set(DETECT_LABELS))
+    if unknown:
+        problems.append(f"{where}: 未知类别 unknown {unknown}; known: {list(DETECT_LABELS)}")
+
+
+def _check_polygon(polygon: tuple[tuple[float, ...], ...], where: str,
+                   problems: list[str]) -> None:
+    if len(polygon) < 3 or any(len(p) != 2 or not all(0 <= v <= 1 for v in p)
+                               for p in polygon):
+        problems.append(f"{where}: 多边形应为至少 3 个 [x, y] 点, 取值 0–1 a polygon is at least "
+                        "3 [x, y] points within 0..1 (fractions of the picture)")
+
+
 def _check_mqtt(mqtt: MqttConfig, problems: list[str]) -> None:
     if not mqtt.host:
         problems.append("mqtt.host: 不能为空 must not be empty")
@@ -477,6 +556,14 @@ def _check_cameras(
             reason = None if url is None else check_rtsp_url(url)
             if reason:
                 problems.append(f"{where}.{key}: {reason}")
+        for z, zone in enumerate(cam.zones):
+            _check_polygon(zone.polygon, f"{where}.zones[{z}].polygon", problems)
+            _check_labels(zone.labels, f"{where}.zones[{z}].labels", problems)
+            if not 0 <= zone.min_score <= 0.99:
+                problems.append(f"{where}.zones[{z}].min_score: 应在 0–0.99 之间 "
+                                "must be within 0..0.99")
+        for m, mask in enumerate(cam.masks):
+            _check_polygon(mask, f"{where}.masks[{m}]", problems)
         minimum = cam.legal_min_days(retention)
         if cam.retention_days is not None and cam.retention_days < minimum:
             problems.append(

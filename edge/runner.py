@@ -11,11 +11,13 @@ and dropped, the loop goes on.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from pathlib import Path
+from typing import Any, Iterator
 
 logger = logging.getLogger(__name__)
 
@@ -52,3 +54,14 @@ def survive(log: logging.Logger, what: str, *args: object) -> Iterator[None]:
         yield
     except Exception:
         log.exception("dropped " + what + " after an unexpected error", *args)
+
+
+def write_status(data_dir: Path, name: str, status: dict[str, Any]) -> None:
+    """A runner's live state as ``data_dir/name`` (JSON), replaced atomically for readers in
+    other processes (``edge status``, the web UI)."""
+    tmp = data_dir / (name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(status, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(data_dir / name)
+    except OSError as exc:  # a full disk must not stop the runner
+        logger.warning("cannot write %s: %s", name, exc)

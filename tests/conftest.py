@@ -14,6 +14,7 @@ from typing import Callable, Iterator, TypeVar
 import pytest
 
 from edge.sim.clips import ClipSpec, ensure_clip
+from edge.sim.scenes import vtest_avi
 from edge.sim.server import CameraServer, gstreamer_missing
 
 T = TypeVar("T")
@@ -35,6 +36,36 @@ SPECS = {
 @pytest.fixture(scope="session")
 def clips() -> dict[str, Path]:
     return {name: ensure_clip(spec, CLIP_CACHE) for name, spec in SPECS.items()}
+
+
+MEDIA_CACHE = ROOT / ".cache" / "media"
+
+
+def street_clips() -> dict[str, Path]:
+    """Real scenes for detection (from Debian's opencv-doc, fetched once): ``street``, 30 s
+    of vtest.avi (people walking past parked cars), a keyframe a second; ``empty``, the same
+    street with nobody in it (the median of vtest's frames), standing still."""
+    vtest = vtest_avi(MEDIA_CACHE)
+    empty = MEDIA_CACHE / "vtest-empty.png"
+    if not empty.exists():
+        import av
+        import numpy as np
+
+        with av.open(str(vtest)) as container:
+            frames = [f.to_ndarray(format="rgb24")
+                      for i, f in enumerate(container.decode(video=0)) if i % 8 == 0]
+        median = np.median(np.stack(frames), axis=0).astype(np.uint8)
+        picture = av.VideoFrame.from_ndarray(median, format="rgb24")
+        with av.open(str(empty), "w", format="image2") as out:
+            stream = out.add_stream("png", rate=1)
+            stream.width, stream.height, stream.pix_fmt = picture.width, picture.height, "rgb24"
+            out.mux(stream.encode(picture))
+            out.mux(stream.encode(None))
+    specs = {"street": ClipSpec("t-street", width=640, height=480, fps=10, seconds=30, gop=10,
+                                bitrate=1_000_000, source=str(vtest)),
+             "empty": ClipSpec("t-street-empty", width=640, height=480, fps=10, seconds=10,
+                               gop=10, bitrate=1_000_000, source=str(empty))}
+    return {name: ensure_clip(spec, CLIP_CACHE) for name, spec in specs.items()}
 
 
 @pytest.fixture(scope="session")

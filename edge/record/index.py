@@ -384,6 +384,10 @@ class Index:
             (channel_id, ts, kind, json.dumps(data, ensure_ascii=False), snapshot_path))
         return int(cur.lastrowid or 0)
 
+    def update_event(self, event_id: int, data: dict[str, object]) -> None:
+        self.db.execute("UPDATE events SET data = ? WHERE id = ?",
+                        (json.dumps(data, ensure_ascii=False), event_id))
+
     def events(self, start: float, end: float, channels: Iterable[str] | None = None,
                kinds: Iterable[str] | None = None, unacked_only: bool = False,
                limit: int = 500, before_id: int | None = None) -> list[Event]:

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import queue
+import select
 import socket
 import struct
 import threading
@@ -194,10 +195,16 @@ class _Client:
 
 
 def _closed(conn: socket.socket) -> bool:
-    try:
-        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-    except BlockingIOError:
+    """Whether the reader hung up, without waiting: a socket with a timeout polls for that
+    long before any recv, MSG_DONTWAIT or not (which held a keyframes-only reader's first
+    frames back by 10 s when it came before its camera)."""
+    readable, _, _ = select.select([conn], [], [], 0)
+    if not readable:
         return False
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 def _read_request(conn: socket.socket) -> dict[str, object]:

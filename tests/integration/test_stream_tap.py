@@ -105,3 +105,34 @@ def test_records_round_trip_and_garbage_is_our_error() -> None:
                 encode(b"F", b"\x01"), b"F" + (1 << 30).to_bytes(4, "big")):
         with pytest.raises(TapError):
             list(decode(bytearray(bad)))
+
+
+def test_a_keyframes_reader_there_before_its_camera_gets_it_at_once(tmp_path: Path) -> None:
+    """The tap checks whether an idle reader hung up without waiting (it used to wait 10 s
+    there, so a detector started before its camera saw nothing for that long)."""
+    hub = StreamHub()
+    stop = threading.Event()
+    TapServer(hub, tmp_path, stop).start()
+    reader = TapReader(tmp_path, CAM, keyframes=True, timeout_s=20)
+    got: list[tuple[str, float]] = []
+
+    def read() -> None:
+        for kind, _ in reader.records():
+            got.append((kind, time.monotonic()))
+            if kind == "frame":
+                return
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: got, 5, "the reader told the camera is not there")
+        time.sleep(2.5)  # the tap's idle check has run
+        connected = time.monotonic()
+        hub.connected(CAM, StreamInfo("h264", None, b"\0\0\0\1"))
+        hub.on_packet(CAM, True, True, b"\0\0\0\1\x65", time.time())
+        thread.join(5)
+        assert [k for k, _ in got] == ["gone", "info", "frame"]
+        assert got[-1][1] - connected < 1.0
+    finally:
+        stop.set()
+        reader.close()

@@ -23,6 +23,8 @@ PURE = [
     "edge/gb28181/media/sessions.py", "edge/gb28181/media/mansrtsp.py", "edge/digits.py",
     "edge/supervision.py", "edge/mqtt/commands.py", "edge/ingest/media.py",
     "edge/stream/fmp4.py", "edge/health/compliance.py", "edge/detect/blazeface.py",
+    "edge/detect/objects.py", "edge/detect/motion.py", "edge/detect/zones.py",
+    "edge/detect/tracker.py", "edge/detect/pipeline.py",
 ]
 IMPURE = {"socket", "threading", "sqlite3", "av", "subprocess", "time", "os", "shutil"}
 

@@ -1,0 +1,59 @@
+"""One camera's detection, frame by frame: motion gate -> model on the moving region ->
+zones and filters -> tracker. No I/O: the model is passed in as a function, the time
+with each frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from edge.config import CameraConfig, DetectConfig
+from edge.detect.motion import MotionGate, MotionSettings, grey_small
+from edge.detect.objects import Box, Detection
+from edge.detect.tracker import Tracker, TrackerSettings, Update
+from edge.detect.zones import WHOLE_FRAME, Zone, zones_of
+
+Model = Callable[[np.ndarray, Box], list[Detection]]
+
+
+@dataclass
+class Counters:
+    frames: int = 0
+    moving: int = 0  # frames the gate let through
+    inferences: int = 0
+    events: int = 0
+
+
+def zones_for(cam: CameraConfig, detect: DetectConfig) -> tuple[Zone, ...]:
+    """The camera's zones with the node's defaults filled in; none: the whole frame."""
+    if not cam.zones:
+        return (Zone("全画面", WHOLE_FRAME, detect.labels, detect.min_score),)
+    return tuple(Zone(z.name, tuple((p[0], p[1]) for p in z.polygon), z.labels,
+                      z.min_score or detect.min_score, z.min_area) for z in cam.zones)
+
+
+class CameraPipeline:
+    def __init__(self, cam: CameraConfig, detect: DetectConfig, model: Model,
+                 frame_interval_s: float) -> None:
+        self.model = model
+        self.zones = zones_for(cam, detect)
+        self.masks = tuple(tuple((p[0], p[1]) for p in m) for m in cam.masks)
+        self.gate = MotionGate(MotionSettings(threshold=detect.motion_threshold,
+                                              min_area=detect.motion_min_area))
+        # seen seldom (keyframes only): a track survives a few missed looks
+        self.tracker = Tracker(TrackerSettings(max_age_s=max(8.0, 4 * frame_interval_s)))
+        self.counters = Counters()
+
+    def frame(self, rgb: np.ndarray, now: float) -> Update:
+        self.counters.frames += 1
+        region = self.gate.update(grey_small(rgb))
+        found: list[tuple[Detection, list[str]]] = []
+        if region is not None:
+            self.counters.moving += 1
+            self.counters.inferences += 1
+            found = [(d, zones_of(d, self.zones, self.masks)) for d in self.model(rgb, region)]
+        update = self.tracker.update(found, now)
+        self.counters.events += len(update.started)
+        return update

@@ -1,0 +1,256 @@
+"""Runner (``edge _detect``, its own process: a model crash never touches recording; the
+supervisor restarts it). One thread per camera with ``detect = true`` reads the stream tap:
+the sub stream at ``detect.fps`` when the camera has one (the recorder pulls it only while
+someone watches), else the main stream's keyframes only — no extra camera connection.
+
+Each event is written at once and in one transaction — the event row, its pictures under
+``snapshots/`` and, with MQTT, an outbox message — when its track is confirmed; its
+picture is replaced when a better one comes, and its end, path and duration are written
+when the object leaves. ``detect.json`` has each camera's counters (frames, frames with
+motion, model runs, events) for ``edge status`` and the tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+
+from edge import faults
+from edge.config import CameraConfig, EdgeConfig
+from edge.detect.coco import ObjectDetector
+from edge.detect.pipeline import CameraPipeline
+from edge.detect.tracker import Track, Update
+from edge.errors import ProtocolError
+from edge.ingest.media import StreamInfo
+from edge.log import also_to_file
+from edge.mqtt.outbox import Outbox
+from edge.record.index import Index
+from edge.runner import survive, write_status
+from edge.stream.tap import TapReader
+
+logger = logging.getLogger(__name__)
+
+WIDTH = 640  # frames are looked at this wide (the model sees 300x300 of them)
+RECONNECT_S = 3.0
+STATUS_FILE = "detect.json"
+STATUS_EVERY_S = 2.0
+KIND = "detection"
+
+
+class EventStore:
+    """Events with their pictures, in the index (and the outbox), from every camera thread."""
+
+    def __init__(self, cfg: EdgeConfig) -> None:
+        self.cfg = cfg
+        self.lock = threading.Lock()
+        self.rows: dict[tuple[str, int], int] = {}  # (channel, track id) -> event id
+        self._local = threading.local()  # a connection per camera thread (SQLite's rule)
+
+    @property
+    def index(self) -> Index:
+        if not hasattr(self._local, "index"):
+            self._local.index = Index(self.cfg.data_dir, schema=False)
+        index: Index = self._local.index
+        return index
+
+    @property
+    def outbox(self) -> Outbox | None:
+        if not self.cfg.mqtt:
+            return None
+        if not hasattr(self._local, "outbox"):
+            self._local.outbox = Outbox(self.cfg.data_dir, self.index.db)
+        outbox: Outbox = self._local.outbox
+        return outbox
+
+    def write(self, channel: str, update: Update, rgb: np.ndarray) -> None:
+        with self.lock, self.index.transaction():
+            for track in update.started:
+                self._start(channel, track, rgb)
+            for track in update.improved:
+                self._pictures(channel, track, rgb)
+                self._update(channel, track)
+            for track in update.ended:
+                self._end(channel, track)
+
+    def _start(self, channel: str, track: Track, rgb: np.ndarray) -> None:
+        rel = self._pictures(channel, track, rgb)
+        data = _data(track)
+        event_id = self.index.add_event(channel, track.start, KIND, data, rel)
+        self.rows[(channel, track.id)] = event_id
+        if self.outbox is not None:
+            self.outbox.put("events", {"type": KIND, "channel": channel, "event": event_id,
+                                       "state": "start", **data}, time.time())
+        logger.info("camera=%s %s seen (score %.2f, zones %s)", channel, track.label,
+                    track.best.score, ",".join(sorted(track.zones)))
+
+    def _update(self, channel: str, track: Track) -> None:
+        event_id = self.rows.get((channel, track.id))
+        if event_id is not None:
+            self.index.update_event(event_id, _data(track))
+
+    def _end(self, channel: str, track: Track) -> None:
+        event_id = self.rows.pop((channel, track.id), None)
+        if event_id is None:
+            return
+        data = _data(track)
+        self.index.update_event(event_id, data)
+        if self.outbox is not None:
+            self.outbox.put("events", {"type": KIND, "channel": channel, "event": event_id,
+                                       "state": "end", **data}, time.time())
+        seconds = self.cfg.detect.lock_seconds
+        if seconds:
+            self.index.add_lock(channel, track.start - seconds, track.last + seconds,
+                                f"{track.label} event {event_id}")
+
+    def _pictures(self, channel: str, track: Track, rgb: np.ndarray) -> str:
+        """The frame with the box drawn, and the clean crop beside it (``.crop.jpg``)."""
+        day = time.strftime("%Y-%m-%d", time.gmtime(track.start))
+        rel = f"snapshots/{channel}/{day}/{int(track.start * 1000)}_{track.id}.jpg"
+        path = self.cfg.data_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        h, w = rgb.shape[:2]
+        b = track.best.box
+        x0, y0, x1, y1 = int(b.x0 * w), int(b.y0 * h), int(b.x1 * w), int(b.y1 * h)
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        crop = bgr[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)].copy()
+        cv2.rectangle(bgr, (x0, y0), (x1, y1), (0, 0, 255), 2)
+        for target, image in ((path, bgr), (crop_path(path), crop)):
+            ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+            if ok:
+                tmp = target.with_name("." + target.name)
+                tmp.write_bytes(jpeg.tobytes())
+                os.replace(tmp, target)
+        return rel
+
+
+def crop_path(snapshot: Path) -> Path:
+    return snapshot.with_suffix(".crop.jpg")
+
+
+def _data(track: Track) -> dict[str, Any]:
+    b = track.best.box
+    return {"label": track.label, "score": round(track.best.score, 3),
+            "box": [round(v, 4) for v in (b.x0, b.y0, b.x1, b.y1)],
+            "zones": sorted(track.zones), "start": track.start, "end": track.last,
+            "path": [[round(t, 2), round(x, 4), round(y, 4)] for t, x, y in track.path]}
+
+
+class CameraWatcher(threading.Thread):
+    def __init__(self, cfg: EdgeConfig, cam: CameraConfig, detector: ObjectDetector,
+                 store: EventStore, stop: threading.Event) -> None:
+        super().__init__(name=f"detect:{cam.id}", daemon=True)
+        self.cfg, self.cam, self.store, self.stop = cfg, cam, store, stop
+        self.sub = cam.sub_url is not None
+        self.interval = 1.0 / cfg.detect.fps
+        # keyframes come about every 2 s: the tracker waits longer for a second look
+        self.pipeline = CameraPipeline(cam, cfg.detect, detector.detect,
+                                       self.interval if self.sub else 2.0)
+        self.last_error: str | None = None
+        self._last_t = 0.0
+
+    @property
+    def mode(self) -> str:
+        return "sub" if self.sub else "keyframes"
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            with survive(logger, "camera=%s detection connection", self.cam.id):
+                try:
+                    self._read()
+                except (OSError, ProtocolError) as exc:
+                    self._error(f"stream tap: {exc}")
+            ended = self.pipeline.tracker.flush()
+            if ended:
+                self.store.write(self.cam.id, Update(ended=ended), np.zeros((1, 1, 3), np.uint8))
+            self.stop.wait(RECONNECT_S)
+
+    def _read(self) -> None:
+        reader = TapReader(self.cfg.data_dir, self.cam.id, stream=1 if self.sub else 0,
+                           keyframes=not self.sub, timeout_s=30)
+        info: StreamInfo | None = None
+        codec: Any = None
+        try:
+            for kind, item in reader.records():
+                if self.stop.is_set():
+                    return
+                if kind == "info":
+                    assert isinstance(item, StreamInfo)
+                    info, codec = item, av.CodecContext.create(item.video, "r")
+                elif kind == "frame" and info is not None and item.video:  # type: ignore[union-attr]
+                    with survive(logger, "camera=%s detection frame", self.cam.id):
+                        if not self.sub:  # each keyframe alone, out at once (no decoder delay)
+                            codec = av.CodecContext.create(info.video, "r")
+                        self._frame(codec, info, item)
+        finally:
+            reader.close()
+
+    def _frame(self, codec: Any, info: StreamInfo, frame: Any) -> None:
+        faults.check("detect.frame")
+        data = info.extradata + frame.data if frame.keyframe else frame.data
+        try:
+            pictures = list(codec.decode(av.Packet(data)))
+            if not self.sub:
+                pictures += list(codec.decode(None))
+        except av.FFmpegError as exc:
+            self._error(f"decode: {exc}")
+            return
+        for picture in pictures[-1:]:
+            if frame.t - self._last_t < self.interval * 0.9:
+                continue  # the sub stream runs faster than detect.fps
+            self._last_t = frame.t
+            if picture.width > WIDTH:
+                picture = picture.reformat(width=WIDTH,
+                                           height=round(picture.height * WIDTH / picture.width) // 2 * 2)
+            rgb = picture.to_ndarray(format="rgb24")
+            update = self.pipeline.frame(rgb, frame.t)
+            if update.started or update.improved or update.ended:
+                self.store.write(self.cam.id, update, rgb)
+            self.last_error = None
+
+    def _error(self, message: str) -> None:
+        if message != self.last_error:
+            logger.warning("camera=%s detection: %s", self.cam.id, message)
+        self.last_error = message
+
+    def status(self) -> dict[str, Any]:
+        c = self.pipeline.counters
+        return {"id": self.cam.id, "mode": self.mode, "frames": c.frames, "moving": c.moving,
+                "inferences": c.inferences, "events": c.events, "last_error": self.last_error,
+                "tracks": len(self.pipeline.tracker.tracks)}
+
+
+def run_detect(cfg: EdgeConfig) -> int:
+    also_to_file(cfg.data_dir, "detect")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    cams = [c for c in cfg.cameras if c.detect]
+    # the model keeps what the least demanding zone wants; each zone filters for itself
+    floor = min([cfg.detect.min_score] + [z.min_score for c in cams for z in c.zones
+                                          if z.min_score])
+    detector = ObjectDetector(floor, cfg.detect.threads)
+    store = EventStore(cfg)
+    watchers = [CameraWatcher(cfg, c, detector, store, stop) for c in cams]
+    for w in watchers:
+        w.start()
+    logger.info("detection: %d cameras (%s)", len(watchers),
+                ", ".join(f"{w.cam.id} {w.mode}" for w in watchers))
+    status_at = 0.0
+    while not stop.wait(1.0):
+        print("beat", flush=True)  # the supervisor's sign of life
+        now = time.monotonic()
+        if now - status_at >= STATUS_EVERY_S:
+            status_at = now
+            write_status(cfg.data_dir, STATUS_FILE, {"ts": time.time(), "inferences": detector.invocations,
+                                         "cameras": [w.status() for w in watchers]})
+    return 0
+
+
