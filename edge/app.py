@@ -157,7 +157,8 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
                                         command, "--config", str(config_path)], check)
             supervisor.add(name, child, CHILD_STALE_S)
             children.append(child)
-    if cfg.detect.enabled and any(c.detect for c in cfg.cameras):  # the model in its own process
+    # the model and the quality diagnosis in their own process
+    if cfg.quality.enabled or (cfg.detect.enabled and any(c.detect for c in cfg.cameras)):
         child = ChildProcess("detect", [sys.executable, "-m", "edge", "--log-level", log_level,
                                         "_detect", "--config", str(config_path)])
         supervisor.add("detect", child, CHILD_STALE_S)

@@ -186,6 +186,18 @@ class DetectConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class QualityConfig:
+    """Video quality diagnosis of every camera (in the detector process): one frame every
+    ``interval`` seconds; a fault is raised after ``onset`` bad looks in a row and cleared
+    after ``clear`` good ones."""
+
+    enabled: bool = True
+    interval: float = 60.0
+    onset: int = 3
+    clear: int = 3
+
+
+@dataclass(frozen=True, slots=True)
 class EdgeConfig:
     node: NodeConfig
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -196,6 +208,7 @@ class EdgeConfig:
     media: MediaConfig = field(default_factory=MediaConfig)
     web: WebConfig = field(default_factory=WebConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
 
     @property
     def data_dir(self) -> Path:
@@ -248,7 +261,8 @@ def parse_toml(data: bytes, path: str | Path) -> dict[str, Any]:
 def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     problems: list[str] = []
     sections = {"node": NodeConfig, "storage": StorageConfig, "retention": RetentionConfig,
-                "media": MediaConfig, "web": WebConfig, "detect": DetectConfig}
+                "media": MediaConfig, "web": WebConfig, "detect": DetectConfig,
+                "quality": QualityConfig}
     for key in sorted(set(raw) - set(sections) - {"cameras", "platforms", "mqtt"}):
         problems.append(f"{key}: 未知配置项 unknown key")
     built: dict[str, Any] = {}
@@ -280,6 +294,10 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
         _check_web(built["web"], problems)
     if built.get("detect") is not None:
         _check_detect(built["detect"], problems)
+    quality = built.get("quality")
+    if quality is not None and not (1 <= quality.interval <= 3600 and 1 <= quality.onset <= 60
+                                    and 1 <= quality.clear <= 60):
+        problems.append("quality: interval 1–3600 s, onset 1–60, clear 1–60")
     retention = built.get("retention") or RetentionConfig()
     _check_cameras(cameras, retention, problems)
     if problems:

@@ -68,6 +68,16 @@ def street_clips() -> dict[str, Path]:
     return {name: ensure_clip(spec, CLIP_CACHE) for name, spec in specs.items()}
 
 
+def degraded_clips(effects: tuple[str, ...]) -> dict[str | None, Path]:
+    """vtest's street for 10 s, then 10 s of each fault (None: healthy throughout)."""
+    vtest = str(vtest_avi(MEDIA_CACHE))
+    return {effect: ensure_clip(ClipSpec(f"t-quality-{effect or 'healthy'}", width=640,
+                                         height=480, fps=10, seconds=20, gop=10,
+                                         bitrate=2_000_000, source=vtest, effect=effect),
+                                CLIP_CACHE)
+            for effect in (None, *effects)}
+
+
 @pytest.fixture(scope="session")
 def gstreamer() -> None:
     # Not a skip: the camera suites are core and CI installs GStreamer.

@@ -1,7 +1,9 @@
 """Runner (``edge _detect``, its own process: a model crash never touches recording; the
-supervisor restarts it). One thread per camera with ``detect = true`` reads the stream tap:
-the sub stream at ``detect.fps`` when the camera has one (the recorder pulls it only while
-someone watches), else the main stream's keyframes only — no extra camera connection.
+supervisor restarts it). One thread per camera reads the stream tap: for detection
+(``detect = true``) the sub stream at ``detect.fps`` when the camera has one (the recorder
+pulls it only while someone watches), else the main stream's keyframes only — no extra
+camera connection; for quality diagnosis (every camera) one keyframe per
+``quality.interval``.
 
 Each event is written at once and in one transaction — the event row, its pictures under
 ``snapshots/`` and, with MQTT, an outbox message — when its track is confirmed; its
@@ -33,6 +35,7 @@ from edge.errors import ProtocolError
 from edge.ingest.media import StreamInfo
 from edge.log import also_to_file
 from edge.mqtt.outbox import Outbox
+from edge.quality.watch import QualityWatch
 from edge.record.index import Index
 from edge.runner import survive, write_status
 from edge.stream.tap import TapReader
@@ -145,15 +148,20 @@ def _data(track: Track) -> dict[str, Any]:
 
 
 class CameraWatcher(threading.Thread):
-    def __init__(self, cfg: EdgeConfig, cam: CameraConfig, detector: ObjectDetector,
+    """One camera: detection (``detect = true``) and quality diagnosis ([quality]) on the
+    frames of the tap. Keyframes are decoded only when one of them is due."""
+
+    def __init__(self, cfg: EdgeConfig, cam: CameraConfig, detector: ObjectDetector | None,
                  store: EventStore, stop: threading.Event) -> None:
         super().__init__(name=f"detect:{cam.id}", daemon=True)
         self.cfg, self.cam, self.store, self.stop = cfg, cam, store, stop
-        self.sub = cam.sub_url is not None
+        self.sub = detector is not None and cam.sub_url is not None
         self.interval = 1.0 / cfg.detect.fps
         # keyframes come about every 2 s: the tracker waits longer for a second look
-        self.pipeline = CameraPipeline(cam, cfg.detect, detector.detect,
-                                       self.interval if self.sub else 2.0)
+        self.pipeline = None if detector is None else CameraPipeline(
+            cam, cfg.detect, detector.detect, self.interval if self.sub else 2.0)
+        self.quality = QualityWatch(cfg.data_dir, cam, cfg.quality, lambda: store.index) \
+            if cfg.quality.enabled else None
         self.last_error: str | None = None
         self._last_t = 0.0
 
@@ -168,7 +176,7 @@ class CameraWatcher(threading.Thread):
                     self._read()
                 except (OSError, ProtocolError) as exc:
                     self._error(f"stream tap: {exc}")
-            ended = self.pipeline.tracker.flush()
+            ended = self.pipeline.tracker.flush() if self.pipeline else []
             if ended:
                 self.store.write(self.cam.id, Update(ended=ended), np.zeros((1, 1, 3), np.uint8))
             self.stop.wait(RECONNECT_S)
@@ -186,12 +194,20 @@ class CameraWatcher(threading.Thread):
                     assert isinstance(item, StreamInfo)
                     info, codec = item, av.CodecContext.create(item.video, "r")
                 elif kind == "frame" and info is not None and item.video:  # type: ignore[union-attr]
+                    if not self.sub and not self._due(item.t):  # type: ignore[union-attr]
+                        continue  # not decoded at all: a quality-only camera costs ~nothing
                     with survive(logger, "camera=%s detection frame", self.cam.id):
                         if not self.sub:  # each keyframe alone, out at once (no decoder delay)
                             codec = av.CodecContext.create(info.video, "r")
                         self._frame(codec, info, item)
         finally:
             reader.close()
+
+    def _detect_due(self, t: float) -> bool:
+        return self.pipeline is not None and t - self._last_t >= self.interval * 0.9
+
+    def _due(self, t: float) -> bool:
+        return self._detect_due(t) or (self.quality is not None and self.quality.due(t))
 
     def _frame(self, codec: Any, info: StreamInfo, frame: Any) -> None:
         faults.check("detect.frame")
@@ -203,18 +219,21 @@ class CameraWatcher(threading.Thread):
         except av.FFmpegError as exc:
             self._error(f"decode: {exc}")
             return
-        for picture in pictures[-1:]:
-            if frame.t - self._last_t < self.interval * 0.9:
-                continue  # the sub stream runs faster than detect.fps
+        if not pictures or not self._due(frame.t):
+            return  # the sub stream runs faster than detect.fps
+        picture = pictures[-1]
+        if picture.width > WIDTH:
+            picture = picture.reformat(width=WIDTH,
+                                       height=round(picture.height * WIDTH / picture.width) // 2 * 2)
+        rgb = picture.to_ndarray(format="rgb24")
+        if self.quality is not None and self.quality.due(frame.t):
+            self.quality.sample(rgb, frame.t)
+        if self.pipeline is not None and self._detect_due(frame.t):
             self._last_t = frame.t
-            if picture.width > WIDTH:
-                picture = picture.reformat(width=WIDTH,
-                                           height=round(picture.height * WIDTH / picture.width) // 2 * 2)
-            rgb = picture.to_ndarray(format="rgb24")
             update = self.pipeline.frame(rgb, frame.t)
             if update.started or update.improved or update.ended:
                 self.store.write(self.cam.id, update, rgb)
-            self.last_error = None
+        self.last_error = None
 
     def _error(self, message: str) -> None:
         if message != self.last_error:
@@ -222,26 +241,37 @@ class CameraWatcher(threading.Thread):
         self.last_error = message
 
     def status(self) -> dict[str, Any]:
-        c = self.pipeline.counters
-        return {"id": self.cam.id, "mode": self.mode, "frames": c.frames, "moving": c.moving,
-                "inferences": c.inferences, "events": c.events, "last_error": self.last_error,
-                "tracks": len(self.pipeline.tracker.tracks)}
+        out: dict[str, Any] = {"id": self.cam.id, "mode": self.mode,
+                               "detect": self.pipeline is not None,
+                               "last_error": self.last_error}
+        if self.pipeline is not None:
+            c = self.pipeline.counters
+            out.update(frames=c.frames, moving=c.moving, inferences=c.inferences,
+                       events=c.events, tracks=len(self.pipeline.tracker.tracks))
+        if self.quality is not None:
+            out["quality"] = self.quality.status()
+        return out
 
 
 def run_detect(cfg: EdgeConfig) -> int:
     also_to_file(cfg.data_dir, "detect")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    cams = [c for c in cfg.cameras if c.detect]
-    # the model keeps what the least demanding zone wants; each zone filters for itself
-    floor = min([cfg.detect.min_score] + [z.min_score for c in cams for z in c.zones
-                                          if z.min_score])
-    detector = ObjectDetector(floor, cfg.detect.threads)
+    detecting = [c for c in cfg.cameras if c.detect and cfg.detect.enabled]
+    detector = None
+    if detecting:
+        # the model keeps what the least demanding zone wants; each zone filters for itself
+        floor = min([cfg.detect.min_score] + [z.min_score for c in detecting for z in c.zones
+                                              if z.min_score])
+        detector = ObjectDetector(floor, cfg.detect.threads)
     store = EventStore(cfg)
-    watchers = [CameraWatcher(cfg, c, detector, store, stop) for c in cams]
+    watched = cfg.cameras if cfg.quality.enabled else tuple(detecting)
+    watchers = [CameraWatcher(cfg, c, detector if c in detecting else None, store, stop)
+                for c in watched]
     for w in watchers:
         w.start()
-    logger.info("detection: %d cameras (%s)", len(watchers),
+    logger.info("detection on %d cameras, quality diagnosis on %d (%s)", len(detecting),
+                len(watchers) if cfg.quality.enabled else 0,
                 ", ".join(f"{w.cam.id} {w.mode}" for w in watchers))
     status_at = 0.0
     while not stop.wait(1.0):
@@ -249,8 +279,9 @@ def run_detect(cfg: EdgeConfig) -> int:
         now = time.monotonic()
         if now - status_at >= STATUS_EVERY_S:
             status_at = now
-            write_status(cfg.data_dir, STATUS_FILE, {"ts": time.time(), "inferences": detector.invocations,
-                                         "cameras": [w.status() for w in watchers]})
+            write_status(cfg.data_dir, STATUS_FILE, {
+                "ts": time.time(), "inferences": detector.invocations if detector else 0,
+                "cameras": [w.status() for w in watchers]})
     return 0
 
 

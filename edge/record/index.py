@@ -384,6 +384,11 @@ class Index:
             (channel_id, ts, kind, json.dumps(data, ensure_ascii=False), snapshot_path))
         return int(cur.lastrowid or 0)
 
+    def event(self, event_id: int) -> Event | None:
+        r = self.db.execute("SELECT id, channel_id, ts, kind, data, snapshot_path, acked_ts,"
+                            " acked_by FROM events WHERE id = ?", (event_id,)).fetchone()
+        return Event(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7]) if r else None
+
     def update_event(self, event_id: int, data: dict[str, object]) -> None:
         self.db.execute("UPDATE events SET data = ? WHERE id = ?",
                         (json.dumps(data, ensure_ascii=False), event_id))

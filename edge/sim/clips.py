@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 import av
+import cv2
 import numpy as np
 
 from edge.gb28181.media.ps import adts_header
@@ -47,6 +48,7 @@ class ClipSpec:
     audio: str | None = None
     picture: str | None = None  # an image (a face, a street) composed into every frame
     source: str | None = None  # a real scene (video or still picture) instead of the pattern
+    effect: str | None = None  # a fault in the second half of the clip (one of EFFECTS)
     version: int = 2  # bump when the encoding recipe changes, to refresh caches
 
 
@@ -118,9 +120,14 @@ def _encode_video(spec: ClipSpec) -> list[bytes]:
     units: list[bytes] = []
     picture = _picture(spec.picture, spec.height - 2 * COUNTER_BLOCK) if spec.picture else None
     scene = _scene(spec) if spec.source else None
-    for i in range(spec.fps * spec.seconds):
+    total = spec.fps * spec.seconds
+    held: np.ndarray | None = None
+    for i in range(total):
         # a real scene has no counter: its blocks would be motion to the detector
         image = next(scene) if scene else draw_frame(i, spec.width, spec.height)
+        if spec.effect and i >= total // 2:
+            held = image if held is None else held
+            image = degrade(spec.effect, image, held, i)
         if picture is not None:  # drifting a little, as a person in front of a camera does
             h, w = picture.shape[:2]
             left = spec.width - w - 8 - (i % 50)
@@ -131,6 +138,44 @@ def _encode_video(spec: ClipSpec) -> list[bytes]:
         units += [bytes(p) for p in ctx.encode(frame)]
     units += [bytes(p) for p in ctx.encode(None)]
     return units
+
+
+EFFECTS = ("black", "blue", "frozen", "blur", "covered", "dark", "bright", "tint", "turned",
+           "noise")
+
+
+def degrade(effect: str, image: np.ndarray, held: np.ndarray, index: int) -> np.ndarray:
+    """What a failing camera shows: a lost signal, a frozen encoder, lost focus, a lens
+    sprayed over, night without infrared, glare, a failing colour filter, a camera turned
+    away, interference."""
+    if effect == "black":
+        return np.zeros_like(image)
+    if effect == "blue":
+        out = np.zeros_like(image)
+        out[:, :, 2] = 200
+        return out
+    if effect == "frozen":
+        return held
+    if effect == "blur":
+        return np.asarray(cv2.GaussianBlur(image, (0, 0), 6))
+    if effect == "covered":
+        out = image.copy()
+        out[:, :image.shape[1] * 5 // 8] = (70, 60, 50)
+        return out
+    if effect == "dark":
+        return (image * 0.12).astype(np.uint8)
+    if effect == "bright":
+        return np.clip(image.astype(np.int16) + 170, 0, 255).astype(np.uint8)
+    if effect == "tint":
+        return np.clip(image * np.array([1.0, 0.75, 0.45]) + np.array([40, 0, 0]), 0,
+                       255).astype(np.uint8)
+    if effect == "turned":
+        h, w = image.shape[:2]
+        return np.ascontiguousarray(cv2.resize(image[h // 2:, w // 2:], (w, h))[:, ::-1])
+    if effect == "noise":
+        grain = np.random.default_rng(index).normal(0, 30, image.shape)
+        return np.clip(image + grain, 0, 255).astype(np.uint8)
+    raise ValueError(f"clip effect must be one of {EFFECTS}, not {effect!r}")
 
 
 def _scene(spec: ClipSpec) -> Iterator[np.ndarray]:

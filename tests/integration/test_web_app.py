@@ -90,7 +90,7 @@ def audit(app: Flask) -> list[tuple[str, str, dict]]:
 
 def test_every_route_needs_a_session(app: Flask) -> None:
     client = app.test_client()
-    values = {"channel": CAM1, "job_id": "abc", "item_id": 1, "kind": "events",
+    values = {"channel": CAM1, "job_id": "abc", "item_id": 1, "event_id": 1, "kind": "events",
               "action": "restart", "code": "en", "filename": "edge.css"}
     open_routes = {"auth.login", "auth.setup", "auth.language", "static", "healthz"}
     checked = 0
@@ -304,3 +304,37 @@ def test_an_event_is_acknowledged_once_by_whom_and_audited(app: Flask) -> None:
     assert operator.post(f"/events/{event}/ack", data={"csrf": csrf(operator)}).status_code == 404
     assert "oper 于" in operator.get("/events").get_data(as_text=True)
     assert ("web:oper", "ack_event", {"id": event, "ip": "127.0.0.1"}) in audit(app)
+
+
+def test_a_detection_shows_its_picture_to_those_who_may_see_its_camera(app: Flask) -> None:
+    data = app.extensions["edge"].cfg.data_dir
+    pictures = data / "snapshots" / CAM2 / "2026-12-03"
+    pictures.mkdir(parents=True)
+    (pictures / "1_1.jpg").write_bytes(b"\xff\xd8whole frame")
+    (pictures / "1_1.crop.jpg").write_bytes(b"\xff\xd8the person")
+    (data / "secret.jpg").write_bytes(b"not a snapshot")
+    now = time.time()
+    index = Index(data)
+    seen = index.add_event(CAM2, now, "detection", {
+        "label": "person", "score": 0.87, "box": [0.1, 0.2, 0.3, 0.6], "zones": ["门口"],
+        "start": now, "end": now + 12, "path": []}, "snapshots/" + CAM2 + "/2026-12-03/1_1.jpg")
+    sneaky = index.add_event(CAM2, now, "detection", {"label": "person"}, "secret.jpg")
+    index.add_event(CAM2, now, "detection", {"label": "vehicle", "score": 0.7}, None)
+    index.close()
+    admin = signed_in(app, "admin")
+    page = admin.get("/events?kind=detection").get_data(as_text=True)
+    assert "行人" in page and "置信度 0.87" in page and "持续 12 秒" in page and "门口" in page
+    assert f"/events/{seen}/picture?crop=1" in page and f"at={int(now) - 5}" in page
+    assert "车辆" in page and "行人" not in admin.get(
+        "/events?kind=detection&label=vehicle").get_data(as_text=True).split("<section")[-1]
+    with admin.get(f"/events/{seen}/picture?crop=1") as crop:
+        assert crop.status_code == 200 and crop.data == b"\xff\xd8the person"
+    with admin.get(f"/events/{seen}/picture") as whole:
+        assert whole.data == b"\xff\xd8whole frame"
+    actions = [(a, d.get("id")) for _, a, d in audit(app)]
+    assert ("event_picture", seen) in actions  # the whole scene, audited
+    assert admin.get(f"/events/{sneaky}/picture").status_code == 404  # outside snapshots/
+    assert admin.get("/events/999999/picture").status_code == 404
+    viewer = signed_in(app, "guard")  # camera 1 only
+    assert viewer.get(f"/events/{seen}/picture?crop=1").status_code == 403
+    assert f"/events/{seen}/picture" not in viewer.get("/events").get_data(as_text=True)

@@ -24,7 +24,8 @@ PURE = [
     "edge/supervision.py", "edge/mqtt/commands.py", "edge/ingest/media.py",
     "edge/stream/fmp4.py", "edge/health/compliance.py", "edge/detect/blazeface.py",
     "edge/detect/objects.py", "edge/detect/motion.py", "edge/detect/zones.py",
-    "edge/detect/tracker.py", "edge/detect/pipeline.py",
+    "edge/detect/tracker.py", "edge/detect/pipeline.py", "edge/quality/metrics.py",
+    "edge/quality/diagnosis.py",
 ]
 IMPURE = {"socket", "threading", "sqlite3", "av", "subprocess", "time", "os", "shutil"}
 

@@ -1,6 +1,7 @@
 """Events and alarms: what the node recorded (camera offline/online, platform
-registration, alarms, the disk), filterable, each acknowledged with who and when
-(audited). Detection events (a later issue) land in the same table and show here."""
+registration, alarms, the disk, people and vehicles detected), filterable, each
+acknowledged with who and when (audited). A detection shows its picture (the object
+cropped; the whole frame with its box on a click, audited) and a link to its footage."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
 from werkzeug.wrappers import Response
 
 from edge.timefmt import format_time
-from edge.web.app import audit, context, current_user, db, require, visible_cameras
+from edge.web.app import audit, context, current_user, db, require, require_camera, \
+    visible_cameras
 
 bp = Blueprint("events", __name__)
-KINDS = ("camera_offline", "camera_online", "platform_registered", "platform_unregistered",
-         "alarm_raised", "alarm_cleared", "disk_low", "disk_ok")
+KINDS = ("detection", "camera_offline", "camera_online", "platform_registered",
+         "platform_unregistered", "alarm_raised", "alarm_cleared", "disk_low", "disk_ok")
+LABELS = ("person", "vehicle", "two_wheeler")
+SNAPSHOTS = "snapshots"
 PAGE = 100
 
 
@@ -47,15 +51,41 @@ def index() -> str:
     before = request.args.get("before", type=int)
     events = db().events(start, end, channels, [kind] if kind in KINDS else None,
                          request.args.get("open") == "1", PAGE, before)
+    what = request.args.get("label", "")
+    if what in LABELS:  # people only, say: a filter on the rows of one kind
+        events = [e for e in events if e.kind != "detection" or e.data.get("label") == what]
     alarms = [a for a in db().alarms() if a.channel_id in allowed]
     names = {c.id: c.name for c in cfg.cameras} | {p.id: p.id for p in cfg.platforms}
     older = None
     if len(events) == PAGE:
         older = url_for("events.index", **{**request.args.to_dict(), "before": events[-1].id})
     return render_template("events.html", events=events, alarms=alarms, cameras=cams,
-                           kinds=KINDS, channel=channel, kind=kind, first_day=first_day,
+                           kinds=KINDS, labels=LABELS, what=what, channel=channel,
+                           kind=kind, first_day=first_day,
                            last_day=last_day, names=names, older=older,
                            fmt=lambda ts: format_time(ts, tz) if ts else "")
+
+
+@bp.route("/events/<int:event_id>/picture")
+def picture(event_id: int) -> Response:
+    """A detection's picture: ``?crop=1`` the object alone (the list shows it), else the
+    whole frame with its box (audited: it shows the scene)."""
+    event = db().event(event_id)
+    if event is None or not event.snapshot_path:
+        abort(404)
+    require_camera(event.channel_id)
+    folder = (context().cfg.data_dir / SNAPSHOTS).resolve()
+    path = (context().cfg.data_dir / event.snapshot_path).resolve()
+    if not path.is_relative_to(folder):
+        abort(404)
+    crop = request.args.get("crop") == "1"
+    if crop:
+        path = path.with_suffix(".crop.jpg")
+    if not path.is_file():
+        abort(404)
+    if not crop:
+        audit("event_picture", id=event_id, channel=event.channel_id)
+    return send_file(path, mimetype="image/jpeg", max_age=3600)
 
 
 @bp.route("/<any(events, alarms):kind>/<int:item_id>/ack", methods=["POST"])
