@@ -9,6 +9,12 @@ from edge.gb28181.model import Channel, Node
 ALARM_PRIORITY_VIDEO_LOSS = "2"  # second level: a dark key-area camera needs a visit soon
 ALARM_METHOD_DEVICE = "2"
 ALARM_TYPE_VIDEO_LOSS = "1"  # for method 2 (device): 1 video loss
+ALARM_METHOD_VIDEO = "5"  # video analysis; its types (GB/T 28181-2016 A.2.5):
+ALARM_TYPE_MOVING_TARGET = "2"  # moving target detected (a person or vehicle anywhere)
+ALARM_TYPE_INTRUSION = "6"  # intrusion: in a zone the technician drew
+ALARM_TYPE_VIDEO_ABNORMAL = "11"  # video abnormal (quality diagnosis)
+ALARM_PRIORITY_DETECTION = "3"
+ALARM_PRIORITY_QUALITY = "2"  # as video loss: the camera needs a visit
 
 
 def catalog_changes(node: Node, sn: int, changed: list[Channel]) -> list[bytes]:
@@ -25,3 +31,13 @@ def video_loss_alarm(node: Node, sn: int, channel: Channel, now: float) -> bytes
         ("AlarmTime", format_local_time(now, node.timezone)),
         ("AlarmDescription", f"视频丢失 video loss: {channel.name}"),
     ], render_group("Info", [("AlarmType", ALARM_TYPE_VIDEO_LOSS)]), charset=node.charset)
+
+
+def video_alarm(node: Node, sn: int, channel_id: str, alarm_type: str, priority: str,
+                description: str, now: float) -> bytes:
+    """An alarm of the video-analysis method (5): detection and quality diagnosis."""
+    return render("Notify", "Alarm", sn, channel_id, [
+        ("AlarmPriority", priority), ("AlarmMethod", ALARM_METHOD_VIDEO),
+        ("AlarmTime", format_local_time(now, node.timezone)),
+        ("AlarmDescription", description),
+    ], render_group("Info", [("AlarmType", alarm_type)]), charset=node.charset)

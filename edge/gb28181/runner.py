@@ -34,7 +34,11 @@ from edge.gb28181.model import (
     Action, ApplyBasicParam, Channel, Link, ManualRecord, Node, Reboot, RequestKeyframe,
     ResetAlarm, SetGuard,
 )
-from edge.gb28181.notices import catalog_changes, video_loss_alarm
+from edge.gb28181.notices import (
+    ALARM_PRIORITY_DETECTION, ALARM_PRIORITY_QUALITY, ALARM_TYPE_INTRUSION,
+    ALARM_TYPE_MOVING_TARGET, ALARM_TYPE_VIDEO_ABNORMAL, catalog_changes, video_alarm,
+    video_loss_alarm,
+)
 from edge.gb28181.settings import PlatformOverride, RuntimeSettings
 from edge.gb28181.sip.framing import SipStreamBuffer
 from edge.gb28181.sip.message import SipRequest, SipResponse, parse, response_to, with_header
@@ -55,6 +59,9 @@ TCP_CONNECT_TIMEOUT_S = 5.0
 MANUAL_RECORD_MAX_S = 3600.0  # a Record without StopRecord locks at most an hour
 RECENT_REQUESTS = 256  # retransmitted requests are answered again, not handled twice
 ANSWERED_METHODS = ("MESSAGE", "SUBSCRIBE", "NOTIFY", "OPTIONS")
+VIDEO_ALARMS_EVERY_S = 1.0  # detections and quality faults looked for in the index
+LABEL_NAMES = {"person": "行人 person", "vehicle": "车辆 vehicle",
+               "two_wheeler": "两轮车 two-wheeler"}
 
 
 @dataclass
@@ -84,6 +91,8 @@ class SipRunner(Runner):
         self._recent: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
         self._online: dict[str, bool] | None = None  # last seen ON/OFF per channel
         self._alarmed: set[str] = set()  # video loss reported and not yet reset/recovered
+        self._event_cursor = self._alarm_cursor = 0  # detections and quality alarms sent
+        self._video_alarms_at = 0.0
         self._manual: dict[str, int] = {}  # channel -> lock id of a running RecordCmd
         self.media = media  # sends a command to the recorder process, which has the packets
         ports = cfg.media.rtp_port_range
@@ -125,6 +134,8 @@ class SipRunner(Runner):
             self.udp.close()
             return
         self.index = Index(self.cfg.data_dir)
+        # alarms from here on (a restart does not send old ones again)
+        self._event_cursor, self._alarm_cursor = self.index.last_ids()
         self.uppers = [self._upper(p) for p in self.cfg.platforms if p.enabled]
         self.ready.set()
         try:
@@ -142,6 +153,9 @@ class SipRunner(Runner):
                         logger.info("platform=%s %s subscription expired", upper.cfg.id,
                                     gone.package)
                 self._watch_channels()
+                if now >= self._video_alarms_at:
+                    self._video_alarms_at = now + VIDEO_ALARMS_EVERY_S
+                    self._video_alarms()
                 self._media_housekeeping(now)
             self._unregister()
         finally:
@@ -513,6 +527,41 @@ class SipRunner(Runner):
                 if upper.subs.has("Alarm", mono):
                     self._notify(upper, "Alarm", body, mono)
                 else:  # 2016 style: an alarm MESSAGE when the platform did not subscribe
+                    self._apply(upper, upper.reg.send_messages([body], mono))
+
+    def _video_alarms(self) -> None:
+        """Detections (the detector process writes them) and quality faults (alarms it
+        raises) of armed channels, to every registered platform: AlarmMethod 5."""
+        assert self.index is not None
+        names = {c.id: c.name for c in self.cfg.cameras}
+        zoned = {c.id for c in self.cfg.cameras if c.zones}
+        out: list[tuple[str, str, str, str, float]] = []
+        for event in self.index.events_after(self._event_cursor, "detection"):
+            self._event_cursor = event.id
+            label = LABEL_NAMES.get(str(event.data.get("label")), str(event.data.get("label")))
+            kind = ALARM_TYPE_INTRUSION if event.channel_id in zoned else ALARM_TYPE_MOVING_TARGET
+            out.append((event.channel_id, kind, ALARM_PRIORITY_DETECTION,
+                        f"{label}: {names.get(event.channel_id, '')}", event.ts))
+        for alarm in self.index.alarms(open_only=False):
+            if alarm.id > self._alarm_cursor:
+                self._alarm_cursor = alarm.id
+                if alarm.kind.startswith("quality_"):
+                    out.append((alarm.channel_id, ALARM_TYPE_VIDEO_ABNORMAL,
+                                ALARM_PRIORITY_QUALITY, alarm.message, alarm.raised_ts))
+        out = [a for a in out if a[0] not in self.settings.disarmed]
+        mono = time.monotonic()
+        for upper in self.uppers:
+            if upper.reg.state is not State.REGISTERED:
+                continue
+            for channel_id, alarm_type, priority, description, ts in out:
+                upper.sn += 1
+                body = video_alarm(self._node(upper), upper.sn, channel_id, alarm_type,
+                                   priority, description, ts)
+                logger.info("platform=%s channel=%s alarm type %s sent", upper.cfg.id,
+                            channel_id, alarm_type)
+                if upper.subs.has("Alarm", mono):
+                    self._notify(upper, "Alarm", body, mono)
+                else:
                     self._apply(upper, upper.reg.send_messages([body], mono))
 
     def _notify(self, upper: _Upper, package: str, body: bytes, now: float) -> None:

@@ -389,6 +389,19 @@ class Index:
                             " acked_by FROM events WHERE id = ?", (event_id,)).fetchone()
         return Event(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7]) if r else None
 
+    def events_after(self, event_id: int, kind: str, limit: int = 100) -> list[Event]:
+        """Events of ``kind`` newer than ``event_id``, oldest first (a reader's cursor)."""
+        rows = self.db.execute(
+            "SELECT id, channel_id, ts, kind, data, snapshot_path, acked_ts, acked_by FROM events"
+            " WHERE id > ? AND kind = ? ORDER BY id LIMIT ?", (event_id, kind, limit))
+        return [Event(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7]) for r in rows]
+
+    def last_ids(self) -> tuple[int, int]:
+        """The newest event and alarm ids (0 when none)."""
+        event = self.db.execute("SELECT MAX(id) FROM events").fetchone()[0]
+        alarm = self.db.execute("SELECT MAX(id) FROM alarms").fetchone()[0]
+        return int(event or 0), int(alarm or 0)
+
     def update_event(self, event_id: int, data: dict[str, object]) -> None:
         self.db.execute("UPDATE events SET data = ? WHERE id = ?",
                         (json.dumps(data, ensure_ascii=False), event_id))

@@ -88,7 +88,9 @@ class RetentionManager(Runner):
         self._free_space(index, rules, locks, now, result)
         self._update_alarms(index, rules, now, {s.channel_id for s in result.for_space}, result)
         for rel in index.delete_events_before(now - self.cfg.retention.event_days * DAY_S):
-            (self.cfg.data_dir / rel).unlink(missing_ok=True)
+            picture = self.cfg.data_dir / rel
+            picture.unlink(missing_ok=True)
+            picture.with_suffix(".crop.jpg").unlink(missing_ok=True)  # a detection's crop
         return result
 
     def _free_space(self, index: Index, rules: dict[str, ChannelRule], locks: list,

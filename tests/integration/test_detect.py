@@ -1,6 +1,7 @@
 """Detection against the real daemon: simulated cameras looping real scenes (vtest.avi from
-Debian's opencv-doc), the real model, events with pictures in the index; a quiet scene
-costs no model run; a detector that crashes is restarted and recording never notices."""
+Debian's opencv-doc), the real model, events with pictures in the index and as GB/T 28181
+alarms to a registered platform; a quiet scene costs no model run; a detector that crashes
+is restarted and recording never notices."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ import numpy as np
 import pytest
 
 from edge.record.index import Index
-from edge.sim.server import CameraServer
+from edge.sim.server import CameraServer, free_port
 from tests.conftest import MEDIA_CACHE, Daemon, street_clips, wait_for, write_config
+from tests.integration.scripted_platform import (
+    PASSWORD, SERVER, ScriptedPlatform, expect, register,
+)
 
 STREET = "34020000001320000001"
 EMPTY = "34020000001320000002"
@@ -57,19 +61,33 @@ def scene(gstreamer: None, tmp_path_factory: pytest.TempPathFactory):
     clips = street_clips()
     tmp = tmp_path_factory.mktemp("detect")
     data = tmp / "data"
+    platform = ScriptedPlatform("udp")
     with CameraServer({"/street": clips["street"], "/empty": clips["empty"]}) as server:
         config = write_config(tmp / "edge.toml", data,
                               [(STREET, server.url("/street")), (EMPTY, server.url("/empty"))],
-                              extra="[web]\nenabled = false", camera_extra="detect = true")
+                              extra=f"sip_port = {free_port()}\n[web]\nenabled = false\n"
+                                    f"[[platforms]]\nid = \"{SERVER}\"\nhost = \"127.0.0.1\"\n"
+                                    f"port = {platform.port}\npassword = \"{PASSWORD}\"",
+                              camera_extra="detect = true")
         daemon = Daemon(config).start()
         try:
-            yield config, data, daemon
+            register(platform)
+            yield config, data, daemon, platform
         finally:
             daemon.stop()
+            platform.close()
+
+
+def test_a_detection_is_an_alarm_to_the_upper_platform(scene) -> None:
+    *_, platform = scene
+    _, alarm = expect(platform, "MESSAGE", "Alarm", timeout=60)  # a new walker: in 30 s
+    assert alarm.device_id == STREET
+    assert (alarm.fields["AlarmMethod"], alarm.element.findtext("Info/AlarmType")) == ("5", "2")
+    assert "行人" in alarm.fields["AlarmDescription"]
 
 
 def test_people_walking_in_are_person_events_with_pictures_on_the_people(scene) -> None:
-    config, data, _ = scene
+    config, data, *_ = scene
 
     def events() -> list:
         if not (data / "edge.db").exists():
@@ -104,7 +122,7 @@ def test_people_walking_in_are_person_events_with_pictures_on_the_people(scene) 
 
 
 def test_a_quiet_scene_costs_no_model_run(scene) -> None:
-    _, data, _ = scene
+    _, data, *_ = scene
     wait_for(lambda: detect_status(data).get(EMPTY, {}).get("frames", 0) >= 20, 60,
              "20 frames of the empty street looked at")
     quiet = detect_status(data)[EMPTY]
@@ -122,7 +140,7 @@ def newest_segment(data: Path):
 
 
 def test_a_crashed_detector_is_back_within_5_s_and_recording_never_noticed(scene) -> None:
-    config, data, daemon = scene
+    config, data, daemon, _ = scene
     pid = wait_for(lambda: detector_pid(config), 30, "the detector process")
     recorder = daemon.recorder_pid()
     before = newest_segment(data)

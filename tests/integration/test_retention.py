@@ -89,3 +89,21 @@ def test_expiry_by_days_with_injected_clock(tmp_path: Path) -> None:
     assert sorted(s.id for s in later.expired) == [ord_ids[1], key_ids[1]]
     assert {s.id for s in index.segments()} == {key_ids[2]}  # locked: kept forever
     index.close()
+
+
+def test_event_pictures_are_kept_a_year_then_deleted_with_their_crops(tmp_path: Path) -> None:
+    index = Index(tmp_path)
+    rows = {}
+    for age in (400, 364):
+        rel = f"snapshots/{ORD}/x/{age}.jpg"
+        picture = tmp_path / rel
+        picture.parent.mkdir(parents=True, exist_ok=True)
+        picture.write_bytes(b"\xff\xd8")
+        picture.with_suffix(".crop.jpg").write_bytes(b"\xff\xd8")
+        rows[age] = index.add_event(ORD, NOW - age * DAY_S, "detection", {"label": "person"},
+                                    rel)
+    RetentionManager(_config(tmp_path, 0.0), threading.Event()).run_once(index, NOW)
+    assert index.event(rows[400]) is None and index.event(rows[364]) is not None
+    assert sorted(p.name for p in (tmp_path / "snapshots").rglob("*.jpg")) == \
+        ["364.crop.jpg", "364.jpg"]
+    index.close()
