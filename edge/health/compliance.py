@@ -1,10 +1,11 @@
 """The township's monthly assessment sheet, per camera and in total. Pure.
 
-For one camera and one month: its online rate (time the node was not running left out,
-as edge/health/availability.py counts it), hours recorded against the hours the node
+For one camera and one month: its online rate and its working rate (online with no
+picture fault open; time the node was not running left out, as
+edge/health/availability.py counts it), hours recorded against the hours the node
 watched it, the gaps in its footage longer than a minute, the days of footage kept
-against its legal minimum. A camera is *in order* (完好) when it was online at least 98 %
-of the observed time and keeps its legal days; the key-area total is judged against
+against its legal minimum. A camera is *in order* (完好) when it was working at least
+98 % of the observed time and keeps its legal days; the key-area total is judged against
 the programme's 98 % target.
 """
 
@@ -25,6 +26,7 @@ class Row:
     name: str
     key_area: bool
     online_rate: float | None
+    working_rate: float | None
     observed_h: float
     recorded_h: float
     gaps: int
@@ -38,9 +40,9 @@ class Row:
 
     @property
     def in_order(self) -> bool | None:
-        if self.online_rate is None:
+        if self.working_rate is None:
             return None
-        return self.online_rate >= TARGET and self.days_ok
+        return self.working_rate >= TARGET and self.days_ok
 
 
 def row(cam_id: str, name: str, key_area: bool, availability: Availability,
@@ -49,7 +51,7 @@ def row(cam_id: str, name: str, key_area: bool, availability: Availability,
     """``recorded``: the camera's ranges clipped to [start, end]."""
     hours = sum(r.end - r.start for r in recorded) / 3600
     gaps = sum(1 for a, b in zip(recorded, recorded[1:]) if b.start - a.end > GAP_MIN_S)
-    return Row(cam_id, name, key_area, availability.online_rate,
+    return Row(cam_id, name, key_area, availability.online_rate, availability.working_rate,
                round(availability.observed_s / 3600, 1), round(hours, 1), gaps,
                round(days_kept, 1), legal_min_days, node_days < legal_min_days)
 

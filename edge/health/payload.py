@@ -28,6 +28,7 @@ class CameraFacts:
     below_legal_minimum: bool  # footage was deleted before its legal minimum (open alarm)
     last_24h: Availability
     last_30d: Availability
+    quality_faults: tuple[str, ...] = ()  # picture faults open now (quality diagnosis)
 
 
 def camera_entry(facts: CameraFacts, live: Mapping[str, Any], now: float) -> dict[str, Any]:
@@ -47,6 +48,9 @@ def camera_entry(facts: CameraFacts, live: Mapping[str, Any], now: float) -> dic
         "below_legal_minimum": facts.below_legal_minimum,
         "online_rate_24h": _rate(facts.last_24h), "observed_24h_s": round(facts.last_24h.observed_s),
         "online_rate_30d": _rate(facts.last_30d), "observed_30d_s": round(facts.last_30d.observed_s),
+        "working_rate_24h": _rate(facts.last_24h, working=True),
+        "working_rate_30d": _rate(facts.last_30d, working=True),
+        "quality_faults": sorted(facts.quality_faults),
     }
 
 
@@ -79,5 +83,6 @@ def build(*, node: Mapping[str, Any], now: float, local_time: str, uptime_s: flo
     }
 
 
-def _rate(avail: Availability) -> float | None:
-    return None if avail.online_rate is None else round(avail.online_rate, 4)
+def _rate(avail: Availability, working: bool = False) -> float | None:
+    rate = avail.working_rate if working else avail.online_rate
+    return None if rate is None else round(rate, 4)

@@ -339,16 +339,20 @@ class MqttRunner(Runner):
         assert self.history is not None and self.index is not None and self.outbox is not None
         status = self.status()
         live = self._live_cameras()
-        below = {a.channel_id for a in self.index.alarms() if a.kind == ALARM_BELOW_MINIMUM}
+        open_alarms = self.index.alarms()
+        below = {a.channel_id for a in open_alarms if a.kind == ALARM_BELOW_MINIMUM}
         sessions = self.history.sessions(now - 30 * DAY_S)
         cameras = []
         for cam in self.cfg.cameras:
             changes = self.history.changes(cam.id, now - 30 * DAY_S)
+            faults = self.index.fault_periods(cam.id, now - 30 * DAY_S)
             facts = payload.CameraFacts(
                 cam.id, cam.name, cam.key_area, cam.legal_min_days(self.cfg.retention),
                 self.index.oldest(cam.id), cam.id in below,
-                online_rate(sessions, changes, now - DAY_S, now),
-                online_rate(sessions, changes, now - 30 * DAY_S, now))
+                online_rate(sessions, changes, now - DAY_S, now, faults),
+                online_rate(sessions, changes, now - 30 * DAY_S, now, faults),
+                tuple(a.kind.removeprefix("quality_") for a in open_alarms
+                      if a.channel_id == cam.id and a.kind.startswith("quality_")))
             cameras.append(payload.camera_entry(facts, live[cam.id], now))
         time_platform = self.cfg.time_platform()
         platforms = status.get("platforms", [])

@@ -371,6 +371,14 @@ class Index:
             sql += " WHERE cleared_ts IS NULL"
         return [Alarm(*r) for r in self.db.execute(sql + " ORDER BY id")]
 
+    def fault_periods(self, channel_id: str, since: float) -> list[tuple[float, float | None]]:
+        """(raised, cleared or None) of the camera's picture faults (quality diagnosis)."""
+        rows = self.db.execute(
+            "SELECT raised_ts, cleared_ts FROM alarms WHERE channel_id = ? AND kind LIKE"
+            " 'quality\\_%' ESCAPE '\\' AND (cleared_ts IS NULL OR cleared_ts >= ?)",
+            (channel_id, since))
+        return [(r[0], r[1]) for r in rows]
+
     def ack_alarm(self, alarm_id: int, by: str, now: float) -> bool:
         return self.db.execute("UPDATE alarms SET acked_ts = ?, acked_by = ? WHERE id = ?"
                                " AND acked_ts IS NULL", (now, by, alarm_id)).rowcount > 0

@@ -191,6 +191,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "co.title": ("月度考核", "Monthly assessment"),
     "co.month": ("月份", "Month"),
     "co.online_rate": ("在线率", "Online rate"),
+    "co.working_rate": ("完好率 (在线且画面正常)", "Working (online, picture sound)"),
     "co.hours": ("录像时长 / 应录", "Hours recorded / expected"),
     "co.gaps": ("缺口", "Gaps"),
     "co.days": ("保存天数 / 法定", "Days kept / legal"),

@@ -16,6 +16,18 @@ def test_online_rate_counts_only_observed_time() -> None:
     assert window.observed_s == 110.0 and window.online_rate == pytest.approx((10 + 50) / 110)
 
 
+def test_working_leaves_out_picture_faults_while_online() -> None:
+    sessions = [(0.0, 100.0), (200.0, 300.0)]
+    changes = [(0.0, True), (50.0, False), (200.0, True)]
+    # covered 20..40 (online then), frozen 30..60 overlapping it and the offline time,
+    # blurred from 280 and still open
+    faults = [(20.0, 40.0), (30.0, 60.0), (280.0, None)]
+    got = online_rate(sessions, changes, 0.0, 300.0, faults)
+    assert got.online_rate == pytest.approx(150 / 200)
+    assert got.working_rate == pytest.approx((150 - 30 - 20) / 200)
+    assert online_rate(sessions, changes, 0.0, 300.0).working_rate == got.online_rate
+
+
 def test_never_observed_is_unknown_not_zero() -> None:
     got = online_rate([], [], 0.0, 100.0)
     assert got.online_rate is None and got.observed_s == 0.0
@@ -30,6 +42,7 @@ def test_rate_is_a_fraction_of_observed_time(raw: list[tuple[float, bool]], a: f
     assert got.observed_s == pytest.approx(max(a, b) - min(a, b))
     if got.online_rate is not None:
         assert 0.0 <= got.online_rate <= 1.0 + 1e-9
+        assert got.working_rate == pytest.approx(got.online_rate)
 
 
 SESSION = {"channel": "34020000001320000001", "kind": "Play", "transport": "udp",

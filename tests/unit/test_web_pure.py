@@ -22,14 +22,16 @@ DAY = 86_400.0
 def test_a_month_row_counts_hours_gaps_and_order() -> None:
     recorded = [Range(0, 10 * 3600), Range(10 * 3600 + 30, 20 * 3600),
                 Range(20 * 3600 + 600, 24 * 3600)]
-    r = row("c1", "村口", True, Availability(0.99, DAY), recorded, 0, DAY, 95.0, 90, 120.0)
+    r = row("c1", "村口", True, Availability(0.99, DAY, 0.99), recorded, 0, DAY, 95.0, 90, 120.0)
     assert (r.recorded_h, r.observed_h, r.gaps) == (23.8, 24.0, 1)  # a 30-s hole is no gap
     assert r.in_order and r.days_ok
-    short = row("c2", "小学", True, Availability(0.97, DAY), recorded, 0, DAY, 95, 90, 120)
-    cut = row("c3", "集市", False, Availability(1.0, DAY), recorded, 0, DAY, 30.0, 60, 120.0)
-    young = row("c4", "新装", False, Availability(1.0, DAY), recorded, 0, DAY, 3.0, 60, 3.0)
+    short = row("c2", "小学", True, Availability(0.97, DAY, 0.97), recorded, 0, DAY, 95, 90, 120)
+    cut = row("c3", "集市", False, Availability(1.0, DAY, 1.0), recorded, 0, DAY, 30.0, 60, 120.0)
+    young = row("c4", "新装", False, Availability(1.0, DAY, 1.0), recorded, 0, DAY, 3.0, 60, 3.0)
     never = row("c5", "坏的", True, Availability(None, 0.0), [], 0, DAY, 0.0, 90, 120.0)
-    assert not short.in_order and not cut.in_order and young.in_order
+    # online all month, but its lens was covered for a day: online, not in working order
+    covered = row("c6", "桥头", False, Availability(1.0, DAY, 0.96), recorded, 0, DAY, 95, 60, 120)
+    assert not short.in_order and not cut.in_order and young.in_order and not covered.in_order
     assert never.in_order is None
     total = totals([r, short, cut, young, never])
     assert total.key_in_order == 0.5 and total.key_met is False  # r in order, short not

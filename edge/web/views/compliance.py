@@ -44,7 +44,8 @@ def sheet(month: str | None) -> tuple[list[Row], Totals, str]:
     for cam in visible_cameras():
         recorded = clip(merge_ranges(index.recorded_ranges(cam.id, start, end)), start, end)
         rows.append(row(cam.id, cam.name, cam.key_area,
-                        online_rate(sessions, history.changes(cam.id, start), start, end),
+                        online_rate(sessions, history.changes(cam.id, start), start, end,
+                                    index.fault_periods(cam.id, start)),
                         recorded, start, end, kept_days(index.oldest(cam.id), now),
                         cam.legal_min_days(cfg.retention), kept_days(first_session, now)))
     return rows, totals(rows), label
@@ -64,11 +65,12 @@ def as_csv() -> Response:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["通道编号 channel", "名称 name", "重点区域 key area", "在线率 online rate",
-                     "统计小时 observed h", "录像小时 recorded h", "缺口 gaps",
+                     "完好率 working rate", "统计小时 observed h", "录像小时 recorded h", "缺口 gaps",
                      "保存天数 days kept", "法定天数 legal days", "完好 in order"])
     for r in rows:
         writer.writerow([r.id, r.name, "是" if r.key_area else "否",
-                         "" if r.online_rate is None else f"{r.online_rate:.4f}", r.observed_h,
+                         "" if r.online_rate is None else f"{r.online_rate:.4f}",
+                         "" if r.working_rate is None else f"{r.working_rate:.4f}", r.observed_h,
                          r.recorded_h, r.gaps, r.days_kept, r.legal_min_days,
                          "" if r.in_order is None else ("是" if r.in_order else "否")])
     writer.writerow([])
