@@ -1,9 +1,8 @@
 """One camera's quality diagnosis in the detector process: a frame every
 ``quality.interval`` measured and judged (diagnosis.py), faults raised and cleared as
 alarms in the index (the observer sends them on to MQTT, the web UI lists them), the
-baseline kept in ``quality/<channel>.npz`` so a restart does not learn a degraded picture
-as the usual one. ``quality/<channel>.accept`` (written by the web UI's "accept the new
-view") makes it learn the camera again."""
+baseline kept (edge/quality/files.py) so a restart does not learn a degraded picture as
+the usual one; the web UI's "accept the new view" makes it learn the camera again."""
 
 from __future__ import annotations
 
@@ -17,25 +16,22 @@ import numpy as np
 
 from edge.config import CameraConfig, QualityConfig
 from edge.quality.diagnosis import MESSAGES, Baseline, Change, Diagnosis, QualitySettings
+from edge.quality.files import accept_path, baseline_path
 from edge.quality.metrics import measure
 from edge.record.index import Index
 
 logger = logging.getLogger(__name__)
 
-FOLDER = "quality"
 SAVE_EVERY_S = 600.0
 ALARM_PREFIX = "quality_"
-
-
-def accept_path(data_dir: Path, channel: str) -> Path:
-    return data_dir / FOLDER / f"{channel}.accept"
 
 
 class QualityWatch:
     def __init__(self, data_dir: Path, cam: CameraConfig, cfg: QualityConfig,
                  index: Callable[[], Index]) -> None:
         self.cam, self.cfg, self.index = cam, cfg, index
-        self.folder = data_dir / FOLDER
+        self.accept = accept_path(data_dir, cam.id)
+        self.baseline = baseline_path(data_dir, cam.id)
         self.diagnosis = Diagnosis(QualitySettings(onset=cfg.onset, clear=cfg.clear))
         self.diagnosis.baselines = self._load()
         self.last_t = 0.0
@@ -47,12 +43,11 @@ class QualityWatch:
 
     def sample(self, rgb: np.ndarray, t: float) -> list[Change]:
         self.last_t = t
-        accept = self.folder / f"{self.cam.id}.accept"
-        if accept.exists():
+        if self.accept.exists():
             logger.info("camera=%s quality: the new view is accepted; learning it", self.cam.id)
             self.diagnosis.accept_view()
-            accept.unlink(missing_ok=True)
-            (self.folder / f"{self.cam.id}.npz").unlink(missing_ok=True)
+            self.accept.unlink(missing_ok=True)
+            self.baseline.unlink(missing_ok=True)
         learned = len(self.diagnosis.baselines)
         changes = self.diagnosis.sample(measure(rgb))
         self.samples += 1
@@ -87,16 +82,16 @@ class QualityWatch:
             arrays[f"{key}_edges"] = base.edges
             arrays[f"{key}_numbers"] = np.array([base.noise, *base.ab, base.samples])
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = self.folder / f".{self.cam.id}.npz"
+            self.baseline.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.baseline.with_name("." + self.baseline.name)
             with tmp.open("wb") as f:
                 np.savez(f, **arrays)  # type: ignore[arg-type]
-            os.replace(tmp, self.folder / f"{self.cam.id}.npz")
+            os.replace(tmp, self.baseline)
         except OSError as exc:
             logger.warning("camera=%s quality baseline not saved: %s", self.cam.id, exc)
 
     def _load(self) -> dict[str, Baseline]:
-        path = self.folder / f"{self.cam.id}.npz"
+        path = self.baseline
         if not path.exists():
             return {}
         try:

@@ -338,3 +338,22 @@ def test_a_detection_shows_its_picture_to_those_who_may_see_its_camera(app: Flas
     viewer = signed_in(app, "guard")  # camera 1 only
     assert viewer.get(f"/events/{seen}/picture?crop=1").status_code == 403
     assert f"/events/{seen}/picture" not in viewer.get("/events").get_data(as_text=True)
+
+
+def test_a_turned_camera_shows_on_its_tile_and_its_new_view_is_accepted(app: Flask) -> None:
+    data = app.extensions["edge"].cfg.data_dir
+    index = Index(data)
+    index.raise_alarm(CAM1, "quality_turned", "场景变更 (摄像机被转动) the camera looks "
+                      "elsewhere (turned): likeness 0.02", time.time())
+    index.add_event(CAM1, time.time(), "detection", {"label": "person"})
+    index.close()
+    admin, oper = signed_in(app, "admin"), signed_in(app, "oper")
+    page = admin.get("/").get_data(as_text=True)
+    assert "场景变更" in page and "接受当前视角为正常" in page
+    assert "今日检测: 行人 1" in page
+    assert 'class="tile missed' in page  # a key-area camera not in working order
+    assert "接受当前视角为正常" not in oper.get("/").get_data(as_text=True)
+    assert oper.post(f"/quality/{CAM1}/accept-view", data={"csrf": csrf(oper)}).status_code == 403
+    assert admin.post(f"/quality/{CAM1}/accept-view", data={"csrf": csrf(admin)}).status_code == 302
+    assert (data / "quality" / f"{CAM1}.accept").exists()
+    assert ("quality_accept_view", CAM1) in [(a, d.get("channel")) for _, a, d in audit(app)]

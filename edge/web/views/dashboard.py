@@ -1,5 +1,6 @@
 """The dashboard: a tile per camera and the node's facts, red where a national target
-is missed (a key-area camera offline, footage kept below its legal minimum)."""
+is missed (a key-area camera offline or not in working order, footage kept below its
+legal minimum). A camera turned away can have its new view accepted (admin, audited)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request, send_file
+from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
 from werkzeug.wrappers import Response
 
 from edge.health.system import disk_facts, system_facts, uplink_facts
 from edge.retention.manager import ALARM_BELOW_MINIMUM
 from edge.retention.policy import kept_days
-from edge.web.app import context, db, require_camera, visible_cameras
+from edge.quality.files import accept_path
+from edge.web.app import audit, context, db, require, require_camera, visible_cameras
+from edge.web.views.events import day_bounds
 
 bp = Blueprint("dashboard", __name__)
 THUMBS = "thumbs"  # written by the thumbnail runner (edge/web/thumbs.py)
+QUALITY = "quality_"  # the alarms of quality diagnosis
 
 
 @dataclass(frozen=True)
@@ -34,11 +38,14 @@ class Tile:
     below_minimum: bool
     alarms: list[str]
     thumb_ts: int
+    faults: list[str]  # picture faults open (quality diagnosis)
+    detections: dict[str, int]  # people, vehicles ... seen today
 
     @property
     def missed(self) -> bool:
-        """A national target missed: key-area camera offline, or footage cut short."""
-        return (self.key_area and not self.online) or self.below_minimum
+        """A national target missed: a key-area camera offline or not in working order,
+        or footage cut short."""
+        return (self.key_area and (not self.online or bool(self.faults))) or self.below_minimum
 
 
 def tiles(status: dict[str, Any] | None) -> list[Tile]:
@@ -46,6 +53,13 @@ def tiles(status: dict[str, Any] | None) -> list[Tile]:
     live = {c["id"]: c for c in (status or {}).get("cameras", [])}
     open_alarms = index.alarms()
     now = time.time()
+    today = day_bounds(None, cfg.node.timezone)[0]
+    seen: dict[str, dict[str, int]] = {}
+    for event in index.events(today, now, [c.id for c in visible_cameras()], ["detection"],
+                              limit=10_000):
+        label = str(event.data.get("label"))
+        seen.setdefault(event.channel_id, {}).setdefault(label, 0)
+        seen[event.channel_id][label] += 1
     out = []
     for cam in visible_cameras():
         state = live.get(cam.id, {}) if status else {}
@@ -57,7 +71,9 @@ def tiles(status: dict[str, Any] | None) -> list[Tile]:
             round(float(state.get("bitrate_bps") or 0) / 1e6, 2), state.get("last_error"),
             round(kept_days(index.oldest(cam.id), now), 1), cam.legal_min_days(cfg.retention),
             any(a.kind == ALARM_BELOW_MINIMUM for a in mine), [a.message for a in mine],
-            int(thumb.stat().st_mtime) if thumb.exists() else 0))
+            int(thumb.stat().st_mtime) if thumb.exists() else 0,
+            [a.kind.removeprefix(QUALITY) for a in mine if a.kind.startswith(QUALITY)],
+            seen.get(cam.id, {})))
     return out
 
 
@@ -78,6 +94,18 @@ def index() -> str:
     status = context().status()
     template = "dashboard_body.html" if request.args.get("part") else "dashboard.html"
     return render_template(template, tiles=tiles(status), facts=node_facts(status))
+
+
+@bp.route("/quality/<channel>/accept-view", methods=["POST"])
+def accept_view(channel: str) -> Response:
+    """The camera was turned on purpose: its new view becomes the usual one."""
+    require("settings")
+    require_camera(channel)
+    path = accept_path(context().cfg.data_dir, channel)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    audit("quality_accept_view", channel=channel)
+    return redirect(request.referrer or url_for("dashboard.index"))
 
 
 @bp.route("/api/thumb/<channel>.jpg")
