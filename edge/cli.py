@@ -171,8 +171,14 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"摄像机 cameras: {len(cfg.cameras)}")
     for cam in cfg.cameras:
         flags = ("重点 key area " if cam.key_area else "") + ("" if cam.record else "不录像 no-record ")
+        if cam.detect and cfg.detect.enabled:
+            flags += (f"检测 detect ({len(cam.zones)} 区域 zones) " if cam.zones
+                      else "检测 detect ")
         print(f"  {cam.id} {cam.name}  {redact(cam.url)}  {cam.transport}  "
               f"保存 keep {cam.keep_days(ret)} 天 days {flags}".rstrip())
+    q = cfg.quality
+    print("视频质量诊断 quality diagnosis: " + (f"每 every {q.interval:.0f} s" if q.enabled
+                                               else "关闭 off"))
     print(f"上级平台 upper platforms: {len(cfg.platforms)}")
     for plat in cfg.platforms:
         state = "" if plat.enabled else "  停用 disabled"
@@ -180,6 +186,26 @@ def _check_config(args: argparse.Namespace) -> int:
               f"心跳 keepalive {plat.keepalive_interval} s x {plat.keepalive_timeout_count}{state}")
     _print_platform_changes(cfg)
     return EXIT_OK
+
+
+def _print_detection(cfg: EdgeConfig) -> None:
+    """The detector process's own status file (detection counters, picture faults)."""
+    from edge.detect import STATUS_FILE as DETECT_FILE
+
+    try:
+        cams = json.loads((cfg.data_dir / DETECT_FILE).read_text(encoding="utf-8"))["cameras"]
+    except (OSError, ValueError, KeyError):
+        return
+    for cam in cams:
+        parts = []
+        if cam.get("detect"):
+            parts.append(f"检测 detection ({cam['mode']}): 帧 frames {cam['frames']}, 有运动 "
+                         f"moving {cam['moving']}, 模型 model runs {cam['inferences']}, 事件 "
+                         f"events {cam['events']}")
+        faults = cam.get("quality", {}).get("faults", [])
+        if "quality" in cam:
+            parts.append("画面 picture: " + (", ".join(faults) if faults else "正常 sound"))
+        print(f"{cam['id']}: " + "; ".join(parts))
 
 
 def _print_platform_changes(cfg: EdgeConfig) -> None:
@@ -370,6 +396,7 @@ def _status(args: argparse.Namespace) -> int:
                   + (f", 订阅 subscriptions {'/'.join(plat['subscriptions'])}"
                      if plat["subscriptions"] else "")
                   + (f", 错误 error: {plat['last_error']}" if plat["last_error"] else ""))
+        _print_detection(cfg)
         kinds = {"Play": "实时 live", "Playback": "回放 playback", "Download": "下载 download"}
         for s in status.get("media_sessions", []):
             since = format_time(s["started_ts"], cfg.node.timezone) if s["started_ts"] else "-"

@@ -1,2 +1,5 @@
 """On-device detection: the model runtime behind one small interface, faces (for the
-desensitised export), and (a later issue) people and vehicles."""
+desensitised export), people and vehicles (the detector process, which also hosts the
+quality diagnosis)."""
+
+STATUS_FILE = "detect.json"  # the detector process's live state, in the data dir

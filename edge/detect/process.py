@@ -28,6 +28,7 @@ import numpy as np
 
 from edge import faults
 from edge.config import CameraConfig, EdgeConfig
+from edge.detect import STATUS_FILE
 from edge.detect.coco import ObjectDetector
 from edge.detect.pipeline import CameraPipeline
 from edge.detect.tracker import Track, Update
@@ -44,7 +45,6 @@ logger = logging.getLogger(__name__)
 
 WIDTH = 640  # frames are looked at this wide (the model sees 300x300 of them)
 RECONNECT_S = 3.0
-STATUS_FILE = "detect.json"
 STATUS_EVERY_S = 2.0
 KIND = "detection"
 
