@@ -1,0 +1,211 @@
+"""Benchmark: detection and quality diagnosis — what the model costs, what the motion gate
+saves, and the whole appliance with 16 cameras looked at.
+
+1. Median inference (1 thread, a real vtest frame, 200 runs) with LiteRT
+   (``ai-edge-litert``, the appliance's runtime) and with ``tflite-runtime`` (the runtime that
+   works under qemu-user; numpy<2, so in its own venv under .cache) — the anchor.
+2. CPU per camera, in-process, on vtest's street (people walking, 10 fps source): frames at
+   5 fps (a sub stream) with the motion gate and without it (the model on every whole
+   frame), and keyframes only (one a second) with the gate; the quiet street (nobody in it)
+   keyframes only. Decoding included (PyAV); anchor: the ffmpeg CLI decoding the same
+   keyframes (``-skip_frame nokey``).
+3. The appliance (``edge run``) with 16 simulated cameras (vtest's street, 640x480 10 fps,
+   keyframe a second): recording only (detection and quality off) — the reference — then
+   detection (keyframes only) and quality diagnosis on all 16; CPU of every process and PSS.
+
+Usage: ``python bench/detect.py [--seconds 30]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import av  # noqa: E402
+import numpy as np  # noqa: E402
+
+from bench.procstat import cpu_seconds, pss_mb, tree  # noqa: E402
+from edge.config import CameraConfig, DetectConfig  # noqa: E402
+from edge.detect.coco import MODEL, ObjectDetector  # noqa: E402
+from edge.detect.objects import Box  # noqa: E402
+from edge.detect.pipeline import CameraPipeline  # noqa: E402
+from edge.quality.diagnosis import Diagnosis  # noqa: E402
+from edge.quality.metrics import measure  # noqa: E402
+from edge.sim.clips import read_units  # noqa: E402
+from edge.sim.server import CameraServer  # noqa: E402
+from tests.conftest import street_clips, write_config  # noqa: E402
+
+TFLITE_VENV = ROOT / ".cache" / "bench-tflite-runtime"
+TIMING = """
+import sys, time, numpy as np
+from tflite_runtime.interpreter import Interpreter
+it = Interpreter(model_path=sys.argv[1], num_threads=1)
+it.allocate_tensors()
+it.set_tensor(it.get_input_details()[0]["index"], np.load(sys.argv[2]))
+times = []
+for _ in range(200):
+    t = time.perf_counter(); it.invoke(); times.append(time.perf_counter() - t)
+print(sorted(times)[100] * 1000)
+"""
+
+
+def frames(clip_json: Path, keyframes_only: bool) -> list[tuple[float, bool, bytes]]:
+    """(media time, keyframe, access unit) of a cached clip: one unit per frame, no
+    B-frames, an IDR every ``gop`` frames from the first (edge/sim/clips.py)."""
+    spec = json.loads(clip_json.read_text())["spec"]
+    units = read_units(clip_json.with_suffix(".video"))
+    out = [(i / spec["fps"], i % spec["gop"] == 0, unit) for i, unit in enumerate(units)]
+    return [f for f in out if f[1] or not keyframes_only]
+
+
+def first_picture(clip_json: Path) -> np.ndarray:
+    codec = av.CodecContext.create("h264", "r")
+    unit = read_units(clip_json.with_suffix(".video"))[0]
+    return (list(codec.decode(av.Packet(unit))) + list(codec.decode(None)))[-1].to_ndarray(
+        format="rgb24")
+
+
+def inference(detector: ObjectDetector, rgb: np.ndarray) -> tuple[float, float | None]:
+    import cv2
+
+    tensor = cv2.resize(rgb, (300, 300), interpolation=cv2.INTER_AREA)[np.newaxis].astype(
+        np.float32)
+    times = []
+    for _ in range(200):
+        t = time.perf_counter()
+        detector.model.run(tensor)
+        times.append(time.perf_counter() - t)
+    with tempfile.NamedTemporaryFile(suffix=".npy", delete=False) as f:
+        np.save(f, tensor)
+    anchor = tflite_runtime_ms(Path(f.name))
+    os.unlink(f.name)
+    return statistics.median(times) * 1000, anchor
+
+
+def tflite_runtime_ms(tensor: Path) -> float | None:
+    python = TFLITE_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(TFLITE_VENV)], check=True)
+        done = subprocess.run([str(python), "-m", "pip", "install", "-q",
+                               "tflite-runtime==2.14.0", "numpy<2"], capture_output=True)
+        if done.returncode:
+            print("tflite-runtime did not install:", done.stderr.decode()[-300:])
+            return None
+    out = subprocess.run([str(python), "-c", TIMING, str(MODEL), str(tensor)],
+                         capture_output=True, text=True)
+    return float(out.stdout.split()[-1]) if out.returncode == 0 else None
+
+
+def pipeline_cpu(clip: Path, detector: ObjectDetector, *, every: int, keyframes: bool,
+                 gate: bool) -> tuple[float, int, float]:
+    """CPU seconds per second of video for one camera: decode + quality (once a minute's
+    share) + detection; (cpu per video second, model runs, video seconds)."""
+    cam = CameraConfig("34020000001320000001", "b", "rtsp://x/", detect=True)
+    pipe = CameraPipeline(cam, DetectConfig(), detector.detect, every / 10)
+    if not gate:
+        whole = Box(0.0, 0.0, 1.0, 1.0)
+        pipe.gate.update = lambda grey: whole  # type: ignore[method-assign]
+    diagnosis = Diagnosis()
+    units = frames(clip, keyframes)
+    codec = av.CodecContext.create("h264", "r")
+    runs0 = detector.invocations
+    c0 = time.process_time()
+    n = 0
+    for t, key, unit in units:
+        if keyframes:
+            codec = av.CodecContext.create("h264", "r")
+        pictures = list(codec.decode(av.Packet(unit))) + (list(codec.decode(None))
+                                                          if keyframes else [])
+        n += 1
+        if not pictures or (not keyframes and n % every):
+            continue
+        rgb = pictures[-1].to_ndarray(format="rgb24")
+        pipe.frame(rgb, t)
+        if int(t) % 60 == 0 and key:
+            diagnosis.sample(measure(rgb))
+    seconds = len(read_units(clip.with_suffix(".video"))) / 10
+    return (time.process_time() - c0) / seconds, detector.invocations - runs0, seconds
+
+
+def ffmpeg_keyframes_cpu(clip: Path) -> float:
+    """The ffmpeg CLI decoding the clip's keyframes only: CPU s per video second."""
+    raw = clip.with_suffix(".h264")
+    raw.write_bytes(b"".join(read_units(clip.with_suffix(".video"))))
+    t0 = os.times()
+    subprocess.run(["ffmpeg", "-v", "error", "-skip_frame", "nokey", "-i", str(raw),
+                    "-f", "null", "-"], check=True)
+    t1 = os.times()
+    seconds = len(read_units(clip.with_suffix(".video"))) / 10
+    return (t1.children_user + t1.children_system - t0.children_user - t0.children_system) \
+        / seconds
+
+
+def appliance(clips: dict[str, Path], seconds: float, detect: bool) -> tuple[float, float]:
+    """CPU % of one core and PSS MB of ``edge run`` with 16 street cameras."""
+    with tempfile.TemporaryDirectory() as tmp, \
+            CameraServer({f"/c{i}": clips["street"] for i in range(16)}) as server:
+        work = Path(tmp)
+        cams = [(f"340200000013200000{i + 1:02d}", server.url(f"/c{i}")) for i in range(16)]
+        extra = "[web]\nenabled = false\n" + ("" if detect else
+                                               "[detect]\nenabled = false\n"
+                                               "[quality]\nenabled = false\n")
+        config = write_config(work / "edge.toml", work / "data", cams, extra=extra,
+                              camera_extra="detect = true" if detect else "")
+        daemon = subprocess.Popen([sys.executable, "-m", "edge", "--log-level", "WARNING",
+                                   "run", "--config", str(config)], cwd=ROOT)
+        try:
+            time.sleep(20)  # every camera connected, the detector warm
+            pids = tree(daemon.pid)
+            c0 = cpu_seconds(pids)
+            time.sleep(seconds)
+            cpu = (cpu_seconds(pids) - c0) / seconds * 100
+            return cpu, pss_mb(tree(daemon.pid))
+        finally:
+            daemon.terminate()
+            daemon.wait(30)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=30.0)
+    args = ap.parse_args()
+    print(f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
+    clips = street_clips()
+    detector = ObjectDetector(0.5, 1)
+    litert, anchor = inference(detector, first_picture(clips["street"]))
+    print(f"1. inference, 1 thread, median of 200: LiteRT {litert:.1f} ms; tflite-runtime "
+          + (f"{anchor:.1f} ms (anchor; ratio {litert / anchor:.2f})" if anchor else "n/a"))
+    print("2. CPU per camera (% of one core), decoding included:")
+    rows = [("street, 5 fps (sub stream), motion gate", clips["street"], 2, False, True),
+            ("street, 5 fps, no gate (model on every frame)", clips["street"], 2, False, False),
+            ("street, keyframes only (1/s), motion gate", clips["street"], 1, True, True),
+            ("quiet street, keyframes only, motion gate", clips["empty"], 1, True, True)]
+    for label, clip, every, keyframes, gate in rows:
+        cpu, runs, secs = pipeline_cpu(clip, detector, every=every, keyframes=keyframes,
+                                       gate=gate)
+        print(f"   {label:48s}: {cpu * 100:6.2f} %  ({runs} model runs in {secs:.0f} s)")
+    anchor_kf = ffmpeg_keyframes_cpu(clips["street"])
+    print(f"   anchor: ffmpeg CLI decoding the same keyframes: {anchor_kf * 100:.2f} %")
+    print(f"3. appliance, 16 cameras 640x480 10 fps, {args.seconds:.0f}-s window:")
+    ref_cpu, ref_pss = appliance(clips, args.seconds, detect=False)
+    cpu, pss = appliance(clips, args.seconds, detect=True)
+    print(f"   recording only (reference)                 : {ref_cpu:5.1f} % CPU, "
+          f"{ref_pss:4.0f} MB PSS")
+    print(f"   + detection (keyframes) + quality on all 16 : {cpu:5.1f} % CPU, {pss:4.0f} MB PSS"
+          f"  (ratio {cpu / ref_cpu:.2f}, +{pss - ref_pss:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
