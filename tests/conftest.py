@@ -68,6 +68,24 @@ def street_clips() -> dict[str, Path]:
     return {name: ensure_clip(spec, CLIP_CACHE) for name, spec in specs.items()}
 
 
+def skimage_picture(name: str) -> Path:
+    """A picture of scikit-image's data folder (e.g. ``motorcycle_left.png``), from its wheel
+    on PyPI (downloaded once, not installed; only that file kept)."""
+    target = MEDIA_CACHE / name
+    if not target.exists():
+        import tempfile
+        import zipfile
+
+        MEDIA_CACHE.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                            "--only-binary=:all:", "-d", tmp, "scikit-image==0.26.0"],
+                           check=True, capture_output=True)
+            [wheel] = Path(tmp).glob("scikit_image-*.whl")
+            target.write_bytes(zipfile.ZipFile(wheel).read(f"skimage/data/{name}"))
+    return target
+
+
 def degraded_clips(effects: tuple[str, ...]) -> dict[str | None, Path]:
     """vtest's street for 10 s, then 10 s of each fault (None: healthy throughout)."""
     vtest = str(vtest_avi(MEDIA_CACHE))

@@ -1,7 +1,8 @@
 """Detection against the real daemon: simulated cameras looping real scenes (vtest.avi from
-Debian's opencv-doc), the real model, events with pictures in the index and as GB/T 28181
-alarms to a registered platform; a quiet scene costs no model run; a detector that crashes
-is restarted and recording never notices."""
+Debian's opencv-doc), the real model, events with pictures in the index, on a real
+Mosquitto and as GB/T 28181 alarms to a registered platform, the footage around each
+locked; a quiet scene costs no model run; a detector that crashes is restarted and
+recording never notices."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ import pytest
 from edge.record.index import Index
 from edge.sim.server import CameraServer, free_port
 from tests.conftest import MEDIA_CACHE, Daemon, street_clips, wait_for, write_config
+from tests.integration.broker import Broker, Subscriber
 from tests.integration.scripted_platform import (
-    PASSWORD, SERVER, ScriptedPlatform, expect, register,
+    NODE, PASSWORD, SERVER, ScriptedPlatform, expect, register,
 )
 
 STREET = "34020000001320000001"
@@ -62,24 +64,30 @@ def scene(gstreamer: None, tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("detect")
     data = tmp / "data"
     platform = ScriptedPlatform("udp")
+    broker = Broker(tmp / "broker").start()
+    sub = Subscriber(broker, [f"edge/{NODE}/events"])
     with CameraServer({"/street": clips["street"], "/empty": clips["empty"]}) as server:
         config = write_config(tmp / "edge.toml", data,
                               [(STREET, server.url("/street")), (EMPTY, server.url("/empty"))],
                               extra=f"sip_port = {free_port()}\n[web]\nenabled = false\n"
+                                    "[detect]\nlock_seconds = 5\n"
                                     f"[[platforms]]\nid = \"{SERVER}\"\nhost = \"127.0.0.1\"\n"
-                                    f"port = {platform.port}\npassword = \"{PASSWORD}\"",
+                                    f"port = {platform.port}\npassword = \"{PASSWORD}\"\n"
+                                    + broker.config(),
                               camera_extra="detect = true")
         daemon = Daemon(config).start()
         try:
             register(platform)
-            yield config, data, daemon, platform
+            yield config, data, daemon, platform, sub
         finally:
             daemon.stop()
             platform.close()
+            sub.close()
+            broker.close()
 
 
 def test_a_detection_is_an_alarm_to_the_upper_platform(scene) -> None:
-    *_, platform = scene
+    *_, platform, _ = scene
     _, alarm = expect(platform, "MESSAGE", "Alarm", timeout=60)  # a new walker: in 30 s
     assert alarm.device_id == STREET
     assert (alarm.fields["AlarmMethod"], alarm.element.findtext("Info/AlarmType")) == ("5", "2")
@@ -140,7 +148,7 @@ def newest_segment(data: Path):
 
 
 def test_a_crashed_detector_is_back_within_5_s_and_recording_never_noticed(scene) -> None:
-    config, data, daemon, _ = scene
+    config, data, daemon, *_ = scene
     pid = wait_for(lambda: detector_pid(config), 30, "the detector process")
     recorder = daemon.recorder_pid()
     before = newest_segment(data)
@@ -155,3 +163,24 @@ def test_a_crashed_detector_is_back_within_5_s_and_recording_never_noticed(scene
                      "the open segment to grow past the kill")
     assert daemon.recorder_pid() == recorder
     assert after.id == before.id and not after.complete
+
+
+def test_events_reach_the_broker_and_their_footage_is_locked(scene) -> None:
+    _, data, _, _, sub = scene
+
+    def ended() -> list[dict]:
+        messages = [json.loads(m) for m in sub.on(f"edge/{NODE}/events")]
+        return [m for m in messages if m.get("type") == "detection" and m["state"] == "end"]
+
+    done = wait_for(ended, 90, "a detection's end on the broker")[0]
+    started = [json.loads(m) for m in sub.on(f"edge/{NODE}/events")]
+    assert any(m.get("event") == done["event"] and m["state"] == "start" for m in started)
+    assert done["channel"] == STREET and done["label"] in ("person", "vehicle")
+    assert done["end"] >= done["start"] and done["path"]
+    index = Index(data, readonly=True)
+    try:
+        locks = index.locks(STREET)
+    finally:
+        index.close()
+    assert any(lock.start_ts <= done["start"] - 5 + 0.01 and lock.end_ts >= done["end"] + 5 - 0.01
+               and str(done["event"]) in lock.reason for lock in locks)
