@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import sys
 import tempfile
@@ -86,9 +87,12 @@ def run_demo(data_dir: Path | None, log_level: str) -> int:
               file=sys.stderr)
     with CameraServer(mounts) as server:
         cfg_path = node_dir / "edge.toml"
-        if not cfg_path.exists():  # a data dir given again keeps its settings
+        if not cfg_path.exists():
             cfg_path.write_text(demo_config_text(node_dir, server, street="/street" in mounts),
                                 encoding="utf-8")
+        else:  # a data dir given again keeps its settings; the cameras moved to a new port
+            cfg_path.write_text(re.sub(r"rtsp://127\.0\.0\.1:[0-9]+/", server.url("/"),
+                                       cfg_path.read_text(encoding="utf-8")), encoding="utf-8")
         cfg = config.load(cfg_path)
         password = _demo_admin(cfg)
         print(f"演示运行中, 数据目录 demo running, data in {node_dir}")

@@ -24,18 +24,22 @@ def test_demo_records_every_camera_and_detects_people(tmp_path: Path, gstreamer:
     # the street scene as `make demo` fetches it (Debian's opencv-doc), fetched once per run
     shutil.copy(vtest_avi(MEDIA_CACHE), cache / "edge" / "clips" / "vtest.avi")
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    since = 0.0
+
+    def recording() -> bool:
+        """Every camera recorded something after ``since``."""
+        res = subprocess.run([sys.executable, "-m", "edge", "recordings", "--config",
+                              str(data / "edge.toml"), "--json"], capture_output=True, text=True)
+        if res.returncode != 0:
+            return False
+        channels = json.loads(res.stdout)["channels"]
+        expected = {f"340200000013200000{i:02d}" for i in range(1, 6)}
+        return {c["channel"] for c in channels
+                if c["ranges"] and c["ranges"][-1][1] > since + 2} == expected
+
     proc = subprocess.Popen([sys.executable, "-m", "edge", "demo", "--data-dir", str(data)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     try:
-        def recording() -> bool:
-            res = subprocess.run([sys.executable, "-m", "edge", "recordings", "--config",
-                                  str(data / "edge.toml"), "--json"], capture_output=True, text=True)
-            if res.returncode != 0:
-                return False
-            channels = json.loads(res.stdout)["channels"]
-            expected = {f"340200000013200000{i:02d}" for i in range(1, 6)}
-            return {c["channel"] for c in channels if c["ranges"]} == expected
-
         wait_for(recording, 180, "the demo to record its five cameras")  # includes encoding
 
         def people() -> int:
@@ -52,3 +56,13 @@ def test_demo_records_every_camera_and_detects_people(tmp_path: Path, gstreamer:
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out  # Ctrl+C is a clean stop
     assert "演示运行中" in out and "demo running" in out
+    # run again on the same data dir: its settings kept, its cameras found on their new port
+    since = time.time()
+    again = subprocess.Popen([sys.executable, "-m", "edge", "demo", "--data-dir", str(data)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    try:
+        wait_for(recording, 60, "the demo run again to record its five cameras")
+    finally:
+        again.send_signal(signal.SIGINT)
+        out, _ = again.communicate(timeout=30)
+    assert again.returncode == 0, out
