@@ -107,6 +107,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "runner.sip": ("国标信令", "GB/T 28181"),
     "runner.mqtt": ("MQTT", "MQTT"),
     "runner.web": ("网页", "web UI"),
+    "runner.detect": ("人车检测与画面诊断", "detection and picture diagnosis"),
     "runner.thumbs": ("缩略图", "thumbnails"),
     "runner.observer": ("事件记录", "events"),
     "dash.alarms": ("未清除告警", "Open alarms"),
