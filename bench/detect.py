@@ -18,10 +18,8 @@ Usage: ``python bench/detect.py [--seconds 30]``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -35,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 import av  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench.procstat import cpu_seconds, pss_mb, tree  # noqa: E402
+from bench.procstat import cpu_seconds, pss_mb, tree, window_args  # noqa: E402
 from edge.config import CameraConfig, DetectConfig  # noqa: E402
 from edge.detect.coco import MODEL, ObjectDetector  # noqa: E402
 from edge.detect.objects import Box  # noqa: E402
@@ -177,11 +175,7 @@ def appliance(clips: dict[str, Path], seconds: float, detect: bool) -> tuple[flo
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=30.0)
-    args = ap.parse_args()
-    print(f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
+    args = window_args(__doc__)
     clips = street_clips()
     detector = ObjectDetector(0.5, 1)
     litert, anchor = inference(detector, first_picture(clips["street"]))

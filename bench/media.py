@@ -15,9 +15,6 @@ Usage: ``python bench/media.py [--seconds 30]``.
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import resource
 import socket
 import statistics
@@ -31,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.procstat import cpu_seconds  # noqa: E402
+from bench.procstat import cpu_seconds, window_args  # noqa: E402
 from bench.record import CLIP  # noqa: E402
 from edge.gb28181.media.ps import Streams, video_frame  # noqa: E402
 from edge.gb28181.media.rtp import Packetizer  # noqa: E402
@@ -171,11 +168,7 @@ def bench_sessions(server: CameraServer, work: Path, seconds: float) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=30.0)
-    args = ap.parse_args()
-    print(f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
+    args = window_args(__doc__)
     meta = ensure_clip(CLIP, ROOT / ".cache" / "clips")
     units = read_units(meta.with_suffix(".video"))
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,9 +1,13 @@
-"""CPU and memory of process trees, read from /proc (shared by the benchmarks)."""
+"""CPU and memory of process trees, read from /proc, and the opening every benchmark
+shares: its command line with a measuring window, and the machine and date it ran on."""
 
 from __future__ import annotations
 
+import argparse
 import os
+import platform
 import subprocess
+import time
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -39,3 +43,17 @@ def pss_mb(pids: list[int]) -> float:
         except FileNotFoundError:
             continue
     return total / 1024
+
+
+def window_args(doc: str, seconds: float = 30.0) -> argparse.Namespace:
+    """``--seconds`` (the measuring window); prints the machine line first."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=seconds)
+    args = ap.parse_args()
+    print(machine())
+    return args
+
+
+def machine() -> str:
+    return (f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}")

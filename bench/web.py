@@ -15,9 +15,6 @@ Usage: ``python bench/web.py [--seconds 30]``.
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -29,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.media import Sink  # noqa: E402
-from bench.procstat import cpu_seconds, pss_mb, tree  # noqa: E402
+from bench.procstat import cpu_seconds, pss_mb, tree, window_args  # noqa: E402
 from bench.record import CLIP  # noqa: E402
 from edge.record.index import Index  # noqa: E402
 from edge.sim.clips import ClipSpec, ensure_clip  # noqa: E402
@@ -116,11 +113,7 @@ def cpu_percent(pids: list[int], seconds: float) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=30.0)
-    args = ap.parse_args()
-    print(f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
+    args = window_args(__doc__)
     from playwright.sync_api import sync_playwright
 
     h264 = ensure_clip(CLIP, ROOT / ".cache" / "clips")
