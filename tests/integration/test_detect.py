@@ -27,6 +27,7 @@ from tests.integration.scripted_platform import (
 
 STREET = "34020000001320000001"
 EMPTY = "34020000001320000002"
+WITH_SUB = "34020000001320000003"  # the street again, with a sub stream to detect on
 
 
 def detect_json(data: Path) -> dict:
@@ -66,15 +67,20 @@ def scene(gstreamer: None, tmp_path_factory: pytest.TempPathFactory):
     platform = ScriptedPlatform("udp")
     broker = Broker(tmp / "broker").start()
     sub = Subscriber(broker, [f"edge/{NODE}/events"])
-    with CameraServer({"/street": clips["street"], "/empty": clips["empty"]}) as server:
+    with CameraServer({"/street": clips["street"], "/empty": clips["empty"],
+                       "/main": clips["street"], "/sub": clips["street"]}) as server:
         config = write_config(tmp / "edge.toml", data,
-                              [(STREET, server.url("/street")), (EMPTY, server.url("/empty"))],
+                              [(STREET, server.url("/street")), (EMPTY, server.url("/empty")),
+                               (WITH_SUB, server.url("/main"))],
                               extra=f"sip_port = {free_port()}\n[web]\nenabled = false\n"
                                     "[detect]\nlock_seconds = 5\n"
                                     f"[[platforms]]\nid = \"{SERVER}\"\nhost = \"127.0.0.1\"\n"
                                     f"port = {platform.port}\npassword = \"{PASSWORD}\"\n"
                                     + broker.config(),
                               camera_extra="detect = true")
+        config.write_text(config.read_text().replace(
+            f'url = "{server.url("/main")}"',
+            f'url = "{server.url("/main")}"\nsub_url = "{server.url("/sub")}"'))
         daemon = Daemon(config).start()
         try:
             register(platform)
@@ -184,3 +190,21 @@ def test_events_reach_the_broker_and_their_footage_is_locked(scene) -> None:
         index.close()
     assert any(lock.start_ts <= done["start"] - 5 + 0.01 and lock.end_ts >= done["end"] + 5 - 0.01
                and str(done["event"]) in lock.reason for lock in locks)
+
+
+def test_a_camera_with_a_sub_stream_is_looked_at_five_times_a_second(scene) -> None:
+    _, data, *_ = scene
+
+    def snapshot() -> tuple[float, dict]:
+        status = detect_json(data)
+        cams = {c["id"]: c for c in status.get("cameras", [])}
+        return status.get("ts", 0.0), cams.get(WITH_SUB, {})
+
+    first = wait_for(lambda: (s := snapshot())[1].get("frames") and s, 30,
+                     "the sub stream looked at")
+    time.sleep(8)
+    last = snapshot()
+    assert last[1]["mode"] == "sub"
+    rate = (last[1]["frames"] - first[1]["frames"]) / (last[0] - first[0])
+    assert 4.0 <= rate <= 6.0, rate  # detect.fps = 5, from a 10-fps sub stream
+    wait_for(lambda: snapshot()[1]["events"] > 0, 30, "events from it")
