@@ -95,7 +95,8 @@ def page_weight(browser, base: str) -> int:  # type: ignore[no-untyped-def]
     """Bytes of the 16-tile live page and everything it loads, before any video."""
     page = signed_in(browser, base)
     sizes: list[int] = []
-    page.on("response", lambda r: sizes.append(len(r.body())) if "/api/" not in r.url else None)
+    page.on("response", lambda r: sizes.append(len(r.body()))
+            if "/api/" not in r.url and not 300 <= r.status < 400 else None)  # no body
     page.goto(f"{base}/live?layout=16")
     page.wait_for_load_state("load")
     page.close()
