@@ -264,7 +264,6 @@ def main() -> int:
         full_free = os.statvfs(disk).f_bavail
         time.sleep(60)
         filler.unlink()
-        freed = time.time()
         time.sleep(30)
         status = json.loads((data / "status.json").read_text())
         recording_after_full = sum(c["recording"] for c in status["cameras"][:3])

@@ -5,6 +5,7 @@ Every view is audited with its duration."""
 
 from __future__ import annotations
 
+import ctypes
 import time
 from typing import Iterator
 
@@ -16,6 +17,7 @@ from edge.stream.fmp4 import Fmp4Writer
 from edge.stream.tap import TapReader
 from edge.web.app import audit, context, require_camera, visible_cameras
 
+_LIBC = ctypes.CDLL(None)
 bp = Blueprint("live", __name__)
 LAYOUTS = (1, 4, 9, 16)
 FIRST_FRAME_WAIT_S = 8.0  # a sub stream pulled only now needs a few seconds
@@ -33,6 +35,14 @@ def index() -> str:
     tiles = [c for c in chosen if c in ids] or [c.id for c in cams]
     return render_template("live.html", layout=layout, cameras=cams,
                            tiles=(tiles + [""] * layout)[:layout])
+
+
+def release_memory() -> None:
+    """A stream's buffers back to the system now, not at the allocator's leisure: a page of
+    16 tiles leaves the process tens of MB larger otherwise (glibc; elsewhere a no-op)."""
+    trim = getattr(_LIBC, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 @bp.route("/api/live/<channel>")
@@ -77,6 +87,7 @@ def stream(channel: str) -> Response:
             reader.close()
             audit("live_view", channel=channel, stream="sub" if sub else "main",
                   seconds=round(time.time() - started, 1))
+            release_memory()
 
     headers = {"X-Codecs": writer.codecs, "X-Video": info.video, "Cache-Control": "no-store",
                "X-Content-Type-Options": "nosniff"}
