@@ -16,6 +16,8 @@ from edge.detect.tracker import Tracker, TrackerSettings, Update
 from edge.detect.zones import WHOLE_FRAME, Zone, zones_of
 
 Model = Callable[[np.ndarray, Box], list[Detection]]
+QUIET_LOOKS = 5  # looks in a row without motion, nothing tracked: the camera is quiet
+QUIET_EVERY_S = 2.0  # and is looked at this often at most (a village night costs half)
 
 
 @dataclass
@@ -37,7 +39,12 @@ def zones_for(cam: CameraConfig, detect: DetectConfig) -> tuple[Zone, ...]:
 class CameraPipeline:
     def __init__(self, cam: CameraConfig, detect: DetectConfig, model: Model,
                  frame_interval_s: float) -> None:
+        """``frame_interval_s``: how far apart the frames it is given are (a sub stream at
+        detect.fps, or keyframes every second or two)."""
         self.model = model
+        self.every_s = 1.0 / detect.fps
+        self.last_t = float("-inf")
+        self.still = 0  # looks in a row without motion
         self.zones = zones_for(cam, detect)
         self.masks = tuple(tuple((p[0], p[1]) for p in m) for m in cam.masks)
         self.gate = MotionGate(MotionSettings(threshold=detect.motion_threshold,
@@ -46,9 +53,21 @@ class CameraPipeline:
         self.tracker = Tracker(TrackerSettings(max_age_s=max(8.0, 4 * frame_interval_s)))
         self.counters = Counters()
 
+    @property
+    def quiet(self) -> bool:
+        return self.still >= QUIET_LOOKS and not self.tracker.tracks
+
+    def due(self, t: float) -> bool:
+        """Whether the frame of time ``t`` should be looked at (decoded at all): at
+        detect.fps, and no more than every QUIET_EVERY_S while nothing happens."""
+        every = QUIET_EVERY_S if self.quiet else self.every_s
+        return t - self.last_t >= every * 0.9  # frames come a little early or late
+
     def frame(self, rgb: np.ndarray, now: float) -> Update:
         self.counters.frames += 1
+        self.last_t = now
         region = self.gate.update(grey_small(rgb))
+        self.still = self.still + 1 if region is None else 0
         found: list[tuple[Detection, list[str]]] = []
         if region is not None:
             self.counters.moving += 1

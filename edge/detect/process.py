@@ -156,14 +156,12 @@ class CameraWatcher(threading.Thread):
         super().__init__(name=f"detect:{cam.id}", daemon=True)
         self.cfg, self.cam, self.store, self.stop = cfg, cam, store, stop
         self.sub = detector is not None and cam.sub_url is not None
-        self.interval = 1.0 / cfg.detect.fps
         # keyframes come about every 2 s: the tracker waits longer for a second look
         self.pipeline = None if detector is None else CameraPipeline(
-            cam, cfg.detect, detector.detect, self.interval if self.sub else 2.0)
+            cam, cfg.detect, detector.detect, 1.0 / cfg.detect.fps if self.sub else 2.0)
         self.quality = QualityWatch(cfg.data_dir, cam, cfg.quality, lambda: store.index) \
             if cfg.quality.enabled else None
         self.last_error: str | None = None
-        self._last_t = 0.0
 
     @property
     def mode(self) -> str:
@@ -204,7 +202,7 @@ class CameraWatcher(threading.Thread):
             reader.close()
 
     def _detect_due(self, t: float) -> bool:
-        return self.pipeline is not None and t - self._last_t >= self.interval * 0.9
+        return self.pipeline is not None and self.pipeline.due(t)
 
     def _due(self, t: float) -> bool:
         return self._detect_due(t) or (self.quality is not None and self.quality.due(t))
@@ -229,7 +227,6 @@ class CameraWatcher(threading.Thread):
         if self.quality is not None and self.quality.due(frame.t):
             self.quality.sample(rgb, frame.t)
         if self.pipeline is not None and self._detect_due(frame.t):
-            self._last_t = frame.t
             update = self.pipeline.frame(rgb, frame.t)
             if update.started or update.improved or update.ended:
                 self.store.write(self.cam.id, update, rgb)
@@ -243,6 +240,7 @@ class CameraWatcher(threading.Thread):
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.cam.id, "mode": self.mode,
                                "detect": self.pipeline is not None,
+                               "quiet": bool(self.pipeline and self.pipeline.quiet),
                                "last_error": self.last_error}
         if self.pipeline is not None:
             c = self.pipeline.counters

@@ -212,3 +212,33 @@ def test_zones_and_masks_in_the_config(tmp_path: Path) -> None:
     text = "\n".join(err.value.problems)
     assert "cameras[0].masks[0]" in text and "cameras[0].zones[0].labels" in text \
         and "detect.fps" in text
+
+
+def test_a_quiet_camera_is_looked_at_half_as_often_and_wakes_on_motion() -> None:
+    from edge.config import CameraConfig, DetectConfig
+    from edge.detect.pipeline import QUIET_EVERY_S, QUIET_LOOKS, CameraPipeline
+
+    calls: list[Box] = []
+
+    def model(rgb: np.ndarray, region: Box) -> list[Detection]:
+        calls.append(region)
+        return []
+
+    cam = CameraConfig("34020000001320000001", "a", "rtsp://x/", detect=True)
+    pipe = CameraPipeline(cam, DetectConfig(fps=5), model, 1.0)
+    still = np.full((360, 640, 3), 90, np.uint8)
+    looked = []
+    for i in range(40):  # keyframes every second of a quiet scene
+        t = float(i)
+        if pipe.due(t):
+            pipe.frame(still, t)
+            looked.append(t)
+    assert looked[:QUIET_LOOKS] == [float(i) for i in range(QUIET_LOOKS)]  # every keyframe
+    gaps = {b - a for a, b in zip(looked[QUIET_LOOKS - 1:], looked[QUIET_LOOKS:])}
+    assert gaps == {QUIET_EVERY_S} and pipe.quiet and calls == []
+    moving = still.copy()
+    moving[150:250, 300:340] = 250  # someone walks in
+    t = looked[-1] + QUIET_EVERY_S
+    assert pipe.due(t)
+    pipe.frame(moving, t)
+    assert len(calls) == 1 and not pipe.quiet and pipe.due(t + 1.0)  # awake: every keyframe
