@@ -35,6 +35,7 @@ def export_reencoded(index: Index, channel: str, start: float, end: float, out_p
     tmp = out_path.with_name(out_path.name + ".part")
     first: float | None = None
     last, frames, faces = 0.0, 0, 0
+    last_pts = -1
     with av.open(str(tmp), "w", format="mp4") as out:
         stream: av.video.stream.VideoStream | None = None
         for seg in segments:
@@ -65,7 +66,11 @@ def export_reencoded(index: Index, channel: str, start: float, end: float, out_p
                     if watermark:
                         rgb = _watermark(rgb, f"{watermark}  {format_time(t, tz)}")
                     image = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-                    image.pts = round((t - first) / CLOCK)
+                    # strictly increasing: a segment's first frame can land on (or a tick
+                    # before) the last one of the segment before it, and the muxer refuses
+                    # that with EINVAL (an export failed so, now and then)
+                    pts = max(round((t - first) / CLOCK), last_pts + 1)
+                    image.pts, last_pts = pts, pts
                     image.time_base = CLOCK
                     out.mux(stream.encode(image.reformat(format="yuv420p")))
                     last, frames = t, frames + 1
