@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from pathlib import Path
 
 from cheroot import wsgi
@@ -44,15 +45,14 @@ def run_web(cfg: EdgeConfig, config_path: Path) -> int:
         logger.error("web: cannot listen on %s:%d: %s", cfg.web.listen, cfg.web.port, exc)
         return EXIT_BLOCKED
 
-    def stop(*_args: object) -> None:
-        raise SystemExit(0)  # out of serve()'s select in the main thread; stop() runs below
-
-    signal.signal(signal.SIGTERM, stop)
+    # serve() runs in a thread and the main thread only waits: a handler that raised into
+    # serve() could land in a finaliser (a refused plain-HTTP connection's __del__) and be lost
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    serving = threading.Thread(target=server.serve, name="web-serve", daemon=True)
+    serving.start()
     logger.info("web: listening on %s:%d (%s)", cfg.web.listen, cfg.web.port, url(cfg))
-    try:
-        server.serve()
-    except SystemExit:
+    while not stopping.wait(1.0) and serving.is_alive():
         pass
-    finally:
-        server.stop()
-    return 0
+    server.stop()
+    return 0 if stopping.is_set() else 1  # serve() died: the supervisor restarts us

@@ -133,7 +133,17 @@ def test_every_segment_is_complete_and_decodes(scenario: Scenario) -> None:
                 if audio:
                     assert sum(1 for p in c.demux(audio=0) if p.size) > 0, f"no audio in {seg.path}"
             frames = _frames(scenario, seg)
-            assert len(frames) >= FPS, f"{seg.path}: only {len(frames)} frames"
+            if not _cut_short(scenario, channel, seg):
+                assert len(frames) >= FPS, f"{seg.path}: only {len(frames)} frames"
+
+
+def _cut_short(sc: Scenario, channel: str, seg: Segment) -> bool:
+    """A segment that ends at a real outage may be short: a rotation just before the H.265
+    camera stopped (or a kill, or the final stop) leaves a few frames in the new file."""
+    events = [sc.killed_all, sc.killed_recorder, sc.stopped]
+    if channel == CAM_H265:
+        events.append(sc.outage[0])
+    return any(e - 2.0 <= seg.end_ts <= e + 3.0 for e in events)
 
 
 def test_video_is_continuous_except_real_outages(scenario: Scenario) -> None:
