@@ -34,7 +34,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,14 +43,13 @@ sys.path.insert(0, str(ROOT))
 
 import av  # noqa: E402
 
-from edge.gb28181.sip.message import SipRequest, response_to, with_header  # noqa: E402
 from edge.record.index import Index  # noqa: E402
 from edge.sim.clips import ClipSpec, ensure_clip  # noqa: E402
 from edge.sim.server import CameraServer, free_port  # noqa: E402
 from tests.conftest import FPS, Daemon, write_config  # noqa: E402
 from tests.integration.broker import Broker, Subscriber  # noqa: E402
 from tests.integration.scripted_platform import (  # noqa: E402
-    CHALLENGE, NODE, PASSWORD, SERVER, ScriptedPlatform,
+    NODE, PASSWORD, SERVER, AnsweringPlatform,
 )
 
 CAMS = [f"340200000013200000{i:02d}" for i in (1, 2, 3, 4)]
@@ -71,38 +69,8 @@ class Kill:
 
 @dataclass
 class Log:
-    registrations: list[float] = field(default_factory=list)  # wall times of 200 OKs
     kills: list[Kill] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-
-
-class Platform(threading.Thread):
-    """The upper platform: challenges every new REGISTER, grants, answers everything."""
-
-    def __init__(self, log: Log) -> None:
-        super().__init__(daemon=True)
-        self.sip = ScriptedPlatform("udp")
-        self.log = log
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                msg = self.sip.receive(1.0)
-            except (AssertionError, TimeoutError, OSError, ValueError):
-                continue
-            if not isinstance(msg, SipRequest):
-                continue
-            if msg.method == "REGISTER" and not msg.header("Authorization"):
-                self.sip.send(with_header(response_to(msg, 401, "Unauthorized", "t1"),
-                                          "WWW-Authenticate", CHALLENGE))
-                continue
-            answer = response_to(msg, 200, "OK", "t1")
-            if msg.method == "REGISTER":
-                answer = with_header(answer, "Expires", msg.header("Expires") or "3600")
-                if msg.header("Expires") != "0":
-                    self.log.registrations.append(time.time())
-            self.sip.send(answer)
 
 
 def integrity(data: Path) -> str:
@@ -159,7 +127,7 @@ def main() -> int:
     steady = CameraServer({f"/{i}": clip for i in range(3)}).start()
     flapper = CameraServer({"/f": clip})
     broker = Broker(work / "broker").start()
-    platform = Platform(log)
+    platform = AnsweringPlatform()
     platform.start()
     data = disk / "data"
     config = write_config(
@@ -244,7 +212,7 @@ def main() -> int:
             kill.loss_s = max((b - a for a, b in near), default=0.0)
             kill.resume_s = max((b - kill.at for _, b in near), default=0.0)
             if kill.kind == "daemon":
-                after = [r for r in log.registrations if r > kill.at]
+                after = [r for r in platform.registrations if r > kill.at]
                 kill.registered_after_s = after[0] - kill.at if after else None
         (work / "kills.json").write_text(json.dumps({
             "kills": [vars(k) for k in log.kills],
@@ -284,7 +252,7 @@ def main() -> int:
     finally:
         sub.close()
         daemon.stop()
-        platform.stop.set()
+        platform.close()
         steady.stop()
         flapper.stop()
         broker.close()

@@ -32,6 +32,7 @@ from edge.retention.manager import RetentionManager
 from edge.retention.manager import stale_after as retention_stale_after
 from edge.runner import survive, write_status
 from edge.supervisor import ChildProcess, Supervisor, ThreadSlot
+from edge.uplink.runner import UplinkRunner
 from edge.web.accounts import Accounts
 
 logger = logging.getLogger(__name__)
@@ -126,7 +127,8 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
         if sip and sip.current:  # its media sessions lost their dialogs with it
             recorder.command({"op": "close_all", "id": "*"})
         runner = SipRunner(cfg, stop, lambda: recorder.channels(cfg.cameras), teleboot,
-                           recorder.command)
+                           recorder.command,
+                           lambda: bool(uplink.current and uplink.current.restricted))
         recorder.on_media = runner.media_event  # session events from the recorder
         return runner
 
@@ -145,7 +147,13 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
             "platforms": runner.status() if runner else [],
             "media_sessions": [{**s, "bytes": recorder.media_bytes.get(s["id"], 0)}
                                for s in (runner.sessions.listing() if runner else [])]}
+        if uplink.current and (state := uplink.current.state()):
+            status["uplink"] = state
         return status
+
+    # bytes by purpose, the SIM's budget, the modem
+    uplink: ThreadSlot[UplinkRunner] = ThreadSlot(lambda: UplinkRunner(cfg, stop, live_status))
+    supervisor.add("uplink", uplink, UplinkRunner.stale_after_s)
 
     children: list[ChildProcess] = []
     if cfg.web.enabled:  # the web UI and its thumbnails, each in its own process

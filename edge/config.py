@@ -145,8 +145,11 @@ class MqttConfig:
     client_id: str = ""  # default: edge-<node id>
     protocol: Literal["auto", "5", "3.1.1"] = "auto"  # auto: MQTT 5, else 3.1.1
     topic_prefix: str = "edge"
-    health_interval: int = 60
-    keepalive: int = 60
+    health_interval: int = 60  # how often changes are looked for; a delta only if any
+    health_full_interval: int = 3600  # the whole health message (and on connect, on request)
+    compress: bool = True  # zlib-compressed JSON (docs/health.md); false: plain JSON
+    keepalive: int = 240  # within 4G carriers' TCP NAT idle timeouts (docs/uplink.md)
+    stall_timeout: int = 30  # a publish unacknowledged this long: the link stalled, reconnect
     outbox_max_messages: int = 100_000
     outbox_max_bytes: int = 64 * 1024 * 1024
     allowed_commands: tuple[str, ...] = ("ping", "health")
@@ -154,6 +157,20 @@ class MqttConfig:
     @property
     def broker_port(self) -> int:
         return self.port or (8883 if self.tls else 1883)
+
+
+@dataclass(frozen=True, slots=True)
+class UplinkConfig:
+    """The node's link to the centre: byte accounting, the SIM's budget, NAT keep-open."""
+
+    interface: str = ""  # counted from this interface's counters ("": the default route's)
+    monthly_budget_mb: int = 0  # 0: unmetered (fibre); alarms at 80 % and 100 %
+    billing_day: int = 1  # the day of the month the SIM's allowance starts again
+    over_budget: Literal["restrict", "ignore"] = "restrict"  # restrict: live gets the sub
+    # stream, snapshots on request are held back until the month rolls over
+    nat_keepalive: int = 0  # s; > 0: a 4-byte ping to UDP platforms when nothing else went
+    # out for this long, so the carrier NAT keeps the mapping (0: SIP keepalives do it)
+    weak_signal_percent: int = 20  # modem signal below this: alarm (main stream will not fit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +226,7 @@ class EdgeConfig:
     web: WebConfig = field(default_factory=WebConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
+    uplink: UplinkConfig = field(default_factory=UplinkConfig)
 
     @property
     def data_dir(self) -> Path:
@@ -262,7 +280,7 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     problems: list[str] = []
     sections = {"node": NodeConfig, "storage": StorageConfig, "retention": RetentionConfig,
                 "media": MediaConfig, "web": WebConfig, "detect": DetectConfig,
-                "quality": QualityConfig}
+                "quality": QualityConfig, "uplink": UplinkConfig}
     for key in sorted(set(raw) - set(sections) - {"cameras", "platforms", "mqtt"}):
         problems.append(f"{key}: 未知配置项 unknown key")
     built: dict[str, Any] = {}
@@ -294,6 +312,13 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
         _check_web(built["web"], problems)
     if built.get("detect") is not None:
         _check_detect(built["detect"], problems)
+    uplink = built.get("uplink")
+    if uplink is not None and not (0 <= uplink.monthly_budget_mb <= 10_000_000
+                                   and 1 <= uplink.billing_day <= 28
+                                   and (uplink.nat_keepalive == 0 or 5 <= uplink.nat_keepalive <= 600)
+                                   and 0 <= uplink.weak_signal_percent <= 100):
+        problems.append("uplink: monthly_budget_mb >= 0, billing_day 1–28, nat_keepalive 0 or "
+                        "5–600 s, weak_signal_percent 0–100")
     quality = built.get("quality")
     if quality is not None and not (1 <= quality.interval <= 3600 and 1 <= quality.onset <= 60
                                     and 1 <= quality.clear <= 60):
@@ -534,8 +559,10 @@ def _check_mqtt(mqtt: MqttConfig, problems: list[str]) -> None:
     if not prefix or any(c in prefix for c in "+#") or prefix.startswith("/") or prefix.endswith("/"):
         problems.append(f"mqtt.topic_prefix: 不能为空、不能含 + # 或首尾 / must be non-empty "
                         f"without + # or a leading/trailing /, got {prefix!r}")
-    if mqtt.health_interval < 5 or mqtt.keepalive < 5:
-        problems.append("mqtt: health_interval >= 5, keepalive >= 5")
+    if (mqtt.health_interval < 5 or mqtt.keepalive < 5 or mqtt.stall_timeout < 5
+            or mqtt.health_full_interval < mqtt.health_interval):
+        problems.append("mqtt: health_interval >= 5, keepalive >= 5, stall_timeout >= 5, "
+                        "health_full_interval >= health_interval")
     if mqtt.outbox_max_messages < 1 or mqtt.outbox_max_bytes < 1024:
         problems.append("mqtt: outbox_max_messages >= 1, outbox_max_bytes >= 1024")
     unknown = sorted(set(mqtt.allowed_commands) - set(MQTT_COMMANDS))

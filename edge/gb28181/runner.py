@@ -43,12 +43,14 @@ from edge.gb28181.settings import PlatformOverride, RuntimeSettings
 from edge.gb28181.sip.framing import SipStreamBuffer
 from edge.gb28181.sip.message import SipRequest, SipResponse, parse, response_to, with_header
 from edge.gb28181.sip.registration import (
-    ClockOffset, Effect, Registration, RegistrationChanged, Send, State, UpperPlatform,
+    ClockOffset, Effect, Ping, PublicAddressChanged, Registration, RegistrationChanged, Send,
+    State, UpperPlatform,
 )
 from edge.gb28181.sip.subscription import Subscriptions
 from edge.gb28181.timesync import decide_step
 from edge.record.index import Index
 from edge.runner import Runner, survive
+from edge.uplink.meter import METER
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +80,10 @@ class SipRunner(Runner):
     def __init__(self, cfg: EdgeConfig, stop: threading.Event,
                  channels: Callable[[], list[Channel]],
                  on_reboot: Callable[[], None] | None = None,
-                 media: Callable[[dict[str, Any]], bool] | None = None) -> None:
+                 media: Callable[[dict[str, Any]], bool] | None = None,
+                 over_budget: Callable[[], bool] = lambda: False) -> None:
         super().__init__("sip", stop)
+        self.over_budget = over_budget  # the SIM's month is spent: live gets the sub stream
         self.cfg = cfg
         self.channels = channels  # live camera states, from the supervisor
         self.on_reboot = on_reboot
@@ -161,6 +165,7 @@ class SipRunner(Runner):
         finally:
             for upper in self.uppers:
                 if upper.tcp:
+                    METER.unwatch(upper.tcp)
                     upper.tcp.close()
             self.udp.close()
             self.index.close()
@@ -175,7 +180,7 @@ class SipRunner(Runner):
             password=platform_password(plat), expires_s=plat.expires,
             keepalive_interval_s=plat.keepalive_interval,
             keepalive_timeout_count=plat.keepalive_timeout_count, charset=plat.charset,
-            timezone=node.timezone,
+            timezone=node.timezone, nat_keepalive_s=float(self.cfg.uplink.nat_keepalive),
         )
         override = self.settings.platforms.get(plat.id)
         if override:
@@ -209,6 +214,9 @@ class SipRunner(Runner):
     # -- input --------------------------------------------------------------------
 
     def _datagram(self, data: bytes, peer: tuple[str, int]) -> None:
+        METER.datagram("sip", received=len(data))
+        if not data.strip():  # a keep-alive ping (or its pong): nothing to answer
+            return
         try:
             msg = parse(data)
         except ProtocolError as exc:
@@ -293,7 +301,8 @@ class SipRunner(Runner):
         now = time.monotonic()
         if request.method == "INVITE":
             address = self.cfg.media.announce_address or upper.reg.cfg.local_host
-            result = self.sessions.invite(request, upper.cfg.id, self.channels(), address, now)
+            result = self.sessions.invite(request, upper.cfg.id, self.channels(), address, now,
+                                          sub_stream=self.over_budget())
         elif request.method == "BYE":
             result = self.sessions.bye(request)
         elif request.method == "INFO":
@@ -584,6 +593,12 @@ class SipRunner(Runner):
                            "registered" if effect.registered else "not registered", effect.reason)
             elif isinstance(effect, ClockOffset):
                 self._clock_offset(upper, effect.offset_s)
+            elif isinstance(effect, Ping):
+                self._sendto(effect.data, (effect.host, effect.port))
+            elif isinstance(effect, PublicAddressChanged):
+                logger.warning("platform=%s sees us from a new public address %s (was %s: the "
+                               "NAT moved us); registering again", upper.cfg.id, effect.after,
+                               effect.before)
 
     def _clock_offset(self, upper: _Upper, offset_s: float) -> None:
         time_platform = self.cfg.time_platform()
@@ -613,6 +628,7 @@ class SipRunner(Runner):
         assert self.udp is not None
         try:
             self.udp.sendto(data, addr)
+            METER.datagram("sip", sent=len(data))
         except OSError as exc:  # e.g. the 4G link is down: the transaction times out
             logger.warning("sip: cannot send to %s:%s: %s", *addr, exc)
 
@@ -625,6 +641,7 @@ class SipRunner(Runner):
             except OSError as exc:
                 logger.warning("platform=%s cannot connect %s:%s: %s", upper.cfg.id, *target, exc)
                 return
+            METER.watch("sip", upper.tcp)
             upper.stream = SipStreamBuffer()
         try:
             upper.tcp.sendall(data)
@@ -634,6 +651,7 @@ class SipRunner(Runner):
     def _drop_tcp(self, upper: _Upper, reason: str) -> None:
         logger.warning("platform=%s TCP %s", upper.cfg.id, reason)
         if upper.tcp:
+            METER.unwatch(upper.tcp)
             upper.tcp.close()
         upper.tcp = None
         if not self.stop_event.is_set():

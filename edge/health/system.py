@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -28,8 +29,14 @@ MODEM_KEYS = {  # mmcli -K key -> our name
     "modem.generic.access-technologies.value[1]": "access_technology",
     "modem.generic.signal-quality.value": "signal_quality_percent",
     "modem.3gpp.operator-name": "operator",
+    "modem.3gpp.registration-state": "registration",
     "modem.generic.equipment-identifier": "imei",
 }
+SIGNAL_KEYS = {  # mmcli --signal-get -K (LTE; filled once signal polling is set up)
+    "modem.signal.lte.rsrp": "rsrp_dbm", "modem.signal.lte.rsrq": "rsrq_db",
+    "modem.signal.lte.snr": "sinr_db", "modem.signal.lte.rssi": "rssi_dbm",
+}
+_DECIMAL = re.compile(r"-?[0-9]{1,4}(\.[0-9]{1,3})?")
 
 
 def system_facts(pids: list[int]) -> dict[str, Any]:
@@ -51,18 +58,23 @@ def disk_facts(data_dir: Path, storage: StorageConfig) -> dict[str, Any]:
             "free_percent": round(free_percent, 2), "watermark": "low" if low else "ok"}
 
 
-def uplink_facts() -> dict[str, Any]:
-    iface = default_route_interface()
+def uplink_facts(interface: str = "", modem: bool = True) -> dict[str, Any]:
+    """The uplink interface (``interface``, else the default route's) and its counters;
+    the modem unless ``modem`` is false (the uplink runner reads it once a minute)."""
+    iface = interface or default_route_interface()
     address = sent = recv = None
     if iface:
-        for addr in psutil.net_if_addrs().get(iface, []):
-            if addr.family == socket.AF_INET:
-                address = addr.address
+        address = interface_address(iface)
         counters = psutil.net_io_counters(pernic=True).get(iface)
         if counters:
             sent, recv = counters.bytes_sent, counters.bytes_recv
     return {"interface": iface, "address": address, "bytes_sent": sent, "bytes_recv": recv,
-            "modem": modem_facts()}
+            "modem": modem_facts() if modem else None}
+
+
+def interface_address(iface: str) -> str | None:
+    return next((a.address for a in psutil.net_if_addrs().get(iface, [])
+                 if a.family == socket.AF_INET), None)
 
 
 def default_route_interface() -> str | None:
@@ -80,7 +92,9 @@ def default_route_interface() -> str | None:
 def modem_facts() -> dict[str, Any] | None:
     """The first modem ModemManager knows, or None without mmcli or a modem."""
     out = _tool(["mmcli", "-m", "any", "-K"])
-    return None if out is None else parse_mmcli(out)
+    if out is None:
+        return None
+    return parse_mmcli(out + "\n" + (_tool(["mmcli", "-m", "any", "--signal-get", "-K"]) or ""))
 
 
 def parse_mmcli(out: str) -> dict[str, Any] | None:
@@ -88,8 +102,11 @@ def parse_mmcli(out: str) -> dict[str, Any] | None:
     facts: dict[str, Any] = {}
     for line in out.splitlines():
         key, _, value = line.partition(":")
-        name = MODEM_KEYS.get(key.strip())
         value = value.strip()
+        if (signal := SIGNAL_KEYS.get(key.strip())) and _DECIMAL.fullmatch(value):
+            facts[signal] = float(value)
+            continue
+        name = MODEM_KEYS.get(key.strip())
         if name and value and value != "--":
             # only the signal is a number; an IMEI is digits but an identifier
             if name == "signal_quality_percent":

@@ -3,7 +3,6 @@ health message, and say precisely what happened (for the technician setting it u
 
 from __future__ import annotations
 
-import json
 import ssl
 import time
 from typing import Any
@@ -15,9 +14,11 @@ from edge.config import EdgeConfig
 from edge.mqtt.runner import (
     UNSUPPORTED_PROTOCOL, describe_connect_error, describe_refusal, make_client,
 )
+from edge.mqtt.encoding import PayloadError, decode, encode
 from edge.mqtt.topics import Topics
 
 TIMEOUT_S = 10.0
+RETAINED_WAIT_S = 3.0
 CLOSED = "代理关闭了连接 the broker closed the connection"
 
 
@@ -36,16 +37,41 @@ def mqtt_test(cfg: EdgeConfig) -> tuple[bool, list[str]]:
     if failure:
         return False, lines + [f"失败 FAILED: {failure}"]
     lines.append("已连接 connected")
-    topic = Topics(m.topic_prefix, cfg.node.id).health + "/test"
-    body = json.dumps({"test": True, "node": cfg.node.id, "version": __version__,
-                       "ts": time.time()}).encode()
+    topics = Topics(m.topic_prefix, cfg.node.id)
+    topic = topics.health + "/test"
+    body, packed = encode({"test": True, "node": cfg.node.id, "version": __version__,
+                           "ts": time.time()}, m.compress)
     info = client.publish(topic, body, qos=1)
     while not info.is_published() and time.monotonic() < deadline:
         client.loop(0.2)
-    client.disconnect()
     if not info.is_published():
+        client.disconnect()
         return False, lines + [f"失败 FAILED: 代理未确认 no PUBACK for {topic}"]
-    return True, lines + [f"已发布测试健康消息 published a test health message to {topic} (PUBACK)"]
+    lines.append(f"已发布测试健康消息 published a test health message to {topic} (PUBACK, "
+                 f"{len(body)} bytes{', zlib' if packed else ''})")
+    lines.append(_retained_health(client, topics.health))
+    client.disconnect()
+    return True, lines
+
+
+def _retained_health(client: mqtt.Client, topic: str) -> str:
+    """What the centre reads on the health topic now: decoded as a consumer would."""
+    got: list[bytes] = []
+    client.on_message = lambda _c, _u, msg: got.append(msg.payload)
+    client.subscribe(topic, qos=1)
+    deadline = time.monotonic() + RETAINED_WAIT_S
+    while not got and time.monotonic() < deadline:
+        client.loop(0.2)
+    if not got:
+        return f"代理上尚无保留的健康消息 no retained health message on {topic} yet"
+    try:
+        doc = decode(got[0])
+    except PayloadError as exc:
+        return f"保留的健康消息无法解码 the retained health message does not decode: {exc}"
+    summary = doc.get("summary", {}) if isinstance(doc, dict) else {}
+    return (f"保留的健康消息 retained health on {topic}: {len(got[0])} bytes, "
+            f"{'zlib' if got[0][:1] == b'x' else 'JSON'}, {summary.get('online', '?')}/"
+            f"{summary.get('cameras', '?')} 摄像机在线 cameras online")
 
 
 def _connect(cfg: EdgeConfig, protocol: mqtt.MQTTProtocolVersion,

@@ -31,17 +31,19 @@ from edge import config as config_mod
 from edge.config import EdgeConfig, MqttConfig, read_secret
 from edge.errors import ConfigError
 from edge.gb28181.answers import format_local_time
-from edge.health import payload
+from edge.health import delta, payload
 from edge.health.availability import online_rate
 from edge.health.history import History
 from edge.health.system import disk_facts, ntp_synchronized, system_facts, uplink_facts
 from edge.ingest.backoff import Backoff
 from edge.mqtt.commands import CommandError, parse_args, reply_topic
+from edge.mqtt.encoding import CONTENT_TYPE, ENCODING_PROPERTY, encode
 from edge.mqtt.outbox import Outbox
 from edge.mqtt.topics import Topics
 from edge.record.index import Index
 from edge.retention.manager import ALARM_BELOW_MINIMUM
 from edge.runner import Runner, survive
+from edge.uplink.meter import METER
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +129,13 @@ class MqttRunner(Runner):
         self._next_attempt = 0.0
         self._inflight: dict[int, int] = {}  # mid -> outbox row
         self._sent_up_to = 0
-        self._next_health = 0.0
+        self._next_health = 0.0  # the next look for changes (a delta if any)
+        self._next_full = 0.0  # the next whole health message
         self._last_health = 0.0
+        self._sent_digest: dict[str, Any] | None = None  # what the centre knows
+        self._full_ts = 0.0
+        self._seq = 0
+        self._unacked: dict[int, float] = {}  # mid -> monotonic send time (QoS 1)
         self._cameras: dict[str, tuple[bool, bool]] | None = None  # online, recording
         self._platforms: dict[str, bool] = {}
         self.outbox: Outbox | None = None
@@ -172,8 +179,11 @@ class MqttRunner(Runner):
                     continue
                 if self.connected:
                     self._drain()
-                    if now >= self._next_health:
+                    if now >= self._next_full:
                         self.publish_health()
+                    elif now >= self._next_health:
+                        self.publish_delta()
+                    self._check_stall()
             self._goodbye()
         finally:
             self._close_socket()  # no DISCONNECT: if we died, the broker sends our will
@@ -182,6 +192,7 @@ class MqttRunner(Runner):
     def _close_socket(self) -> None:
         sock = self.client.socket() if self.client else None
         if sock is not None:
+            METER.unwatch(sock)
             try:
                 sock.close()
             except OSError:
@@ -194,6 +205,8 @@ class MqttRunner(Runner):
         client.on_connect = self._on_connect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = lambda _c, _u, sock: METER.unwatch(sock)
         self._answered = False  # a CONNACK came, whatever it said
         try:
             client.connect(m.host, m.broker_port, m.keepalive)
@@ -220,6 +233,7 @@ class MqttRunner(Runner):
                            "next try with MQTT %s", _version(self.protocol))
         self.connected = False
         self._inflight.clear()
+        self._unacked.clear()
         self._sent_up_to = 0  # unacknowledged messages go again, in order
         self.client = None  # paho closed the socket; a new client connects after the back-off
         self._failed(f"connection lost: {reason}")
@@ -247,10 +261,19 @@ class MqttRunner(Runner):
         client.subscribe(self.topics.commands, qos=1)
         for channel_id, live in self._live_cameras().items():
             self._publish_camera(channel_id, live)
-        self._next_health = 0.0
+        self._next_full = 0.0  # the centre may have missed deltas: the whole message first
+
+    def _on_socket_open(self, _client: mqtt.Client, _userdata: Any, sock: Any) -> None:
+        METER.watch("mqtt", sock)
+        try:  # unacknowledged data this long: the kernel gives the connection up
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT,
+                            self.m.stall_timeout * 1000)
+        except (OSError, AttributeError):
+            pass
 
     def _on_publish(self, _client: mqtt.Client, _userdata: Any, mid: int, _reason: Any,
                     _props: Any) -> None:
+        self._unacked.pop(mid, None)
         row = self._inflight.pop(mid, None)
         if row is not None:
             assert self.outbox is not None
@@ -273,19 +296,67 @@ class MqttRunner(Runner):
             info = self.client.publish(self.topics.outbox(message.kind), message.payload, qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 return
+            self._unacked[info.mid] = time.monotonic()
             self._inflight[info.mid] = message.row
             self._sent_up_to = message.row
 
     def publish_health(self) -> None:
+        """The whole health message (retained): hourly, on connect, on request."""
         if self.client is None or not self.connected:
             return
         started = time.process_time()
-        body = json.dumps(self.health(time.time()), ensure_ascii=False).encode()
-        self.client.publish(self.topics.health, body, qos=1, retain=True)
-        self._last_health = time.time()
-        self._next_health = self._last_health + self.m.health_interval
-        logger.debug("mqtt: health published (%d bytes, %.1f CPU-ms)", len(body),
+        now = time.time()
+        doc = self.health(now)
+        size = self._publish_encoded(self.topics.health, doc, retain=True)
+        self._sent_digest, self._full_ts, self._seq = delta.digest(doc), now, 0
+        self._last_health = now
+        self._next_health = now + self.m.health_interval
+        self._next_full = now + self.m.health_full_interval
+        logger.debug("mqtt: health published (%d bytes, %.1f CPU-ms)", size,
                      (time.process_time() - started) * 1000)
+
+    def publish_delta(self) -> None:
+        """What changed in the digest since the centre last heard, if anything."""
+        now = time.time()
+        self._next_health = now + self.m.health_interval
+        if self.client is None or not self.connected or self._sent_digest is None:
+            return
+        current = delta.digest(self.health(now))
+        changes = delta.diff(self._sent_digest, current)
+        if not changes:
+            return
+        self._seq += 1
+        self._publish_encoded(self.topics.health_delta,
+                              delta.delta_message(changes, now, self._full_ts, self._seq))
+        self._sent_digest = current
+        self._last_health = now
+
+    def _publish_encoded(self, topic: str, doc: dict[str, Any], retain: bool = False) -> int:
+        assert self.client is not None
+        body, packed = encode(doc, self.m.compress)
+        props = None
+        if self.protocol == mqtt.MQTTv5:
+            props = Properties(PacketTypes.PUBLISH)
+            props.ContentType = CONTENT_TYPE
+            if packed:
+                props.UserProperty = [ENCODING_PROPERTY]
+            else:
+                props.PayloadFormatIndicator = 1  # UTF-8
+        info = self.client.publish(topic, body, qos=1, retain=retain, properties=props)
+        if info.rc == mqtt.MQTT_ERR_SUCCESS:
+            self._unacked[info.mid] = time.monotonic()
+        return len(body)
+
+    def _check_stall(self) -> None:
+        """A publish the broker has not acknowledged for stall_timeout: the link stalled
+        (no RST, no FIN: paho alone would wait for its next keepalive, minutes on 4G)."""
+        if not self._unacked:
+            return
+        waited = time.monotonic() - min(self._unacked.values())
+        if waited >= self.m.stall_timeout:
+            logger.warning("mqtt: no PUBACK for %.0f s: the link stalled; reconnecting", waited)
+            self._close_socket()
+            self._lost(f"链路停滞 link stalled (no PUBACK for {waited:.0f} s)")
 
     def _publish_camera(self, channel_id: str, live: dict[str, Any]) -> None:
         if self.client is None or not self.connected:
@@ -294,7 +365,8 @@ class MqttRunner(Runner):
                                                  "last_error", "last_packet_ts")}
         state["ts"] = time.time()
         self.client.publish(self.topics.camera_state(channel_id),
-                            json.dumps(state, ensure_ascii=False).encode(), qos=1, retain=True)
+                            json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode(),
+                            qos=1, retain=True)
 
     def _goodbye(self) -> None:
         """Clean shutdown: a retained ``stopped`` (the last will is only for a crash)."""
@@ -378,7 +450,9 @@ class MqttRunner(Runner):
                         "sessions": [{k: s[k] for k in SESSION_FIELDS}
                                      for s in status.get("media_sessions", [])
                                      if s["platform"] == p["id"]]} for p in platforms],
-            uplink=uplink_facts(), outbox=self.outbox.stats(),
+            uplink={**uplink_facts(self.cfg.uplink.interface, modem=False),
+                    **status.get("uplink", {})},
+            outbox=self.outbox.stats(),
             runners=list(status.get("runners", [])))
 
     # -- commands ---------------------------------------------------------------------
@@ -408,11 +482,18 @@ class MqttRunner(Runner):
         elif name == "health":
             self.publish_health()
             self._reply(reply_to, correlation, {"ok": True})
+        elif name == "snapshot" and self._restricted() and not args.get("force"):
+            self._reply(reply_to, correlation, {
+                "ok": False, "error": "本月流量已超套餐, 快照暂缓 over the month's data budget: "
+                                      "snapshots wait for the next month (or send force: true)"})
         elif name == "snapshot":
             threading.Thread(target=self._snapshot, name="mqtt-snapshot", daemon=True,
                              args=(str(args.get("channel", "")), reply_to, correlation)).start()
         elif name == "reload-config":
             self._reload(reply_to, correlation)
+
+    def _restricted(self) -> bool:
+        return bool(self.status().get("uplink", {}).get("budget", {}).get("restricted"))
 
     def _reply(self, topic: str, correlation: bytes | None, body: dict[str, Any] | bytes,
                content_type: str = "application/json") -> None:

@@ -21,7 +21,13 @@ class Topics:
 
     @property
     def health(self) -> str:
+        """Retained: the whole health message (hourly, on connect, on request)."""
         return f"{self.base}/health"
+
+    @property
+    def health_delta(self) -> str:
+        """What changed between whole messages (edge/health/delta.py)."""
+        return f"{self.base}/health/delta"
 
     def outbox(self, kind: str) -> str:
         """``events`` or ``alarms``."""

@@ -96,7 +96,8 @@ class Broker:
     def config(self, **extra: object) -> str:
         """The daemon's [mqtt] section for this broker."""
         fields = {"host": "127.0.0.1", "port": self.port, "username": USER,
-                  "password": PASSWORD, "health_interval": 5, "keepalive": 5, **extra}
+                  "password": PASSWORD, "health_interval": 5, "health_full_interval": 5,
+                  "keepalive": 5, **extra}
         return "\n[mqtt]\n" + "\n".join(f"{k} = {_toml(v)}" for k, v in fields.items()) + "\n"
 
 
@@ -138,7 +139,7 @@ class OldBroker:
 
     def config(self) -> str:
         return (f'\n[mqtt]\nhost = "127.0.0.1"\nport = {self.port}\nhealth_interval = 5\n'
-                "keepalive = 5\n")
+                "health_full_interval = 5\nkeepalive = 5\n")
 
     def close(self) -> None:
         self.proc.terminate()

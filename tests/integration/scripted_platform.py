@@ -5,8 +5,10 @@ queries (each result a MESSAGE of the node's own) and records what arrives."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
+from edge.errors import ProtocolError
 from edge.gb28181.manscdp import ManscdpMessage, parse_body, render
 from edge.gb28181.sip.digest import digest_response, parse_challenge
 from edge.gb28181.sip.framing import SipStreamBuffer
@@ -187,3 +189,90 @@ def final_response(platform: ScriptedPlatform, call_id: str) -> tuple[SipRespons
         if isinstance(msg, SipRequest):
             platform.send(response_to(msg, 200, "OK", "k"))  # keepalives
     raise AssertionError(f"no final response for {call_id}")
+
+
+class AnsweringPlatform(threading.Thread):
+    """An upper platform that runs by itself over UDP: challenges every new REGISTER,
+    grants, answers every request 200 OK, learns the node's address from each datagram
+    (as WVP does) and can ask queries the way a platform does over UDP, retransmitting
+    them until the 200 OK. ``silent`` makes it stop answering, like a platform that went
+    away."""
+
+    def __init__(self, server_id: str = SERVER) -> None:
+        super().__init__(daemon=True)
+        self.server_id = server_id
+        self.sip = ScriptedPlatform("udp")
+        self.stop_event = threading.Event()
+        self.silent = False
+        self.registrations: list[float] = []  # wall times of granted REGISTERs
+        self.requests: list[tuple[float, SipRequest, tuple[str, int]]] = []  # all, retransmits too
+        self.answers: dict[int, list[ManscdpMessage]] = {}  # SN -> the node's answer MESSAGEs
+        self._acked: set[str] = set()  # Call-IDs of our queries the node answered
+        self._lock = threading.Lock()
+
+    @property
+    def port(self) -> int:
+        return self.sip.port
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                msg = self.sip.receive(0.5)
+            except (AssertionError, TimeoutError, OSError, ProtocolError):
+                continue
+            with self._lock:
+                if isinstance(msg, SipResponse):
+                    self._acked.add(msg.header("Call-ID") or "")
+                    continue
+                assert self.sip.peer is not None
+                self.requests.append((time.time(), msg, self.sip.peer))
+            if not self.silent:
+                self._answer(msg)
+
+    def _answer(self, msg: SipRequest) -> None:
+        if msg.method == "REGISTER" and not msg.header("Authorization"):
+            self.sip.send(with_header(response_to(msg, 401, "Unauthorized", "t1"),
+                                      "WWW-Authenticate", CHALLENGE))
+            return
+        answer = response_to(msg, 200, "OK", "t1")
+        if msg.method == "REGISTER":
+            answer = with_header(answer, "Expires", msg.header("Expires") or "3600")
+            if msg.header("Expires") != "0":
+                self.registrations.append(time.time())
+        self.sip.send(answer)
+        if msg.method == "MESSAGE" and msg.body:
+            try:
+                body = parse_body(msg.body)
+            except ProtocolError:
+                return
+            if body.root == "Response":
+                with self._lock:
+                    self.answers.setdefault(body.sn, []).append(body)
+
+    def keepalives(self) -> list[tuple[float, SipRequest, tuple[str, int]]]:
+        with self._lock:
+            return [r for r in self.requests
+                    if r[1].method == "MESSAGE" and b"<CmdType>Keepalive" in r[1].body]
+
+    def ask(self, cmd: str, target: str, sn: int, timeout: float = 30.0) -> ManscdpMessage:
+        """A query over UDP, retransmitted at T1 doubling to T2 until the node's 200 OK
+        (RFC 3261 17.1.2.2); then its answer MESSAGE. AssertionError on timeout."""
+        request = query("udp", self.port, cmd, target, sn, server=self.server_id)
+        call_id = request.header("Call-ID") or ""
+        deadline = time.monotonic() + timeout
+        interval, resend_at = 0.5, 0.0
+        while time.monotonic() < deadline:
+            with self._lock:
+                acked, answer = call_id in self._acked, self.answers.get(sn)
+            if answer:
+                return answer[0]
+            if not acked and time.monotonic() >= resend_at and self.sip.peer is not None:
+                self.sip.send(request)
+                resend_at, interval = time.monotonic() + interval, min(interval * 2, 4.0)
+            time.sleep(0.02)
+        raise AssertionError(f"no answer to {cmd} (SN {sn}) within {timeout} s")
+
+    def close(self) -> None:
+        self.stop_event.set()
+        self.join(5)
+        self.sip.close()

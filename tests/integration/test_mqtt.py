@@ -15,6 +15,7 @@ import jsonschema
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge.mqtt.encoding import decode
 from edge.mqtt.outbox import Outbox
 from edge.record.index import Index
 from edge.sim.server import CameraServer
@@ -34,7 +35,7 @@ def node(tmp_path: Path, broker: Broker, cams: list[tuple[str, str]], **mqtt_ext
 
 
 def latest_health(sub: Subscriber) -> dict:
-    return json.loads(sub.on(f"{BASE}/health")[-1])
+    return decode(sub.on(f"{BASE}/health")[-1])
 
 
 def test_status_last_will_health_and_a_camera_going_offline(

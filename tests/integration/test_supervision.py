@@ -17,6 +17,7 @@ from typing import Callable
 import jsonschema
 
 from edge.gb28181.sip.message import SipRequest, response_to
+from edge.mqtt.encoding import decode
 from edge.record.coverage import merge_ranges
 from edge.record.index import Index
 from edge.sim.server import CameraServer, free_port
@@ -183,9 +184,9 @@ def test_supervisor_threads_are_back_within_two_seconds_and_recording_never_stop
         assert "Traceback" in log.read_text()  # the death is logged with its traceback
         # the broker sees the health again, listing the restart
         wait_for(lambda: any(r["name"] == "mqtt" and r["restarts"] == 1
-                             for r in json.loads(sub.on(f"{base}/health")[-1])["runners"]),
+                             for r in decode(sub.on(f"{base}/health")[-1])["runners"]),
                  15, "health after the restart")
-        health = json.loads(sub.on(f"{base}/health")[-1])
+        health = decode(sub.on(f"{base}/health")[-1])
         jsonschema.validate(health, SCHEMA)
         assert health["cameras"][0]["recording"]
         # recording never stopped: one contiguous range across all three deaths

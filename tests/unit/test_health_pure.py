@@ -122,12 +122,25 @@ modem.3gpp.registration-state                   : home
 """
 
 
+MMCLI_SIGNAL = """\
+modem.signal.refresh.rate                       : 10
+modem.signal.lte.rssi                           : --
+modem.signal.lte.rsrq                           : -11.00
+modem.signal.lte.rsrp                           : -97.00
+modem.signal.lte.snr                            : 6.20
+"""
+
+
 def test_modem_facts_from_mmcli_key_value_output() -> None:
     from edge.health.system import parse_mmcli
 
     assert parse_mmcli(MMCLI_K) == {
         "state": "connected", "access_technology": "lte", "signal_quality_percent": 67,
-        "operator": "CHINA MOBILE", "imei": "861234567890123"}
+        "operator": "CHINA MOBILE", "imei": "861234567890123", "registration": "home"}
+    signal = parse_mmcli(MMCLI_K + MMCLI_SIGNAL)
+    assert (signal["rsrp_dbm"], signal["rsrq_db"], signal["sinr_db"]) == (-97.0, -11.0, 6.2)
+    assert "rssi_dbm" not in signal  # "--": not measured
+    assert "rsrp_dbm" not in parse_mmcli(MMCLI_K + MMCLI_SIGNAL.replace("-97.00", "-９7"))
     searching = MMCLI_K.replace(": CHINA MOBILE", ": --").replace(": connected", ": searching")
     assert parse_mmcli(searching)["state"] == "searching"
     assert "operator" not in parse_mmcli(searching)  # "--" is unknown, not a name
@@ -140,5 +153,5 @@ def test_health_schema_takes_the_modem_facts() -> None:
     from edge.health.system import parse_mmcli
 
     made = _health()
-    made["doc"]["uplink"]["modem"] = parse_mmcli(MMCLI_K)
+    made["doc"]["uplink"]["modem"] = parse_mmcli(MMCLI_K + MMCLI_SIGNAL)
     jsonschema.validate(made["doc"], made["schema"])

@@ -25,7 +25,8 @@ PURE = [
     "edge/stream/fmp4.py", "edge/health/compliance.py", "edge/detect/blazeface.py",
     "edge/detect/objects.py", "edge/detect/motion.py", "edge/detect/zones.py",
     "edge/detect/tracker.py", "edge/detect/pipeline.py", "edge/quality/metrics.py",
-    "edge/quality/diagnosis.py",
+    "edge/quality/diagnosis.py", "edge/uplink/budget.py", "edge/health/delta.py",
+    "edge/mqtt/encoding.py",
 ]
 IMPURE = {"socket", "threading", "sqlite3", "av", "subprocess", "time", "os", "shutil"}
 

@@ -53,7 +53,9 @@ class MediaSessions:
     _next_port: int = 0
 
     def invite(self, request: SipRequest, platform: str, channels: list[Channel],
-               local_address: str, now: float) -> Result:
+               local_address: str, now: float, sub_stream: bool = False) -> Result:
+        """``sub_stream``: live goes out as the sub stream whatever was asked (the SIM's
+        month is spent); the recorder sends the main stream where there is no sub."""
         call_id = request.header("Call-ID") or ""
         if call_id in self.dialogs:  # a re-INVITE: keep the session, answer as before
             dialog = self.dialogs[call_id]
@@ -88,10 +90,11 @@ class MediaSessions:
                    "transport": offer.transport, "address": offer.address, "port": offer.port,
                    "local_port": port, "ssrc": int(offer.ssrc), "pt": offer.payload_type,
                    "start": offer.start, "end": offer.end, "speed": offer.speed,
-                   "stream": offer.stream}
+                   "stream": 1 if sub_stream and offer.kind == "Play" else offer.stream}
         return Result([trying, self._ok(request, dialog, local_address)], [command],
                       note=f"{offer.kind} {channel.id} over {offer.transport} to "
-                           f"{offer.address}:{offer.port}, SSRC {offer.ssrc}")
+                           f"{offer.address}:{offer.port}, SSRC {offer.ssrc}"
+                           + (" (sub stream: over the data budget)" if sub_stream else ""))
 
     def info(self, request: SipRequest) -> Result:
         """MANSRTSP PLAY/PAUSE/Scale/seek inside a playback dialog."""

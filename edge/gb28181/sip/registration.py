@@ -12,6 +12,14 @@ runner to carry out. It never touches a socket or a clock.
 Keepalive MESSAGEs go out every ``keepalive_interval_s`` while registered; after
 ``keepalive_timeout_count`` unanswered ones in a row, or any 404/403 answer (the
 platform forgot us, e.g. after its restart), the node registers again.
+
+Over 4G behind a carrier NAT two more things keep the platform able to reach us: the
+first unanswered keepalive refreshes the registration at once (within one keepalive
+interval of the platform going quiet), and so does an answer whose Via shows a public
+address other than the one the last REGISTER was seen from (the NAT moved our mapping:
+the platform must learn the new one before it next sends us an INVITE). With
+``nat_keepalive_s`` a 4-byte ping (CRLF CRLF, RFC 5626 4.4.1) goes to a UDP platform when
+nothing else did for that long, to keep the mapping open between keepalives.
 """
 
 from __future__ import annotations
@@ -68,6 +76,7 @@ class UpperPlatform:
     keepalive_timeout_count: int = 3
     charset: str = "GB2312"
     timezone: str = "Asia/Shanghai"
+    nat_keepalive_s: float = 0.0  # > 0 (UDP): ping when nothing went out for this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,23 @@ class Send:
     message: SipRequest
     host: str
     port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """A NAT keep-open ping to the platform: the bytes as they go (UDP)."""
+
+    host: str
+    port: int
+    data: bytes = b"\r\n\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class PublicAddressChanged:
+    """The platform sees us from a new public address (a NAT rebinding)."""
+
+    before: str
+    after: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +116,7 @@ class ClockOffset:
     offset_s: float
 
 
-Effect = Send | RegistrationChanged | ClockOffset
+Effect = Send | RegistrationChanged | ClockOffset | Ping | PublicAddressChanged
 
 
 @dataclass
@@ -122,6 +148,8 @@ class Registration:
     _missed_keepalives: int = 0
     _redirects: int = 0
     _target: tuple[str, int] = ("", 0)
+    _public: str | None = None  # received:rport of the last REGISTER's answer
+    _last_sent: float = 0.0
     _pending: dict[str, _Pending] = field(default_factory=dict)  # by Call-ID and CSeq
     _outbox: list[bytes] = field(default_factory=list)  # MESSAGE bodies waiting their turn
 
@@ -161,6 +189,11 @@ class Registration:
         if now >= self._keepalive_at:
             self._keepalive_at = now + self.cfg.keepalive_interval_s
             effects.append(self._keepalive(now))
+        if (self.cfg.nat_keepalive_s and self.cfg.transport == "UDP"
+                and self.state is State.REGISTERED
+                and now - self._last_sent >= self.cfg.nat_keepalive_s):
+            self._last_sent = now
+            effects.append(Ping(*self._target))
         return effects
 
     def handle(self, response: SipResponse, now: float, wall_now: float) -> list[Effect]:
@@ -181,7 +214,9 @@ class Registration:
     def next_deadline(self) -> float:
         timers = [min(p.sent_at + REQUEST_TIMEOUT_S, p.retransmit_at)
                   for p in self._pending.values()]
-        return min([self._retry_at, self._refresh_at, self._keepalive_at, *timers])
+        ping = (self._last_sent + self.cfg.nat_keepalive_s
+                if self.cfg.nat_keepalive_s and self.state is State.REGISTERED else float("inf"))
+        return min([self._retry_at, self._refresh_at, self._keepalive_at, ping, *timers])
 
     # -- registration -----------------------------------------------------------
 
@@ -229,8 +264,11 @@ class Registration:
         was = self.state is State.REGISTERED
         self.state = State.REGISTERED
         self.last_error = None
-        self._failures = self._missed_keepalives = self._redirects = 0
+        self._failures = self._redirects = 0
+        if not was:  # a refresh answered does not answer the keepalives that were lost
+            self._missed_keepalives = 0
         self._refresh_at = now + granted * REFRESH_FRACTION
+        self._public = _via_public(response) or self._public
         effects: list[Effect] = []
         if not was:
             self._keepalive_at = now + self.cfg.keepalive_interval_s
@@ -262,7 +300,9 @@ class Registration:
             self._missed_keepalives += 1
             if self._missed_keepalives >= self.cfg.keepalive_timeout_count:
                 return self._failed(now, f"{self._missed_keepalives} keepalives unanswered")
-            return []
+            # the platform went quiet (or our NAT mapping moved): refresh now rather than
+            # after keepalive_timeout_count intervals; a REGISTER that times out fails us
+            return self._refresh_now(now)
         if self.state is State.UNREGISTERING:
             self.state = State.STOPPED
             return [RegistrationChanged(False, "unregister timed out")]
@@ -332,6 +372,12 @@ class Registration:
             return []
         return self._register(now, self.cfg.expires_s)
 
+    def _refresh_now(self, now: float) -> list[Effect]:
+        if self.state is not State.REGISTERED or any(
+                p.kind == "register" for p in self._pending.values()):
+            return []
+        return self._register(now, self.cfg.expires_s)
+
     def _next_message(self, now: float) -> list[Effect]:
         if not self._outbox:
             return []
@@ -342,6 +388,10 @@ class Registration:
         if 200 <= response.status < 300:
             self._missed_keepalives = 0
             self.last_keepalive_ok = now
+            seen = _via_public(response)
+            if seen and self._public and seen != self._public:
+                before, self._public = self._public, seen
+                return [PublicAddressChanged(before, seen), *self._refresh_now(now)]
             return []
         if response.status in (403, 404):
             # the platform no longer knows us (it restarted): register again at once
@@ -370,6 +420,7 @@ class Registration:
         ]
 
     def _send(self, kind: str, request: SipRequest, now: float) -> Send:
+        self._last_sent = now
         pending = _Pending(kind, now, request)
         if self.cfg.transport == "UDP":
             pending.retransmit_at = now + T1_S
@@ -412,6 +463,16 @@ def parse_sip_date(value: str, tz: str) -> float | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.timestamp()
+
+
+def _via_public(response: SipResponse) -> str | None:
+    """``received:rport`` the platform wrote into our Via (RFC 3581), if it did."""
+    via = response.header("Via") or ""
+    received = re.search(r";\s*received=([0-9A-Fa-f.:\[\]]{1,64})", via)
+    rport = re.search(r";\s*rport=([0-9]{1,5})\b", via)
+    if not received and not rport:
+        return None
+    return f"{received.group(1) if received else ''}:{rport.group(1) if rport else ''}"
 
 
 def _contact_host_port(contact: str) -> tuple[str, int] | None:

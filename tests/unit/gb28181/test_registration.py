@@ -11,8 +11,8 @@ from edge.gb28181.manscdp import parse_body
 from edge.gb28181.sip.digest import digest_response, parse_challenge
 from edge.gb28181.sip.message import SipRequest, SipResponse
 from edge.gb28181.sip.registration import (
-    FORBIDDEN_RETRY_S, REQUEST_TIMEOUT_S, ClockOffset, Registration, RegistrationChanged, Send,
-    State, UpperPlatform, parse_sip_date,
+    FORBIDDEN_RETRY_S, REQUEST_TIMEOUT_S, ClockOffset, Ping, PublicAddressChanged, Registration,
+    RegistrationChanged, Send, State, UpperPlatform, parse_sip_date,
 )
 
 CFG = UpperPlatform(
@@ -80,19 +80,86 @@ def test_keepalive_every_interval_and_refresh_at_two_thirds() -> None:
     assert reg.state is State.REGISTERED  # still registered while refreshing
 
 
-def test_three_unanswered_keepalives_re_register() -> None:
+def test_a_silent_platform_is_registered_again_within_one_keepalive_interval() -> None:
+    """The first keepalive lost after all its retransmits refreshes the registration at
+    once; that REGISTER unanswered too, the node is unregistered and starts afresh."""
     reg = registered(Registration(CFG, random.Random(3)))
-    t, events = 0.0, []
+    t, refresh, events = 0.0, [], []
     while not events and t < 400:
         t += 1.0
-        events = [e for e in reg.tick(t) if isinstance(e, RegistrationChanged)]
-    assert events == [RegistrationChanged(False, "3 keepalives unanswered")]
-    assert 3 * 60 + REQUEST_TIMEOUT_S - 1 <= t <= 3 * 60 + REQUEST_TIMEOUT_S + 1
+        effects = reg.tick(t)
+        refresh += [r for r in sends(effects) if r.method == "REGISTER"]
+        events = [e for e in effects if isinstance(e, RegistrationChanged)]
+    first_refresh = refresh[0]
+    assert first_refresh.header("Authorization") is not None or first_refresh.header(
+        "Call-ID") == reg._call_id  # the same dialog: a refresh
+    assert events == [RegistrationChanged(False, "REGISTER timed out")]
+    # keepalive at 60, timed out at 92 (Timer F), the refresh timed out at 124
+    assert 60 + 2 * REQUEST_TIMEOUT_S - 1 <= t <= 60 + 2 * REQUEST_TIMEOUT_S + 1
     again = []
     while not again and t < 500:
         t += 1.0
         again = [r for r in sends(reg.tick(t)) if r.method == "REGISTER"]
     assert again and again[0].header("Authorization") is None  # new dialog, new challenge
+    assert again[0].header("Call-ID") != first_refresh.header("Call-ID")
+
+
+def test_keepalive_misses_count_when_the_refresh_is_answered() -> None:
+    """A platform that answers REGISTER but never a keepalive: after
+    keepalive_timeout_count misses the node gives up the registration."""
+    reg = registered(Registration(CFG, random.Random(3)))
+    t, events = 0.0, []
+    while not events and t < 400:
+        t += 0.5
+        effects = reg.tick(t)
+        for req in sends(effects):
+            if req.method == "REGISTER":
+                reg.handle(answer(req, 200, "OK", ("Expires", "3600")), t, WALL)
+        events = [e for e in effects if isinstance(e, RegistrationChanged)]
+    assert events == [RegistrationChanged(False, "3 keepalives unanswered")]
+
+
+def _seen_from(resp: SipResponse, public: str, port: int) -> SipResponse:
+    """The answer as a platform behind our NAT writes it: our public address in Via."""
+    headers = tuple((k, v.replace(";rport", f";rport={port};received={public}", 1)
+                     if k == "Via" else v) for k, v in resp.headers)
+    return SipResponse(resp.status, resp.reason, headers)
+
+
+def test_a_new_public_address_in_via_refreshes_the_registration() -> None:
+    """A carrier NAT rebinding: a keepalive's answer shows another rport than the
+    REGISTER's did; the node registers again so the platform learns where we are."""
+    reg = Registration(replace(CFG, transport="UDP"), random.Random(5))
+    [req] = sends(reg.start(0.0))
+    [req2] = sends(reg.handle(_seen_from(answer(req, 401, "Unauthorized", (
+        "WWW-Authenticate", 'Digest realm="3402000000", nonce="n0"')), "100.64.1.2", 40000),
+        0.1, WALL))
+    reg.handle(_seen_from(answer(req2, 200, "OK", ("Expires", "3600")), "100.64.1.2", 40000),
+               0.2, WALL)
+    [ka] = sends(reg.tick(60.2))
+    assert reg.handle(_seen_from(answer(ka, 200), "100.64.1.2", 40000), 60.3, WALL) == []
+    [ka2] = sends(reg.tick(120.2))
+    effects = reg.handle(_seen_from(answer(ka2, 200), "100.64.1.2", 51234), 120.3, WALL)
+    assert PublicAddressChanged("100.64.1.2:40000", "100.64.1.2:51234") in effects
+    [refresh] = sends(effects)
+    assert refresh.method == "REGISTER" and refresh.header("Call-ID") == req.header("Call-ID")
+    assert reg.state is State.REGISTERED  # a refresh, not a new registration
+
+
+def test_nat_ping_only_when_nothing_else_went_out() -> None:
+    reg = registered(Registration(replace(CFG, transport="UDP", nat_keepalive_s=25.0),
+                                  random.Random(6)))
+    assert reg.next_deadline() == pytest.approx(25.0)
+    assert [e for e in reg.tick(25.0) if isinstance(e, Ping)] == [Ping(CFG.host, CFG.port)]
+    assert not [e for e in reg.tick(49.0) if isinstance(e, Ping)]
+    [ping] = [e for e in reg.tick(50.0) if isinstance(e, Ping)]
+    assert ping.data == b"\r\n\r\n"
+    [ka] = sends(reg.tick(60.0))  # the keepalive keeps the mapping too: next ping at 85
+    reg.handle(answer(ka, 200), 60.1, WALL)
+    assert not [e for e in reg.tick(84.0) if isinstance(e, Ping)]
+    assert [e for e in reg.tick(85.0) if isinstance(e, Ping)]
+    tcp = registered(Registration(replace(CFG, nat_keepalive_s=25.0), random.Random(6)))
+    assert not [e for e in tcp.tick(30.0) if isinstance(e, Ping)]  # TCP has its own
 
 
 @pytest.mark.parametrize("status", [404, 403])
