@@ -206,7 +206,7 @@ class AnsweringPlatform(threading.Thread):
         self.silent = False
         self.registrations: list[float] = []  # wall times of granted REGISTERs
         self.requests: list[tuple[float, SipRequest, tuple[str, int]]] = []  # all, retransmits too
-        self.answers: dict[int, list[ManscdpMessage]] = {}  # SN -> the node's answer MESSAGEs
+        self.answers: dict[int, list[tuple[str, ManscdpMessage]]] = {}  # SN -> (Call-ID, answer)
         self._acked: set[str] = set()  # Call-IDs of our queries the node answered
         self._lock = threading.Lock()
 
@@ -231,10 +231,10 @@ class AnsweringPlatform(threading.Thread):
 
     def _answer(self, msg: SipRequest) -> None:
         if msg.method == "REGISTER" and not msg.header("Authorization"):
-            self.sip.send(with_header(response_to(msg, 401, "Unauthorized", "t1"),
-                                      "WWW-Authenticate", CHALLENGE))
+            self.sip.send(self._seen(with_header(response_to(msg, 401, "Unauthorized", "t1"),
+                                                 "WWW-Authenticate", CHALLENGE)))
             return
-        answer = response_to(msg, 200, "OK", "t1")
+        answer = self._seen(response_to(msg, 200, "OK", "t1"))
         if msg.method == "REGISTER":
             answer = with_header(answer, "Expires", msg.header("Expires") or "3600")
             if msg.header("Expires") != "0":
@@ -247,7 +247,17 @@ class AnsweringPlatform(threading.Thread):
                 return
             if body.root == "Response":
                 with self._lock:
-                    self.answers.setdefault(body.sn, []).append(body)
+                    self.answers.setdefault(body.sn, []).append((msg.header("Call-ID") or "",
+                                                                 body))
+
+    def _seen(self, response: SipResponse) -> SipResponse:
+        """Where the request came from, written into its Via (RFC 3581), as WVP does."""
+        assert self.sip.peer is not None
+        host, port = self.sip.peer
+        headers = tuple((k, v.replace(";rport", f";rport={port};received={host}", 1)
+                         if k == "Via" and ";rport=" not in v else v)
+                        for k, v in response.headers)
+        return SipResponse(response.status, response.reason, headers, response.body)
 
     def keepalives(self) -> list[tuple[float, SipRequest, tuple[str, int]]]:
         with self._lock:
@@ -265,7 +275,7 @@ class AnsweringPlatform(threading.Thread):
             with self._lock:
                 acked, answer = call_id in self._acked, self.answers.get(sn)
             if answer:
-                return answer[0]
+                return answer[0][1]
             if not acked and time.monotonic() >= resend_at and self.sip.peer is not None:
                 self.sip.send(request)
                 resend_at, interval = time.monotonic() + interval, min(interval * 2, 4.0)

@@ -20,7 +20,7 @@ import pytest
 
 from edge.gb28181.media.rtp import TcpDeframer, parse_rtp
 from edge.gb28181.sip.message import SipRequest, SipResponse, response_to
-from edge.mqtt.encoding import decode
+from edge.mqtt.encoding import decode as decode_payload
 from edge.sim.clips import read_counter
 from edge.sim.server import CameraServer, free_port
 from tests.conftest import CLIP_FRAMES, ROOT, Daemon, wait_for, write_config
@@ -431,7 +431,7 @@ def test_a_platform_that_goes_away_ends_the_session(node, broker: Broker) -> Non
 def session_in_health(health: Subscriber) -> dict | None:
     """The platform's media session in the newest health message that lists one."""
     for payload in reversed(health.on(f"edge/{NODE}/health")):
-        document = decode(payload)
+        document = decode_payload(payload)
         jsonschema.validate(document, HEALTH_SCHEMA)
         sessions = [s for p in document["platforms"] if p["id"] == SERVER for s in p["sessions"]]
         if sessions:

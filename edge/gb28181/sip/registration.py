@@ -172,7 +172,7 @@ class Registration:
     def tick(self, now: float) -> list[Effect]:
         effects: list[Effect] = []
         for key, pending in list(self._pending.items()):
-            if now - pending.sent_at >= REQUEST_TIMEOUT_S:
+            if now - pending.sent_at >= self._timeout(pending):
                 del self._pending[key]
                 effects += self._timed_out(pending, now)
             elif now >= pending.retransmit_at:
@@ -212,11 +212,17 @@ class Registration:
         return self._register_answered(pending, response, now, wall_now)
 
     def next_deadline(self) -> float:
-        timers = [min(p.sent_at + REQUEST_TIMEOUT_S, p.retransmit_at)
+        timers = [min(p.sent_at + self._timeout(p), p.retransmit_at)
                   for p in self._pending.values()]
         ping = (self._last_sent + self.cfg.nat_keepalive_s
                 if self.cfg.nat_keepalive_s and self.state is State.REGISTERED else float("inf"))
         return min([self._retry_at, self._refresh_at, self._keepalive_at, ping, *timers])
+
+    def _timeout(self, pending: _Pending) -> float:
+        """Timer F; a keepalive still unanswered when the next is due counts as lost."""
+        if pending.kind == "keepalive":
+            return min(REQUEST_TIMEOUT_S, self.cfg.keepalive_interval_s)
+        return REQUEST_TIMEOUT_S
 
     # -- registration -----------------------------------------------------------
 
