@@ -417,6 +417,9 @@ def _status(args: argparse.Namespace) -> int:
             print(f"网页界面 web UI: {url(cfg)}" + (
                 f"  首次设置口令 setup token: {token.read_text().strip()} ({url(cfg)}setup)"
                 if token.exists() else ""))
+        if "uplink" in status:
+            for line in _uplink_lines(status["uplink"]):
+                print(line)
         if "mqtt" in status:
             mq = status["mqtt"]
             print("MQTT: " + ("已连接 connected" if mq["connected"] else "未连接 not connected")
@@ -424,6 +427,33 @@ def _status(args: argparse.Namespace) -> int:
     offline = [c for c in status["cameras"] if not c["online"]]
     unwell = [r for r in status.get("runners", []) if r["state"] in ("stale", "dead")]
     return EXIT_PROBLEM if offline or unwell or not status["recorder_alive"] else EXIT_OK
+
+
+def _uplink_lines(up: dict[str, Any]) -> list[str]:
+    def mb(part: dict[str, dict[str, int]], purpose: str | None = None) -> float:
+        rows = [part[purpose]] if purpose else list(part.values())
+        return sum(r["sent"] + r["received"] for r in rows) / 1e6
+
+    today, month, budget = up["today"], up["month"], up["budget"]
+    parts = ", ".join(f"{name} {mb(today, key):.2f}" for key, name in (
+        ("sip", "SIP"), ("mqtt", "MQTT"), ("media", "媒体 media"), ("other", "其他 other")))
+    limit = (f" / {budget['monthly_mb']} MB ({budget['percent']} %)" if budget["monthly_mb"]
+             else " (不限量 unmetered)")
+    lines = [f"上行流量 uplink ({up.get('interface') or '-'} {up.get('address') or ''}): "
+             f"今日 today {mb(today):.2f} MB ({parts}); 本月 month since "
+             f"{up['month_first_day']} {mb(month):.1f} MB{limit}, 预计 projected "
+             f"{budget['projected_bytes'] / 1e6:.0f} MB"
+             + ("; 超出套餐, 实时视频用子码流 OVER BUDGET: live uses the sub stream"
+                if budget["restricted"] else "")]
+    modem = up.get("modem")
+    if modem:
+        signal = modem.get("signal_quality_percent")
+        lines.append(f"4G: {modem.get('operator') or '-'} {modem.get('access_technology') or ''}"
+                     f", {modem.get('state') or '-'}, 信号 signal "
+                     f"{signal if signal is not None else '-'} %"
+                     + (f", RSRP {modem['rsrp_dbm']:.0f} dBm" if "rsrp_dbm" in modem else "")
+                     + (f", SINR {modem['sinr_db']:.1f} dB" if "sinr_db" in modem else ""))
+    return lines
 
 
 def _recordings(args: argparse.Namespace) -> int:

@@ -147,7 +147,7 @@ class MqttConfig:
     topic_prefix: str = "edge"
     health_interval: int = 60  # how often changes are looked for; a delta only if any
     health_full_interval: int = 3600  # the whole health message (and on connect, on request)
-    compress: bool = True  # zlib-compressed JSON (docs/health.md); false: plain JSON
+    compress: bool = True  # zlib-compressed JSON (docs/uplink.md); false: plain JSON
     keepalive: int = 240  # within 4G carriers' TCP NAT idle timeouts (docs/uplink.md)
     stall_timeout: int = 30  # a publish unacknowledged this long: the link stalled, reconnect
     outbox_max_messages: int = 100_000

@@ -1,4 +1,4 @@
-"""How health messages are encoded on the wire (documented in docs/health.md). Pure.
+"""How health messages are encoded on the wire (documented in docs/uplink.md). Pure.
 
 JSON without spaces, then, with ``[mqtt].compress`` (the default), zlib (RFC 1950) when
 that is smaller. A reader tells them apart by the first byte: ``{`` is plain JSON, ``x``

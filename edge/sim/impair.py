@@ -31,6 +31,7 @@ from typing import Callable
 from edge.uplink.tcpinfo import IPV4_UDP_HEADERS, tcp_counters
 
 CHUNK = 16 * 1024
+BACKLOG = 64 * 1024  # bytes a TCP pipe holds beyond the kernel's buffers
 
 
 @dataclass
@@ -214,8 +215,12 @@ class _Pipe:
 
     def _read(self) -> None:
         while not self.closed:
-            if self.link.profile.down:  # stalled: leave it in the kernel's buffers
-                time.sleep(0.05)
+            with self.cond:
+                held = sum(len(d) for _, d in self.queue)
+            # stalled, or the rate cap's backlog full: leave it in the kernel's buffers, so
+            # the sender feels the link as it would a slow 4G bearer
+            if self.link.profile.down or held >= BACKLOG:
+                time.sleep(0.02)
                 continue
             readable, _, _ = select.select([self.src], [], [], 0.05)
             if not readable:
@@ -263,6 +268,9 @@ class TcpLink:
         self.upstream = upstream
         self.profile = profile or LinkProfile()
         self.listener = socket.create_server(("127.0.0.1", 0))
+        # a small window, as a slow bearer's: the rate cap must push back on the sender,
+        # not fill megabytes of loopback buffers (accepted sockets inherit it)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
         self.connections: list[tuple[socket.socket, socket.socket, list[_Pipe]]] = []
         self.accepted = 0
         self._closed_wire = [0, 0]

@@ -18,6 +18,7 @@ from edge.gb28181.media.ps import Streams, audio_frame, video_frame
 from edge.gb28181.media.rtp import Packetizer, frame_tcp
 from edge.gb28181.sip.registration import Registration, Send
 from edge.ingest.media import Frame, StreamInfo
+from edge.mqtt.encoding import encode as encode_payload
 from edge.stream.tap import encode, encode_frame
 from edge.sim.clips import ClipSpec, _encode_video
 from tests.fuzz.targets import CORPUS, NODE_ID, SERVER_ID, UPPER
@@ -255,6 +256,12 @@ def main() -> None:
                                           b'"keepalive_timeout_count": null}}}'}
     seeds["mqtt_command"] = {"snapshot": b'{"channel": "34020000001320000001"}', "empty": b"",
                              "ping": b"{}"}
+    health = {"schema": "edge.health/1", "summary": {"cameras": 2, "online": 1},
+              "cameras": [{"id": "34020000001320000001", "name": "村口", "online": True}]}
+    seeds["health_payload"] = {
+        "zlib": encode_payload(health, True)[0], "json": encode_payload(health, False)[0],
+        "delta": encode_payload({"schema": "edge.health-delta/1", "seq": 3,
+                                 "changes": {"cameras": {"c": None}}}, False)[0]}
     seeds["segment_name"] = {"mp4": b"083000_123.mp4", "mov": b"235959_999.mov"}
     seeds["tap"] = tap_records()
     seeds["web"] = web_requests()

@@ -32,6 +32,7 @@ from edge.gb28181.sip.message import SipRequest, SipResponse, parse
 from edge.gb28181.sip.registration import Registration, Send, UpperPlatform, parse_sip_date
 from edge.gb28181.sip.subscription import Subscriptions
 from edge.mqtt.commands import parse_args, reply_topic
+from edge.mqtt.encoding import decode as decode_payload
 from edge.record.fmp4 import HEADER_PEEK, complete_length, parse_box_header
 from edge.record.naming import start_from_path
 
@@ -184,6 +185,7 @@ TARGETS = {t.name: t for t in [
     Target("rtsp_url", lambda d: config_mod.check_rtsp_url(_text(d)), ()),
     Target("gb28181_settings", parse_settings, (ConfigError,)),
     Target("mqtt_command", mqtt_command),
+    Target("health_payload", decode_payload),
     Target("segment_name", lambda d: start_from_path(Path("2026-11-22") / _text(d)), ()),
     Target("fmp4", fmp4, ()),
 ]}

@@ -22,6 +22,7 @@ from edge.gb28181.media.rtp import TcpDeframer, parse_rtp
 from edge.gb28181.sip.message import SipRequest, SipResponse, response_to
 from edge.mqtt.encoding import decode as decode_payload
 from edge.sim.clips import read_counter
+from edge.sim.impair import LinkProfile, TcpLink
 from edge.sim.server import CameraServer, free_port
 from tests.conftest import CLIP_FRAMES, ROOT, Daemon, wait_for, write_config
 from tests.integration.broker import Broker, Subscriber
@@ -133,8 +134,8 @@ def contiguous(counters: list[int]) -> bool:
     return all((b - a) % CLIP_FRAMES == 1 for a, b in zip(counters, counters[1:]))
 
 
-@pytest.fixture
-def node(tmp_path: Path, cameras: Callable[..., CameraServer], broker: Broker):
+def start_node(tmp_path: Path, cameras: Callable[..., CameraServer], broker: Broker,
+               extra: str = "") -> tuple[ScriptedPlatform, Daemon]:
     cams = cameras({"/a": "h264_g711a", "/b": "h265_g711a", "/sub": "h265"})
     platform = ScriptedPlatform("udp")
     rtp = min(free_port(), 65_000)
@@ -144,13 +145,67 @@ def node(tmp_path: Path, cameras: Callable[..., CameraServer], broker: Broker):
         extra=f"sip_port = {free_port()}\n\n[[platforms]]\nid = \"{SERVER}\"\n"
               f"host = \"127.0.0.1\"\nport = {platform.port}\npassword = \"{PASSWORD}\"\n"
               f"keepalive_interval = 5\n\n[media]\nrtp_port_range = [{rtp}, {rtp + 64}]\n"
-              "max_sessions = 2\n" + broker.config(),
+              "max_sessions = 2\n" + extra + broker.config(),
         camera_extra=f'sub_url = "{cams.url("/sub")}"')  # the 4G sub stream: H.265, no audio
     daemon = Daemon(config).start()
     register(platform)
+    return platform, daemon
+
+
+@pytest.fixture
+def node(tmp_path: Path, cameras: Callable[..., CameraServer], broker: Broker):
+    platform, daemon = start_node(tmp_path, cameras, broker)
     yield platform, daemon
     daemon.stop()
     platform.close()
+
+
+def test_over_the_data_budget_live_goes_out_as_the_sub_stream(
+        tmp_path: Path, cameras: Callable[..., CameraServer], broker: Broker) -> None:
+    """The SIM's month is spent (seeded: 2 MB of a 1-MB allowance): a platform asking for
+    the main stream gets the sub stream (H.265, no audio), and the alarm is open."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from edge.record.index import Index
+    from edge.uplink.store import ByteStore
+
+    index = Index(tmp_path / "data")
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    ByteStore(index.db).add(today, {"media": (2_000_000, 0)})
+    index.close()
+    platform, daemon = start_node(tmp_path, cameras, broker, "\n[uplink]\nmonthly_budget_mb = 1\n")
+    try:
+        status = tmp_path / "data" / "status.json"
+
+        def restricted() -> bool:
+            known = json.loads(status.read_text()) if status.exists() else {}
+            return bool(known.get("uplink", {}).get("budget", {}).get("restricted"))
+
+        wait_for(restricted, 30, "the budget judged")
+        receiver = Receiver("udp")
+        receiver.start()
+        request, ok, _, _ = invite_when_online(platform, CAM_264, offer("udp", receiver.port),
+                                               "budget-1")
+        assert ok.status == 200
+        platform.send(in_dialog("ACK", request, ok, 1))
+        time.sleep(4)
+        platform.send(in_dialog("BYE", request, ok, 2))
+        final_response(platform, request.header("Call-ID") or "")
+        time.sleep(0.5)
+        receiver.close()
+        ps, _ = frames_of([p for _, p in receiver.packets])
+        frames, video, audio = decode(ps, tmp_path / "budget.ps")
+        assert (video, audio) == ("hevc", None) and frames, "the main stream went out"
+        index = Index(tmp_path / "data", readonly=True)
+        assert "uplink_over_budget" in {a.kind for a in index.alarms()}
+        index.close()
+        shown = subprocess.run([sys.executable, "-m", "edge", "status", "--config",
+                                str(daemon.config)], capture_output=True, text=True).stdout
+        assert "OVER BUDGET" in shown and "/ 1 MB" in shown
+    finally:
+        daemon.stop()
+        platform.close()
 
 
 def invite_when_online(platform: ScriptedPlatform, channel: str, body: bytes,
@@ -388,6 +443,48 @@ def test_a_platform_on_4g_asks_for_the_sub_stream(node, tmp_path: Path) -> None:
     assert contiguous([read_counter(f.to_ndarray(format="gray")) for f in frames])
     log = (Path(daemon.config).parent / "edge.log").read_text()
     assert "sub stream" not in log or "ended" not in log  # no failure while it was pulled
+
+
+def test_live_over_a_link_slower_than_the_stream_skips_instead_of_lagging(
+        node, tmp_path: Path) -> None:
+    """A 4G bearer slower than the stream (500 kbit/s for this ~0.9-Mbit/s camera, as
+    1 Mbit/s is for a 2-Mbit/s main stream), TCP: the session drops to the next keyframe
+    when the link falls behind, so the picture stays near real time; recording never
+    waits for it."""
+    platform, daemon = node
+    receiver = Receiver("tcp-listen")
+    receiver.start()
+    link = TcpLink(("127.0.0.1", receiver.port), LinkProfile(rate_bps=500_000, delay_s=0.05))
+    try:
+        request, ok, _, _ = invite_when_online(
+            platform, CAM_264, offer("tcp-listen", link.address[1]), "slow-1")
+        assert ok.status == 200
+        platform.send(in_dialog("ACK", request, ok, 1))
+        started = time.time()
+        time.sleep(25)
+        platform.send(in_dialog("BYE", request, ok, 2))
+        final_response(platform, request.header("Call-ID") or "")
+        ended = time.time()
+    finally:
+        time.sleep(0.5)
+        receiver.close()
+        link.close()
+    stamps = [(t, parse_rtp(p).timestamp) for t, p in receiver.packets]
+    assert stamps, "nothing arrived over the slow link"
+    (t0, ts0), (t1, ts1) = stamps[0], stamps[-1]
+    lag = (t1 - t0) - ((ts1 - ts0) & 0xFFFFFFFF) / 90_000
+    assert lag < 5.0, f"the picture fell {lag:.1f} s behind real time"
+    log = (Path(daemon.config).parent / "edge.log").read_text()
+    skipped = [line for line in log.splitlines() if "frames skipped" in line and "ended" in line]
+    assert skipped and " 0 frames skipped" not in skipped[-1], skipped
+    from edge.record.coverage import merge_ranges
+    from edge.record.index import Index
+
+    index = Index(Path(daemon.config).parent / "data", readonly=True)
+    ranges = merge_ranges((s.start_ts, s.end_ts) for s in index.segments(CAM_264, started, ended))
+    index.close()
+    holes = [(a.end, b.start) for a, b in zip(ranges, ranges[1:]) if b.start - a.end > 1.0]
+    assert not holes, f"recording waited: {holes}"
 
 
 def test_a_platform_that_goes_away_ends_the_session(node, broker: Broker) -> None:

@@ -39,12 +39,15 @@ CONNECT_TIMEOUT_S = 1.0
 CONNECT_TRIES = 5
 ACCEPT_TIMEOUT_S = 10.0
 RECENT_TIMESTAMPS = 256  # a few seconds of audio and video frames
+MAX_LAG_S = 2.0  # a live session this far behind the camera skips to the next keyframe
 SUB_WAIT_S = 5.0  # a sub stream pulled on demand: how long ACK may wait for it
 # UDP GSO (Linux >= 4.18): one sendmsg carries a frame's equal-sized RTP packets and the
 # kernel cuts them into datagrams; a system call per frame instead of per packet
 UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)
 GSO_PACKETS = 40  # per call: 40 x 1412 bytes stays under the 64 KB datagram limit
 GSO_UNSUPPORTED = (errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EIO)
+TCP_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", 25)
+TCP_UNSENT_BYTES = 64 * 1024  # ~0.25 s of a 2-Mbit/s main stream
 Emit = Callable[[dict[str, Any]], None]
 
 
@@ -206,6 +209,10 @@ class Sender:
                 raise error or OSError("cannot connect")
         if self.conn is not None:
             self.conn.settimeout(10.0)
+            # little unsent data in the kernel (it would autotune to megabytes: a minute
+            # of video on a slow 4G bearer): a link that falls behind blocks our send, the
+            # session's queue overflows and skips to the next keyframe instead of lagging
+            self.conn.setsockopt(socket.IPPROTO_TCP, TCP_NOTSENT_LOWAT, TCP_UNSENT_BYTES)
 
     def send(self, ps: bytes, ts: int) -> None:
         # different frames, different timestamps (GB/T 28181-2022 4.3.6): an audio frame
@@ -262,6 +269,8 @@ class LiveSession:
         self.playing = False
         self.started_at = 0.0
         self.stopped = threading.Event()
+        self.backlog = 0
+        self.catching_up = False
 
     @property
     def bytes_sent(self) -> int:
@@ -285,7 +294,9 @@ class LiveSession:
 
     def start(self, backlog: list[Frame]) -> None:
         self.started_at = time.monotonic()
-        for frame in backlog[-self.queue.max_items + 10:]:
+        backlog = backlog[-self.queue.max_items + 10:]
+        self.backlog = len(backlog)  # the cached GOP is old by nature: not lag
+        for frame in backlog:
             self.queue.offer(frame, frame.video and frame.keyframe)
         self.playing = True
         threading.Thread(target=self._run, name=f"media:{self.sid}", daemon=True).start()
@@ -300,6 +311,22 @@ class LiveSession:
             self.info = info  # the camera reconnected: the next IDR carries the new PSM
 
     # -- its own thread -----------------------------------------------------------------
+
+    def _late(self, frame: Frame) -> bool:
+        """Whether to drop ``frame``: the link fell more than MAX_LAG_S behind the camera
+        (a slow 4G bearer), so frames go until the next keyframe, and the picture jumps
+        back to near real time instead of trailing further (the queue's own bound drops
+        only when it is full, seconds later)."""
+        if self.backlog:
+            self.backlog -= 1
+            return False
+        if self.catching_up and not (frame.video and frame.keyframe):
+            self.queue.skipped += 1
+            return True
+        self.catching_up = not frame.keyframe and time.time() - frame.t > MAX_LAG_S
+        if self.catching_up:
+            self.queue.skipped += 1
+        return self.catching_up
 
     def stop(self) -> None:
         self.playing = False
@@ -316,6 +343,8 @@ class LiveSession:
                 frame = self.queue.get()
                 if frame is None:
                     break
+                if self._late(frame):
+                    continue
                 info = self.info
                 assert info is not None
                 if not frame.video and ps_streams(info).audio is None:

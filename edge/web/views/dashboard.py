@@ -84,9 +84,25 @@ def node_facts(status: dict[str, Any] | None) -> dict[str, Any]:
     except OSError:
         disk = None
     return {"status": status, "disk": disk, "system": system_facts([]),
-            "uplink": uplink_facts(), "platforms": (status or {}).get("platforms", []),
+            "uplink": uplink_view((status or {}).get("uplink"), cfg.uplink.interface),
+            "platforms": (status or {}).get("platforms", []),
             "mqtt": (status or {}).get("mqtt"), "mqtt_configured": cfg.mqtt is not None,
             "runners": (status or {}).get("runners", []), "storage": cfg.storage}
+
+
+def uplink_view(counted: dict[str, Any] | None, interface: str) -> dict[str, Any]:
+    """The interface and modem, and (from the uplink runner) the bytes in MB and budget."""
+    if not counted:
+        return uplink_facts(interface)
+
+    def mb(part: dict[str, dict[str, int]], key: str | None = None) -> float:
+        rows = [part[key]] if key else list(part.values())
+        return round(sum(r["sent"] + r["received"] for r in rows) / 1e6, 1)
+
+    today, month = counted["today"], counted["month"]
+    return {**counted, "today_mb": {k: mb(today, k) for k in today} | {"all": mb(today)},
+            "month_mb": mb(month),
+            "projected_mb": round(counted["budget"]["projected_bytes"] / 1e6)}
 
 
 @bp.route("/")
