@@ -34,3 +34,4 @@ bench: venv
 	$(PY) bench/sip.py
 	$(PY) bench/mqtt.py
 	$(PY) bench/media.py
+	$(PY) bench/uplink.py

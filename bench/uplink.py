@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +67,8 @@ class Run:
     register_bytes: int  # one registration exchange, both platforms
     full_health_bytes: int  # one whole health message on the wire (estimate), 0 if in window
     keepalives: int
+    sip_kinds: Counter[str]  # requests the platforms received in the window, by kind
+    mqtt_topics: Counter[str]  # messages the broker relayed in the window, by topic
 
     def per_day(self) -> dict[str, float]:
         scale = DAY_S / self.window_s
@@ -96,6 +100,31 @@ def retained_health(broker: Broker) -> bytes:
         client.loop(0.2)
     client.disconnect()
     return got[0] if got else b""
+
+
+class TopicCounter:
+    """Every message the broker relays under the node's prefix, counted by topic."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.topics: Counter[str] = Counter()
+        self.started = False
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(MQTT_USER, MQTT_PASSWORD)
+        self.client.on_message = self._count
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.subscribe(f"edge/{NODE}/#", qos=0)
+        self.client.loop_start()
+        time.sleep(1)  # retained messages arrive first: not part of the window
+        self.started = True
+
+    def _count(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if self.started and not msg.retain:
+            topic = re.sub(r"cameras/[0-9]+/", "cameras/*/", msg.topic.split(f"{NODE}/")[-1])
+            self.topics[topic] += 1
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
 
 
 def publish_on_wire(payload: int, topic: int) -> int:
@@ -135,8 +164,16 @@ def run(name: str, settings: dict[str, object], server: CameraServer, work: Path
         sip0 = sum(sum(link.wire_bytes()) for link in links)
         mqtt0 = sum(mqtt_link.wire_bytes())
         keepalives0 = sum(len(p.keepalives()) for p in platforms)
+        requests0 = [len(p.requests) for p in platforms]
+        watcher = TopicCounter(broker)
         print(f"  {name}: measuring {seconds:.0f} s ...", flush=True)
         time.sleep(seconds)
+        watcher.close()
+        kinds: Counter[str] = Counter()
+        for p, first in zip(platforms, requests0):
+            for _, request, _ in p.requests[first:]:
+                cmd = re.search(rb"<CmdType>([A-Za-z]+)<", request.body)
+                kinds[request.method + (f" {cmd.group(1).decode()}" if cmd else "")] += 1
         sip1 = sum(sum(link.wire_bytes()) for link in links)
         mqtt1 = sum(mqtt_link.wire_bytes())
         keepalives = sum(len(p.keepalives()) for p in platforms) - keepalives0
@@ -144,7 +181,8 @@ def run(name: str, settings: dict[str, object], server: CameraServer, work: Path
         full = 0
         if int(str(settings.get("health_full_interval", 3600))) > seconds:
             full = publish_on_wire(len(health), len(f"edge/{NODE}/health"))
-        return Run(name, seconds, sip1 - sip0, mqtt1 - mqtt0, register, full, keepalives)
+        return Run(name, seconds, sip1 - sip0, mqtt1 - mqtt0, register, full, keepalives,
+                   kinds, watcher.topics)
     finally:
         daemon.stop()
         for link in links:
@@ -178,6 +216,8 @@ def main() -> None:
     print(f"  {'projected per 30-day month':32} {total_b * MONTH_DAYS / 1e6:10.1f} MB "
           f"{total_a * MONTH_DAYS / 1e6:10.1f} MB   (target <= 100 MB)")
     print(f"  keepalives answered in the windows: {before.keepalives} / {after.keepalives}")
+    for run_ in (before, after):
+        print(f"  {run_.name}: SIP requests {dict(run_.sip_kinds)}; MQTT {dict(run_.mqtt_topics)}")
     print(f"after / before: {total_a / total_b:.3f}")
 
 

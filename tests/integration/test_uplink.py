@@ -4,6 +4,7 @@ the node counts for its SIM."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -210,14 +211,22 @@ def test_mqtt_through_a_stalled_link_reconnects_and_loses_nothing(
         from edge.mqtt.outbox import Outbox
 
         outbox = Outbox(tmp_path / "data")
-        outbox.put("events", {"type": "test", "seq": 1}, time.time())
-        outbox.close()
+        outbox.put("events", {"type": "test", "seq": 0}, time.time())
         wait_for(lambda: not _mqtt_connected(tmp_path), 30, "the stall noticed")
         noticed = time.monotonic() - stalled
         assert noticed <= 2 * 5 + 5, f"noticed after {noticed:.1f} s"
+        for seq in range(1, 200):  # written while the link is down
+            outbox.put("events", {"type": "test", "seq": seq}, time.time())
+        outbox.close()
+        time.sleep(5)
         link.stall(False)
-        wait_for(lambda: any(b'"seq":1' in p.replace(b" ", b"") for p in
-                             sub.on(f"edge/{NODE_ID}/events")), 60, "the event after the stall")
+
+        def seqs() -> list[int]:
+            return [json.loads(p)["seq"] for p in sub.on(f"edge/{NODE_ID}/events")
+                    if b'"seq"' in p]
+
+        wait_for(lambda: len(set(seqs())) == 200, 90, "every event after the stall")
+        assert list(dict.fromkeys(seqs())) == list(range(200))  # in order (repeats allowed)
         wait_for(lambda: link.accepted >= 2 and _mqtt_connected(tmp_path), 90, "reconnected")
         log = (tmp_path / "edge.log").read_text()
         assert "stalled" in log or "lost" in log
@@ -230,8 +239,6 @@ def test_mqtt_through_a_stalled_link_reconnects_and_loses_nothing(
 
 
 def _status(tmp_path: Path) -> dict:
-    import json
-
     try:
         return json.loads((tmp_path / "data" / "status.json").read_text())
     except (OSError, ValueError):
