@@ -95,7 +95,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dash.data_month_unmetered": ("本月流量 {mb} MB (不限量)", "This month {mb} MB (unmetered)"),
     "dash.over_budget": ("流量超出套餐: 实时视频改用子码流", "Over the data budget: live video "
                          "uses the sub stream"),
-    "dash.budget_warning": ("流量已用 80% 以上", "80 % of the month's data used"),
     "dash.platforms": ("国标上级平台", "GB/T 28181 platforms"),
     "dash.registered": ("已注册", "registered"),
     "dash.not_registered": ("未注册", "not registered"),
@@ -118,6 +117,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "runner.detect": ("人车检测与画面诊断", "detection and picture diagnosis"),
     "runner.thumbs": ("缩略图", "thumbnails"),
     "runner.observer": ("事件记录", "events"),
+    "runner.uplink": ("上行流量", "uplink"),
     "dash.alarms": ("未清除告警", "Open alarms"),
     "dash.no_alarms": ("无未清除告警", "no open alarm"),
     "dash.key_offline": ("重点区域摄像机离线", "key-area camera offline"),

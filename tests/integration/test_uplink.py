@@ -5,6 +5,7 @@ the node counts for its SIM."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -22,7 +23,7 @@ from edge.record.index import Index
 from edge.sim.impair import LinkProfile, TcpLink, UdpLink
 from edge.sim.server import free_port
 from edge.uplink.meter import Meter
-from edge.uplink.runner import ALARM_OVER, ALARM_WARNING, NODE, UplinkRunner
+from edge.uplink.runner import ALARM_OVER, ALARM_WARNING, ALARM_WEAK_SIGNAL, NODE, UplinkRunner
 from edge.uplink.store import ByteStore
 from edge.uplink.tcpinfo import IPV4_TCP_HEADERS, tcp_counters
 from tests.conftest import Daemon, wait_for, write_config
@@ -286,5 +287,45 @@ def test_the_month_over_budget_raises_alarms_and_restricts(tmp_path: Path) -> No
     assert all(a.channel_id == NODE for a in index.alarms())
     index.db.execute("DELETE FROM uplink_bytes")  # a new month
     turn()
+    assert not index.alarms()
+    index.close()
+
+
+FAKE_MMCLI = """#!/bin/sh
+# A stand-in for ModemManager's mmcli: this machine has no modem. It prints what an EC25 on
+# China Mobile LTE prints (-K output), with the signal the test writes into signal.txt.
+case "$*" in
+  *signal-get*) printf 'modem.signal.lte.rsrp : -%s.00\\nmodem.signal.lte.snr : 2.50\\n' \\
+                  "$(cat "$(dirname "$0")/rsrp.txt")" ;;
+  *) printf 'modem.generic.state : connected\\nmodem.generic.access-technologies.value[1] : lte\\n'
+     printf 'modem.generic.signal-quality.value : %s\\n' "$(cat "$(dirname "$0")/signal.txt")"
+     printf 'modem.3gpp.operator-name : CHINA MOBILE\\nmodem.3gpp.registration-state : home\\n' ;;
+esac
+"""
+
+
+def test_weak_4g_signal_raises_an_alarm_and_clears(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "mmcli").write_text(FAKE_MMCLI)
+    (tools / "mmcli").chmod(0o755)
+    (tools / "signal.txt").write_text("12")
+    (tools / "rsrp.txt").write_text("115")
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    data = tmp_path / "data"
+    data.mkdir()
+    cfg = parse_config({"node": {"id": NODE_ID, "data_dir": str(data)}})
+    index = Index(data)
+    runner = UplinkRunner(cfg, threading.Event(), lambda: {}, Meter())
+    runner._watch_modem(index)
+    [alarm] = index.alarms()
+    assert alarm.kind == ALARM_WEAK_SIGNAL and "12 %" in alarm.message
+    runner._flush(index, ByteStore(index.db))
+    modem = runner.state()["modem"]
+    assert (modem["signal_quality_percent"], modem["rsrp_dbm"], modem["operator"]) == (
+        12, -115.0, "CHINA MOBILE")
+    (tools / "signal.txt").write_text("64")
+    runner._watch_modem(index)
     assert not index.alarms()
     index.close()

@@ -21,6 +21,7 @@ from edge.web.views.events import day_bounds
 bp = Blueprint("dashboard", __name__)
 THUMBS = "thumbs"  # written by the thumbnail runner (edge/web/thumbs.py)
 QUALITY = "quality_"  # the alarms of quality diagnosis
+NODE = "node"  # channel_id of node-wide alarms (disk, data budget, 4G signal)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ def node_facts(status: dict[str, Any] | None) -> dict[str, Any]:
     return {"status": status, "disk": disk, "system": system_facts([]),
             "uplink": uplink_view((status or {}).get("uplink"), cfg.uplink.interface),
             "platforms": (status or {}).get("platforms", []),
+            "node_alarms": [a.message for a in db().alarms() if a.channel_id == NODE],
             "mqtt": (status or {}).get("mqtt"), "mqtt_configured": cfg.mqtt is not None,
             "runners": (status or {}).get("runners", []), "storage": cfg.storage}
 
