@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from edge import systemd
+from edge import __version__, systemd
 from edge.config import CameraConfig, EdgeConfig
 from edge.events.observer import Observer
 from edge.gb28181.model import Channel
@@ -140,7 +140,8 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     def live_status() -> dict[str, object]:
         runner = sip.current if sip else None
         status: dict[str, object] = {
-            "node": cfg.node.id, "ts": time.time(), "started_ts": started,
+            "node": cfg.node.id, "version": __version__, "ts": time.time(),
+            "started_ts": started,
             "recorder_alive": recorder_watch.healthy,
             "recorder_restarts": recorder_watch.restarts,
             "cameras": list(recorder.cameras.values()), "runners": supervisor.listing(),

@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--channel", required=True, help="通道编号 channel (camera) ID")
     sp.add_argument("-o", "--output", required=True, help="JPEG 文件, - 为标准输出 file or -")
     cmd("mqtt-test", _mqtt_test, "测试 MQTT 连接并发送一条健康消息 test the MQTT connection")
+    sp = cmd("update", _update, "安装签名升级包, 失败自动回退 install a signed update bundle "
+             "(rolled back by itself if the new version is not healthy)")
+    sp.add_argument("bundle", type=Path)
+    sp.add_argument("--allow-downgrade", action="store_true", help="允许降级 allow an older version")
     sp = cmd("user", _user, "网页用户 web accounts: add, list, passwd")
     sp.add_argument("action", choices=["add", "list", "passwd"])
     sp.add_argument("name", nargs="?", default="")
@@ -122,6 +126,20 @@ def _snapshot(args: argparse.Namespace) -> int:
         Path(args.output).write_bytes(jpeg)
         print(f"已保存 saved {args.output}: {len(jpeg)} bytes, 画面时间 frame of "
               f"{format_time(frame_ts, cfg.node.timezone)}")
+    return EXIT_OK
+
+
+def _update(args: argparse.Namespace) -> int:
+    from edge.update.bundle import BundleError
+    from edge.update.install import Updater, UpdateError
+
+    cfg = config_mod.load(args.config)
+    try:
+        manifest = Updater(cfg, args.allow_downgrade).run(args.bundle)
+    except (BundleError, UpdateError, OSError) as exc:
+        print(f"升级未安装 update not installed: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+    print(f"已升级到 updated to {manifest.version} (commit {manifest.commit or '-'})")
     return EXIT_OK
 
 

@@ -174,6 +174,18 @@ class UplinkConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class UpdateConfig:
+    """``edge update BUNDLE``: where versions live and how the new one is judged."""
+
+    public_key: str = "/etc/edge/update.pub"  # the vendor's ed25519 key (64 hex digits)
+    root: str = "/opt/edge"  # venv -> slots/<version>, the wheelhouse in wheels/
+    base_python: str = "/usr/bin/python3"  # each slot's venv is made from it
+    overlay_root: str = "/"  # where a bundle's overlay/ files go
+    restart_command: str = "systemctl restart edge"
+    check_timeout: int = 180  # s for the new version to record, register and answer
+
+
+@dataclass(frozen=True, slots=True)
 class WebConfig:
     """The monitoring room's web UI (its own process under ``edge run``)."""
 
@@ -227,6 +239,7 @@ class EdgeConfig:
     detect: DetectConfig = field(default_factory=DetectConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     uplink: UplinkConfig = field(default_factory=UplinkConfig)
+    update: UpdateConfig = field(default_factory=UpdateConfig)
 
     @property
     def data_dir(self) -> Path:
@@ -280,7 +293,7 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     problems: list[str] = []
     sections = {"node": NodeConfig, "storage": StorageConfig, "retention": RetentionConfig,
                 "media": MediaConfig, "web": WebConfig, "detect": DetectConfig,
-                "quality": QualityConfig, "uplink": UplinkConfig}
+                "quality": QualityConfig, "uplink": UplinkConfig, "update": UpdateConfig}
     for key in sorted(set(raw) - set(sections) - {"cameras", "platforms", "mqtt"}):
         problems.append(f"{key}: 未知配置项 unknown key")
     built: dict[str, Any] = {}

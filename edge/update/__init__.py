@@ -1,0 +1,1 @@
+"""Signed updates: bundles, venv slots, the switch, the check and the rollback."""

@@ -1,0 +1,281 @@
+"""``edge update BUNDLE``: install a signed bundle into a new venv slot, switch, restart,
+check, and roll back by itself when the new version does not come up healthy.
+
+Layout under ``[update].root`` (``/opt/edge`` on the box)::
+
+    venv -> slots/0.2.0     the symlink systemd's ExecStart goes through
+    slots/0.1.0/            the previous version, kept for the rollback
+    slots/0.2.0/            one venv per version; ``.incomplete`` while being built
+    wheels/                 the wheelhouse every slot installs from (no index on the box)
+
+The running version is never touched until the new slot is complete: the switch is one
+atomic rename of the symlink, so a power cut or a SIGKILL at any moment leaves either the
+old version or the new one, never half of one. After the restart the new version must
+report itself healthy in ``status.json`` within ``check_timeout``: its own version, the
+recorder alive, every runner up, the cameras that recorded before recording again, the
+platforms registered before registered again, the web UI answering. Otherwise the
+symlink goes back, the overlay files it replaced are restored, and the old version is
+restarted. Both outcomes are audited and sent to the broker as events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge import __version__
+from edge.config import EdgeConfig
+from edge.mqtt.outbox import Outbox
+from edge.record.index import Index
+from edge.update.bundle import BundleError, Manifest, load_public_key, verify, version_key
+
+logger = logging.getLogger(__name__)
+
+STATUS_FILE = "status.json"
+INCOMPLETE = ".incomplete"
+BACKUP = ".overlay-backup"
+ABSENT = ".absent"  # a backup marker: the overlay added this file
+PIP_TIMEOUT_S = 1800
+POLL_S = 1.0
+
+
+class UpdateError(Exception):
+    """Why an update was not installed (the old version runs on)."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def venv(self) -> Path:
+        return self.root / "venv"
+
+    @property
+    def slots(self) -> Path:
+        return self.root / "slots"
+
+    @property
+    def wheelhouse(self) -> Path:
+        return self.root / "wheels"
+
+    def current(self) -> Path | None:
+        return self.venv.resolve() if self.venv.is_symlink() else None
+
+    def switch(self, slot: Path) -> None:
+        """Point ``venv`` at ``slot`` in one rename."""
+        tmp = self.root / f".venv-{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(slot.relative_to(self.root))
+        os.replace(tmp, self.venv)
+        _fsync_dir(self.root)
+
+
+@dataclass
+class Updater:
+    cfg: EdgeConfig
+    allow_downgrade: bool = False
+
+    def __post_init__(self) -> None:
+        self.u = self.cfg.update
+        self.layout = Layout(Path(self.u.root))
+
+    def run(self, bundle: Path) -> Manifest:
+        """Install ``bundle``; UpdateError (or bundle.BundleError) if it was not kept."""
+        layout = self.layout
+        layout.slots.mkdir(parents=True, exist_ok=True)
+        key = load_public_key(Path(self.u.public_key))
+        current = layout.current()
+        running = current.name if current else __version__
+        self._sweep(current)
+        with tempfile.TemporaryDirectory(dir=layout.root, prefix=".incoming-") as tmp:
+            try:
+                manifest = verify(bundle, key, Path(tmp))
+                self._check_version(manifest.version, running)
+            except (BundleError, UpdateError) as exc:
+                self._report("update_refused", bundle=bundle.name, running=running,
+                             reason=str(exc))
+                raise
+            slot = self._build_slot(manifest, Path(tmp) / "wheels")
+            before = self._status()
+            backups = self._overlay(Path(tmp) / "overlay", slot)
+            layout.switch(slot)
+            logger.warning("update: switched to %s (was %s); restarting", manifest.version,
+                           running)
+            self._restart()
+            problem = self._healthy(manifest.version, before, time.time())
+            if problem is None:
+                self._keep(Path(tmp) / "wheels", current, slot)
+                self._report("update_installed", version=manifest.version, previous=running)
+                return manifest
+            self._rollback(current, backups, running, manifest.version, problem)
+            raise UpdateError(f"新版本 {manifest.version} 未通过检查, 已回退到 {running} "
+                              f"the new version failed its check and was rolled back: {problem}")
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _check_version(self, new: str, running: str) -> None:
+        if version_key(new) == version_key(running):
+            raise UpdateError(f"已是版本 {running} already running {running}")
+        if version_key(new) < version_key(running) and not self.allow_downgrade:
+            raise UpdateError(f"拒绝降级 refusing a downgrade from {running} to {new} "
+                              "(--allow-downgrade to force it)")
+
+    def _sweep(self, current: Path | None) -> None:
+        """Slots a killed update left half-built."""
+        for slot in self.layout.slots.iterdir():
+            if (slot / INCOMPLETE).exists() and slot != current:
+                logger.warning("update: removing the unfinished slot %s", slot.name)
+                shutil.rmtree(slot)
+
+    def _build_slot(self, manifest: Manifest, wheels: Path) -> Path:
+        slot = self.layout.slots / manifest.version
+        if slot.exists():
+            shutil.rmtree(slot)
+        slot.mkdir()
+        (slot / INCOMPLETE).touch()
+        # the venv is made where it stays: a venv moved afterwards breaks its scripts
+        _run([self.u.base_python, "-m", "venv", str(slot)], "venv")
+        links = [arg for d in (wheels, self.layout.wheelhouse) if d.is_dir()
+                 for arg in ("--find-links", str(d))]
+        _run([str(slot / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-index",
+              "--disable-pip-version-check", *links, f"edge=={manifest.version}"], "pip")
+        shown = _run([str(slot / "bin" / "edge"), "--version"], "edge --version")
+        if manifest.version not in shown:
+            raise UpdateError(f"the new slot says {shown.strip()!r}, not {manifest.version}")
+        (slot / INCOMPLETE).unlink()
+        _fsync_dir(slot)
+        return slot
+
+    def _overlay(self, overlay: Path, slot: Path) -> list[tuple[Path, Path]]:
+        """Lay the bundle's overlay files over ``overlay_root``; (target, backup) pairs."""
+        if not overlay.is_dir():
+            return []
+        root, backups = Path(self.u.overlay_root), []
+        for source in sorted(p for p in overlay.rglob("*") if p.is_file()):
+            rel = source.relative_to(overlay)
+            target, backup = root / rel, slot / BACKUP / rel
+            backup.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                shutil.copy2(target, backup)
+            else:
+                backup.with_name(backup.name + ABSENT).touch()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.edge-update")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+            backups.append((target, backup))
+        return backups
+
+    def _restart(self) -> None:
+        _run(shlex.split(self.u.restart_command), "restart")
+
+    def _healthy(self, version: str, before: dict[str, Any], since: float) -> str | None:
+        """None once the new version is up as it was before; else why not by the timeout."""
+        deadline = time.monotonic() + self.u.check_timeout
+        problem = "no status yet"
+        while time.monotonic() < deadline:
+            problem = _judge(self._status(), version, before, since)
+            if problem is None and self.cfg.web.enabled:
+                from edge.web.address import probe
+
+                problem = None if probe(self.cfg) else "the web UI does not answer"
+            if problem is None:
+                return None
+            time.sleep(POLL_S)
+        return problem
+
+    def _rollback(self, previous: Path | None, backups: list[tuple[Path, Path]], old: str,
+                  new: str, problem: str) -> None:
+        logger.error("update: %s did not come up healthy (%s); rolling back to %s", new,
+                     problem, old)
+        if previous is not None:
+            self.layout.switch(previous)
+        for target, backup in backups:
+            if backup.exists():
+                shutil.copy2(backup, target)
+            elif backup.with_name(backup.name + ABSENT).exists():
+                target.unlink(missing_ok=True)
+        self._restart()
+        back = self._healthy(old, {}, time.time())
+        self._report("update_rolled_back", version=new, previous=old, reason=problem,
+                     old_version_healthy=back is None)
+
+    def _keep(self, wheels: Path, previous: Path | None, slot: Path) -> None:
+        """The bundle's wheels join the wheelhouse; slots other than these two go."""
+        self.layout.wheelhouse.mkdir(exist_ok=True)
+        for wheel in wheels.glob("*.whl") if wheels.is_dir() else []:
+            shutil.copy2(wheel, self.layout.wheelhouse / wheel.name)
+        for other in self.layout.slots.iterdir():
+            if other not in (previous, slot):
+                shutil.rmtree(other, ignore_errors=True)
+
+    def _status(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads((self.cfg.data_dir / STATUS_FILE).read_text("utf-8")))
+        except (OSError, ValueError):
+            return {}
+
+    def _report(self, kind: str, **detail: object) -> None:
+        """The audit log (统一日志) and, through the outbox, the broker."""
+        index = Index(self.cfg.data_dir)
+        try:
+            outbox = Outbox(self.cfg.data_dir, index.db)
+            with index.transaction():
+                index.audit("update", kind, **detail)
+                outbox.put("events", {"type": kind, **detail}, time.time())
+        finally:
+            index.close()
+
+
+def _judge(status: dict[str, Any], version: str, before: dict[str, Any],
+           since: float) -> str | None:
+    """What keeps ``status`` from being the healthy new version, or None."""
+    if not status or float(status.get("ts", 0)) < since:
+        return "no fresh status.json from the new version"
+    if status.get("version") != version:
+        return f"status.json says version {status.get('version')!r}"
+    if not status.get("recorder_alive"):
+        return "the recorder is not running"
+    down = [r["name"] for r in status.get("runners", []) if r.get("state") in ("dead", "stale")]
+    if down:
+        return f"runners down: {', '.join(down)}"
+    recording = {c["id"] for c in status.get("cameras", []) if c.get("recording")}
+    missing = [c["id"] for c in before.get("cameras", [])
+               if c.get("recording") and c["id"] not in recording]
+    if missing:
+        return f"not recording again: {', '.join(missing)}"
+    registered = {p["id"] for p in status.get("platforms", []) if p.get("registered")}
+    lost = [p["id"] for p in before.get("platforms", [])
+            if p.get("registered") and p["id"] not in registered]
+    if lost:
+        return f"platforms not registered again: {', '.join(lost)}"
+    return None
+
+
+def _run(argv: list[str], what: str) -> str:
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UpdateError(f"{what} failed: {exc}") from None
+    if res.returncode != 0:
+        tail = (res.stderr or res.stdout).strip().splitlines()[-3:]
+        raise UpdateError(f"{what} failed (exit {res.returncode}): {' / '.join(tail)}")
+    return res.stdout
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
