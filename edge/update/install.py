@@ -141,7 +141,7 @@ class Updater:
         slot = self.layout.slots / manifest.version
         if slot.exists():
             shutil.rmtree(slot)
-        slot.mkdir()
+        slot.mkdir(parents=True)
         (slot / INCOMPLETE).touch()
         # the venv is made where it stays: a venv moved afterwards breaks its scripts
         _run([self.u.base_python, "-m", "venv", str(slot)], "venv")

@@ -1,0 +1,171 @@
+"""``edge update`` for real: venv slots built with pip from a wheelhouse, the daemon run
+through the ``venv`` symlink (a stand-in restarts it: no systemd as PID 1 here), a good
+update, one whose new version never comes up (rolled back, the old one records again), a
+tampered bundle, and an update SIGKILLed halfway through."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge.record.index import Index
+from edge.sim.server import CameraServer, free_port
+from edge.update.bundle import Manifest, build, public_hex
+from edge.update.install import Layout, Updater
+from tests.conftest import wait_for, write_config
+
+ROOT = Path(__file__).resolve().parents[2]
+WHEELHOUSE = ROOT / ".cache" / "wheelhouse"
+CAM = "34020000001320000001"
+SERVICE = ROOT / "tests" / "integration" / "service.py"
+
+
+@pytest.fixture(scope="module")
+def wheelhouse() -> Path:
+    """Wheels of edge's dependencies, as the image's /opt/edge/wheels holds them (fetched
+    once into .cache: pip's cache or PyPI)."""
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    stamp = WHEELHOUSE / ".deps"
+    if not stamp.exists() or stamp.read_text() != "\n".join(deps):
+        WHEELHOUSE.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
+                        "--disable-pip-version-check", "-d", str(WHEELHOUSE), *deps], check=True)
+        stamp.write_text("\n".join(deps))
+    return WHEELHOUSE
+
+
+def edge_wheel(work: Path, version: str, broken: bool = False) -> Path:
+    """A wheel of this tree as ``version``; ``broken``: its daemon exits at once."""
+    tree = work / f"src-{version}"
+    files = subprocess.run(["git", "ls-files", "edge", "pyproject.toml", "README.md"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, tree / name)
+    for name in ("pyproject.toml", "edge/__init__.py"):
+        text = (tree / name).read_text()
+        (tree / name).write_text(text.replace('version = "0.1.0"', f'version = "{version}"')
+                                 .replace('__version__ = "0.1.0"', f'__version__ = "{version}"'))
+    if broken:
+        app = tree / "edge" / "app.py"
+        app.write_text(app.read_text().replace('    also_to_file(cfg.data_dir, "edge")\n',
+                                               '    raise SystemExit("broken on purpose")\n', 1))
+    out = work / f"wheels-{version}"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--disable-pip-version-check", "-w", str(out),
+                    str(tree)], check=True)
+    [wheel] = out.glob("edge-*.whl")
+    return wheel
+
+
+def bundle(work: Path, key: Ed25519PrivateKey, version: str, broken: bool = False) -> Path:
+    wheel = edge_wheel(work, version, broken)
+    out = work / f"edge-{version}.bundle"
+    build(out, key, version, {f"wheels/{wheel.name}": wheel.read_bytes(),
+                              "overlay/etc/edge/motd": f"edge {version}\n".encode()},
+          "2026-12-03T12:00:00Z", "test")
+    return out
+
+
+def status(data: Path) -> dict:
+    try:
+        return json.loads((data / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def running(data: Path, version: str) -> bool:
+    now = status(data)
+    return (now.get("version") == version and time.time() - now.get("ts", 0) < 5
+            and any(c.get("recording") for c in now.get("cameras", [])))
+
+
+def update(config: Path, path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edge", "update", str(path), "--config",
+                           str(config)], capture_output=True, text=True, timeout=600)
+
+
+def test_update_switch_rollback_tamper_and_kill(tmp_path: Path, wheelhouse: Path,
+                                               cameras: Callable[..., CameraServer]) -> None:
+    opt, rootfs, data = tmp_path / "opt", tmp_path / "rootfs", tmp_path / "data"
+    opt.mkdir()
+    (opt / "wheels").symlink_to(wheelhouse)
+    key = Ed25519PrivateKey.generate()
+    (tmp_path / "update.pub").write_text(public_hex(key))
+    server = cameras({"/a": "h264"})
+    config = tmp_path / "edge.toml"
+    write_config(
+        config, data, [(CAM, server.url("/a"))],
+        extra=f'\n[web]\nlisten = "127.0.0.1"\nport = {free_port()}\n[update]\n'
+              f'public_key = "{tmp_path / "update.pub"}"\nroot = "{opt}"\n'
+              f'base_python = "{sys._base_executable}"\noverlay_root = "{rootfs}"\n'
+              f'restart_command = "{sys.executable} {SERVICE} restart {opt} {config}"\n'
+              "check_timeout = 45\n")
+    from edge.config import load
+
+    cfg = load(config)
+    layout = Layout(opt)
+    # the factory version, as the image builder lays it down
+    factory = edge_wheel(tmp_path, "0.1.0").parent
+    updater = Updater(cfg)
+    layout.switch(updater._build_slot(Manifest("0.1.0", "", "", {}), factory))
+    subprocess.run([sys.executable, str(SERVICE), "start", str(opt), str(config)], check=True)
+    try:
+        wait_for(lambda: running(data, "0.1.0"), 60, "the factory version recording")
+
+        # a good update: switched, restarted, checked, kept
+        res = update(config, bundle(tmp_path, key, "0.2.0"))
+        assert res.returncode == 0, res.stderr
+        assert layout.current() == opt / "slots" / "0.2.0" and running(data, "0.2.0")
+        assert (rootfs / "etc" / "edge" / "motd").read_text() == "edge 0.2.0\n"
+
+        # a new version that never comes up: rolled back, the old one records again
+        res = update(config, bundle(tmp_path, key, "0.3.0", broken=True))
+        assert res.returncode == 1 and "0.2.0" in res.stderr, res.stderr
+        assert layout.current() == opt / "slots" / "0.2.0"
+        wait_for(lambda: running(data, "0.2.0"), 60, "0.2.0 recording again after the rollback")
+        assert (rootfs / "etc" / "edge" / "motd").read_text() == "edge 0.2.0\n"
+
+        # one byte changed: refused before anything is touched
+        good = bundle(tmp_path, key, "0.4.0")
+        tampered = tmp_path / "tampered.bundle"
+        raw = bytearray(good.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        tampered.write_bytes(bytes(raw))
+        res = update(config, tampered)
+        assert res.returncode == 1 and "not installed" in res.stderr
+        assert not (opt / "slots" / "0.4.0").exists()
+
+        # SIGKILL while the new slot is being built: the old version runs on
+        proc = subprocess.Popen([sys.executable, "-m", "edge", "update", str(good), "--config",
+                                 str(config)], start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: (opt / "slots" / "0.4.0" / ".incomplete").exists(), 120,
+                 "the new slot being built")
+        time.sleep(2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert layout.current() == opt / "slots" / "0.2.0"
+        assert running(data, "0.2.0")
+        res = update(config, tampered)  # the next attempt clears the half-built slot
+        assert not (opt / "slots" / "0.4.0").exists()
+
+        index = Index(data, readonly=True)
+        actions = [(a[1], a[2]) for a in index.audit_log()]
+        index.close()
+        assert ("update", "update_installed") in actions
+        assert ("update", "update_rolled_back") in actions
+        assert ("update", "update_refused") in actions
+    finally:
+        subprocess.run([sys.executable, str(SERVICE), "stop", str(opt), str(config)])
