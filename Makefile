@@ -5,8 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad ffmpeg procps sip-tester mosquitto mosquitto-clients
-# the browser the web UI tests drive, and a Chinese font for their screenshots
-TEST_PACKAGES := chromium fonts-wqy-microhei
+# the browser the web UI tests drive, a Chinese font for their screenshots, and nft to
+# check the firewall rules the appliance writes
+TEST_PACKAGES := chromium fonts-wqy-microhei nftables
 
 .PHONY: demo test system system-test venv bench
 

@@ -92,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--channel", required=True, help="通道编号 channel (camera) ID")
     sp.add_argument("-o", "--output", required=True, help="JPEG 文件, - 为标准输出 file or -")
     cmd("mqtt-test", _mqtt_test, "测试 MQTT 连接并发送一条健康消息 test the MQTT connection")
+    sp = cmd("firewall", _firewall, "按配置生成防火墙规则 nftables rules from the config")
+    sp.add_argument("-o", "--output", type=Path, help="写入文件 write here (default: print)")
     sp = cmd("update", _update, "安装签名升级包, 失败自动回退 install a signed update bundle "
              "(rolled back by itself if the new version is not healthy)")
     sp.add_argument("bundle", type=Path)
@@ -126,6 +128,37 @@ def _snapshot(args: argparse.Namespace) -> int:
         Path(args.output).write_bytes(jpeg)
         print(f"已保存 saved {args.output}: {len(jpeg)} bytes, 画面时间 frame of "
               f"{format_time(frame_ts, cfg.node.timezone)}")
+    return EXIT_OK
+
+
+def _firewall(args: argparse.Namespace) -> int:
+    import socket
+
+    from edge.appliance.firewall import Peers, render
+    from edge.record.index import Index
+    from edge.web.accounts import Accounts
+
+    cfg = config_mod.load(args.config)
+    addresses = []
+    for plat in cfg.platforms:
+        try:
+            addresses += sorted({str(a[4][0]) for a in socket.getaddrinfo(
+                plat.host, plat.port, socket.AF_INET, socket.SOCK_DGRAM)})
+        except OSError as exc:
+            print(f"无法解析上级平台 cannot resolve platform {plat.id} {plat.host}: {exc}",
+                  file=sys.stderr)
+            return EXIT_PROBLEM
+    admin = False
+    if (cfg.data_dir / "edge.db").exists():
+        index = Index(cfg.data_dir)
+        Accounts.create_schema(index.db)
+        admin = any(u.role == "admin" for u in Accounts(index.db).all())
+        index.close()
+    text = render(cfg, Peers(tuple(addresses), web_extra=cfg.web.allow_from), admin)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        print(text, end="")
     return EXIT_OK
 
 

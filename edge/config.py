@@ -196,6 +196,7 @@ class WebConfig:
     tls_key: str = ""
     idle_minutes: int = 30  # signed out after this long without a request
     language: Literal["zh", "en"] = "zh"  # until a user picks the other one
+    allow_from: tuple[str, ...] = ()  # subnets beyond the LAN the firewall lets reach it
 
 
 @dataclass(frozen=True, slots=True)
