@@ -109,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     cmd("_web", _web, None)
     cmd("_thumbs", _thumbs, None)
     cmd("_detect", _detect, None)
+    cmd("_firstboot", _firstboot, None)
     sp = cmd("_replay", _replay, None)
     sp.add_argument("--channel", required=True)
     sp.add_argument("--from", dest="start", type=float, required=True)
@@ -159,6 +160,15 @@ def _firewall(args: argparse.Namespace) -> int:
         args.output.write_text(text, encoding="utf-8")
     else:
         print(text, end="")
+    return EXIT_OK
+
+
+def _firstboot(args: argparse.Namespace) -> int:
+    from edge.appliance.firstboot import run as first_boot
+
+    machine = Path("/etc/machine-id").read_text(encoding="ascii")
+    for step in first_boot(args.config, machine):
+        print(f"edge-firstboot: {step}")
     return EXIT_OK
 
 

@@ -8,6 +8,7 @@ fail at start-up, not silently take a default.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import tomllib
 import types
 import typing
@@ -171,6 +172,7 @@ class UplinkConfig:
     nat_keepalive: int = 0  # s; > 0: a 4-byte ping to UDP platforms when nothing else went
     # out for this long, so the carrier NAT keeps the mapping (0: SIP keepalives do it)
     weak_signal_percent: int = 20  # modem signal below this: alarm (main stream will not fit)
+    apn: str = ""  # the SIM's APN, written into the 4G connection at first boot ("": auto)
 
 
 @dataclass(frozen=True, slots=True)
@@ -527,6 +529,12 @@ def _check_web(web: WebConfig, problems: list[str]) -> None:
             _check_readable(getattr(web, key), f"web.{key}", problems)
     if not 1 <= web.idle_minutes <= 24 * 60:
         problems.append("web.idle_minutes: 应在 1–1440 之间 must be within 1..1440")
+    for subnet in web.allow_from:
+        try:
+            ipaddress.IPv4Network(subnet, strict=False)
+        except ValueError:
+            problems.append(f"web.allow_from: 不是 IPv4 网段 not an IPv4 subnet: {subnet!r} "
+                            "(例 e.g. 10.20.0.0/16)")
 
 
 def _check_detect(detect: DetectConfig, problems: list[str]) -> None:
