@@ -9,7 +9,7 @@ APT_PACKAGES := python3-venv python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-
 # check the firewall rules the appliance writes
 TEST_PACKAGES := chromium fonts-wqy-microhei nftables
 
-.PHONY: demo test system system-test venv bench
+.PHONY: demo test system system-test venv bench image
 
 system:
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
@@ -36,3 +36,7 @@ bench: venv
 	$(PY) bench/mqtt.py
 	$(PY) bench/media.py
 	$(PY) bench/uplink.py
+
+# the ARM64 appliance image (as root; see build-image.sh)
+image:
+	./build-image.sh

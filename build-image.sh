@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# 构建 ARM64 设备镜像  build the edge appliance image: arm64 Debian 12 with edge installed.
+#
+#   sudo ./build-image.sh            (or: make image)    on a Debian 12 machine, as root
+#
+# Writes to build/image/ (OUT=...): rootfs.tar, edge-arm64.img (GPT: root "edge-root",
+# data "edge-data" for /var/lib/edge), SHA256SUMS and manifest.json (Debian packages,
+# wheel hashes, git commit). Reproducible where Debian allows: SOURCE_DATE_EPOCH (the
+# commit's time), sorted tar, fixed UIDs. SMOKE=0 skips the smoke test under qemu.
+# The board's own kernel, device tree and boot loader are not part of it (they differ per
+# board): lay this root file system onto the vendor's boot image.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+OUT=${OUT:-build/image}
+SUITE=bookworm
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+ROOT_MB=${ROOT_MB:-3072}
+DATA_MB=${DATA_MB:-512}   # grown to the whole disk at first boot
+SMOKE=${SMOKE:-1}
+VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
+export LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive
+PACKAGES=systemd,systemd-sysv,udev,dbus,python3,python3-venv,ca-certificates,openssl,\
+chrony,nftables,network-manager,modemmanager,openssh-server,iproute2,e2fsprogs,\
+cloud-guest-utils,cryptsetup-bin,logrotate,polkitd,libgl1,libglib2.0-0
+EDGE_UID=990
+
+log() { echo "build-image: $*" >&2; }
+[ "$(id -u)" = 0 ] || { log "需要 root run as root"; exit 2; }
+started=$(date +%s)
+
+# -- host tools and qemu for arm64 binaries -------------------------------------------------
+need=()
+for tool in debootstrap:debootstrap qemu-aarch64-static:qemu-user-static \
+            update-binfmts:binfmt-support sgdisk:gdisk mkfs.ext4:e2fsprogs git:git; do
+    command -v "${tool%%:*}" >/dev/null || need+=("${tool##*:}")
+done
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+if [ ${#need[@]} -gt 0 ]; then apt-get update -q && apt-get install -y -q "${need[@]}"; fi
+mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+update-binfmts --enable qemu-aarch64
+
+mkdir -p "$OUT"
+ROOTFS=$OUT/rootfs
+WHEELS=$OUT/wheels
+rm -rf "$ROOTFS"
+
+# -- the root file system ---------------------------------------------------------------
+log "debootstrap $SUITE arm64 from $MIRROR"
+debootstrap --arch=arm64 --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOTFS" "$MIRROR"
+cleanup() { for m in proc sys dev; do umount -l "$ROOTFS/$m" 2>/dev/null || true; done; }
+trap cleanup EXIT
+mount -t proc proc "$ROOTFS/proc"; mount --rbind /sys "$ROOTFS/sys"; mount --rbind /dev "$ROOTFS/dev"
+in_root() { chroot "$ROOTFS" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+                LC_ALL=C.UTF-8 SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH" "$@"; }
+
+in_root groupadd --system --gid $EDGE_UID edge
+in_root useradd --system --uid $EDGE_UID --gid edge --home-dir /var/lib/edge \
+    --shell /usr/sbin/nologin edge
+
+# -- wheels for aarch64, downloaded here (pip cannot reach an index from the chroot) -------
+log "wheels for aarch64"
+rm -rf "$WHEELS"; mkdir -p "$WHEELS"
+python3 -m pip wheel --quiet --no-deps -w "$WHEELS" .
+python3 - > "$OUT/requirements.txt" <<'PY'
+import tomllib
+print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))
+PY
+python3 -m pip download --quiet --only-binary=:all: --python-version 3.11 --implementation cp \
+    --abi cp311 --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
+    --platform linux_aarch64 -d "$WHEELS" -r "$OUT/requirements.txt"
+# the interpreter that runs under qemu-user too (LiteRT does not): for the smoke test
+python3 -m pip download --quiet --only-binary=:all: --python-version 3.11 --implementation cp \
+    --abi cp311 --platform manylinux2014_aarch64 -d "$OUT/smoke-wheels" \
+    "tflite-runtime==2.14.0" "numpy<2"
+
+# -- edge in its first venv slot, as edge update lays them out ------------------------------
+mkdir -p "$ROOTFS/opt/edge/slots" "$ROOTFS/opt/edge/wheels"
+cp "$WHEELS"/*.whl "$ROOTFS/opt/edge/wheels/"
+in_root python3 -m venv "/opt/edge/slots/$VERSION"
+in_root "/opt/edge/slots/$VERSION/bin/python" -m pip install --quiet --no-index \
+    --disable-pip-version-check --find-links /opt/edge/wheels "edge==$VERSION"
+ln -sfn "slots/$VERSION" "$ROOTFS/opt/edge/venv"
+
+# -- the overlay, the units, the data partition's mount point -------------------------------
+cp -a firmware-overlay/. "$ROOTFS/"
+chown -R 0:0 "$ROOTFS/etc" "$ROOTFS/usr/local"
+chmod 600 "$ROOTFS"/etc/NetworkManager/system-connections/*.nmconnection
+mkdir -p "$ROOTFS/var/lib/edge"
+chown $EDGE_UID:$EDGE_UID "$ROOTFS/var/lib/edge"
+chown root:edge "$ROOTFS/etc/edge/edge.toml"; chmod 0640 "$ROOTFS/etc/edge/edge.toml"
+[ -f "${UPDATE_PUBLIC_KEY:-}" ] && cp "$UPDATE_PUBLIC_KEY" "$ROOTFS/etc/edge/update.pub"
+cat > "$ROOTFS/etc/fstab" <<'EOF'
+LABEL=edge-root  /              ext4  defaults,noatime,commit=30  0 1
+LABEL=edge-data  /var/lib/edge  ext4  defaults,noatime,nofail     0 2
+EOF
+echo edge > "$ROOTFS/etc/hostname"
+in_root systemctl enable edge.service edge-firstboot.service edge-firewall.service \
+    edge-firewall.path edge-modem-watchdog.timer nftables.service chrony.service \
+    NetworkManager.service ModemManager.service ssh.service
+rm -f "$ROOTFS"/etc/ssh/ssh_host_*  # every box makes its own at first boot
+: > "$ROOTFS/etc/machine-id"         # and its own machine ID
+in_root /opt/edge/venv/bin/edge check-config /etc/edge/edge.toml
+
+# -- smoke test under qemu-user --------------------------------------------------------------
+if [ "$SMOKE" = 1 ]; then
+    log "smoke test under qemu"
+    in_root /opt/edge/venv/bin/edge --version
+    in_root python3 -m venv /tmp/smoke
+    cp -r "$OUT/smoke-wheels" "$ROOTFS/tmp/smoke-wheels"
+    in_root /tmp/smoke/bin/pip install --quiet --no-index --find-links /tmp/smoke-wheels \
+        tflite-runtime "numpy<2"
+    cp edge/models/coco_ssd_mobilenet_v2.tflite "$ROOTFS/tmp/model.tflite"
+    in_root /tmp/smoke/bin/python - <<'PY'
+import numpy as np
+from tflite_runtime.interpreter import Interpreter
+interpreter = Interpreter("/tmp/model.tflite")
+interpreter.allocate_tensors()
+inp = interpreter.get_input_details()[0]
+interpreter.set_tensor(inp["index"], np.zeros(inp["shape"], np.float32))
+interpreter.invoke()
+print("smoke: one inference", [o["shape"].tolist() for o in interpreter.get_output_details()])
+PY
+    rm -rf "$ROOTFS/tmp/smoke" "$ROOTFS/tmp/smoke-wheels" "$ROOTFS/tmp/model.tflite"
+    if [ -n "${SMOKE_CAMERA:-}" ]; then  # an RTSP URL on the host: probe, record 10 s, decode
+        in_root /opt/edge/venv/bin/edge probe "$SMOKE_CAMERA"
+    fi
+fi
+
+# -- the manifest ----------------------------------------------------------------------------
+in_root dpkg-query -W -f '${Package}\t${Version}\n' > "$OUT/packages.tsv"
+cleanup; trap - EXIT
+python3 - "$OUT" "$VERSION" <<'PY'
+import hashlib, json, pathlib, subprocess, sys
+out, version = pathlib.Path(sys.argv[1]), sys.argv[2]
+wheels = {w.name: hashlib.sha256(w.read_bytes()).hexdigest()
+          for w in sorted((out / "wheels").glob("*.whl"))}
+packages = dict(line.split("\t") for line in (out / "packages.tsv").read_text().splitlines())
+commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+(out / "manifest.json").write_text(json.dumps(
+    {"edge": version, "commit": commit, "suite": "bookworm", "arch": "arm64",
+     "packages": packages, "wheels": wheels}, indent=1, sort_keys=True))
+PY
+
+# -- the root file system as a tarball and as a disk image ---------------------------------
+log "rootfs.tar and edge-arm64.img"
+find "$ROOTFS" -newermt "@$SOURCE_DATE_EPOCH" -print0 | xargs -0r touch -h -d "@$SOURCE_DATE_EPOCH"
+tar --sort=name --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
+    -C "$ROOTFS" -cf "$OUT/rootfs.tar" .
+IMG=$OUT/edge-arm64.img
+rm -f "$IMG" "$OUT/root.ext4" "$OUT/data.ext4"
+export E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH
+ROOT_UUID=00000000-0000-4000-8000-0000000000e1
+DATA_UUID=00000000-0000-4000-8000-0000000000e2
+mkfs.ext4 -q -L edge-root -U $ROOT_UUID -E root_owner=0:0,hash_seed=$ROOT_UUID -d "$ROOTFS" \
+    "$OUT/root.ext4" "${ROOT_MB}M"
+mkdir -p "$OUT/data-empty"; chown $EDGE_UID:$EDGE_UID "$OUT/data-empty"
+mkfs.ext4 -q -L edge-data -U $DATA_UUID -E hash_seed=$DATA_UUID -d "$OUT/data-empty" \
+    "$OUT/data.ext4" "${DATA_MB}M"
+truncate -s $(( (ROOT_MB + DATA_MB + 2) * 1024 * 1024 )) "$IMG"
+sgdisk -q --disk-guid=00000000-0000-4000-8000-0000000000ed \
+    -n 1:2048:+${ROOT_MB}M -c 1:edge-root -t 1:8305 \
+    -n 2:0:+${DATA_MB}M -c 2:edge-data -t 2:8300 "$IMG"
+root_start=2048
+data_start=$(sgdisk -i 2 "$IMG" | sed -n 's/^First sector: \([0-9]*\).*/\1/p')
+dd if="$OUT/root.ext4" of="$IMG" bs=512 seek=$root_start conv=notrunc,sparse status=none
+dd if="$OUT/data.ext4" of="$IMG" bs=512 seek="$data_start" conv=notrunc,sparse status=none
+rm -rf "$OUT/root.ext4" "$OUT/data.ext4" "$OUT/data-empty"
+(cd "$OUT" && sha256sum rootfs.tar edge-arm64.img manifest.json > SHA256SUMS)
+log "done in $(( $(date +%s) - started )) s: $(du -h "$IMG" | cut -f1) image ($(du -h --apparent-size "$IMG" | cut -f1) apparent), $(du -h "$OUT/rootfs.tar" | cut -f1) rootfs.tar"
