@@ -34,6 +34,7 @@ MODEM_S = 60.0
 NODE = "node"  # channel_id of node-wide alarms
 ALARM_WARNING, ALARM_OVER = "uplink_budget_warning", "uplink_over_budget"
 ALARM_WEAK_SIGNAL = "modem_signal_weak"
+MODEM_RESETS = "modem-resets.log"  # a line per reset by edge-modem-watchdog (the image)
 RTP_PACKET = 1400  # the packetiser's payload size: one IPv4/UDP header per this many bytes
 
 
@@ -152,6 +153,9 @@ class UplinkRunner(Runner):
 
     def _watch_modem(self, index: Index) -> None:
         modem = modem_facts()
+        resets = self.cfg.data_dir / MODEM_RESETS
+        if modem is not None and resets.exists():  # the image's modem watchdog writes it
+            modem["watchdog_resets"] = resets.read_bytes().count(b"\n")
         with self._lock:
             self._modem = modem
             if self._state:

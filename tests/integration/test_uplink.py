@@ -318,13 +318,14 @@ def test_weak_4g_signal_raises_an_alarm_and_clears(tmp_path: Path,
     cfg = parse_config({"node": {"id": NODE_ID, "data_dir": str(data)}})
     index = Index(data)
     runner = UplinkRunner(cfg, threading.Event(), lambda: {}, Meter())
+    (data / "modem-resets.log").write_text("2026-12-03T01:00:00Z reset after 5 minutes\n")
     runner._watch_modem(index)
     [alarm] = index.alarms()
     assert alarm.kind == ALARM_WEAK_SIGNAL and "12 %" in alarm.message
     runner._flush(index, ByteStore(index.db))
     modem = runner.state()["modem"]
-    assert (modem["signal_quality_percent"], modem["rsrp_dbm"], modem["operator"]) == (
-        12, -115.0, "CHINA MOBILE")
+    assert (modem["signal_quality_percent"], modem["rsrp_dbm"], modem["operator"],
+            modem["watchdog_resets"]) == (12, -115.0, "CHINA MOBILE", 1)
     (tools / "signal.txt").write_text("64")
     runner._watch_modem(index)
     assert not index.alarms()
