@@ -21,7 +21,7 @@ SMOKE=${SMOKE:-1}
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
 export LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive
-PACKAGES=systemd,systemd-sysv,udev,dbus,python3,python3-venv,ca-certificates,openssl,\
+PACKAGES=systemd,systemd-sysv,libpam-systemd,udev,dbus,python3,python3-venv,ca-certificates,openssl,\
 chrony,nftables,network-manager,modemmanager,openssh-server,iproute2,e2fsprogs,\
 cloud-guest-utils,cryptsetup-bin,logrotate,polkitd,libgl1,libglib2.0-0
 EDGE_UID=990
