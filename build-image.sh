@@ -62,10 +62,14 @@ in_root useradd --system --uid $EDGE_UID --gid edge --home-dir /var/lib/edge \
 # -- wheels for aarch64, downloaded here (pip cannot reach an index from the chroot) -------
 log "wheels for aarch64"
 rm -rf "$WHEELS"; mkdir -p "$WHEELS"
-python3 -m pip wheel --quiet --no-deps -w "$WHEELS" .
-python3 - > "$OUT/requirements.txt" <<'PY'
-import tomllib
-print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))
+# edge itself from what is committed (not the work tree: build/ holds the rootfs)
+SRC=$OUT/src
+rm -rf "$SRC"; mkdir -p "$SRC"
+git archive HEAD | tar -x -C "$SRC"
+python3 -m pip wheel --quiet --no-deps -w "$WHEELS" "$SRC"
+python3 - "$SRC/pyproject.toml" > "$OUT/requirements.txt" <<'PY'
+import sys, tomllib
+print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]))
 PY
 python3 -m pip download --quiet --only-binary=:all: --python-version 3.11 --implementation cp \
     --abi cp311 --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
