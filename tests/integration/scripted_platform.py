@@ -264,10 +264,11 @@ class AnsweringPlatform(threading.Thread):
             return [r for r in self.requests
                     if r[1].method == "MESSAGE" and b"<CmdType>Keepalive" in r[1].body]
 
-    def ask(self, cmd: str, target: str, sn: int, timeout: float = 30.0) -> ManscdpMessage:
+    def ask(self, cmd: str, target: str, sn: int, timeout: float = 30.0,
+            fields: list[tuple[str, str]] = ()) -> ManscdpMessage:
         """A query over UDP, retransmitted at T1 doubling to T2 until the node's 200 OK
         (RFC 3261 17.1.2.2); then its answer MESSAGE. AssertionError on timeout."""
-        request = query("udp", self.port, cmd, target, sn, server=self.server_id)
+        request = query("udp", self.port, cmd, target, sn, fields, server=self.server_id)
         call_id = request.header("Call-ID") or ""
         deadline = time.monotonic() + timeout
         interval, resend_at = 0.5, 0.0

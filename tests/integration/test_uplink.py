@@ -11,17 +11,18 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from edge.config import parse as parse_config
+from edge.gb28181.answers import format_local_time
 from edge.gb28181.model import Channel
 from edge.gb28181.runner import SipRunner
 from edge.record.index import Index
 from edge.sim.impair import LinkProfile, TcpLink, UdpLink
-from edge.sim.server import free_port
+from edge.sim.server import CameraServer, free_port
 from edge.uplink.meter import Meter
 from edge.uplink.runner import ALARM_OVER, ALARM_WARNING, ALARM_WEAK_SIGNAL, NODE, UplinkRunner
 from edge.uplink.store import ByteStore
@@ -173,6 +174,44 @@ def test_nat_keepalive_holds_a_short_lived_mapping_open(tmp_path: Path,
     finally:
         stop.set()
         runner.join(10)
+        link.close()
+
+
+def test_footage_of_a_link_outage_is_there_for_the_platform_afterwards(
+        tmp_path: Path, platform: AnsweringPlatform,
+        cameras: Callable[..., CameraServer]) -> None:
+    """The 4G link goes down for 20 s (every datagram lost both ways): recording goes on,
+    the agent registers again when the link is back, and the platform's record search for
+    the outage finds it recorded whole — what it then downloads at downloadspeed
+    (download itself: test_media_live.py)."""
+    link = UdpLink(("127.0.0.1", platform.port))
+    server = cameras({"/a": "h264"})
+    config = write_config(
+        tmp_path / "edge.toml", tmp_path / "data", [(CHANNEL, server.url("/a"))],
+        extra=f"sip_port = {free_port()}\n[web]\nenabled = false\n[[platforms]]\n"
+              f'id = "{SERVER}"\nhost = "127.0.0.1"\nport = {link.address[1]}\n'
+              f'password = "{PASSWORD}"\nkeepalive_interval = {KEEPALIVE_S}\n')
+    daemon = Daemon(config).start()
+    try:
+        wait_for(lambda: platform.registrations, 30, "registered")
+        time.sleep(3)
+        seen = len(platform.registrations)
+        link.profile.down = True
+        down = time.time()
+        time.sleep(20)
+        link.profile.down = False
+        up = time.time()
+        wait_for(lambda: len(platform.registrations) > seen, 60, "registered after the outage")
+        tz = "Asia/Shanghai"
+        answer = platform.ask("RecordInfo", CHANNEL, 401, fields=[
+            ("StartTime", format_local_time(down, tz)), ("EndTime", format_local_time(up, tz)),
+            ("Type", "all")])
+        items = list(answer.element.iter("Item"))
+        assert len(items) == 1, [i.findtext("StartTime") for i in items]  # no gap
+        assert items[0].findtext("StartTime") == format_local_time(down, tz)
+        assert items[0].findtext("EndTime") == format_local_time(up, tz)
+    finally:
+        daemon.stop()
         link.close()
 
 
