@@ -71,13 +71,14 @@ python3 - "$SRC/pyproject.toml" > "$OUT/requirements.txt" <<'PY'
 import sys, tomllib
 print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]))
 PY
+# pip takes only the tags it is given: every manylinux level Debian 12's glibc 2.36 runs
+PLATFORMS=(--platform manylinux2014_aarch64)
+for glibc in 24 26 27 28 31 34 35 36; do PLATFORMS+=(--platform "manylinux_2_${glibc}_aarch64"); done
 python3 -m pip download --quiet --only-binary=:all: --python-version 3.11 --implementation cp \
-    --abi cp311 --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
-    --platform linux_aarch64 -d "$WHEELS" -r "$OUT/requirements.txt"
+    --abi cp311 --abi abi3 --abi none "${PLATFORMS[@]}" -d "$WHEELS" -r "$OUT/requirements.txt"
 # the interpreter that runs under qemu-user too (LiteRT does not): for the smoke test
 python3 -m pip download --quiet --only-binary=:all: --python-version 3.11 --implementation cp \
-    --abi cp311 --platform manylinux2014_aarch64 -d "$OUT/smoke-wheels" \
-    "tflite-runtime==2.14.0" "numpy<2"
+    --abi cp311 "${PLATFORMS[@]}" -d "$OUT/smoke-wheels" "tflite-runtime==2.14.0" "numpy<2"
 
 # -- edge in its first venv slot, as edge update lays them out ------------------------------
 mkdir -p "$ROOTFS/opt/edge/slots" "$ROOTFS/opt/edge/wheels"
