@@ -90,11 +90,11 @@ ln -sfn "slots/$VERSION" "$ROOTFS/opt/edge/venv"
 
 # -- the overlay, the units, the data partition's mount point -------------------------------
 cp -a firmware-overlay/. "$ROOTFS/"
-chown -R 0:0 "$ROOTFS/etc" "$ROOTFS/usr/local"
+(cd firmware-overlay && find . -mindepth 1 -print0) | (cd "$ROOTFS" && xargs -0 chown -h 0:0)
 chmod 600 "$ROOTFS"/etc/NetworkManager/system-connections/*.nmconnection
 mkdir -p "$ROOTFS/var/lib/edge"
 chown $EDGE_UID:$EDGE_UID "$ROOTFS/var/lib/edge"
-chown root:edge "$ROOTFS/etc/edge/edge.toml"; chmod 0640 "$ROOTFS/etc/edge/edge.toml"
+chown 0:$EDGE_UID "$ROOTFS/etc/edge/edge.toml"; chmod 0640 "$ROOTFS/etc/edge/edge.toml"
 [ -f "${UPDATE_PUBLIC_KEY:-}" ] && cp "$UPDATE_PUBLIC_KEY" "$ROOTFS/etc/edge/update.pub"
 cat > "$ROOTFS/etc/fstab" <<'EOF'
 LABEL=edge-root  /              ext4  defaults,noatime,commit=30  0 1
