@@ -164,9 +164,9 @@ mkdir -p "$OUT/data-empty"; chown $EDGE_UID:$EDGE_UID "$OUT/data-empty"
 mkfs.ext4 -q -L edge-data -U $DATA_UUID -E hash_seed=$DATA_UUID -d "$OUT/data-empty" \
     "$OUT/data.ext4" "${DATA_MB}M"
 truncate -s $(( (ROOT_MB + DATA_MB + 2) * 1024 * 1024 )) "$IMG"
-sgdisk -q --disk-guid=00000000-0000-4000-8000-0000000000ed \
-    -n 1:2048:+${ROOT_MB}M -c 1:edge-root -t 1:8305 \
-    -n 2:0:+${DATA_MB}M -c 2:edge-data -t 2:8300 "$IMG"
+sgdisk -o -n 1:2048:+${ROOT_MB}M -c 1:edge-root -t 1:8305 -u 1:$ROOT_UUID \
+    -n 2:0:+${DATA_MB}M -c 2:edge-data -t 2:8300 -u 2:$DATA_UUID \
+    -U 00000000-0000-4000-8000-0000000000ed "$IMG" >/dev/null
 root_start=2048
 data_start=$(sgdisk -i 2 "$IMG" | sed -n 's/^First sector: \([0-9]*\).*/\1/p')
 dd if="$OUT/root.ext4" of="$IMG" bs=512 seek=$root_start conv=notrunc,sparse status=none
