@@ -160,6 +160,26 @@ def node(tmp_path: Path, cameras: Callable[..., CameraServer], broker: Broker):
     platform.close()
 
 
+def live_udp(platform: ScriptedPlatform, call_id: str, path: Path, sub_stream: bool = False
+             ) -> tuple[list[av.VideoFrame], str, str | None]:
+    """4 s of CAM_264 live over UDP (asking for the sub stream if ``sub_stream``), decoded."""
+    receiver = Receiver("udp")
+    receiver.start()
+    body = offer("udp", receiver.port)
+    if sub_stream:
+        body = body.replace(b"y=", b"a=streamnumber:1\r\ny=")
+    request, ok, _, _ = invite_when_online(platform, CAM_264, body, call_id)
+    assert ok.status == 200
+    platform.send(in_dialog("ACK", request, ok, 1))
+    time.sleep(4)
+    platform.send(in_dialog("BYE", request, ok, 2))
+    final_response(platform, request.header("Call-ID") or "")
+    time.sleep(0.5)
+    receiver.close()
+    ps, _ = frames_of([p for _, p in receiver.packets])
+    return decode(ps, path)
+
+
 def test_over_the_data_budget_live_goes_out_as_the_sub_stream(
         tmp_path: Path, cameras: Callable[..., CameraServer], broker: Broker) -> None:
     """The SIM's month is spent (seeded: 2 MB of a 1-MB allowance): a platform asking for
@@ -183,19 +203,7 @@ def test_over_the_data_budget_live_goes_out_as_the_sub_stream(
             return bool(known.get("uplink", {}).get("budget", {}).get("restricted"))
 
         wait_for(restricted, 30, "the budget judged")
-        receiver = Receiver("udp")
-        receiver.start()
-        request, ok, _, _ = invite_when_online(platform, CAM_264, offer("udp", receiver.port),
-                                               "budget-1")
-        assert ok.status == 200
-        platform.send(in_dialog("ACK", request, ok, 1))
-        time.sleep(4)
-        platform.send(in_dialog("BYE", request, ok, 2))
-        final_response(platform, request.header("Call-ID") or "")
-        time.sleep(0.5)
-        receiver.close()
-        ps, _ = frames_of([p for _, p in receiver.packets])
-        frames, video, audio = decode(ps, tmp_path / "budget.ps")
+        frames, video, audio = live_udp(platform, "budget-1", tmp_path / "budget.ps")
         assert (video, audio) == ("hevc", None) and frames, "the main stream went out"
         index = Index(tmp_path / "data", readonly=True)
         assert "uplink_over_budget" in {a.kind for a in index.alarms()}
@@ -426,19 +434,7 @@ def test_playback_pause_resume_and_download(node, tmp_path: Path) -> None:
 
 def test_a_platform_on_4g_asks_for_the_sub_stream(node, tmp_path: Path) -> None:
     platform, daemon = node
-    receiver = Receiver("udp")
-    receiver.start()
-    body = offer("udp", receiver.port).replace(b"y=", b"a=streamnumber:1\r\ny=")
-    request, ok, _, _ = invite_when_online(platform, CAM_264, body, "sub-1")
-    assert ok.status == 200
-    platform.send(in_dialog("ACK", request, ok, 1))
-    time.sleep(4)
-    platform.send(in_dialog("BYE", request, ok, 2))
-    final_response(platform, request.header("Call-ID") or "")
-    time.sleep(0.5)
-    receiver.close()
-    ps, _ = frames_of([p for _, p in receiver.packets])
-    frames, video, audio = decode(ps, tmp_path / "sub.ps")
+    frames, video, audio = live_udp(platform, "sub-1", tmp_path / "sub.ps", sub_stream=True)
     assert (video, audio) == ("hevc", None) and frames[0].key_frame  # the sub stream's codec
     assert contiguous([read_counter(f.to_ndarray(format="gray")) for f in frames])
     log = (Path(daemon.config).parent / "edge.log").read_text()
