@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
@@ -46,6 +47,10 @@ def _recording_since(data_dir: Path, since: float) -> set[str]:
     index = Index(data_dir, readonly=True)
     try:
         return {s.channel_id for s in index.segments(None, since) if s.end_ts > since}
+    except sqlite3.OperationalError as e:  # the daemon made the file, not yet its tables
+        if "no such table" in str(e):
+            return set()
+        raise
     finally:
         index.close()
 
