@@ -102,7 +102,7 @@ LABEL=edge-data  /var/lib/edge  ext4  defaults,noatime,nofail     0 2
 EOF
 echo edge > "$ROOTFS/etc/hostname"
 in_root systemctl enable edge.service edge-firstboot.service edge-firewall.service \
-    edge-firewall.path edge-modem-watchdog.timer nftables.service chrony.service \
+    edge-firewall.path edge-update.path edge-modem-watchdog.timer nftables.service chrony.service \
     NetworkManager.service ModemManager.service ssh.service
 rm -f "$ROOTFS"/etc/ssh/ssh_host_*  # every box makes its own at first boot
 : > "$ROOTFS/etc/machine-id"         # and its own machine ID

@@ -96,7 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("-o", "--output", type=Path, help="写入文件 write here (default: print)")
     sp = cmd("update", _update, "安装签名升级包, 失败自动回退 install a signed update bundle "
              "(rolled back by itself if the new version is not healthy)")
-    sp.add_argument("bundle", type=Path)
+    which = sp.add_mutually_exclusive_group(required=True)
+    which.add_argument("bundle", type=Path, nargs="?")
+    which.add_argument("--request", action="store_true", help="安装网页或 MQTT 提交的升级包 "
+                       "install what the web UI or cmd/update left in <data_dir>/updates "
+                       "(edge-update.service)")
     sp.add_argument("--allow-downgrade", action="store_true", help="允许降级 allow an older version")
     sp = cmd("user", _user, "网页用户 web accounts: add, list, passwd")
     sp.add_argument("action", choices=["add", "list", "passwd"])
@@ -174,14 +178,23 @@ def _firstboot(args: argparse.Namespace) -> int:
 
 def _update(args: argparse.Namespace) -> int:
     from edge.update.bundle import BundleError
-    from edge.update.install import Updater, UpdateError
+    from edge.update.install import Updater
+    from edge.update.request import UpdateError, take
 
     cfg = config_mod.load(args.config)
+    bundle, allow_downgrade = args.bundle, args.allow_downgrade
     try:
-        manifest = Updater(cfg, args.allow_downgrade).run(args.bundle)
+        if args.request:
+            request = take(cfg.data_dir)
+            bundle, allow_downgrade = request.bundle, request.allow_downgrade
+            print(f"edge-update: {bundle.name}, asked for by {request.by}")
+        manifest = Updater(cfg, allow_downgrade).run(bundle)
     except (BundleError, UpdateError, OSError) as exc:
         print(f"升级未安装 update not installed: {exc}", file=sys.stderr)
         return EXIT_PROBLEM
+    finally:
+        if args.request and bundle is not None:
+            bundle.unlink(missing_ok=True)  # kept in the wheelhouse or refused: not needed
     print(f"已升级到 updated to {manifest.version} (commit {manifest.commit or '-'})")
     return EXIT_OK
 

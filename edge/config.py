@@ -127,7 +127,7 @@ class MediaConfig:
     announce_address: str = ""  # c= of our answers; default: our address towards the platform
 
 
-MQTT_COMMANDS = ("ping", "health", "snapshot", "reload-config")
+MQTT_COMMANDS = ("ping", "health", "snapshot", "reload-config", "update")
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +185,7 @@ class UpdateConfig:
     overlay_root: str = "/"  # where a bundle's overlay/ files go
     restart_command: str = "systemctl restart edge"
     check_timeout: int = 180  # s for the new version to record, register and answer
+    max_bundle_mb: int = 300  # larger uploads (System page) and downloads (cmd/update) refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +340,10 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     if quality is not None and not (1 <= quality.interval <= 3600 and 1 <= quality.onset <= 60
                                     and 1 <= quality.clear <= 60):
         problems.append("quality: interval 1–3600 s, onset 1–60, clear 1–60")
+    update = built.get("update")
+    if update is not None and not (10 <= update.check_timeout <= 3600
+                                   and 1 <= update.max_bundle_mb <= 4096):
+        problems.append("update: check_timeout 10–3600 s, max_bundle_mb 1–4096")
     retention = built.get("retention") or RetentionConfig()
     _check_cameras(cameras, retention, problems)
     if problems:

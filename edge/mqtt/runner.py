@@ -43,6 +43,8 @@ from edge.mqtt.topics import Topics
 from edge.record.index import Index
 from edge.retention.manager import ALARM_BELOW_MINIMUM
 from edge.runner import Runner, survive
+from edge.update.bundle import BundleError
+from edge.update.request import UpdateError, download, submit
 from edge.uplink.meter import METER
 
 logger = logging.getLogger(__name__)
@@ -491,6 +493,13 @@ class MqttRunner(Runner):
                              args=(str(args.get("channel", "")), reply_to, correlation)).start()
         elif name == "reload-config":
             self._reload(reply_to, correlation)
+        elif name == "update" and self._restricted() and not args.get("force"):
+            self._reply(reply_to, correlation, {
+                "ok": False, "error": "本月流量已超套餐, 暂不下载升级包 over the month's data "
+                                      "budget: no bundle download (or send force: true)"})
+        elif name == "update":
+            threading.Thread(target=self._update, name="mqtt-update", daemon=True,
+                             args=(args, reply_to, correlation)).start()
 
     def _restricted(self) -> bool:
         return bool(self.status().get("uplink", {}).get("budget", {}).get("restricted"))
@@ -526,6 +535,35 @@ class MqttRunner(Runner):
             self._reply(reply_to, correlation, {"ok": False, "error": error[0]})
             return
         self._reply(reply_to, correlation, res.stdout, "image/jpeg")
+
+    def _update(self, args: dict[str, Any], reply_to: str, correlation: bytes | None) -> None:
+        """Download, check and ask edge-update.service to install (edge/update/request.py);
+        the outcome arrives later as an update_installed/rolled_back/failed event."""
+        url, sha256 = args.get("url"), args.get("sha256")
+        if not isinstance(url, str) or not (sha256 is None or isinstance(sha256, str)):
+            self._reply(reply_to, correlation, {"ok": False, "error": "bad request: url (string) "
+                                                "and optional sha256 (string) expected"})
+            return
+        try:
+            bundle = download(self.cfg, url, sha256)
+            manifest = submit(self.cfg, bundle, args.get("allow_downgrade") is True, "mqtt")
+        except (BundleError, UpdateError) as exc:
+            logger.warning("mqtt: update from %s refused: %s", url, exc)
+            self._audit_here("update_refused", url=url, reason=str(exc))
+            self._reply(reply_to, correlation, {"ok": False, "error": str(exc)})
+            return
+        logger.warning("mqtt: update to %s requested from %s", manifest.version, url)
+        self._audit_here("update_requested", version=manifest.version, url=url)
+        self._reply(reply_to, correlation, {"ok": True, "version": manifest.version,
+                                            "previous": __version__, "requested": True})
+
+    def _audit_here(self, action: str, **detail: object) -> None:
+        """From a worker thread: its own connection (sqlite3's are per thread)."""
+        index = Index(self.cfg.data_dir, schema=False)
+        try:
+            index.audit("mqtt", action, **detail)
+        finally:
+            index.close()
 
     def _reload(self, reply_to: str, correlation: bytes | None) -> None:
         try:

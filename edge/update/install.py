@@ -36,7 +36,8 @@ from edge import __version__
 from edge.config import EdgeConfig
 from edge.mqtt.outbox import Outbox
 from edge.record.index import Index
-from edge.update.bundle import BundleError, Manifest, load_public_key, verify, version_key
+from edge.update.bundle import BundleError, Manifest, load_public_key, verify
+from edge.update.request import UpdateError, check_version, write_state
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +47,6 @@ BACKUP = ".overlay-backup"
 ABSENT = ".absent"  # a backup marker: the overlay added this file
 PIP_TIMEOUT_S = 1800
 POLL_S = 1.0
-
-
-class UpdateError(Exception):
-    """Why an update was not installed (the old version runs on)."""
 
 
 @dataclass(frozen=True)
@@ -100,35 +97,37 @@ class Updater:
         with tempfile.TemporaryDirectory(dir=layout.root, prefix=".incoming-") as tmp:
             try:
                 manifest = verify(bundle, key, Path(tmp))
-                self._check_version(manifest.version, running)
+                check_version(manifest.version, running, self.allow_downgrade)
             except (BundleError, UpdateError) as exc:
                 self._report("update_refused", bundle=bundle.name, running=running,
                              reason=str(exc))
                 raise
-            slot = self._build_slot(manifest, Path(tmp) / "wheels")
+            self._step("installing", manifest.version, running)
+            try:
+                slot = self._build_slot(manifest, Path(tmp) / "wheels")
+            except UpdateError as exc:
+                self._report("update_failed", version=manifest.version, previous=running,
+                             reason=str(exc))
+                raise
             before = self._status()
             backups = self._overlay(Path(tmp) / "overlay", slot)
             layout.switch(slot)
             logger.warning("update: switched to %s (was %s); restarting", manifest.version,
                            running)
+            self._step("restarting", manifest.version, running)
             self._restart()
+            self._step("checking", manifest.version, running)
             problem = self._healthy(manifest.version, before, time.time())
             if problem is None:
                 self._keep(Path(tmp) / "wheels", current, slot)
                 self._report("update_installed", version=manifest.version, previous=running)
                 return manifest
+            self._step("rolling_back", manifest.version, running, reason=problem)
             self._rollback(current, backups, running, manifest.version, problem)
             raise UpdateError(f"新版本 {manifest.version} 未通过检查, 已回退到 {running} "
                               f"the new version failed its check and was rolled back: {problem}")
 
     # -- steps ---------------------------------------------------------------------------
-
-    def _check_version(self, new: str, running: str) -> None:
-        if version_key(new) == version_key(running):
-            raise UpdateError(f"已是版本 {running} already running {running}")
-        if version_key(new) < version_key(running) and not self.allow_downgrade:
-            raise UpdateError(f"拒绝降级 refusing a downgrade from {running} to {new} "
-                              "(--allow-downgrade to force it)")
 
     def _sweep(self, current: Path | None) -> None:
         """Slots a killed update left half-built."""
@@ -225,8 +224,12 @@ class Updater:
         except (OSError, ValueError):
             return {}
 
+    def _step(self, state: str, version: str, previous: str, **detail: object) -> None:
+        write_state(self.cfg.data_dir, state, version=version, previous=previous, **detail)
+
     def _report(self, kind: str, **detail: object) -> None:
-        """The audit log (统一日志) and, through the outbox, the broker."""
+        """The audit log (统一日志), the System page and, through the outbox, the broker."""
+        write_state(self.cfg.data_dir, kind.removeprefix("update_"), **detail)
         index = Index(self.cfg.data_dir)
         try:
             outbox = Outbox(self.cfg.data_dir, index.db)

@@ -28,6 +28,7 @@ CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; 
        "style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+UPLOAD_ENDPOINT = "system.update"  # the one route whose body may be larger than 1 MB
 
 
 def create_app(cfg: EdgeConfig, config_path: Path) -> Flask:
@@ -51,7 +52,7 @@ def create_app(cfg: EdgeConfig, config_path: Path) -> Flask:
     app.after_request(_headers)
     app.teardown_appcontext(_close_db)
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok", mimetype="text/plain"))
-    for code in (400, 403, 404):
+    for code in (400, 403, 404, 413):
         app.register_error_handler(code, _error)
     app.jinja_env.globals.update(_=_t, label=_label, version=__version__, i18n_json=_i18n_json)
     app.context_processor(lambda: {"user": g.get("user"), "csrf": session.get("csrf", ""),
@@ -129,8 +130,11 @@ def _i18n_json(*prefixes: str) -> dict[str, str]:
 
 def _before() -> Any:
     session.permanent = False
+    upload = request.endpoint == UPLOAD_ENDPOINT
     try:  # a query or form that is not UTF-8 (no browser sends one) is refused here
-        request.args, request.form  # noqa: B018 - parsed now, so that it fails here
+        request.args  # noqa: B018 - parsed now, so that it fails here
+        if not upload:  # an upload's body is read once the uploader is known to be an admin
+            request.form  # noqa: B018
     except UnicodeDecodeError:
         abort(400)
     if "csrf" not in session:
@@ -140,6 +144,8 @@ def _before() -> Any:
         if request.path.startswith("/api/"):
             return jsonify({"error": "login required"}), 401
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if upload and g.user.may("system"):  # an update bundle: megabytes, not a form's one
+        request.max_content_length = (context().cfg.update.max_bundle_mb << 20) + (1 << 16)
     if request.method in STATE_CHANGING:
         sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf", "")
         if not secrets.compare_digest(str(sent), str(session["csrf"])):
@@ -184,7 +190,8 @@ def _close_db(_exc: BaseException | None) -> None:
 def _error(exc: Any) -> Any:
     code = getattr(exc, "code", 500)
     key = {400: "error.csrf" if getattr(exc, "description", "") == "csrf" else "error.forbidden",
-           403: "error.forbidden", 404: "error.not_found"}.get(code, "error.not_found")
+           403: "error.forbidden", 404: "error.not_found",
+           413: "error.too_large"}.get(code, "error.not_found")
     if request.path.startswith("/api/"):
         return jsonify({"error": _t(key)}), code
     return render_template("error.html", message=_t(key), code=code), code

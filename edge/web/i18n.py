@@ -73,6 +73,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "word.more": ("更多", "More"),
     "error.forbidden": ("无权访问", "Not allowed"),
     "error.not_found": ("没有找到", "Not found"),
+    "error.too_large": ("上传的文件太大", "The upload is too large"),
     "error.csrf": ("页面已过期, 请刷新后重试", "The page expired: reload it and try again"),
     # dashboard
     "dash.cameras": ("摄像机", "Cameras"),
@@ -297,6 +298,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "au.command": ("MQTT 远程命令", "MQTT command"),
     "au.lock": ("锁定录像", "footage locked"),
     "au.unlock": ("解除锁定", "lock removed"),
+    "au.update_requested": ("提交升级", "update requested"),
+    "au.update_refused": ("升级包被拒绝", "update refused"),
+    "au.update_installed": ("升级完成", "update installed"),
+    "au.update_failed": ("升级失败", "update failed"),
+    "au.update_rolled_back": ("升级失败已回退", "update rolled back"),
     # system
     "sy.version": ("版本", "Version"),
     "sy.uptime": ("运行时间", "Uptime"),
@@ -306,6 +312,31 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sy.confirm": ("确认执行? 录像会中断数秒", "Really? Recording pauses for a few seconds"),
     "sy.restarting": ("edge 正在重启", "edge is restarting"),
     "sy.rebooting": ("设备正在重启", "the box is rebooting"),
+    "sy.update": ("软件升级", "Software update"),
+    "sy.update_help": ("选择厂商签名的升级包 (.bundle)。先校验签名和版本, 再安装到新目录; 服务重启后若录像、"
+                       "平台注册或网页未恢复, 自动回退到当前版本。",
+                       "Choose a bundle signed by the vendor (.bundle). Its signature and version "
+                       "are checked first, then it is installed beside this version; if recording, "
+                       "platform registration or this page do not come back after the restart, "
+                       "the current version is restored by itself."),
+    "sy.bundle": ("升级包", "Bundle"),
+    "sy.allow_downgrade": ("允许降级到旧版本", "Allow an older version"),
+    "sy.update_confirm": ("确认升级? 录像会中断约半分钟", "Really? Recording pauses for about half a minute"),
+    "sy.install": ("上传并升级", "Upload and install"),
+    "sy.update_requested": ("升级包已通过校验, 正在安装; 服务将重启, 本页会自动刷新",
+                            "The bundle passed its checks and is being installed; edge will "
+                            "restart and this page refreshes by itself"),
+    "sy.last_update": ("最近一次升级", "Last update"),
+    "sy.max_size": ("最大", "at most"),
+    "upd.requested": ("已提交", "requested"),
+    "upd.installing": ("正在安装", "installing"),
+    "upd.restarting": ("正在重启", "restarting"),
+    "upd.checking": ("正在检查新版本", "checking the new version"),
+    "upd.rolling_back": ("正在回退", "rolling back"),
+    "upd.installed": ("已完成", "installed"),
+    "upd.failed": ("失败, 未改变", "failed, nothing changed"),
+    "upd.refused": ("被拒绝", "refused"),
+    "upd.rolled_back": ("未通过检查, 已回退", "failed its check, rolled back"),
 }
 
 

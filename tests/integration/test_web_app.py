@@ -5,6 +5,7 @@ file's comments and refuse an invalid config."""
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 import sys
@@ -357,3 +358,62 @@ def test_a_turned_camera_shows_on_its_tile_and_its_new_view_is_accepted(app: Fla
     assert admin.post(f"/quality/{CAM1}/accept-view", data={"csrf": csrf(admin)}).status_code == 302
     assert (data / "quality" / f"{CAM1}.accept").exists()
     assert ("quality_accept_view", CAM1) in [(a, d.get("channel")) for _, a, d in audit(app)]
+
+
+def test_an_update_bundle_is_checked_on_upload_and_handed_to_the_update_service(
+        tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from edge.update.bundle import build, public_hex
+    from edge.update.request import read_state, take
+
+    key = Ed25519PrivateKey.generate()
+    (tmp_path / "update.pub").write_text(public_hex(key))
+    path = tmp_path / "edge.toml"
+    path.write_text(CONFIG.replace("{data}", str(tmp_path / "data")) + f"""
+[update]
+public_key = "{tmp_path / 'update.pub'}"
+max_bundle_mb = 1
+""", encoding="utf-8")
+    cfg = config_mod.load(path)
+    index = Index(cfg.data_dir)
+    Accounts.create_schema(index.db)
+    Accounts(index.db).add("admin", PASSWORD, "admin")
+    Accounts(index.db).add("oper", PASSWORD, "operator")
+    index.close()
+    app = create_app(cfg, path)
+    good, old = tmp_path / "good.bundle", tmp_path / "old.bundle"
+    build(good, key, "9.0.0", {"overlay/etc/edge/motd": b"9\n"}, "2026-12-03T12:00:00Z")
+    build(old, key, "0.0.1", {"overlay/etc/edge/motd": b"0\n"}, "2026-12-03T12:00:00Z")
+    tampered = good.read_bytes().replace(b'"version": "9.0.0"', b'"version": "9.0.1"')
+
+    def upload(client: FlaskClient, data: bytes, **form: str) -> Any:
+        return client.post("/system/update", content_type="multipart/form-data", data={
+            "csrf": csrf(client), "confirm": "1", **form,
+            "bundle": (io.BytesIO(data), "edge.bundle")})
+
+    admin = signed_in(app, "admin")
+    assert "上传并升级" in admin.get("/system").get_data(as_text=True)
+    # an operator may not update, and is refused before the body is read
+    assert upload(signed_in(app, "oper"), good.read_bytes()).status_code == 403
+    too_big = admin.post("/system/update", data=bytes(2 << 20),  # over max_bundle_mb
+                         content_type="multipart/form-data; boundary=x")
+    assert too_big.status_code == 413 and "上传的文件太大" in too_big.get_data(as_text=True)
+    page = upload(admin, tampered).get_data(as_text=True)
+    assert "banner bad" in page and "signature" in page
+    page = upload(admin, old.read_bytes()).get_data(as_text=True)
+    assert "拒绝降级" in page
+    updates = cfg.data_dir / "updates"
+    assert not (updates / "request.json").exists()
+    assert not list(updates.glob("*.bundle"))  # refused uploads are not kept
+
+    page = upload(admin, good.read_bytes()).get_data(as_text=True)
+    assert "升级包已通过校验" in page and 'http-equiv="refresh"' in page
+    assert read_state(cfg.data_dir)["state"] == "requested"
+    assert "另一次升级正在进行" in upload(admin, good.read_bytes()).get_data(as_text=True)
+    request = take(cfg.data_dir)  # what edge-update.service is started for
+    assert request.bundle == updates / "edge-9.0.0.bundle" and request.bundle.read_bytes() == \
+        good.read_bytes() and request.by == "web:admin" and not request.allow_downgrade
+    actions = [(actor, action) for actor, action, _ in audit(app)]
+    assert actions.count(("web:admin", "update_refused")) == 3  # tampered, old, busy
+    assert ("web:admin", "update_requested") in actions

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.config import parse as parse_config
 from edge.update.bundle import BundleError, build, load_public_key, public_hex, verify, version_key
-from edge.update.install import Updater, UpdateError
+from edge.update.request import UpdateError, check_version
 
 KEY = Ed25519PrivateKey.generate()
 MEMBERS = {"wheels/edge-0.2.0-py3-none-any.whl": b"PK\x03\x04 not really a wheel" * 50,
@@ -104,11 +103,10 @@ def test_public_key_file(tmp_path: Path) -> None:
         load_public_key(path)
 
 
-def test_downgrade_and_reinstall_are_refused_unless_asked(tmp_path: Path) -> None:
-    cfg = parse_config({"node": {"id": "34020000001180000001", "data_dir": str(tmp_path)}})
+def test_downgrade_and_reinstall_are_refused_unless_asked() -> None:
     with pytest.raises(UpdateError, match="downgrade"):
-        Updater(cfg)._check_version("0.1.9", "0.2.0")
+        check_version("0.1.9", "0.2.0", allow_downgrade=False)
     with pytest.raises(UpdateError, match="already"):
-        Updater(cfg, allow_downgrade=True)._check_version("0.2.0", "0.2.0")
-    Updater(cfg, allow_downgrade=True)._check_version("0.1.9", "0.2.0")
-    Updater(cfg)._check_version("0.10.0", "0.9.9")  # numbers, not strings
+        check_version("0.2.0", "0.2.0", allow_downgrade=True)
+    check_version("0.1.9", "0.2.0", allow_downgrade=True)
+    check_version("0.10.0", "0.9.9", allow_downgrade=False)  # numbers, not strings

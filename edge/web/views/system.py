@@ -1,17 +1,23 @@
 """System (admin): version, uptime, the runners, recent log lines; restart edge or
-reboot the box (confirmed and audited; the supervisor does it, on a signal)."""
+reboot the box (confirmed and audited; the supervisor does it, on a signal); upload a
+signed update bundle (checked here, installed by edge-update.service: update/request.py)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import time
+from pathlib import Path
 
 from flask import Blueprint, abort, render_template, request
 
 from edge import __version__
 from edge.log import tail
-from edge.web.app import audit, context, require
+from edge.timefmt import format_time
+from edge.update.bundle import BundleError
+from edge.update.request import BUSY, UpdateError, busy, read_state, submit, updates_dir
+from edge.web.app import audit, context, current_user, require
 
 bp = Blueprint("system", __name__)
 RESTART_SIGNAL = signal.SIGHUP  # edge/app.py: stop cleanly, start again in the same PID
@@ -21,11 +27,44 @@ REBOOT_SIGNAL = signal.SIGUSR2  # edge/app.py: stop cleanly, then node.reboot_co
 @bp.route("/system")
 def index() -> str:
     require("system")
+    return _page()
+
+
+def _page(done: str | None = None, problem: str | None = None) -> str:
     status = context().status()
     started = (status or {}).get("started_ts")
+    data_dir = context().cfg.data_dir
     return render_template("system.html", version=__version__, status=status,
                            uptime_s=time.time() - started if started else None,
-                           lines=tail(context().cfg.data_dir), done=None)
+                           lines=tail(data_dir), done=done, problem=problem,
+                           update=read_state(data_dir), updating=busy(data_dir), busy_states=BUSY,
+                           max_mb=context().cfg.update.max_bundle_mb,
+                           fmt=lambda ts: format_time(ts, context().cfg.node.timezone))
+
+
+@bp.route("/system/update", methods=["POST"])
+def update() -> str:
+    """A bundle uploaded by an admin: refused here if unsigned, tampered or a downgrade not
+    asked for; otherwise handed to edge-update.service, which restarts edge."""
+    require("system")  # app._before allowed admins a body of [update].max_bundle_mb
+    cfg = context().cfg
+    upload = request.files.get("bundle")
+    confirmed = request.form.get("confirm") == "1"
+    if upload is None or not upload.filename or not confirmed:
+        abort(400)
+    folder = updates_dir(cfg.data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=folder, prefix="upload-", suffix=".bundle")
+    with os.fdopen(fd, "wb") as out:
+        upload.save(out)
+    try:
+        manifest = submit(cfg, Path(name), request.form.get("allow_downgrade") == "1",
+                          f"web:{current_user().name}")
+    except (BundleError, UpdateError) as exc:
+        audit("update_refused", bundle=upload.filename, reason=str(exc))
+        return _page(problem=str(exc))
+    audit("update_requested", bundle=upload.filename, version=manifest.version)
+    return _page(done="sy.update_requested")
 
 
 @bp.route("/system/<action>", methods=["POST"])
@@ -39,4 +78,4 @@ def act(action: str) -> str:
     os.kill(supervisor, RESTART_SIGNAL if action == "restart" else REBOOT_SIGNAL)
     return render_template("system.html", version=__version__, status=None, uptime_s=None,
                            lines=[], done="sy.restarting" if action == "restart"
-                           else "sy.rebooting")
+                           else "sy.rebooting", problem=None, update=None, updating=False)
