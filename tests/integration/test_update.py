@@ -1,18 +1,24 @@
 """``edge update`` for real: venv slots built with pip from a wheelhouse, the daemon run
 through the ``venv`` symlink (a stand-in restarts it: no systemd as PID 1 here), a good
 update, one whose new version never comes up (rolled back, the old one records again), a
-tampered bundle, and an update SIGKILLed halfway through."""
+tampered bundle, an update SIGKILLed halfway through, and one asked for over MQTT
+(``cmd/update``: downloaded over HTTP, handed to the update service, whose path unit a
+thread stands in for)."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tomllib
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
 
@@ -24,11 +30,13 @@ from edge.sim.server import CameraServer, free_port
 from edge.update.bundle import Manifest, build, public_hex
 from edge.update.install import Layout, Updater
 from tests.conftest import wait_for, write_config
+from tests.integration.broker import Broker, Subscriber
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEELHOUSE = ROOT / ".cache" / "wheelhouse"
 CAM = "34020000001320000001"
 SERVICE = ROOT / "tests" / "integration" / "service.py"
+BASE = "edge/34020000001180000001"
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +104,39 @@ def update(config: Path, path: Path) -> subprocess.CompletedProcess[str]:
                            str(config)], capture_output=True, text=True, timeout=600)
 
 
-def test_update_switch_rollback_tamper_and_kill(tmp_path: Path, wheelhouse: Path,
-                                               cameras: Callable[..., CameraServer]) -> None:
+class UpdateService:
+    """What edge-update.path + edge-update.service do on the box: run ``edge update
+    --request`` when the daemon leaves updates/request.json (systemd is not PID 1 here)."""
+
+    def __init__(self, config: Path, data: Path) -> None:
+        self.request = data / "updates" / "request.json"
+        self.argv = [sys.executable, "-m", "edge", "update", "--request", "--config", str(config)]
+        self.results: list[subprocess.CompletedProcess[str]] = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while not self.stopping.wait(0.2):
+            if self.request.exists():
+                self.results.append(subprocess.run(self.argv, capture_output=True, text=True,
+                                                   timeout=600, start_new_session=True))
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(620)
+
+
+def serve_files(folder: Path) -> tuple[ThreadingHTTPServer, str]:
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_update_switch_rollback_tamper_kill_and_over_mqtt(
+        tmp_path: Path, wheelhouse: Path, broker: Broker,
+        cameras: Callable[..., CameraServer]) -> None:
     opt, rootfs, data = tmp_path / "opt", tmp_path / "rootfs", tmp_path / "data"
     opt.mkdir()
     (opt / "wheels").symlink_to(wheelhouse)
@@ -111,7 +150,7 @@ def test_update_switch_rollback_tamper_and_kill(tmp_path: Path, wheelhouse: Path
               f'public_key = "{tmp_path / "update.pub"}"\nroot = "{opt}"\n'
               f'base_python = "{sys._base_executable}"\noverlay_root = "{rootfs}"\n'
               f'restart_command = "{sys.executable} {SERVICE} restart {opt} {config}"\n'
-              "check_timeout = 45\n")
+              "check_timeout = 45\n" + broker.config(allowed_commands=["update"]))
     from edge.config import load
 
     cfg = load(config)
@@ -161,11 +200,48 @@ def test_update_switch_rollback_tamper_and_kill(tmp_path: Path, wheelhouse: Path
         res = update(config, tampered)  # the next attempt clears the half-built slot
         assert not (opt / "slots" / "0.4.0").exists()
 
+        # over MQTT: the daemon downloads and checks it, the update service installs it
+        files, url = serve_files(tmp_path)
+        service = UpdateService(config, data)
+        sub = Subscriber(broker, [f"{BASE}/#"], client_id="update-sub")
+        try:
+            sub.subscribed.wait(10)
+            sub.client.publish(f"{BASE}/cmd/update", json.dumps(
+                {"url": f"{url}/{tampered.name}"}).encode(), qos=1)
+            wait_for(lambda: sub.on(f"{BASE}/cmd/update/reply"), 30, "the refusal")
+            refusal = json.loads(sub.on(f"{BASE}/cmd/update/reply")[0])
+            assert not refusal["ok"] and "does not match the manifest" in refusal["error"], refusal
+            sub.client.publish(f"{BASE}/cmd/update", json.dumps(
+                {"url": f"{url}/{good.name}", "sha256": sha256(good)}).encode(), qos=1)
+            wait_for(lambda: len(sub.on(f"{BASE}/cmd/update/reply")) == 2, 30, "the answer")
+            answer = json.loads(sub.on(f"{BASE}/cmd/update/reply")[1])
+            assert answer == {"ok": True, "version": "0.4.0", "previous": "0.2.0",
+                              "requested": True}, answer
+            wait_for(lambda: service.results, 300, "the update service to finish")
+            assert service.results[0].returncode == 0, service.results[0].stderr
+            assert layout.current() == opt / "slots" / "0.4.0" and running(data, "0.4.0")
+            assert not (data / "updates" / "request.json").exists()
+            assert not list((data / "updates").glob("*.bundle"))  # installed: not kept twice
+            wait_for(lambda: any(json.loads(e).get("type") == "update_installed"
+                                 and json.loads(e).get("version") == "0.4.0"
+                                 for e in sub.on(f"{BASE}/events")), 60,
+                     "update_installed at the broker")
+        finally:
+            sub.close()
+            service.stop()
+            files.shutdown()
+            files.server_close()
+
         index = Index(data, readonly=True)
         actions = [(a[1], a[2]) for a in index.audit_log()]
         index.close()
         assert ("update", "update_installed") in actions
         assert ("update", "update_rolled_back") in actions
         assert ("update", "update_refused") in actions
+        assert ("mqtt", "update_refused") in actions and ("mqtt", "update_requested") in actions
     finally:
         subprocess.run([sys.executable, str(SERVICE), "stop", str(opt), str(config)])
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
