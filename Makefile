@@ -7,7 +7,7 @@ APT_PACKAGES := python3-venv python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad ffmpeg procps sip-tester mosquitto mosquitto-clients
 # the browser the web UI tests drive, a Chinese font for their screenshots, and nft to
 # check the firewall rules the appliance writes
-TEST_PACKAGES := chromium fonts-wqy-microhei nftables
+TEST_PACKAGES := chromium fonts-wqy-microhei nftables cryptsetup-bin
 
 .PHONY: demo test system system-test venv bench image
 

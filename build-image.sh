@@ -7,6 +7,8 @@
 # data "edge-data" for /var/lib/edge), SHA256SUMS and manifest.json (Debian packages,
 # wheel hashes, git commit). Reproducible where Debian allows: SOURCE_DATE_EPOCH (the
 # commit's time), sorted tar, fixed UIDs. SMOKE=0 skips the smoke test under qemu.
+# ENCRYPT_DATA=1 (the default): first boot makes the data partition LUKS2 with a key of the
+# box's own (edge/appliance/datacrypt.py); ENCRYPT_DATA=0 leaves it plain ext4.
 # The board's own kernel, device tree and boot loader are not part of it (they differ per
 # board): lay this root file system onto the vendor's boot image.
 set -euo pipefail
@@ -18,6 +20,7 @@ MIRROR=${MIRROR:-http://deb.debian.org/debian}
 ROOT_MB=${ROOT_MB:-3072}
 DATA_MB=${DATA_MB:-512}   # grown to the whole disk at first boot
 SMOKE=${SMOKE:-1}
+ENCRYPT_DATA=${ENCRYPT_DATA:-1}
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
 export LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive
@@ -96,6 +99,7 @@ mkdir -p "$ROOTFS/var/lib/edge"
 chown $EDGE_UID:$EDGE_UID "$ROOTFS/var/lib/edge"
 chown 0:$EDGE_UID "$ROOTFS/etc/edge/edge.toml"; chmod 0640 "$ROOTFS/etc/edge/edge.toml"
 [ -f "${UPDATE_PUBLIC_KEY:-}" ] && cp "$UPDATE_PUBLIC_KEY" "$ROOTFS/etc/edge/update.pub"
+if [ "$ENCRYPT_DATA" = 1 ]; then touch "$ROOTFS/etc/edge/encrypt-data"; fi
 cat > "$ROOTFS/etc/fstab" <<'EOF'
 LABEL=edge-root  /              ext4  defaults,noatime,commit=30  0 1
 LABEL=edge-data  /var/lib/edge  ext4  defaults,noatime,nofail     0 2

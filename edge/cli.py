@@ -114,6 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     cmd("_thumbs", _thumbs, None)
     cmd("_detect", _detect, None)
     cmd("_firstboot", _firstboot, None)
+    sp = cmd("_encrypt-data", _encrypt_data, None, config=False)
+    sp.add_argument("device")
     sp = cmd("_replay", _replay, None)
     sp.add_argument("--channel", required=True)
     sp.add_argument("--from", dest="start", type=float, required=True)
@@ -173,6 +175,19 @@ def _firstboot(args: argparse.Namespace) -> int:
     machine = Path("/etc/machine-id").read_text(encoding="ascii")
     for step in first_boot(args.config, machine):
         print(f"edge-firstboot: {step}")
+    return EXIT_OK
+
+
+def _encrypt_data(args: argparse.Namespace) -> int:
+    from edge.appliance.datacrypt import EncryptError, encrypt
+
+    try:
+        for step in encrypt(args.device):
+            print(f"edge-firstboot: {step}")
+    except EncryptError as exc:
+        print(f"edge-firstboot: 数据分区未加密 data partition not encrypted: {exc}",
+              file=sys.stderr)
+        return EXIT_PROBLEM
     return EXIT_OK
 
 
