@@ -132,8 +132,48 @@ interpreter.invoke()
 print("smoke: one inference", [o["shape"].tolist() for o in interpreter.get_output_details()])
 PY
     rm -rf "$ROOTFS/tmp/smoke" "$ROOTFS/tmp/smoke-wheels" "$ROOTFS/tmp/model.tflite"
-    if [ -n "${SMOKE_CAMERA:-}" ]; then  # an RTSP URL on the host: probe, record 10 s, decode
+    # a 10-s recording from a simulated camera on the host (the chroot shares its network),
+    # decoded by PyAV inside the image; SMOKE_CAMERA=rtsp://... to use another camera
+    if [ -z "${SMOKE_CAMERA:-}" ] && [ -x .venv/bin/python ]; then
+        coproc CAMERA { exec .venv/bin/python tools/smoke_camera.py; }
+        read -r SMOKE_CAMERA <&"${CAMERA[0]}"
+    elif [ -z "${SMOKE_CAMERA:-}" ]; then
+        log "no recording smoke test: it needs .venv (make venv) or SMOKE_CAMERA=rtsp://..."
+    fi
+    if [ -n "${SMOKE_CAMERA:-}" ]; then
         in_root /opt/edge/venv/bin/edge probe "$SMOKE_CAMERA"
+        cat > "$ROOTFS/tmp/smoke.toml" <<EOF
+[node]
+id = "34020000001180000001"
+data_dir = "/tmp/smoke-data"
+[storage]
+segment_seconds = 10
+min_free_gb = 0.1
+[web]
+enabled = false
+[quality]
+enabled = false
+[[cameras]]
+id = "34020000001320000001"
+url = "$SMOKE_CAMERA"
+EOF
+        in_root timeout -s INT 90 /opt/edge/venv/bin/edge run --config /tmp/smoke.toml \
+            > "$OUT/smoke-run.log" 2>&1 || true
+        in_root /opt/edge/venv/bin/python - <<'PY'
+from pathlib import Path
+import av
+from edge.record.index import Index
+index = Index(Path("/tmp/smoke-data"), readonly=True)
+seconds = frames = 0.0
+for segment in index.segments():
+    with av.open(str(index.absolute(segment))) as container:
+        frames += sum(1 for _ in container.decode(video=0))
+    seconds += segment.end_ts - segment.start_ts
+print(f"smoke: recorded {seconds:.1f} s, decoded {frames:.0f} frames by PyAV")
+assert seconds >= 10 and frames >= 10 * 20, "less than 10 s recorded and decodable"
+PY
+        rm -rf "$ROOTFS/tmp/smoke-data" "$ROOTFS/tmp/smoke.toml"
+        if [ -n "${CAMERA_PID:-}" ]; then exec {CAMERA[1]}>&-; wait "$CAMERA_PID" || true; fi
     fi
 fi
 
