@@ -15,13 +15,13 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from edge import __version__, systemd
+from edge.command import edge_argv
 from edge.config import CameraConfig, EdgeConfig
 from edge.events.observer import Observer
 from edge.gb28181.model import Channel
@@ -51,8 +51,8 @@ class RecorderProcess(ChildProcess):
     status line (every second), not on its media events."""
 
     def __init__(self, config_path: Path, log_level: str) -> None:
-        super().__init__("recorder", [sys.executable, "-m", "edge", "--log-level", log_level,
-                                      "_recorder", "--config", str(config_path)], stdin=True)
+        super().__init__("recorder", edge_argv("--log-level", log_level, "_recorder",
+                                               "--config", str(config_path)), stdin=True)
         self.cameras: dict[str, dict[str, object]] = {}
         self.media_bytes: dict[str, int] = {}  # per media session, from the status line
         self.on_media: Callable[[dict[str, Any]], None] = lambda event: None
@@ -162,14 +162,14 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
 
         for name, command, check in (("web", "_web", lambda: probe(cfg)),
                                      ("thumbs", "_thumbs", None)):
-            child = ChildProcess(name, [sys.executable, "-m", "edge", "--log-level", log_level,
-                                        command, "--config", str(config_path)], check)
+            child = ChildProcess(name, edge_argv("--log-level", log_level, command,
+                                                 "--config", str(config_path)), check)
             supervisor.add(name, child, CHILD_STALE_S)
             children.append(child)
     # the model and the quality diagnosis in their own process
     if cfg.quality.enabled or (cfg.detect.enabled and any(c.detect for c in cfg.cameras)):
-        child = ChildProcess("detect", [sys.executable, "-m", "edge", "--log-level", log_level,
-                                        "_detect", "--config", str(config_path)])
+        child = ChildProcess("detect", edge_argv("--log-level", log_level, "_detect",
+                                                 "--config", str(config_path)))
         supervisor.add("detect", child, CHILD_STALE_S)
         children.append(child)
     # events and availability history, MQTT or not (the web UI lists them)

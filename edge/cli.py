@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edge import __version__, config as config_mod
+from edge.command import edge_argv
 from edge.config import EdgeConfig
 from edge.errors import ConfigError, StorageError, StreamError
 from edge.log import redact, setup
@@ -114,6 +115,11 @@ def _parser() -> argparse.ArgumentParser:
     cmd("_thumbs", _thumbs, None)
     cmd("_detect", _detect, None)
     cmd("_firstboot", _firstboot, None)
+    sp = cmd("_request-update", _request_update, None)
+    sp.add_argument("url")
+    sp.add_argument("--sha256")
+    sp.add_argument("--allow-downgrade", action="store_true")
+    sp.add_argument("--by", default="mqtt")
     sp = cmd("_encrypt-data", _encrypt_data, None, config=False)
     sp.add_argument("device")
     sp = cmd("_replay", _replay, None)
@@ -191,10 +197,33 @@ def _encrypt_data(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _request_update(args: argparse.Namespace) -> int:
+    """cmd/update's child: download, check, leave the request; one JSON line for the reply."""
+    from edge.update.bundle import BundleError
+    from edge.update.request import UpdateError, download, submit
+
+    cfg = config_mod.load(args.config)
+    try:
+        manifest = submit(cfg, download(cfg, args.url, args.sha256), args.allow_downgrade,
+                          args.by)
+        action, detail = "update_requested", {"version": manifest.version}
+        answer = {"ok": True, "version": manifest.version, "previous": __version__,
+                  "requested": True}
+    except (BundleError, UpdateError, OSError) as exc:
+        action, detail = "update_refused", {"reason": str(exc)}
+        answer = {"ok": False, "error": str(exc)}
+    index = _index(cfg)
+    index.audit(args.by, action, url=args.url, **detail)
+    index.close()
+    print(json.dumps(answer, ensure_ascii=False))
+    return EXIT_OK if answer["ok"] else EXIT_PROBLEM
+
+
 def _update(args: argparse.Namespace) -> int:
     from edge.update.bundle import BundleError
     from edge.update.install import Updater
     from edge.update.request import UpdateError, take
+    from edge.web.address import probe
 
     cfg = config_mod.load(args.config)
     bundle, allow_downgrade = args.bundle, args.allow_downgrade
@@ -203,7 +232,7 @@ def _update(args: argparse.Namespace) -> int:
             request = take(cfg.data_dir)
             bundle, allow_downgrade = request.bundle, request.allow_downgrade
             print(f"edge-update: {bundle.name}, asked for by {request.by}")
-        manifest = Updater(cfg, allow_downgrade).run(bundle)
+        manifest = Updater(cfg, allow_downgrade, web_answers=lambda: probe(cfg)).run(bundle)
     except (BundleError, UpdateError, OSError) as exc:
         print(f"升级未安装 update not installed: {exc}", file=sys.stderr)
         return EXIT_PROBLEM
@@ -328,7 +357,7 @@ def _run(args: argparse.Namespace) -> int:
     cfg = config_mod.load(args.config)
     code = app.run(cfg, args.config.resolve(), args.log_level)
     if code == app.EXIT_RELOAD:  # same PID, so systemd keeps tracking it
-        os.execv(sys.executable, [sys.executable, "-m", "edge", *sys.argv[1:]])
+        os.execv(sys.executable, edge_argv(*sys.argv[1:]))
     return code
 
 

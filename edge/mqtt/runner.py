@@ -16,7 +16,6 @@ import random
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from paho.mqtt.properties import Properties
 
 from edge import __version__, faults
 from edge import config as config_mod
+from edge.command import edge_argv
 from edge.config import EdgeConfig, MqttConfig, read_secret
 from edge.errors import ConfigError
 from edge.gb28181.answers import format_local_time
@@ -43,14 +43,13 @@ from edge.mqtt.topics import Topics
 from edge.record.index import Index
 from edge.retention.manager import ALARM_BELOW_MINIMUM
 from edge.runner import Runner, survive
-from edge.update.bundle import BundleError
-from edge.update.request import UpdateError, download, submit
 from edge.uplink.meter import METER
 
 logger = logging.getLogger(__name__)
 
 LOOP_S = 0.2
 MAX_INFLIGHT = 20
+UPDATE_TIMEOUT_S = 3600  # a bundle over a slow 4G link
 HEALTH_MIN_GAP_S = 5.0  # "at once on important changes", but not a storm
 RECONNECT_MAX_S = 60.0
 STOP_FLUSH_S = 3.0
@@ -525,8 +524,8 @@ class MqttRunner(Runner):
             return
         try:
             res = subprocess.run(
-                [sys.executable, "-m", "edge", "snapshot", "--config", str(self.config_path),
-                 "--channel", channel, "-o", "-"], capture_output=True, timeout=SNAPSHOT_TIMEOUT_S)
+                edge_argv("snapshot", "--config", str(self.config_path), "--channel", channel,
+                          "-o", "-"), capture_output=True, timeout=SNAPSHOT_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self._reply(reply_to, correlation, {"ok": False, "error": "snapshot timed out"})
             return
@@ -537,33 +536,23 @@ class MqttRunner(Runner):
         self._reply(reply_to, correlation, res.stdout, "image/jpeg")
 
     def _update(self, args: dict[str, Any], reply_to: str, correlation: bytes | None) -> None:
-        """Download, check and ask edge-update.service to install (edge/update/request.py);
-        the outcome arrives later as an update_installed/rolled_back/failed event."""
+        """Download and check in a child process (``edge _request-update``, which leaves the
+        request for edge-update.service); the outcome arrives later as an event."""
         url, sha256 = args.get("url"), args.get("sha256")
         if not isinstance(url, str) or not (sha256 is None or isinstance(sha256, str)):
             self._reply(reply_to, correlation, {"ok": False, "error": "bad request: url (string) "
                                                 "and optional sha256 (string) expected"})
             return
+        argv = edge_argv("_request-update", "--config", str(self.config_path), "--by", "mqtt",
+                         url)
+        argv += ["--sha256", sha256] if sha256 else []
+        argv += ["--allow-downgrade"] if args.get("allow_downgrade") is True else []
         try:
-            bundle = download(self.cfg, url, sha256)
-            manifest = submit(self.cfg, bundle, args.get("allow_downgrade") is True, "mqtt")
-        except (BundleError, UpdateError) as exc:
-            logger.warning("mqtt: update from %s refused: %s", url, exc)
-            self._audit_here("update_refused", url=url, reason=str(exc))
-            self._reply(reply_to, correlation, {"ok": False, "error": str(exc)})
-            return
-        logger.warning("mqtt: update to %s requested from %s", manifest.version, url)
-        self._audit_here("update_requested", version=manifest.version, url=url)
-        self._reply(reply_to, correlation, {"ok": True, "version": manifest.version,
-                                            "previous": __version__, "requested": True})
-
-    def _audit_here(self, action: str, **detail: object) -> None:
-        """From a worker thread: its own connection (sqlite3's are per thread)."""
-        index = Index(self.cfg.data_dir, schema=False)
-        try:
-            index.audit("mqtt", action, **detail)
-        finally:
-            index.close()
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=UPDATE_TIMEOUT_S)
+            answer = json.loads(res.stdout.strip().splitlines()[-1])
+        except (subprocess.TimeoutExpired, ValueError, IndexError):
+            answer = {"ok": False, "error": "update request failed"}
+        self._reply(reply_to, correlation, answer)
 
     def _reload(self, reply_to: str, correlation: bytes | None) -> None:
         try:

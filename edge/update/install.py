@@ -30,7 +30,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from edge import __version__
 from edge.config import EdgeConfig
@@ -81,6 +81,8 @@ class Layout:
 class Updater:
     cfg: EdgeConfig
     allow_downgrade: bool = False
+    # does the web UI answer? (given by the caller: the web UI is a concern above this one)
+    web_answers: Callable[[], bool] | None = None
 
     def __post_init__(self) -> None:
         self.u = self.cfg.update
@@ -181,13 +183,11 @@ class Updater:
     def _healthy(self, version: str, before: dict[str, Any], since: float) -> str | None:
         """None once the new version is up as it was before; else why not by the timeout."""
         deadline = time.monotonic() + self.u.check_timeout
-        problem = "no status yet"
+        problem: str | None = "no status yet"
         while time.monotonic() < deadline:
             problem = _judge(self._status(), version, before, since)
-            if problem is None and self.cfg.web.enabled:
-                from edge.web.address import probe
-
-                problem = None if probe(self.cfg) else "the web UI does not answer"
+            if problem is None and self.cfg.web.enabled and self.web_answers is not None:
+                problem = None if self.web_answers() else "the web UI does not answer"
             if problem is None:
                 return None
             time.sleep(POLL_S)

@@ -10,7 +10,6 @@ import json
 import logging
 import secrets
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, \
     send_file, url_for
 
+from edge.command import edge_argv
 from edge.timefmt import format_time, parse_time
 from edge.web.app import audit, context, current_user, require, require_camera, visible_cameras
 from edge.web.context import Context
@@ -122,10 +122,10 @@ def _start(channel: str, start: float, end: float) -> str:
            "user": user.name, "created": time.time(), "desensitised": blur,
            "watermarked": mark, "state": "running", "sha256": None, "bytes": 0}
     _save(job)
-    argv = [sys.executable, "-m", "edge", "--log-level", "WARNING", "export", "--config",
-            str(ctx.config_path), "--channel", channel, "--from", f"{start:.3f}", "--to",
-            f"{end:.3f}", "-o", str(_folder() / f"{job['id']}.mp4"), "--progress",
-            "--actor", f"web:{user.name}"]
+    argv = edge_argv("--log-level", "WARNING", "export", "--config", str(ctx.config_path),
+                     "--channel", channel, "--from", f"{start:.3f}", "--to", f"{end:.3f}",
+                     "-o", str(_folder() / f"{job['id']}.mp4"), "--progress",
+                     "--actor", f"web:{user.name}")
     if blur:
         argv.append("--desensitise")
     if mark:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from typing import Iterator
 
 from flask import Blueprint, Response, jsonify, render_template, request, stream_with_context
 
+from edge.command import edge_argv
 from edge.record.coverage import clip, merge_ranges
 from edge.timefmt import format_time
 from edge.web.app import audit, context, db, require_camera, visible_cameras
@@ -73,8 +73,8 @@ def stream(channel: str) -> Response | tuple[Response, int]:
         return jsonify({"error": "start must be epoch seconds"}), 400
     ctx = context()
     child = subprocess.Popen(
-        [sys.executable, "-m", "edge", "--log-level", "WARNING", "_replay", "--config",
-         str(ctx.config_path), "--channel", channel, "--from", repr(start)],
+        edge_argv("--log-level", "WARNING", "_replay", "--config", str(ctx.config_path),
+                  "--channel", channel, "--from", repr(start)),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert child.stdout is not None and child.stderr is not None
     header = child.stdout.readline()

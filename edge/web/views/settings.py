@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from flask import Blueprint, Response, jsonify, render_template, request
 from tomlkit.items import AoT, Table
 
 from edge import config as config_mod
+from edge.command import edge_argv
 from edge.digits import is_digits, parse_decimal
 from edge.errors import ConfigError, ProtocolError
 from edge.log import redact
@@ -214,9 +214,8 @@ def probe() -> Response | tuple[Response, int]:
         return jsonify({"ok": False, "error": reason}), 400
     audit("probe", url=redact(url))
     try:
-        res = subprocess.run([sys.executable, "-m", "edge", "probe", url, "--json",
-                              "--seconds", "4"], capture_output=True, text=True,
-                             timeout=PROBE_TIMEOUT_S)
+        res = subprocess.run(edge_argv("probe", url, "--json", "--seconds", "4"),
+                             capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         return jsonify({"ok": False, "error": "timeout"}), 504
     if res.returncode != 0:
