@@ -155,9 +155,10 @@ enabled = false
 enabled = false
 [[cameras]]
 id = "34020000001320000001"
+name = "smoke"
 url = "$SMOKE_CAMERA"
 EOF
-        in_root timeout -s INT 90 /opt/edge/venv/bin/edge run --config /tmp/smoke.toml \
+        in_root timeout -s INT 45 /opt/edge/venv/bin/edge run --config /tmp/smoke.toml \
             > "$OUT/smoke-run.log" 2>&1 || true
         in_root /opt/edge/venv/bin/python - <<'PY'
 from pathlib import Path
