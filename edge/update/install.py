@@ -225,19 +225,49 @@ class Updater:
             return {}
 
     def _step(self, state: str, version: str, previous: str, **detail: object) -> None:
-        write_state(self.cfg.data_dir, state, version=version, previous=previous, **detail)
+        as_owner(self.cfg.data_dir, lambda: write_state(
+            self.cfg.data_dir, state, version=version, previous=previous, **detail))
 
     def _report(self, kind: str, **detail: object) -> None:
         """The audit log (统一日志), the System page and, through the outbox, the broker."""
-        write_state(self.cfg.data_dir, kind.removeprefix("update_"), **detail)
-        index = Index(self.cfg.data_dir)
+        def write() -> None:
+            write_state(self.cfg.data_dir, kind.removeprefix("update_"), **detail)
+            index = Index(self.cfg.data_dir)
+            try:
+                outbox = Outbox(self.cfg.data_dir, index.db)
+                with index.transaction():
+                    index.audit("update", kind, **detail)
+                    outbox.put("events", {"type": kind, **detail}, time.time())
+            finally:
+                index.close()
+
+        as_owner(self.cfg.data_dir, write)
+
+
+def as_owner(data_dir: Path, write: Callable[[], None]) -> None:
+    """Run ``write`` as the owner of ``data_dir``. The updater runs as root, the data dir
+    belongs to the daemon's user: as root, a link the daemon left there (``state.json`` ->
+    ``/etc/shadow``) would be followed; as its owner, nothing outside is writable."""
+    owner = data_dir.stat()
+    if os.geteuid() != 0 or owner.st_uid == 0:
+        write()
+        return
+    pid = os.fork()
+    if pid == 0:  # the child: drop to the owner, write, leave without unwinding the parent's state
+        code = 1
         try:
-            outbox = Outbox(self.cfg.data_dir, index.db)
-            with index.transaction():
-                index.audit("update", kind, **detail)
-                outbox.put("events", {"type": kind, **detail}, time.time())
+            os.setgroups([])
+            os.setgid(owner.st_gid)
+            os.setuid(owner.st_uid)
+            write()
+            code = 0
+        except BaseException:  # noqa: BLE001 - reported by the exit code, in the parent
+            logger.exception("update: writing to %s as its owner failed", data_dir)
         finally:
-            index.close()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        logger.error("update: could not write the outcome to %s", data_dir)
 
 
 def _judge(status: dict[str, Any], version: str, before: dict[str, Any],

@@ -87,13 +87,16 @@ def take(data_dir: Path) -> Request:
     folder = updates_dir(data_dir)
     path = folder / REQUEST
     try:
-        raw = path.read_bytes()[:4096]
-        path.unlink()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)  # read as root: follow no link
+        with os.fdopen(fd, "rb") as file:
+            raw = file.read(4096)
         body = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise UpdateError(f"没有升级请求 no update request in {folder}") from None
     except (OSError, ValueError) as exc:
         raise UpdateError(f"升级请求无效 unreadable update request {path}: {exc}") from None
+    finally:
+        path.unlink(missing_ok=True)  # taken, good or bad: the path unit must not loop
     name = body.get("bundle") if isinstance(body, dict) else None
     if not isinstance(name, str) or not _BUNDLE_NAME.fullmatch(name):
         raise UpdateError(f"升级请求无效 the update request names no bundle in {folder}")
@@ -155,6 +158,8 @@ def download(cfg: EdgeConfig, url: str, sha256: str | None = None) -> Path:
 
 
 def _write_json(path: Path, body: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # O_EXCL: no link
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(json.dumps(body, ensure_ascii=False))
+    os.chmod(tmp, 0o644)  # the web UI reads what the updater wrote
     os.replace(tmp, path)

@@ -1,16 +1,25 @@
 """Update bundles: only what the vendor signed, every byte as signed, nothing outside its
-place, no downgrade unless asked."""
+place, no downgrade unless asked; the root updater writes the daemon's data dir only as
+the daemon's user."""
 
 import io
+import os
+import shutil
 import tarfile
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge.config import parse as parse_config
+from edge.record.index import Index
 from edge.update.bundle import BundleError, build, load_public_key, public_hex, verify, version_key
-from edge.update.request import UpdateError, check_version
+from edge.update.install import Updater
+from edge.update.request import UpdateError, check_version, read_state, take
 
+NOBODY = 65534
 KEY = Ed25519PrivateKey.generate()
 MEMBERS = {"wheels/edge-0.2.0-py3-none-any.whl": b"PK\x03\x04 not really a wheel" * 50,
            "overlay/etc/edge/journald.conf": "[Journal]\nSystemMaxUse=200M\n".encode()}
@@ -110,3 +119,44 @@ def test_downgrade_and_reinstall_are_refused_unless_asked() -> None:
         check_version("0.2.0", "0.2.0", allow_downgrade=True)
     check_version("0.1.9", "0.2.0", allow_downgrade=True)
     check_version("0.10.0", "0.9.9", allow_downgrade=False)  # numbers, not strings
+
+
+@pytest.fixture
+def daemon_data_dir() -> Iterator[Path]:
+    """A data dir owned by another user (nobody), reachable by it, as /var/lib/edge is by
+    edge on the box while the updater runs as root."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (CI runs as root): the updater drops from root to the owner")
+    base = Path(tempfile.mkdtemp(prefix="edge-owner-"))
+    base.chmod(0o755)
+    data = base / "data"
+    (data / "updates").mkdir(parents=True)
+    for path in (data, data / "updates"):
+        os.chown(path, NOBODY, NOBODY)
+    yield data
+    shutil.rmtree(base)
+
+
+def test_the_root_updater_writes_the_data_dir_as_its_owner(daemon_data_dir: Path) -> None:
+    cfg = parse_config({"node": {"id": "34020000001180000001", "data_dir": str(daemon_data_dir)}})
+    Updater(cfg)._report("update_refused", bundle="x.bundle", reason="a test")
+    for name in ("edge.db", "updates/state.json"):
+        assert (daemon_data_dir / name).stat().st_uid == NOBODY, name
+    assert read_state(daemon_data_dir)["state"] == "refused"
+    index = Index(daemon_data_dir, readonly=True)
+    assert [a[2] for a in index.audit_log()] == ["update_refused"]
+    index.close()
+
+
+def test_links_the_daemon_left_are_not_followed_by_root(daemon_data_dir: Path) -> None:
+    victim = daemon_data_dir.parent / "victim"  # stands for /etc/shadow: root's, 0644
+    victim.write_text("root's own\n")
+    (daemon_data_dir / "updates" / "state.json").symlink_to(victim)
+    (daemon_data_dir / "edge.db").symlink_to(victim)
+    (daemon_data_dir / "updates" / "request.json").symlink_to(victim)
+    cfg = parse_config({"node": {"id": "34020000001180000001", "data_dir": str(daemon_data_dir)}})
+    Updater(cfg)._report("update_refused", bundle="x.bundle", reason="a test")
+    with pytest.raises(UpdateError, match="unreadable"):
+        take(daemon_data_dir)
+    assert victim.read_text() == "root's own\n"
+    assert not (daemon_data_dir / "updates" / "request.json").exists()  # taken all the same
