@@ -37,6 +37,7 @@ bench: venv
 	$(PY) bench/media.py
 	$(PY) bench/uplink.py
 
-# the ARM64 appliance image (as root; see build-image.sh)
-image:
+# the ARM64 appliance image (as root; see build-image.sh). The venv serves the simulated
+# camera its smoke test records from.
+image: venv
 	./build-image.sh
