@@ -32,6 +32,7 @@ UPDATES = "updates"
 REQUEST, STATE = "request.json", "state.json"
 BUSY = ("requested", "installing", "restarting", "checking", "rolling_back")
 STALE_S = 3600  # a step that old is not "in progress" any more (the updater was killed)
+TAKE_S = 120  # a request not taken by then: edge-update.path is not running
 DOWNLOAD_TIMEOUT_S = 60  # per read: a stalled 4G link gives up, a slow one goes on
 _BUNDLE_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}\.bundle")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -120,8 +121,16 @@ def read_state(data_dir: Path) -> dict[str, Any]:
 
 def busy(data_dir: Path) -> bool:
     state = read_state(data_dir)
-    return (state.get("state") in BUSY
+    return (state.get("state") in BUSY and not untaken(data_dir)
             and time.time() - float(state.get("ts", 0) or 0) < STALE_S)
+
+
+def untaken(data_dir: Path) -> bool:
+    """A request left longer than TAKE_S: no update service took it (not the appliance's
+    image, or edge-update.path disabled)."""
+    state = read_state(data_dir)
+    return (state.get("state") == "requested" and (updates_dir(data_dir) / REQUEST).exists()
+            and time.time() - float(state.get("ts", 0) or 0) > TAKE_S)
 
 
 def download(cfg: EdgeConfig, url: str, sha256: str | None = None) -> Path:

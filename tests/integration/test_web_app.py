@@ -6,6 +6,7 @@ file's comments and refuse an invalid config."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import subprocess
 import sys
@@ -417,3 +418,13 @@ max_bundle_mb = 1
     actions = [(actor, action) for actor, action, _ in audit(app)]
     assert actions.count(("web:admin", "update_refused")) == 3  # tampered, old, busy
     assert ("web:admin", "update_requested") in actions
+    # nobody takes it (no edge-update.path here): after TAKE_S the page says so, and a new
+    # upload may replace it
+    from edge.update.request import TAKE_S
+
+    (updates / "request.json").write_text('{"bundle": "edge-9.0.0.bundle"}')
+    state = read_state(cfg.data_dir)
+    (updates / "state.json").write_text(json.dumps({**state, "ts": state["ts"] - TAKE_S - 1}))
+    page = admin.get("/system").get_data(as_text=True)
+    assert "edge-update.path" in page and 'http-equiv="refresh"' not in page
+    assert "上传并升级" in page

@@ -16,7 +16,8 @@ from edge import __version__
 from edge.log import tail
 from edge.timefmt import format_time
 from edge.update.bundle import BundleError
-from edge.update.request import BUSY, UpdateError, busy, read_state, submit, updates_dir
+from edge.update.request import (BUSY, UpdateError, busy, read_state, submit, untaken,
+                                 updates_dir)
 from edge.web.app import audit, context, current_user, require
 
 bp = Blueprint("system", __name__)
@@ -34,6 +35,9 @@ def _page(done: str | None = None, problem: str | None = None) -> str:
     status = context().status()
     started = (status or {}).get("started_ts")
     data_dir = context().cfg.data_dir
+    if problem is None and untaken(data_dir):
+        problem = ("升级请求无人处理: edge-update.path 未运行 (systemctl enable --now edge-update.path) "
+                   "the update request was not taken: edge-update.path is not running")
     return render_template("system.html", version=__version__, status=status,
                            uptime_s=time.time() - started if started else None,
                            lines=tail(data_dir), done=done, problem=problem,
