@@ -195,6 +195,12 @@ PY
 
 # -- the root file system as a tarball and as a disk image ---------------------------------
 log "rootfs.tar and edge-arm64.img"
+# what differs between two builds of one commit (tools/compare_builds.py) and belongs to
+# no box: the build's own logs, the ldconfig cache (remade at boot), D-Bus's machine ID
+# (every box's is its /etc/machine-id)
+find "$ROOTFS/var/log" -type f -exec truncate -s 0 {} +
+rm -f "$ROOTFS/var/cache/ldconfig/aux-cache"
+ln -sfn /etc/machine-id "$ROOTFS/var/lib/dbus/machine-id"
 find "$ROOTFS" -newermt "@$SOURCE_DATE_EPOCH" -print0 | xargs -0r touch -h -d "@$SOURCE_DATE_EPOCH"
 tar --sort=name --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
     -C "$ROOTFS" -cf "$OUT/rootfs.tar" .
