@@ -214,6 +214,20 @@ mkfs.ext4 -q -L edge-root -U $ROOT_UUID -E root_owner=0:0,hash_seed=$ROOT_UUID -
 mkdir -p "$OUT/data-empty"; chown $EDGE_UID:$EDGE_UID "$OUT/data-empty"
 mkfs.ext4 -q -L edge-data -U $DATA_UUID -E hash_seed=$DATA_UUID -d "$OUT/data-empty" \
     "$OUT/data.ext4" "${DATA_MB}M"
+# mkfs -d copies each file's ctime and atime from the host (no one can set a ctime): pin
+# them, and crtime, to SOURCE_DATE_EPOCH so that two builds give the same image
+pin_times() {
+    (cd "$2" && find . -print) | awk -v e="$SOURCE_DATE_EPOCH" '{p = substr($0, 2); if (p == "") p = "/";
+        for (i = 1; i <= 3; i++) printf "sif \"%s\" %s @%s\n", p, (i == 1 ? "atime" : i == 2 ? "ctime" : "crtime"), e}' \
+        > "$OUT/pin-times.debugfs"
+    problems=$(debugfs -w -f "$OUT/pin-times.debugfs" "$1" 2>&1 | grep -v '^debugfs' || true)
+    [ -z "$problems" ] || { log "pinning times in $1: $problems"; exit 1; }
+    e2fsck -fn "$1" > "$OUT/e2fsck.log" 2>&1 || { log "e2fsck $1: $(tail -n 3 "$OUT/e2fsck.log")"; exit 1; }
+    rm -f "$OUT/e2fsck.log"
+    rm -f "$OUT/pin-times.debugfs"
+}
+pin_times "$OUT/root.ext4" "$ROOTFS"
+pin_times "$OUT/data.ext4" "$OUT/data-empty"
 truncate -s $(( (ROOT_MB + DATA_MB + 2) * 1024 * 1024 )) "$IMG"
 sgdisk -o -n 1:2048:+${ROOT_MB}M -c 1:edge-root -t 1:8305 -u 1:$ROOT_UUID \
     -n 2:0:+${DATA_MB}M -c 2:edge-data -t 2:8300 -u 2:$DATA_UUID \
