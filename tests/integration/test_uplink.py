@@ -202,6 +202,12 @@ def test_footage_of_a_link_outage_is_there_for_the_platform_afterwards(
         link.profile.down = False
         up = time.time()
         wait_for(lambda: len(platform.registrations) > seen, 60, "registered after the outage")
+        index = Index(tmp_path / "data", readonly=True)
+        try:  # the index trails the camera by its flush interval: ask once it is past `up`
+            wait_for(lambda: (index.summary(CHANNEL)[1] or 0) >= up + 1, 30,
+                     "the index past the end of the outage")
+        finally:
+            index.close()
         tz = "Asia/Shanghai"
         answer = platform.ask("RecordInfo", CHANNEL, 401, fields=[
             ("StartTime", format_local_time(down, tz)), ("EndTime", format_local_time(up, tz)),
