@@ -50,6 +50,13 @@ logger = logging.getLogger(__name__)
 LOOP_S = 0.2
 MAX_INFLIGHT = 20
 UPDATE_TIMEOUT_S = 3600  # a bundle over a slow 4G link
+# commands that spend the metered link, refused over the month's budget unless forced
+HELD_OVER_BUDGET = {
+    "snapshot": "本月流量已超套餐, 快照暂缓 over the month's data budget: snapshots wait for the "
+                "next month (or send force: true)",
+    "update": "本月流量已超套餐, 暂不下载升级包 over the month's data budget: no bundle download "
+              "(or send force: true)",
+}
 HEALTH_MIN_GAP_S = 5.0  # "at once on important changes", but not a storm
 RECONNECT_MAX_S = 60.0
 STOP_FLUSH_S = 3.0
@@ -483,19 +490,13 @@ class MqttRunner(Runner):
         elif name == "health":
             self.publish_health()
             self._reply(reply_to, correlation, {"ok": True})
-        elif name == "snapshot" and self._restricted() and not args.get("force"):
-            self._reply(reply_to, correlation, {
-                "ok": False, "error": "本月流量已超套餐, 快照暂缓 over the month's data budget: "
-                                      "snapshots wait for the next month (or send force: true)"})
+        elif name in HELD_OVER_BUDGET and self._restricted() and not args.get("force"):
+            self._reply(reply_to, correlation, {"ok": False, "error": HELD_OVER_BUDGET[name]})
         elif name == "snapshot":
             threading.Thread(target=self._snapshot, name="mqtt-snapshot", daemon=True,
                              args=(str(args.get("channel", "")), reply_to, correlation)).start()
         elif name == "reload-config":
             self._reload(reply_to, correlation)
-        elif name == "update" and self._restricted() and not args.get("force"):
-            self._reply(reply_to, correlation, {
-                "ok": False, "error": "本月流量已超套餐, 暂不下载升级包 over the month's data "
-                                      "budget: no bundle download (or send force: true)"})
         elif name == "update":
             threading.Thread(target=self._update, name="mqtt-update", daemon=True,
                              args=(args, reply_to, correlation)).start()

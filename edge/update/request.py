@@ -94,7 +94,7 @@ def take(data_dir: Path) -> Request:
         body = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise UpdateError(f"没有升级请求 no update request in {folder}") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested JSON
         raise UpdateError(f"升级请求无效 unreadable update request {path}: {exc}") from None
     finally:
         path.unlink(missing_ok=True)  # taken, good or bad: the path unit must not loop

@@ -160,3 +160,16 @@ def test_links_the_daemon_left_are_not_followed_by_root(daemon_data_dir: Path) -
         take(daemon_data_dir)
     assert victim.read_text() == "root's own\n"
     assert not (daemon_data_dir / "updates" / "request.json").exists()  # taken all the same
+
+
+@pytest.mark.parametrize("raw", [
+    b"[" * 4000, b"\xff\xfe not utf-8", b"[1, 2]", b'{"bundle": "../../etc/shadow"}',
+    b'{"bundle": "x/y.bundle"}', b'{"bundle": 7}', b'{"bundle": "edge-\xef\xbc\x91.bundle"}', b"",
+])
+def test_a_hostile_request_raises_only_update_error_and_is_taken(tmp_path: Path,
+                                                                 raw: bytes) -> None:
+    (tmp_path / "updates").mkdir()
+    (tmp_path / "updates" / "request.json").write_bytes(raw)
+    with pytest.raises(UpdateError):
+        take(tmp_path)
+    assert not (tmp_path / "updates" / "request.json").exists()
