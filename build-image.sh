@@ -3,20 +3,24 @@
 #
 #   sudo ./build-image.sh            (or: make image)    on a Debian 12 machine, as root
 #
-# Writes to build/image/ (OUT=...): rootfs.tar, edge-arm64.img (GPT: root "edge-root",
-# data "edge-data" for /var/lib/edge), SHA256SUMS and manifest.json (Debian packages,
-# wheel hashes, git commit). Reproducible where Debian allows: SOURCE_DATE_EPOCH (the
+# Writes to build/image/ (OUT=...): rootfs.tar, edge-arm64.img (GPT: an EFI system partition
+# "edge-esp" with GRUB at the removable-media path, root "edge-root" with Debian's arm64
+# kernel and initramfs in /boot, data "edge-data" for /var/lib/edge), SHA256SUMS and
+# manifest.json (Debian packages, wheel hashes, git commit). Reproducible where Debian allows: SOURCE_DATE_EPOCH (the
 # commit's time), sorted tar, fixed UIDs. SMOKE=0 skips the smoke test under qemu.
 # ENCRYPT_DATA=1 (the default): first boot makes the data partition LUKS2 with a key of the
 # box's own (edge/appliance/datacrypt.py); ENCRYPT_DATA=0 leaves it plain ext4.
-# The board's own kernel, device tree and boot loader are not part of it (they differ per
-# board): lay this root file system onto the vendor's boot image.
+# It boots by itself wherever UEFI does (QEMU virt with AAVMF, UEFI ARM servers, U-Boot's EFI
+# boot on RK3568/RK3588 and Raspberry Pi 4/5): `make boot-test` proves it on every build.
+# Boards that need their vendor's kernel: lay rootfs.tar onto the vendor's boot image
+# (docs/appliance.md, section 1).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 OUT=${OUT:-build/image}
 SUITE=bookworm
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
+ESP_MB=${ESP_MB:-64}
 ROOT_MB=${ROOT_MB:-3072}
 DATA_MB=${DATA_MB:-512}   # grown to the whole disk at first boot
 SMOKE=${SMOKE:-1}
@@ -26,7 +30,9 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
 export LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive
 PACKAGES=systemd,systemd-sysv,libpam-systemd,udev,dbus,python3,python3-venv,ca-certificates,openssl,\
 chrony,nftables,network-manager,modemmanager,openssh-server,iproute2,e2fsprogs,\
-cloud-guest-utils,cryptsetup-bin,logrotate,polkitd,libgl1,libglib2.0-0
+cloud-guest-utils,cryptsetup-bin,logrotate,polkitd,libgl1,libglib2.0-0,\
+linux-image-arm64,initramfs-tools,zstd,kmod,netbase,grub-efi-arm64-bin,dosfstools,\
+smartmontools,mmc-utils
 EDGE_UID=990
 
 log() { echo "build-image: $*" >&2; }
@@ -36,7 +42,8 @@ started=$(date +%s)
 # -- host tools and qemu for arm64 binaries -------------------------------------------------
 need=()
 for tool in debootstrap:debootstrap qemu-aarch64-static:qemu-user-static \
-            update-binfmts:binfmt-support sgdisk:gdisk mkfs.ext4:e2fsprogs git:git; do
+            update-binfmts:binfmt-support sgdisk:gdisk mkfs.ext4:e2fsprogs git:git \
+            mkfs.vfat:dosfstools mcopy:mtools; do
     command -v "${tool%%:*}" >/dev/null || need+=("${tool##*:}")
 done
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
@@ -94,23 +101,41 @@ ln -sfn "slots/$VERSION" "$ROOTFS/opt/edge/venv"
 # -- the overlay, the units, the data partition's mount point -------------------------------
 cp -a firmware-overlay/. "$ROOTFS/"
 (cd firmware-overlay && find . -mindepth 1 -print0) | (cd "$ROOTFS" && xargs -0 chown -h 0:0)
+install -m 0644 -o 0 -g 0 systemd/* "$ROOTFS/etc/systemd/system/"
 chmod 600 "$ROOTFS"/etc/NetworkManager/system-connections/*.nmconnection
 mkdir -p "$ROOTFS/var/lib/edge"
 chown $EDGE_UID:$EDGE_UID "$ROOTFS/var/lib/edge"
 chown 0:$EDGE_UID "$ROOTFS/etc/edge/edge.toml"; chmod 0640 "$ROOTFS/etc/edge/edge.toml"
 [ -f "${UPDATE_PUBLIC_KEY:-}" ] && cp "$UPDATE_PUBLIC_KEY" "$ROOTFS/etc/edge/update.pub"
 if [ "$ENCRYPT_DATA" = 1 ]; then touch "$ROOTFS/etc/edge/encrypt-data"; fi
+# by partition label: first boot may make the data partition LUKS2, whose file system is then
+# /dev/mapper/edge-data (edge/appliance/datacrypt.py rewrites that line)
 cat > "$ROOTFS/etc/fstab" <<'EOF'
-LABEL=edge-root  /              ext4  defaults,noatime,commit=30  0 1
-LABEL=edge-data  /var/lib/edge  ext4  defaults,noatime,nofail     0 2
+PARTLABEL=edge-root  /              ext4  defaults,noatime,commit=30  0 1
+PARTLABEL=edge-data  /var/lib/edge  ext4  defaults,noatime,nofail     0 2
 EOF
 echo edge > "$ROOTFS/etc/hostname"
-in_root systemctl enable edge.service edge-firstboot.service edge-firewall.service \
+in_root systemctl enable edge.service edge-firstboot.service edge-console.service edge-console.path edge-firewall.service \
     edge-firewall.path edge-update.path edge-modem-watchdog.timer nftables.service chrony.service \
     NetworkManager.service ModemManager.service ssh.service
 rm -f "$ROOTFS"/etc/ssh/ssh_host_*  # every box makes its own at first boot
 : > "$ROOTFS/etc/machine-id"         # and its own machine ID
 in_root /opt/edge/venv/bin/edge check-config /etc/edge/edge.toml
+
+# -- the kernel's initramfs and the boot loader -----------------------------------------------
+# initramfs-tools' "most" modules: the root's storage on any board (virtio, MMC, NVMe, USB,
+# SATA); the data partition is opened after the root is up, from the root's modules
+in_root update-initramfs -u -k all
+KERNEL=$(cd "$ROOTFS/boot" && ls vmlinuz-* | sort -V | tail -n 1)
+ln -sfn "$KERNEL" "$ROOTFS/boot/vmlinuz"
+ln -sfn "initrd.img-${KERNEL#vmlinuz-}" "$ROOTFS/boot/initrd.img"
+# GRUB as one EFI program that finds the root by its label and reads the menu there
+printf '%s\n' 'search --no-floppy --label edge-root --set=root' \
+    'configfile ($root)/boot/grub/grub.cfg' > "$ROOTFS/tmp/grub-early.cfg"
+in_root grub-mkimage -O arm64-efi -o /tmp/BOOTAA64.EFI -c /tmp/grub-early.cfg -p /boot/grub \
+    part_gpt fat ext2 search search_label normal configfile linux echo gzio test \
+    all_video efi_gop sleep reboot
+mv "$ROOTFS/tmp/BOOTAA64.EFI" "$OUT/BOOTAA64.EFI"; rm -f "$ROOTFS/tmp/grub-early.cfg"
 
 # -- smoke test under qemu-user --------------------------------------------------------------
 if [ "$SMOKE" = 1 ]; then
@@ -205,8 +230,9 @@ find "$ROOTFS" -newermt "@$SOURCE_DATE_EPOCH" -print0 | xargs -0r touch -h -d "@
 tar --sort=name --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
     -C "$ROOTFS" -cf "$OUT/rootfs.tar" .
 IMG=$OUT/edge-arm64.img
-rm -f "$IMG" "$OUT/root.ext4" "$OUT/data.ext4"
+rm -f "$IMG" "$OUT/esp.vfat" "$OUT/root.ext4" "$OUT/data.ext4"
 export E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH
+ESP_UUID=00000000-0000-4000-8000-0000000000e0
 ROOT_UUID=00000000-0000-4000-8000-0000000000e1
 DATA_UUID=00000000-0000-4000-8000-0000000000e2
 mkfs.ext4 -q -L edge-root -U $ROOT_UUID -E root_owner=0:0,hash_seed=$ROOT_UUID -d "$ROOTFS" \
@@ -228,14 +254,20 @@ pin_times() {
 }
 pin_times "$OUT/root.ext4" "$ROOTFS"
 pin_times "$OUT/data.ext4" "$OUT/data-empty"
-truncate -s $(( (ROOT_MB + DATA_MB + 2) * 1024 * 1024 )) "$IMG"
-sgdisk -o -n 1:2048:+${ROOT_MB}M -c 1:edge-root -t 1:8305 -u 1:$ROOT_UUID \
-    -n 2:0:+${DATA_MB}M -c 2:edge-data -t 2:8300 -u 2:$DATA_UUID \
+# the EFI system partition: GRUB on the removable-media path, so no NVRAM entry is needed
+touch -d "@$SOURCE_DATE_EPOCH" "$OUT/BOOTAA64.EFI"
+mkfs.vfat -n EDGE-ESP -i 0000EDE0 --invariant -C "$OUT/esp.vfat" $(( ESP_MB * 1024 )) >/dev/null
+mmd -i "$OUT/esp.vfat" ::/EFI ::/EFI/BOOT
+mcopy -m -i "$OUT/esp.vfat" "$OUT/BOOTAA64.EFI" ::/EFI/BOOT/BOOTAA64.EFI
+truncate -s $(( (ESP_MB + ROOT_MB + DATA_MB + 2) * 1024 * 1024 )) "$IMG"
+sgdisk -o -n 1:2048:+${ESP_MB}M -c 1:edge-esp -t 1:ef00 -u 1:$ESP_UUID \
+    -n 2:0:+${ROOT_MB}M -c 2:edge-root -t 2:8305 -u 2:$ROOT_UUID \
+    -n 3:0:+${DATA_MB}M -c 3:edge-data -t 3:8300 -u 3:$DATA_UUID \
     -U 00000000-0000-4000-8000-0000000000ed "$IMG" >/dev/null
-root_start=2048
-data_start=$(sgdisk -i 2 "$IMG" | sed -n 's/^First sector: \([0-9]*\).*/\1/p')
-dd if="$OUT/root.ext4" of="$IMG" bs=512 seek=$root_start conv=notrunc,sparse status=none
-dd if="$OUT/data.ext4" of="$IMG" bs=512 seek="$data_start" conv=notrunc,sparse status=none
-rm -rf "$OUT/root.ext4" "$OUT/data.ext4" "$OUT/data-empty"
+first_sector() { sgdisk -i "$1" "$IMG" | sed -n 's/^First sector: \([0-9]*\).*/\1/p'; }
+dd if="$OUT/esp.vfat" of="$IMG" bs=512 seek="$(first_sector 1)" conv=notrunc,sparse status=none
+dd if="$OUT/root.ext4" of="$IMG" bs=512 seek="$(first_sector 2)" conv=notrunc,sparse status=none
+dd if="$OUT/data.ext4" of="$IMG" bs=512 seek="$(first_sector 3)" conv=notrunc,sparse status=none
+rm -rf "$OUT/esp.vfat" "$OUT/root.ext4" "$OUT/data.ext4" "$OUT/data-empty" "$OUT/BOOTAA64.EFI"
 (cd "$OUT" && sha256sum rootfs.tar edge-arm64.img manifest.json > SHA256SUMS)
 log "done in $(( $(date +%s) - started )) s: $(du -h "$IMG" | cut -f1) image ($(du -h --apparent-size "$IMG" | cut -f1) apparent), $(du -h "$OUT/rootfs.tar" | cut -f1) rootfs.tar"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edge import __version__, config as config_mod
-from edge.command import edge_argv
+from edge.command import SUPERVISOR_ENV, edge_argv, exit_with_parent
 from edge.config import EdgeConfig
 from edge.errors import ConfigError, StorageError, StreamError
 from edge.log import redact, setup
@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     setup(args.log_level)
+    if os.environ.get(SUPERVISOR_ENV):  # a child of `edge run`: never outlive it
+        exit_with_parent()
     try:
         return int(args.func(args))
     except ConfigError as exc:
@@ -115,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     cmd("_thumbs", _thumbs, None)
     cmd("_detect", _detect, None)
     cmd("_firstboot", _firstboot, None)
+    cmd("_console", _console, None)
     sp = cmd("_request-update", _request_update, None)
     sp.add_argument("url")
     sp.add_argument("--sha256")
@@ -181,6 +184,13 @@ def _firstboot(args: argparse.Namespace) -> int:
     machine = Path("/etc/machine-id").read_text(encoding="ascii")
     for step in first_boot(args.config, machine):
         print(f"edge-firstboot: {step}")
+    return EXIT_OK
+
+
+def _console(args: argparse.Namespace) -> int:
+    from edge.appliance.console import show
+
+    print(show(config_mod.load(args.config)), end="")
     return EXIT_OK
 
 

@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Callable, Generic, Protocol, TypeVar
 
+from edge.command import SUPERVISOR_ENV
 from edge.runner import Runner
 from edge.supervision import Action, Watch, watchdog_ok
 
@@ -118,7 +119,7 @@ class ChildProcess:
         # glibc gives every thread its own malloc arena; a threaded server (the web UI's
         # streams, the camera threads) then keeps tens of MB it no longer uses (measured:
         # the web process at 60 MB after a 16-tile page, 36 MB with two arenas)
-        env = {"MALLOC_ARENA_MAX": "2", **os.environ, "EDGE_SUPERVISOR_PID": str(os.getpid())}
+        env = {"MALLOC_ARENA_MAX": "2", **os.environ, SUPERVISOR_ENV: str(os.getpid())}
         self.proc = subprocess.Popen(
             self.argv, env=env, stdin=subprocess.PIPE if self.with_stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE if self.probe is None else None, text=True, bufsize=1)

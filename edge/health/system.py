@@ -65,7 +65,7 @@ def uplink_facts(interface: str = "", modem: bool = True) -> dict[str, Any]:
     address = sent = recv = None
     if iface:
         address = interface_address(iface)
-        counters = psutil.net_io_counters(pernic=True).get(iface)
+        counters = interface_counters(iface)
         if counters:
             sent, recv = counters.bytes_sent, counters.bytes_recv
     return {"interface": iface, "address": address, "bytes_sent": sent, "bytes_recv": recv,
@@ -73,8 +73,33 @@ def uplink_facts(interface: str = "", modem: bool = True) -> dict[str, Any]:
 
 
 def interface_address(iface: str) -> str | None:
-    return next((a.address for a in psutil.net_if_addrs().get(iface, [])
-                 if a.family == socket.AF_INET), None)
+    """The interface's IPv4 address; None where it has none or where it cannot be read
+    (getifaddrs needs netlink: a unit without AF_NETLINK, a kernel without it)."""
+    try:
+        addresses = psutil.net_if_addrs().get(iface, [])
+    except OSError as exc:
+        _unavailable("interface addresses", exc)
+        return None
+    return next((a.address for a in addresses if a.family == socket.AF_INET), None)
+
+
+_said: set[str] = set()
+
+
+def _unavailable(what: str, exc: OSError) -> None:
+    """Say once per process that a fact cannot be read here, and why; it is then absent."""
+    if what not in _said:
+        _said.add(what)
+        logger.warning("health: %s 无法读取 unavailable here (%s): reported as absent", what, exc)
+
+
+def interface_counters(iface: str) -> Any:
+    """psutil's byte counters of ``iface`` (from /proc/net/dev), None where unreadable."""
+    try:
+        return psutil.net_io_counters(pernic=True).get(iface)
+    except OSError as exc:
+        _unavailable("interface counters", exc)
+        return None
 
 
 def default_route_interface() -> str | None:

@@ -14,11 +14,11 @@ from datetime import date, datetime, timezone
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-import psutil
 
 from edge import faults
 from edge.config import EdgeConfig
-from edge.health.system import default_route_interface, interface_address, modem_facts
+from edge.health.system import (default_route_interface, interface_address, interface_counters,
+                                modem_facts)
 from edge.record.index import Index
 from edge.runner import Runner
 from edge.uplink.budget import MB, PURPOSES, BudgetState, assess, billing_month, restricted
@@ -94,7 +94,7 @@ class UplinkRunner(Runner):
         self._media_seen = sessions
         self._pending["media"][0] += media
         iface = self.u.interface or default_route_interface()
-        counters = psutil.net_io_counters(pernic=True).get(iface) if iface else None
+        counters = interface_counters(iface) if iface else None
         if counters is None:
             self._iface_seen = None
             return

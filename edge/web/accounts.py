@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import re
 import secrets
 import sqlite3
@@ -203,6 +204,10 @@ def setup_token(data_dir: Path, accounts: Accounts) -> str | None:
         path.unlink(missing_ok=True)
         return None
     if not path.exists():
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_hex(6))
+        # whole or not at all: edge-console.path redraws the screen when the file appears
+        tmp = path.with_name(SETUP_FILE + ".new")
+        tmp.unlink(missing_ok=True)
+        tmp.touch(mode=0o600)
+        tmp.write_text(secrets.token_hex(6))
+        os.replace(tmp, path)
     return path.read_text().strip()

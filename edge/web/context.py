@@ -12,10 +12,10 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from edge.command import SUPERVISOR_ENV
 from edge.config import EdgeConfig
 
 SECRET_FILE = "web-secret"
-SUPERVISOR_ENV = "EDGE_SUPERVISOR_PID"
 STATUS_FILE = "status.json"  # written by the supervisor (edge/app.py)
 STATUS_STALE_S = 10.0
 LOGIN_WINDOW_S = 300.0
