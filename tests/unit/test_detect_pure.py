@@ -242,3 +242,22 @@ def test_a_quiet_camera_is_looked_at_half_as_often_and_wakes_on_motion() -> None
     assert pipe.due(t)
     pipe.frame(moving, t)
     assert len(calls) == 1 and not pipe.quiet and pipe.due(t + 1.0)  # awake: every keyframe
+
+
+def test_a_ten_fps_sub_stream_is_looked_at_at_detect_fps() -> None:
+    """detect.fps = 5 on a 10-fps stream: every second frame, by the frames' own times
+    (the integration test cannot measure a rate on a busy machine; this is where it holds)."""
+    from edge.config import CameraConfig, DetectConfig
+    from edge.detect.pipeline import CameraPipeline
+
+    cam = CameraConfig("34020000001320000001", "a", "rtsp://x/", detect=True)
+    pipe = CameraPipeline(cam, DetectConfig(fps=5), lambda rgb, region: [], 1.0)
+    looked = []
+    for i in range(20):  # 2 s of someone walking across (never quiet), frames 100 ms apart
+        t = i * 0.1
+        if pipe.due(t):
+            picture = np.full((360, 640, 3), 90, np.uint8)
+            picture[150:250, 20 + 30 * i:60 + 30 * i] = 250
+            pipe.frame(picture, t)
+            looked.append(round(t, 1))
+    assert looked == [round(0.2 * i, 1) for i in range(10)]
