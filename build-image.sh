@@ -116,16 +116,16 @@ PARTLABEL=edge-data  /var/lib/edge  ext4  defaults,noatime,nofail     0 2
 EOF
 echo edge > "$ROOTFS/etc/hostname"
 in_root systemctl enable edge.service edge-firstboot.service edge-console.service edge-console.path edge-firewall.service \
-    edge-firewall.path edge-update.path edge-modem-watchdog.timer nftables.service chrony.service \
+    edge-firewall.path edge-update.path edge-modem-watchdog.timer edge-disk-health.timer nftables.service chrony.service \
     NetworkManager.service ModemManager.service ssh.service
 rm -f "$ROOTFS"/etc/ssh/ssh_host_*  # every box makes its own at first boot
 : > "$ROOTFS/etc/machine-id"         # and its own machine ID
 in_root /opt/edge/venv/bin/edge check-config /etc/edge/edge.toml
 
-# -- the kernel's initramfs and the boot loader -----------------------------------------------
-# initramfs-tools' "most" modules: the root's storage on any board (virtio, MMC, NVMe, USB,
-# SATA); the data partition is opened after the root is up, from the root's modules
-in_root update-initramfs -u -k all
+# -- the kernel and the boot loader ------------------------------------------------------------
+# the kernel's package made its initramfs with initramfs-tools' "most" modules: the root's
+# storage on any board (virtio, MMC, NVMe, USB, SATA); the data partition is opened after the
+# root is up, from the root's modules
 KERNEL=$(cd "$ROOTFS/boot" && ls vmlinuz-* | sort -V | tail -n 1)
 ln -sfn "$KERNEL" "$ROOTFS/boot/vmlinuz"
 ln -sfn "initrd.img-${KERNEL#vmlinuz-}" "$ROOTFS/boot/initrd.img"

@@ -118,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     cmd("_detect", _detect, None)
     cmd("_firstboot", _firstboot, None)
     cmd("_console", _console, None)
+    cmd("_disk-health", _disk_health, None)
     sp = cmd("_usb-stick", _usb_stick, None)
     sp.add_argument("device")
     sp = cmd("_request-update", _request_update, None)
@@ -193,6 +194,15 @@ def _console(args: argparse.Namespace) -> int:
     from edge.appliance.console import show
 
     print(show(config_mod.load(args.config)), end="")
+    return EXIT_OK
+
+
+def _disk_health(args: argparse.Namespace) -> int:
+    from edge.appliance.diskcheck import run
+
+    health = run(config_mod.load(args.config).data_dir)
+    print(f"edge-disk-health: {health.device} {health.state}"
+          + (f": {'; '.join(health.reasons)}" if health.reasons else ""))
     return EXIT_OK
 
 

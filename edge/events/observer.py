@@ -19,10 +19,12 @@ from typing import Any, Callable
 
 from edge import faults
 from edge.config import EdgeConfig
+from edge.health.disk import ALARM_DISK_FAILING, ALARM_DISK_WARNING, disk_alarm_text
+from edge.health.disk import read as read_disk_health
 from edge.health.history import History
 from edge.health.system import disk_facts
 from edge.mqtt.outbox import Outbox
-from edge.record.index import Index
+from edge.record.index import NODE, Index
 from edge.runner import Runner
 
 logger = logging.getLogger(__name__)
@@ -30,7 +32,6 @@ logger = logging.getLogger(__name__)
 TURN_S = 0.5
 HOUSEKEEPING_S = 2.0  # alarms, the watch session, the outbox bound: not every turn
 DISK_CHECK_S = 10.0
-NODE = "node"  # channel_id of node-wide events (the disk)
 
 
 class Observer(Runner):
@@ -49,6 +50,7 @@ class Observer(Runner):
         self._cameras: dict[str, bool] | None = None
         self._platforms: dict[str, bool] = {}
         self._disk_low: bool | None = None
+        self._disk_state: str | None = None
         self._housekeeping_at = self._disk_at = 0.0
         self._store_error: str | None = None
 
@@ -129,6 +131,7 @@ class Observer(Runner):
 
     def _disk(self, now: float) -> bool:
         self._disk_at = now + DISK_CHECK_S
+        self._disk_health(now)
         try:
             facts = disk_facts(self.cfg.data_dir, self.cfg.storage)
         except OSError:
@@ -142,6 +145,22 @@ class Observer(Runner):
                        {"free_bytes": facts["free_bytes"], "free_percent": facts["free_percent"]},
                        now)
         return True
+
+    def _disk_health(self, now: float) -> None:
+        """The collector's verdict (edge-disk-health.timer) as node alarms: wearing, or
+        failing; each sent on by MQTT and to the platforms (AlarmMethod 6) when raised."""
+        assert self.index is not None
+        health = read_disk_health(self.cfg.data_dir)
+        state = health.state if health else "unknown"
+        if state == self._disk_state:
+            return
+        self._disk_state = state
+        with self._transaction():
+            for kind, when in ((ALARM_DISK_WARNING, "warning"), (ALARM_DISK_FAILING, "failing")):
+                if health is not None and state == when:
+                    self.index.raise_alarm(NODE, kind, disk_alarm_text(health), now)
+                else:
+                    self.index.clear_alarm(NODE, kind, now)
 
     def _housekeeping(self, now: float) -> None:
         assert self.history is not None

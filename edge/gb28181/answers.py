@@ -122,10 +122,14 @@ def device_status(node: Node, sn: int, channels: list[Channel], now: float,
     shows it); for one channel (``target``), that channel's own state."""
     recording = bool(channels) and all(c.recording for c in channels)
     online = target == node.id or all(c.online for c in channels)
+    # the node's own fault (its data disk) is the node's Status and Reason (A.2.6.5)
+    fault = node.fault if target == node.id else None
+    fields = [("Result", "OK"), ("Online", "ONLINE" if online else "OFFLINE"),
+              ("Status", "OK" if online and not fault else "ERROR")]
+    if fault:
+        fields.append(("Reason", fault))
     return render("Response", "DeviceStatus", sn, target, [
-        ("Result", "OK"), ("Online", "ONLINE" if online else "OFFLINE"),
-        ("Status", "OK" if online else "ERROR"), ("Encode", "ON" if online else "OFF"),
-        ("Record", "ON" if recording else "OFF"),
+        *fields, ("Encode", "ON" if online else "OFF"), ("Record", "ON" if recording else "OFF"),
         ("DeviceTime", format_local_time(now, node.timezone))], charset=node.charset)
 
 

@@ -44,6 +44,7 @@ class Node:
     firmware: str = "0.1.0"
     link: Link | None = None
     role: str = "device"  # or "platform": a lower platform with a catalog tree
+    fault: str | None = None  # the node's own fault (its data disk failing), for DeviceStatus
 
 
 # -- actions for the runner ---------------------------------------------------------

@@ -15,6 +15,9 @@ ALARM_TYPE_INTRUSION = "6"  # intrusion: in a zone the technician drew
 ALARM_TYPE_VIDEO_ABNORMAL = "11"  # video abnormal (quality diagnosis)
 ALARM_PRIORITY_DETECTION = "3"
 ALARM_PRIORITY_QUALITY = "2"  # as video loss: the camera needs a visit
+ALARM_METHOD_FAULT = "6"  # device fault; its types: 1 disk fault, 2 fan fault
+ALARM_TYPE_DISK_FAULT = "1"
+ALARM_PRIORITY_DISK_FAILING, ALARM_PRIORITY_DISK_WARNING = "1", "3"
 
 
 def catalog_changes(node: Node, sn: int, changed: list[Channel]) -> list[bytes]:
@@ -34,10 +37,11 @@ def video_loss_alarm(node: Node, sn: int, channel: Channel, now: float) -> bytes
 
 
 def video_alarm(node: Node, sn: int, channel_id: str, alarm_type: str, priority: str,
-                description: str, now: float) -> bytes:
-    """An alarm of the video-analysis method (5): detection and quality diagnosis."""
+                description: str, now: float, method: str = ALARM_METHOD_VIDEO) -> bytes:
+    """An alarm of the video-analysis method (5: detection and quality diagnosis), or of
+    another ``method`` with its type (6, device fault: the node's disk)."""
     return render("Notify", "Alarm", sn, channel_id, [
-        ("AlarmPriority", priority), ("AlarmMethod", ALARM_METHOD_VIDEO),
+        ("AlarmPriority", priority), ("AlarmMethod", method),
         ("AlarmTime", format_local_time(now, node.timezone)),
         ("AlarmDescription", description),
     ], render_group("Info", [("AlarmType", alarm_type)]), charset=node.charset)

@@ -35,9 +35,10 @@ from edge.gb28181.model import (
     ResetAlarm, SetGuard,
 )
 from edge.gb28181.notices import (
-    ALARM_PRIORITY_DETECTION, ALARM_PRIORITY_QUALITY, ALARM_TYPE_INTRUSION,
-    ALARM_TYPE_MOVING_TARGET, ALARM_TYPE_VIDEO_ABNORMAL, catalog_changes, video_alarm,
-    video_loss_alarm,
+    ALARM_METHOD_FAULT, ALARM_METHOD_VIDEO, ALARM_PRIORITY_DETECTION, ALARM_PRIORITY_DISK_FAILING,
+    ALARM_PRIORITY_DISK_WARNING, ALARM_PRIORITY_QUALITY, ALARM_TYPE_DISK_FAULT,
+    ALARM_TYPE_INTRUSION, ALARM_TYPE_MOVING_TARGET, ALARM_TYPE_VIDEO_ABNORMAL, catalog_changes,
+    video_alarm, video_loss_alarm,
 )
 from edge.gb28181.settings import PlatformOverride, RuntimeSettings
 from edge.gb28181.sip.framing import SipStreamBuffer
@@ -48,7 +49,8 @@ from edge.gb28181.sip.registration import (
 )
 from edge.gb28181.sip.subscription import Subscriptions
 from edge.gb28181.timesync import decide_step
-from edge.record.index import Index
+from edge.health.disk import ALARM_DISK_FAILING, ALARM_DISK_WARNING
+from edge.record.index import NODE, Index
 from edge.runner import Runner, survive
 from edge.uplink.meter import METER
 
@@ -439,10 +441,13 @@ class SipRunner(Runner):
         link = Link(upper.cfg.id, upper.cfg.host, upper.cfg.port, upper.cfg.sip_domain,
                     reg.expires_s, int(reg.keepalive_interval_s), reg.keepalive_timeout_count,
                     upper.cfg.allow_reboot)
+        faults = [a.message for a in self.index.alarms() if a.channel_id == NODE
+                  and a.kind in (ALARM_DISK_WARNING, ALARM_DISK_FAILING)] if self.index else []
         return Node(node.id, self.settings.name or node.name, node.timezone,
                     charset=upper.cfg.charset, firmware=__version__, link=link,
                     role=node.gb_role,
-                    model="edge-platform" if node.gb_role == "platform" else "edge-nvr")
+                    model="edge-platform" if node.gb_role == "platform" else "edge-nvr",
+                    fault=faults[0][:120] if faults else None)
 
     def _spans(self, channel_id: str, start: float, end: float) -> list[tuple[float, float]]:
         assert self.index is not None
@@ -544,28 +549,35 @@ class SipRunner(Runner):
         assert self.index is not None
         names = {c.id: c.name for c in self.cfg.cameras}
         zoned = {c.id for c in self.cfg.cameras if c.zones}
-        out: list[tuple[str, str, str, str, float]] = []
+        out: list[tuple[str, str, str, str, float, str]] = []
         for event in self.index.events_after(self._event_cursor, "detection"):
             self._event_cursor = event.id
             label = LABEL_NAMES.get(str(event.data.get("label")), str(event.data.get("label")))
             kind = ALARM_TYPE_INTRUSION if event.channel_id in zoned else ALARM_TYPE_MOVING_TARGET
             out.append((event.channel_id, kind, ALARM_PRIORITY_DETECTION,
-                        f"{label}: {names.get(event.channel_id, '')}", event.ts))
+                        f"{label}: {names.get(event.channel_id, '')}", event.ts,
+                        ALARM_METHOD_VIDEO))
         for alarm in self.index.alarms(open_only=False):
             if alarm.id > self._alarm_cursor:
                 self._alarm_cursor = alarm.id
                 if alarm.kind.startswith("quality_"):
                     out.append((alarm.channel_id, ALARM_TYPE_VIDEO_ABNORMAL,
-                                ALARM_PRIORITY_QUALITY, alarm.message, alarm.raised_ts))
+                                ALARM_PRIORITY_QUALITY, alarm.message, alarm.raised_ts,
+                                ALARM_METHOD_VIDEO))
+                elif alarm.kind in (ALARM_DISK_WARNING, ALARM_DISK_FAILING):
+                    out.append((self.cfg.node.id, ALARM_TYPE_DISK_FAULT,
+                                ALARM_PRIORITY_DISK_FAILING if alarm.kind == ALARM_DISK_FAILING
+                                else ALARM_PRIORITY_DISK_WARNING, alarm.message,
+                                alarm.raised_ts, ALARM_METHOD_FAULT))
         out = [a for a in out if a[0] not in self.settings.disarmed]
         mono = time.monotonic()
         for upper in self.uppers:
             if upper.reg.state is not State.REGISTERED:
                 continue
-            for channel_id, alarm_type, priority, description, ts in out:
+            for channel_id, alarm_type, priority, description, ts, method in out:
                 upper.sn += 1
                 body = video_alarm(self._node(upper), upper.sn, channel_id, alarm_type,
-                                   priority, description, ts)
+                                   priority, description, ts, method)
                 logger.info("platform=%s channel=%s alarm type %s sent", upper.cfg.id,
                             channel_id, alarm_type)
                 if upper.subs.has("Alarm", mono):

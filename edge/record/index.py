@@ -86,6 +86,8 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 
 
+NODE = "node"  # the channel_id of node-wide events and alarms (disk, data budget, 4G signal)
+
 @dataclass(frozen=True)
 class Segment:
     id: int

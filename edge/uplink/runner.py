@@ -19,7 +19,7 @@ from edge import faults
 from edge.config import EdgeConfig
 from edge.health.system import (default_route_interface, interface_address, interface_counters,
                                 modem_facts)
-from edge.record.index import Index
+from edge.record.index import NODE, Index
 from edge.runner import Runner
 from edge.uplink.budget import MB, PURPOSES, BudgetState, assess, billing_month, restricted
 from edge.uplink.meter import METER, Meter
@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 TURN_S = 5.0
 FLUSH_S = 60.0
 MODEM_S = 60.0
-NODE = "node"  # channel_id of node-wide alarms
 ALARM_WARNING, ALARM_OVER = "uplink_budget_warning", "uplink_over_budget"
 ALARM_WEAK_SIGNAL = "modem_signal_weak"
 MODEM_RESETS = "modem-resets.log"  # a line per reset by edge-modem-watchdog (the image)

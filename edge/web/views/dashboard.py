@@ -12,6 +12,7 @@ from flask import Blueprint, abort, redirect, render_template, request, send_fil
 from werkzeug.wrappers import Response
 
 from edge.health.system import disk_facts, system_facts, uplink_facts
+from edge.record.index import NODE
 from edge.retention.manager import ALARM_BELOW_MINIMUM
 from edge.retention.policy import kept_days
 from edge.quality.files import accept_path
@@ -21,7 +22,6 @@ from edge.web.views.events import day_bounds
 bp = Blueprint("dashboard", __name__)
 THUMBS = "thumbs"  # written by the thumbnail runner (edge/web/thumbs.py)
 QUALITY = "quality_"  # the alarms of quality diagnosis
-NODE = "node"  # channel_id of node-wide alarms (disk, data budget, 4G signal)
 
 
 @dataclass(frozen=True)
