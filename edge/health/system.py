@@ -20,6 +20,7 @@ import psutil
 
 from edge.config import StorageConfig
 from edge.digits import is_digits
+from edge.health.disk import read as read_disk_health
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,12 @@ def disk_facts(data_dir: Path, storage: StorageConfig) -> dict[str, Any]:
     usage = shutil.disk_usage(data_dir)
     free_percent = 100.0 * usage.free / usage.total if usage.total else 0.0
     low = free_percent < storage.min_free_percent or usage.free < storage.min_free_gb * 1e9
+    health = read_disk_health(data_dir)
     return {"path": str(data_dir), "total_bytes": usage.total, "free_bytes": usage.free,
-            "free_percent": round(free_percent, 2), "watermark": "low" if low else "ok"}
+            "free_percent": round(free_percent, 2), "watermark": "low" if low else "ok",
+            "health": None if health is None else {
+                "device": health.device, "state": health.state, "reasons": list(health.reasons),
+                "checked_ts": health.checked_ts}}
 
 
 def uplink_facts(interface: str = "", modem: bool = True) -> dict[str, Any]:

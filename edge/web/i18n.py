@@ -80,6 +80,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dash.node": ("节点", "Node"),
     "dash.disk": ("磁盘", "Disk"),
     "dash.disk_free": ("可用 {free} / 共 {total}", "{free} free of {total}"),
+    "dash.disk_health": ("磁盘健康", "Disk health"),
+    "disk.ok": ("正常", "good"),
+    "disk.unknown": ("无 SMART 数据 (仅看读写错误)", "no SMART data (I/O errors only)"),
+    "disk.warning": ("老化, 请安排更换", "wearing: plan a replacement"),
+    "disk.failing": ("即将损坏, 请立即更换", "failing: replace it now"),
     "dash.watermark_low": ("低于水位线, 正在删除最早录像", "below the watermark: the oldest "
                            "footage is being deleted"),
     "dash.days_kept": ("已保存 {days} 天 / 法定 {minimum} 天", "{days} of {minimum} legal "
