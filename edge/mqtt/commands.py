@@ -43,9 +43,14 @@ def parse_args(payload: bytes) -> dict[str, Any]:
 
 
 def reply_topic(requested: str | None, default: str) -> str:
-    """The MQTT 5 response topic if paho can publish to it, else ``default``."""
+    """The MQTT 5 response topic if it is the command's own reply topic or below it
+    (``<node>/cmd/<name>/reply/...``) and paho can publish to it; else ``default``. A reply
+    never goes anywhere else: a ResponseTopic naming a command topic, this node's or
+    another's, would make a client allowed one command send any (issue 22, finding 4)."""
     if (not requested or "+" in requested or "#" in requested or "\0" in requested
             or len(requested.encode("utf-8", "replace")) > MAX_TOPIC_BYTES):
+        return default
+    if requested != default and not requested.startswith(default + "/"):
         return default
     return requested
 

@@ -236,16 +236,28 @@ def test_commands_allow_list_audit_snapshot_and_response_topic(
     config = node(tmp_path, broker, [(CAM, cam.url("/a"))],
                   allowed_commands=["ping", "snapshot", "health"])
     daemon = Daemon(config).start()
-    sub = Subscriber(broker, [f"{BASE}/#", "ops/replies/#"], client_id="cmd-sub")
+    other = "edge/34020000001180000099/cmd/reload-config"  # another node's command topic
+    sub = Subscriber(broker, [f"{BASE}/#", other], client_id="cmd-sub")
     try:
         wait_for(lambda: sub.on(f"{BASE}/status")[-1:] == [b"online"], 20, "online")
         props = Properties(PacketTypes.PUBLISH)
-        props.ResponseTopic = "ops/replies/1"
+        props.ResponseTopic = f"{BASE}/cmd/ping/reply/1"  # a per-request reply topic
         props.CorrelationData = b"req-1"
         sub.client.publish(f"{BASE}/cmd/ping", b"{}", qos=1, properties=props)
-        wait_for(lambda: sub.on("ops/replies/1"), 10, "the ping reply")
-        [reply] = [m for m in sub.messages if m.topic == "ops/replies/1"]
+        wait_for(lambda: sub.on(f"{BASE}/cmd/ping/reply/1"), 10, "the ping reply")
+        [reply] = [m for m in sub.messages if m.topic == f"{BASE}/cmd/ping/reply/1"]
         assert json.loads(reply.payload)["ok"] and reply.properties.CorrelationData == b"req-1"
+        # a reply never lands on a command topic, this node's or another's: it goes to the
+        # command's own reply topic instead
+        for hostile in (f"{BASE}/cmd/reload-config", other, "ops/replies/1"):
+            props = Properties(PacketTypes.PUBLISH)
+            props.ResponseTopic = hostile
+            props.CorrelationData = hostile.encode()
+            sub.client.publish(f"{BASE}/cmd/ping", b"{}", qos=1, properties=props)
+            wait_for(lambda: [m for m in sub.messages if m.topic == f"{BASE}/cmd/ping/reply"
+                              and m.properties.CorrelationData == hostile.encode()], 10,
+                     f"the reply meant for {hostile} on the ping's own reply topic")
+        assert not sub.on(f"{BASE}/cmd/reload-config") and not sub.on(other)
         sub.client.publish(f"{BASE}/cmd/reload-config", b"{}", qos=1)  # not allowed here
         wait_for(lambda: sub.on(f"{BASE}/cmd/reload-config/reply"), 10, "the refusal")
         refusal = json.loads(sub.on(f"{BASE}/cmd/reload-config/reply")[0])

@@ -46,7 +46,9 @@ def test_command_payloads() -> None:
 
 
 @pytest.mark.parametrize("requested, expected", [
-    ("ops/replies/7", "ops/replies/7"), ("a/#", "d"), ("a/+/b", "d"), ("", "d"), (None, "d"),
-    ("a\0b", "d"), ("x" * 2000, "d")])
+    ("d/7", "d/7"), ("d", "d"), ("a/#", "d"), ("a/+/b", "d"), ("", "d"), (None, "d"),
+    ("d/a\0b", "d"), ("d/" + "x" * 2000, "d"),
+    # only under the command's own reply topic: never another command, here or elsewhere
+    ("ops/replies/7", "d"), ("dd", "d"), ("edge/n1/cmd/reload-config", "d")])
 def test_reply_topics_paho_would_refuse_fall_back(requested: str | None, expected: str) -> None:
     assert reply_topic(requested, "d") == expected
