@@ -12,9 +12,13 @@ import secrets
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Response, abort, g, jsonify, redirect, render_template, request, \
     session, url_for
+
+from werkzeug.routing import IntegerConverter
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from edge import __version__
 from edge.config import EdgeConfig
@@ -22,6 +26,7 @@ from edge.record.index import Index
 from edge.web.accounts import Accounts, User
 from edge.web.context import Context
 from edge.web.i18n import LANGUAGES, MESSAGES, for_scripts, translate
+from edge.web.params import MAX_ID, ParamError, parse_day, parse_id, parse_month
 
 OPEN_ENDPOINTS = {"auth.login", "auth.setup", "auth.language", "static", "healthz"}
 CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
@@ -40,6 +45,7 @@ def create_app(cfg: EdgeConfig, config_path: Path) -> Flask:
         SESSION_COOKIE_SECURE=bool(cfg.web.tls_cert), MAX_CONTENT_LENGTH=1 << 20,
         TEMPLATES_AUTO_RELOAD=False)
     app.extensions["edge"] = ctx
+    app.url_map.converters["id"] = IdConverter  # before the blueprints' rules use it
 
     from edge.web.views import (
         auth, compliance, dashboard, events, export, live, playback, settings, system, users,
@@ -54,6 +60,7 @@ def create_app(cfg: EdgeConfig, config_path: Path) -> Flask:
     app.add_url_rule("/healthz", "healthz", lambda: Response("ok", mimetype="text/plain"))
     for code in (400, 403, 404, 413):
         app.register_error_handler(code, _error)
+    app.register_error_handler(ParamError, _bad_param)
     app.jinja_env.globals.update(_=_t, label=_label, version=__version__, i18n_json=_i18n_json)
     app.context_processor(lambda: {"user": g.get("user"), "csrf": session.get("csrf", ""),
                                    "lang": _lang(), "node": cfg.node,
@@ -103,6 +110,41 @@ def require_camera(channel: str) -> None:
         abort(404)
     if not current_user().sees(channel):
         abort(403)
+
+
+def require_owner(channel: str) -> None:
+    """The one rule for an object that belongs to a channel (an event, an alarm, a
+    picture): a camera's objects for those who see that camera; the node's and the
+    platforms' for those who see every camera. Otherwise 404, as for an object that does
+    not exist, so IDs cannot be probed."""
+    user = current_user()
+    if context().cfg.camera(channel) is not None:
+        if not user.sees(channel):
+            abort(404)
+    elif user.cameras is not None:
+        abort(404)
+
+
+def back(default: str) -> WerkzeugResponse:
+    """Redirect to the page the request came from when it is this site's, else ``default``
+    (a Referer naming another host is never followed)."""
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc == request.host and referrer.scheme in ("http", "https"):
+        return redirect(urlunsplit(("", "", referrer.path or "/", referrer.query, "")))
+    return redirect(default)
+
+
+def arg_day(name: str) -> tuple[float, float, str] | None:
+    """A ``YYYY-MM-DD`` query argument of this era, or None; 400 with a message if bad."""
+    return parse_day(request.args.get(name), context().cfg.node.timezone, name)
+
+
+def arg_month(name: str) -> tuple[float, float, str] | None:
+    return parse_month(request.args.get(name), context().cfg.node.timezone, name)
+
+
+def arg_id(name: str) -> int | None:
+    return parse_id(request.args.get(name), name)
 
 
 def visible_cameras() -> list[Any]:
@@ -185,6 +227,19 @@ def _close_db(_exc: BaseException | None) -> None:
     index = g.pop("index", None)
     if index is not None:
         index.close()
+
+
+class IdConverter(IntegerConverter):
+    """``<id:name>``: a row ID that fits SQLite's integer (a larger one is a 404)."""
+
+    def __init__(self, url_map: Any) -> None:
+        super().__init__(url_map, max=MAX_ID)
+
+
+def _bad_param(exc: ParamError) -> Any:
+    if request.path.startswith("/api/"):
+        return jsonify({"error": str(exc)}), 400
+    return render_template("error.html", message=str(exc), code=400), 400
 
 
 def _error(exc: Any) -> Any:

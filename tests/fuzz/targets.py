@@ -246,6 +246,26 @@ def tap(data: bytes) -> None:
 TARGETS["tap"] = Target("tap", tap)
 
 
+def query_params(data: bytes) -> None:
+    """A query string's dates, months and IDs (edge/web/params.py), as the web UI parses
+    them before any use."""
+    from edge.web.params import parse_day, parse_id, parse_month
+
+    text = _text(data)
+    parse_day(text, "Asia/Shanghai", "from")
+    parse_month(text, "Asia/Shanghai", "month")
+    parse_id(text, "before")
+
+
+def _param_error() -> type[BaseException]:
+    from edge.web.params import ParamError
+
+    return ParamError
+
+
+TARGETS["query_params"] = Target("query_params", query_params, (_param_error(),))
+
+
 _WEB: dict[str, object] = {}
 WEB_ROUTES = [("POST", "/settings"), ("POST", "/export"), ("GET", "/api/timeline/{c}"),
               ("GET", "/events"), ("GET", "/playback"), ("GET", "/compliance"),

@@ -338,7 +338,7 @@ def test_a_detection_shows_its_picture_to_those_who_may_see_its_camera(app: Flas
     assert admin.get(f"/events/{sneaky}/picture").status_code == 404  # outside snapshots/
     assert admin.get("/events/999999/picture").status_code == 404
     viewer = signed_in(app, "guard")  # camera 1 only
-    assert viewer.get(f"/events/{seen}/picture?crop=1").status_code == 403
+    assert viewer.get(f"/events/{seen}/picture?crop=1").status_code == 404  # as if absent
     assert f"/events/{seen}/picture" not in viewer.get("/events").get_data(as_text=True)
 
 
@@ -428,3 +428,61 @@ max_bundle_mb = 1
     page = admin.get("/system").get_data(as_text=True)
     assert "edge-update.path" in page and 'http-equiv="refresh"' not in page
     assert "上传并升级" in page
+
+
+def test_a_camera_limited_operator_acknowledges_only_its_cameras_events(app: Flask) -> None:
+    """Issue 22, finding 5: the event's or alarm's channel is checked, and an object the
+    user may not touch answers as one that does not exist (no ID oracle)."""
+    index = Index(app.extensions["edge"].cfg.data_dir)
+    Accounts(index.db).add("oper1", PASSWORD, "operator", cameras=[CAM1])
+    now = time.time()
+    mine = index.add_event(CAM1, now, "camera_offline", {"name": "a"})
+    theirs = index.add_event(CAM2, now, "camera_offline", {"name": "b"})
+    nodes = index.add_event("node", now, "disk_low", {})
+    index.raise_alarm(CAM2, "retention_below_minimum", "only 59 days kept", now)
+    alarm = index.alarms()[-1].id
+    index.close()
+    oper = signed_in(app, "oper1")
+    token = csrf(oper)
+    assert oper.post(f"/events/{mine}/ack", data={"csrf": token}).status_code == 302
+    for path in (f"/events/{theirs}/ack", f"/events/{nodes}/ack", f"/alarms/{alarm}/ack",
+                 "/events/99999999/ack"):
+        assert oper.post(path, data={"csrf": token}).status_code == 404, path
+    index = Index(app.extensions["edge"].cfg.data_dir, readonly=True)
+    acked = {e.id: e.acked_by for e in index.events(now - 10, now + 10, None, None, False, 100, None)}
+    index.close()
+    assert acked[mine] == "oper1" and acked[theirs] is None and acked[nodes] is None
+    admin = signed_in(app, "admin")
+    assert admin.post(f"/alarms/{alarm}/ack", data={"csrf": csrf(admin)}).status_code == 302
+
+
+def test_a_redirect_back_never_leaves_the_site(app: Flask) -> None:
+    """Finding 12: the Referer is followed only when it names this site."""
+    index = Index(app.extensions["edge"].cfg.data_dir)
+    ids = [index.add_event(CAM1, time.time(), "camera_offline", {}) for _ in range(3)]
+    index.close()
+    admin = signed_in(app, "admin")
+    token = csrf(admin)
+    away = admin.post(f"/events/{ids[0]}/ack", data={"csrf": token},
+                      headers={"Referer": "https://evil.example/phish"})
+    assert away.headers["Location"] == "/events"
+    home = admin.post(f"/events/{ids[1]}/ack", data={"csrf": token},
+                      headers={"Referer": "http://localhost/events?kind=camera_offline"})
+    assert home.headers["Location"] == "/events?kind=camera_offline"
+    sneaky = admin.post(f"/events/{ids[2]}/ack", data={"csrf": token},
+                        headers={"Referer": "//evil.example/x"})
+    assert sneaky.headers["Location"] == "/events"
+
+
+@pytest.mark.parametrize("path", [
+    "/events/99999999999999999999999/picture", "/events?before=99999999999999999999999",
+    "/events?to=9999-12-31", "/events?from=0001-01-01", "/events?from=２０２６-01-01",
+    "/playback?day=9999-12-31", "/compliance?month=9999-12", "/compliance.csv?month=12-2026",
+    "/audit?from=2026-13-01"])
+def test_crafted_parameters_get_a_400_or_404_never_a_500(app: Flask, path: str) -> None:
+    """Finding 9: one bounded parser for query-string numbers and dates."""
+    answer = signed_in(app, "admin").get(path)
+    assert answer.status_code in (400, 404), (path, answer.status_code)
+    if answer.status_code == 400:
+        assert re.search(r"<p>(from|to|day|month|before): (日期|年份|不是有效编号)",
+                         answer.get_data(as_text=True)), answer.get_data(as_text=True)[-400:]

@@ -9,31 +9,28 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, render_template
 
 from edge.health.availability import online_rate
 from edge.health.compliance import Row, Totals, row, totals
 from edge.health.history import History
 from edge.record.coverage import clip, merge_ranges
 from edge.retention.policy import kept_days
-from edge.web.app import audit, context, db, require, visible_cameras
+from edge.web.app import arg_month, audit, context, db, require, visible_cameras
 
 bp = Blueprint("compliance", __name__)
 
 
-def month_bounds(month: str | None, tz: str) -> tuple[float, float, str]:
-    zone = ZoneInfo(tz)
-    try:
-        first = datetime.strptime(month or "", "%Y-%m").replace(tzinfo=zone)
-    except ValueError:
-        first = datetime.now(zone).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+def this_month(tz: str) -> tuple[float, float, str]:
+    first = datetime.now(ZoneInfo(tz)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     after = first.replace(year=first.year + first.month // 12, month=first.month % 12 + 1)
     return first.timestamp(), after.timestamp(), first.strftime("%Y-%m")
 
 
-def sheet(month: str | None) -> tuple[list[Row], Totals, str]:
+def sheet() -> tuple[list[Row], Totals, str]:
+    """The ``month`` of the query (default: this one)."""
     cfg = context().cfg
-    start, end, label = month_bounds(month, cfg.node.timezone)
+    start, end, label = arg_month("month") or this_month(cfg.node.timezone)
     now = time.time()
     end = min(end, now)
     index = db()
@@ -54,14 +51,14 @@ def sheet(month: str | None) -> tuple[list[Row], Totals, str]:
 @bp.route("/compliance")
 def index() -> str:
     require("compliance")
-    rows, total, month = sheet(request.args.get("month"))
+    rows, total, month = sheet()
     return render_template("compliance.html", rows=rows, total=total, month=month)
 
 
 @bp.route("/compliance.csv")
 def as_csv() -> Response:
     require("compliance")
-    rows, total, month = sheet(request.args.get("month"))
+    rows, total, month = sheet()
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["通道编号 channel", "名称 name", "重点区域 key area", "在线率 online rate",

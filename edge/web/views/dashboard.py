@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, render_template, request, send_file, url_for
 from werkzeug.wrappers import Response
 
 from edge.health.system import disk_facts, system_facts, uplink_facts
@@ -16,8 +16,8 @@ from edge.record.index import NODE
 from edge.retention.manager import ALARM_BELOW_MINIMUM
 from edge.retention.policy import kept_days
 from edge.quality.files import accept_path
-from edge.web.app import audit, context, db, require, require_camera, visible_cameras
-from edge.web.views.events import day_bounds
+from edge.web.app import audit, back, context, db, require, require_camera, visible_cameras
+from edge.web.views.events import today as local_today
 
 bp = Blueprint("dashboard", __name__)
 THUMBS = "thumbs"  # written by the thumbnail runner (edge/web/thumbs.py)
@@ -54,7 +54,7 @@ def tiles(status: dict[str, Any] | None) -> list[Tile]:
     live = {c["id"]: c for c in (status or {}).get("cameras", [])}
     open_alarms = index.alarms()
     now = time.time()
-    today = day_bounds(None, cfg.node.timezone)[0]
+    today = local_today(cfg.node.timezone)[0]
     seen: dict[str, dict[str, int]] = {}
     for event in index.events(today, now, [c.id for c in visible_cameras()], ["detection"],
                               limit=10_000):
@@ -123,7 +123,7 @@ def accept_view(channel: str) -> Response:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch()
     audit("quality_accept_view", channel=channel)
-    return redirect(request.referrer or url_for("dashboard.index"))
+    return back(url_for("dashboard.index"))
 
 
 @bp.route("/api/thumb/<channel>.jpg")

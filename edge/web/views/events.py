@@ -9,12 +9,12 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, render_template, request, send_file, url_for
 from werkzeug.wrappers import Response
 
 from edge.timefmt import format_time
-from edge.web.app import audit, context, current_user, db, require, require_camera, \
-    visible_cameras
+from edge.web.app import arg_day, arg_id, audit, back, context, current_user, db, require, \
+    require_owner, visible_cameras
 
 bp = Blueprint("events", __name__)
 KINDS = ("detection", "camera_offline", "camera_online", "platform_registered",
@@ -24,23 +24,25 @@ SNAPSHOTS = "snapshots"
 PAGE = 100
 
 
-def day_bounds(day: str | None, tz: str) -> tuple[float, float, str]:
-    """[start, end) of a local day given as YYYY-MM-DD (default: today)."""
+def today(tz: str) -> tuple[float, float, str]:
+    """[start, end) of the local day today."""
     zone = ZoneInfo(tz)
-    try:
-        moment = datetime.strptime(day or "", "%Y-%m-%d").replace(tzinfo=zone)
-    except ValueError:
-        moment = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
-    nxt = moment + timedelta(days=1)
-    return moment.timestamp(), nxt.timestamp(), moment.strftime("%Y-%m-%d")
+    moment = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    return moment.timestamp(), (moment + timedelta(days=1)).timestamp(), moment.strftime("%Y-%m-%d")
+
+
+def day_range() -> tuple[float, float, str, str]:
+    """The ``from`` and ``to`` days of the query (``to`` defaults to ``from``, both to today)."""
+    first = arg_day("from") or today(context().cfg.node.timezone)
+    last = arg_day("to") or first
+    return first[0], last[1], first[2], last[2]
 
 
 @bp.route("/events")
 def index() -> str:
     cfg = context().cfg
     tz = cfg.node.timezone
-    start, _, first_day = day_bounds(request.args.get("from"), tz)
-    _, end, last_day = day_bounds(request.args.get("to") or request.args.get("from"), tz)
+    start, end, first_day, last_day = day_range()
     cams = visible_cameras()
     channel = request.args.get("channel", "")
     kind = request.args.get("kind", "")
@@ -48,7 +50,7 @@ def index() -> str:
     if current_user().cameras is None:
         allowed += [p.id for p in cfg.platforms] + ["node"]
     channels = [channel] if channel in allowed else allowed
-    before = request.args.get("before", type=int)
+    before = arg_id("before")
     events = db().events(start, end, channels, [kind] if kind in KINDS else None,
                          request.args.get("open") == "1", PAGE, before)
     what = request.args.get("label", "")
@@ -66,14 +68,14 @@ def index() -> str:
                            fmt=lambda ts: format_time(ts, tz) if ts else "")
 
 
-@bp.route("/events/<int:event_id>/picture")
+@bp.route("/events/<id:event_id>/picture")
 def picture(event_id: int) -> Response:
     """A detection's picture: ``?crop=1`` the object alone (the list shows it), else the
     whole frame with its box (audited: it shows the scene)."""
     event = db().event(event_id)
     if event is None or not event.snapshot_path:
         abort(404)
-    require_camera(event.channel_id)
+    require_owner(event.channel_id)
     folder = (context().cfg.data_dir / SNAPSHOTS).resolve()
     path = (context().cfg.data_dir / event.snapshot_path).resolve()
     if not path.is_relative_to(folder):
@@ -88,14 +90,24 @@ def picture(event_id: int) -> Response:
     return send_file(path, mimetype="image/jpeg", max_age=3600)
 
 
-@bp.route("/<any(events, alarms):kind>/<int:item_id>/ack", methods=["POST"])
+@bp.route("/<any(events, alarms):kind>/<id:item_id>/ack", methods=["POST"])
 def ack(kind: str, item_id: int) -> Response:
-    """Acknowledged by whom and when (in the row, and in the audit log)."""
+    """Acknowledged by whom and when (in the row, and in the audit log); only by those
+    who may see the event's or alarm's channel."""
     require("ack")
     index = db()
+    if kind == "events":
+        event = index.event(item_id)
+        channel = event.channel_id if event else None
+    else:
+        channel = next((a.channel_id for a in index.alarms(open_only=False) if a.id == item_id),
+                       None)
+    if channel is None:
+        abort(404)
+    require_owner(channel)
     done = (index.ack_event if kind == "events" else index.ack_alarm)(
         item_id, current_user().name, time.time())
     if not done:
         abort(404)
     audit("ack_event" if kind == "events" else "ack_alarm", id=item_id)
-    return redirect(request.referrer or url_for("events.index"))
+    return back(url_for("events.index"))

@@ -15,8 +15,8 @@ from flask import Blueprint, Response, jsonify, render_template, request, stream
 from edge.command import edge_argv
 from edge.record.coverage import clip, merge_ranges
 from edge.timefmt import format_time
-from edge.web.app import audit, context, db, require_camera, visible_cameras
-from edge.web.views.events import day_bounds
+from edge.web.app import arg_day, audit, context, db, require_camera, visible_cameras
+from edge.web.views.events import today
 
 bp = Blueprint("playback", __name__)
 HEADER_WAIT_S = 15.0
@@ -30,12 +30,12 @@ def index() -> str:
     channel = request.args.get("channel") or (cams[0].id if cams else "")
     if cams and channel not in {c.id for c in cams}:
         channel = cams[0].id
-    start, end, day = day_bounds(request.args.get("day"), cfg.node.timezone)
+    start, end, day = arg_day("day") or today(cfg.node.timezone)
     oldest = db().oldest(channel) if channel else None
     return render_template("playback.html", cameras=cams, channel=channel, day=day,
                            day_start=start, day_end=end, at=request.args.get("at", ""),
                            oldest_day=format_time(oldest, cfg.node.timezone)[:10] if oldest
-                           else day, today=day_bounds(None, cfg.node.timezone)[2])
+                           else day, today=today(cfg.node.timezone)[2])
 
 
 def _number(name: str) -> float:

@@ -16,7 +16,7 @@ from edge.digits import is_digits
 from edge.timefmt import format_time
 from edge.web.accounts import ROLES, AccountError
 from edge.web.app import accounts, audit, context, db, require
-from edge.web.views.events import day_bounds
+from edge.web.views.events import day_range
 
 bp = Blueprint("users", __name__)
 
@@ -63,9 +63,7 @@ def index() -> Response | str:
 
 
 def _audit_rows() -> list[tuple[float, str, str, dict[str, object]]]:
-    tz = context().cfg.node.timezone
-    start, _, _ = day_bounds(request.args.get("from"), tz)
-    _, end, _ = day_bounds(request.args.get("to") or request.args.get("from"), tz)
+    start, end, _, _ = day_range()
     return db().audit_log(start, end, request.args.get("actor") or None,
                           request.args.get("action") or None, limit=20_000)
 
@@ -75,8 +73,7 @@ def audit_page() -> str:
     require("audit")
     tz = context().cfg.node.timezone
     rows = list(reversed(_audit_rows()))  # newest first on screen
-    _, _, first = day_bounds(request.args.get("from"), tz)
-    _, _, last = day_bounds(request.args.get("to") or request.args.get("from"), tz)
+    _, _, first, last = day_range()
     return render_template("audit.html", rows=rows[:1000], total=len(rows), first_day=first,
                            last_day=last, fmt=lambda ts: format_time(ts, tz),
                            detail=lambda d: json.dumps(d, ensure_ascii=False))
