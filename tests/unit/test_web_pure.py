@@ -100,3 +100,20 @@ def test_passwords_accounts_and_lockout() -> None:
 def test_a_url_password_shown_as_stars_is_kept(submitted: str, original: str | None,
                                                 expected: str) -> None:
     assert merge_url(submitted, original) == expected
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_text() -> None:
+    """Issue 22, finding 8: a camera named =HYPERLINK(...) is a name, not a formula."""
+    import csv
+    import io
+
+    from edge.web.sheet import csv_text
+
+    names = ["=HYPERLINK(\"http://x\",\"y\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx",
+             "村口", "a=b"]
+    text = csv_text([[n, -1.5, 3] for n in names])
+    assert text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text[1:])))
+    assert [r[0] for r in rows] == ["'=HYPERLINK(\"http://x\",\"y\")", "'+1", "'-2+3",
+                                    "'@SUM(A1)", "'\tx", "'\rx", "村口", "a=b"]
+    assert all(r[1:] == ["-1.5", "3"] for r in rows)  # numbers stay numbers

@@ -3,8 +3,6 @@ per camera; the key-area total against 98 %), as a page, a CSV and an A4 print."
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -17,6 +15,7 @@ from edge.health.history import History
 from edge.record.coverage import clip, merge_ranges
 from edge.retention.policy import kept_days
 from edge.web.app import arg_month, audit, context, db, require, visible_cameras
+from edge.web.sheet import csv_text
 
 bp = Blueprint("compliance", __name__)
 
@@ -59,22 +58,20 @@ def index() -> str:
 def as_csv() -> Response:
     require("compliance")
     rows, total, month = sheet()
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["通道编号 channel", "名称 name", "重点区域 key area", "在线率 online rate",
-                     "完好率 working rate", "统计小时 observed h", "录像小时 recorded h", "缺口 gaps",
-                     "保存天数 days kept", "法定天数 legal days", "完好 in order"])
+    lines: list[list[object]] = [[
+        "通道编号 channel", "名称 name", "重点区域 key area", "在线率 online rate",
+        "完好率 working rate", "统计小时 observed h", "录像小时 recorded h", "缺口 gaps",
+        "保存天数 days kept", "法定天数 legal days", "完好 in order"]]
     for r in rows:
-        writer.writerow([r.id, r.name, "是" if r.key_area else "否",
-                         "" if r.online_rate is None else f"{r.online_rate:.4f}",
-                         "" if r.working_rate is None else f"{r.working_rate:.4f}", r.observed_h,
-                         r.recorded_h, r.gaps, r.days_kept, r.legal_min_days,
-                         "" if r.in_order is None else ("是" if r.in_order else "否")])
-    writer.writerow([])
-    writer.writerow(["重点区域完好率 key-area in order",
-                     "" if total.key_in_order is None else f"{total.key_in_order:.4f}",
-                     "目标 target 0.98"])
+        lines.append([r.id, r.name, "是" if r.key_area else "否",
+                      "" if r.online_rate is None else f"{r.online_rate:.4f}",
+                      "" if r.working_rate is None else f"{r.working_rate:.4f}", r.observed_h,
+                      r.recorded_h, r.gaps, r.days_kept, r.legal_min_days,
+                      "" if r.in_order is None else ("是" if r.in_order else "否")])
+    lines += [[], ["重点区域完好率 key-area in order",
+                   "" if total.key_in_order is None else f"{total.key_in_order:.4f}",
+                   "目标 target 0.98"]]
     audit("compliance_export", month=month)
-    return Response("\ufeff" + out.getvalue(), mimetype="text/csv", headers={
+    return Response(csv_text(lines), mimetype="text/csv", headers={
         "Content-Disposition": f"attachment; filename=compliance-{context().cfg.node.id}-"
                                f"{month}.csv"})

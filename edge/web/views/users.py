@@ -5,8 +5,6 @@ searchable and downloadable as CSV (统一日志)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 
@@ -16,6 +14,7 @@ from edge.digits import is_digits
 from edge.timefmt import format_time
 from edge.web.accounts import ROLES, AccountError
 from edge.web.app import accounts, audit, context, db, require
+from edge.web.sheet import csv_text
 from edge.web.views.events import day_range
 
 bp = Blueprint("users", __name__)
@@ -83,12 +82,9 @@ def audit_page() -> str:
 def audit_csv() -> Response:
     require("audit")
     tz = context().cfg.node.timezone
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["时间 time", "操作者 actor", "操作 action", "详情 detail"])
-    for ts, actor, action, detail in _audit_rows():
-        writer.writerow([format_time(ts, tz), actor, action, json.dumps(detail, ensure_ascii=False)])
-    audit("audit_export", rows=out.getvalue().count("\n") - 1)
-    # a BOM, so that Excel on the room's PC reads the Chinese right
-    return Response("\ufeff" + out.getvalue(), mimetype="text/csv", headers={
+    rows = [[format_time(ts, tz), actor, action, json.dumps(detail, ensure_ascii=False)]
+            for ts, actor, action, detail in _audit_rows()]
+    audit("audit_export", rows=len(rows))
+    return Response(csv_text([["时间 time", "操作者 actor", "操作 action", "详情 detail"], *rows]),
+                    mimetype="text/csv", headers={
         "Content-Disposition": f"attachment; filename=audit-{context().cfg.node.id}.csv"})
