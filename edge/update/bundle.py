@@ -67,7 +67,14 @@ def version_key(version: str) -> tuple[int, ...]:
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
     """A raw 32-byte key written as 64 hex digits (what ``tools/make_bundle.py`` prints)."""
-    text = path.read_text(encoding="ascii").strip()
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        raise BundleError(f"本机没有升级公钥 {path}, 无法校验升级包: 镜像构建时用 UPDATE_PUBLIC_KEY 放入 "
+                          f"no update key at {path}: this box cannot check any bundle (build the "
+                          "image with UPDATE_PUBLIC_KEY)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path}: 无法读取升级公钥 cannot read the update key: {exc}") from None
     if not re.fullmatch(r"[0-9a-fA-F]{64}", text):
         raise BundleError(f"{path}: 不是 ed25519 公钥 not an ed25519 public key (64 hex digits)")
     return Ed25519PublicKey.from_public_bytes(bytes.fromhex(text))

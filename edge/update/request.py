@@ -65,13 +65,13 @@ def submit(cfg: EdgeConfig, bundle: Path, allow_downgrade: bool, by: str) -> Man
     """Check ``bundle`` (a file in ``updates/``) and ask for it to be installed; raises
     BundleError/UpdateError (the file is then removed) when it cannot be."""
     folder = updates_dir(cfg.data_dir)
-    try:
+    try:  # refused or failed, for whatever reason: the upload never stays
         if busy(cfg.data_dir):
             raise UpdateError("另一次升级正在进行 another update is in progress")
         with tempfile.TemporaryDirectory(dir=folder, prefix=".check-") as tmp:
             manifest = verify(bundle, load_public_key(Path(cfg.update.public_key)), Path(tmp))
         check_version(manifest.version, __version__, allow_downgrade)
-    except (BundleError, UpdateError):
+    except BaseException:
         bundle.unlink(missing_ok=True)
         raise
     kept = folder / f"edge-{manifest.version}.bundle"

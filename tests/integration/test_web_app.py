@@ -407,6 +407,13 @@ max_bundle_mb = 1
     updates = cfg.data_dir / "updates"
     assert not (updates / "request.json").exists()
     assert not list(updates.glob("*.bundle"))  # refused uploads are not kept
+    # without the box's update key (an image built without UPDATE_PUBLIC_KEY): a clear
+    # message, and nothing left on disk (issue 22, finding 10)
+    (tmp_path / "update.pub").rename(tmp_path / "away.pub")
+    answer = upload(admin, good.read_bytes())
+    assert answer.status_code == 200 and "本机没有升级公钥" in answer.get_data(as_text=True)
+    assert not list(updates.glob("*.bundle"))
+    (tmp_path / "away.pub").rename(tmp_path / "update.pub")
 
     page = upload(admin, good.read_bytes()).get_data(as_text=True)
     assert "升级包已通过校验" in page and 'http-equiv="refresh"' in page
@@ -416,7 +423,7 @@ max_bundle_mb = 1
     assert request.bundle == updates / "edge-9.0.0.bundle" and request.bundle.read_bytes() == \
         good.read_bytes() and request.by == "web:admin" and not request.allow_downgrade
     actions = [(actor, action) for actor, action, _ in audit(app)]
-    assert actions.count(("web:admin", "update_refused")) == 3  # tampered, old, busy
+    assert actions.count(("web:admin", "update_refused")) == 4  # tampered, old, no key, busy
     assert ("web:admin", "update_requested") in actions
     # nobody takes it (no edge-update.path here): after TAKE_S the page says so, and a new
     # upload may replace it
