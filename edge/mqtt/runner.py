@@ -61,6 +61,7 @@ HEALTH_MIN_GAP_S = 5.0  # "at once on important changes", but not a storm
 RECONNECT_MAX_S = 60.0
 STOP_FLUSH_S = 3.0
 SNAPSHOT_TIMEOUT_S = 20.0
+CHILD_COMMANDS = 2  # commands whose child process may run at once (snapshot, update)
 DAY_S = 86_400.0
 UNSUPPORTED_PROTOCOL = "Unsupported protocol version"  # paho's reading of a 3.1.1 CONNACK 1
 SESSION_FIELDS = ("channel", "kind", "transport", "state", "bytes", "started_ts")  # per platform
@@ -129,6 +130,7 @@ class MqttRunner(Runner):
         self.started = time.time()
         self.protocol = mqtt.MQTTv311 if self.m.protocol == "3.1.1" else mqtt.MQTTv5
         self.client: mqtt.Client | None = None
+        self._children = threading.BoundedSemaphore(CHILD_COMMANDS)
         self.connected = False
         self._answered = False
         self.last_error: str | None = None
@@ -493,13 +495,30 @@ class MqttRunner(Runner):
         elif name in HELD_OVER_BUDGET and self._restricted() and not args.get("force"):
             self._reply(reply_to, correlation, {"ok": False, "error": HELD_OVER_BUDGET[name]})
         elif name == "snapshot":
-            threading.Thread(target=self._snapshot, name="mqtt-snapshot", daemon=True,
-                             args=(str(args.get("channel", "")), reply_to, correlation)).start()
+            self._spawn(self._snapshot, (str(args.get("channel", "")), reply_to, correlation),
+                        reply_to, correlation)
         elif name == "reload-config":
             self._reload(reply_to, correlation)
         elif name == "update":
-            threading.Thread(target=self._update, name="mqtt-update", daemon=True,
-                             args=(args, reply_to, correlation)).start()
+            self._spawn(self._update, (args, reply_to, correlation), reply_to, correlation)
+
+    def _spawn(self, work: Callable[..., None], args: tuple[Any, ...], reply_to: str,
+               correlation: bytes | None) -> None:
+        """A command whose work runs a child process, in a thread of its own; at most
+        CHILD_COMMANDS at once (eight snapshots asked at once made eight processes), the
+        rest refused with a reply that says so."""
+        if not self._children.acquire(blocking=False):
+            self._reply(reply_to, correlation, {
+                "ok": False, "error": f"busy: {CHILD_COMMANDS} commands are running; try again"})
+            return
+
+        def run() -> None:
+            try:
+                work(*args)
+            finally:
+                self._children.release()
+
+        threading.Thread(target=run, name=f"mqtt-{work.__name__.strip('_')}", daemon=True).start()
 
     def _restricted(self) -> bool:
         return bool(self.status().get("uplink", {}).get("budget", {}).get("restricted"))

@@ -274,6 +274,23 @@ def test_commands_allow_list_audit_snapshot_and_response_topic(
         with av.open(str(picture)) as container:
             frame = next(container.decode(video=0))
         assert (frame.width, frame.height) == (640, 360)
+        # eight at once: two children at most, the others refused with a reply that says so
+        # (issue 22, finding 13)
+        for i in range(8):
+            props = Properties(PacketTypes.PUBLISH)
+            props.CorrelationData = f"snap-{i}".encode()
+            sub.client.publish(f"{BASE}/cmd/snapshot", json.dumps({"channel": CAM}).encode(),
+                               qos=1, properties=props)
+
+        def replies() -> list:
+            return [m for m in sub.messages if m.topic == f"{BASE}/cmd/snapshot/reply"
+                    and getattr(m.properties, "CorrelationData", b"").startswith(b"snap-")]
+
+        wait_for(lambda: len(replies()) == 8, 60, "eight answers")
+        jpegs = [m for m in replies() if m.payload[:2] == b"\xff\xd8"]
+        busy = [json.loads(m.payload) for m in replies() if m.payload[:1] == b"{"]
+        assert 1 <= len(jpegs) and len(jpegs) + len(busy) == 8
+        assert busy and all("busy" in b["error"] for b in busy), busy
         audit = [(actor, action, detail) for _, actor, action, detail in index.audit_log()]
         index.close()
         # an alarm raised and cleared in the index (as retention does) reaches the broker
