@@ -58,7 +58,13 @@ rm -rf "$ROOTFS"
 
 # -- the root file system ---------------------------------------------------------------
 log "debootstrap $SUITE arm64 from $MIRROR"
-debootstrap --arch=arm64 --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOTFS" "$MIRROR"
+debootstrap --foreign --arch=arm64 --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOTFS" \
+    "$MIRROR"
+# the initramfs settings before the kernel's package makes its initramfs (in the second stage)
+for f in etc/initramfs-tools/conf.d/edge.conf usr/share/initramfs-tools/modules.d/edge; do
+    install -D -m 0644 "firmware-overlay/$f" "$ROOTFS/$f"
+done
+chroot "$ROOTFS" /debootstrap/debootstrap --second-stage
 cleanup() { for m in proc sys dev; do umount -l "$ROOTFS/$m" 2>/dev/null || true; done; }
 trap cleanup EXIT
 mount -t proc proc "$ROOTFS/proc"; mount --rbind /sys "$ROOTFS/sys"; mount --rbind /dev "$ROOTFS/dev"
@@ -123,9 +129,9 @@ rm -f "$ROOTFS"/etc/ssh/ssh_host_*  # every box makes its own at first boot
 in_root /opt/edge/venv/bin/edge check-config /etc/edge/edge.toml
 
 # -- the kernel and the boot loader ------------------------------------------------------------
-# the kernel's package made its initramfs with initramfs-tools' "most" modules: the root's
-# storage on any board (virtio, MMC, NVMe, USB, SATA); the data partition is opened after the
-# root is up, from the root's modules
+# the kernel's package made its initramfs with the drivers of any board's root disk
+# (virtio, MMC, NVMe, USB, SATA: firmware-overlay/usr/share/initramfs-tools/modules.d/edge);
+# the data partition is opened after the root is up, from the root's modules
 KERNEL=$(cd "$ROOTFS/boot" && ls vmlinuz-* | sort -V | tail -n 1)
 ln -sfn "$KERNEL" "$ROOTFS/boot/vmlinuz"
 ln -sfn "initrd.img-${KERNEL#vmlinuz-}" "$ROOTFS/boot/initrd.img"
