@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from edge import app, config
+from edge.command import edge_argv
 from edge.record.index import Index
 from edge.web.accounts import Accounts
 from edge.web.address import url
@@ -102,7 +103,14 @@ def run_demo(data_dir: Path | None, log_level: str) -> int:
                   "only now)")
         print(f"查看录像 see recordings: edge recordings --config {cfg_path}")
         print("按 Ctrl+C 停止 press Ctrl+C to stop")
-        return app.run(cfg, cfg_path, log_level)
+        code = app.run(cfg, cfg_path, log_level)
+    if code == app.EXIT_RELOAD:
+        # settings saved, a restart from the System page, MQTT reload-config: the demo starts
+        # itself again on the same data dir, as `edge run` does (same PID), cameras and all
+        print("重新加载配置 reloading the configuration", flush=True)
+        os.execv(sys.executable, edge_argv("--log-level", log_level, "demo",
+                                           "--data-dir", str(node_dir)))
+    return code
 
 
 def _demo_admin(cfg: config.EdgeConfig) -> str | None:

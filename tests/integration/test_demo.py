@@ -51,11 +51,18 @@ def test_demo_records_every_camera_and_detects_people(tmp_path: Path, gstreamer:
                 index.close()
 
         wait_for(people, 60, "person events on the street camera")
+        # settings saved in the web UI (and a restart from the System page, MQTT
+        # reload-config) reload the demo: it starts itself again and goes on recording
+        since = time.time()
+        proc.send_signal(signal.SIGHUP)
+        wait_for(recording, 90, "the reloaded demo to record its five cameras")
+        assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl+C
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out  # Ctrl+C is a clean stop
     assert "演示运行中" in out and "demo running" in out
+    assert "重新加载配置" in out and out.count("演示运行中") == 2, out
     # run again on the same data dir: its settings kept, its cameras found on their new port
     since = time.time()
     again = subprocess.Popen([sys.executable, "-m", "edge", "demo", "--data-dir", str(data)],
