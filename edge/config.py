@@ -198,6 +198,7 @@ class WebConfig:
     tls_cert: str = ""  # both set: HTTPS (see config/edge.example.toml for a self-signed pair)
     tls_key: str = ""
     idle_minutes: int = 30  # signed out after this long without a request
+    session_hours: int = 12  # and this long after signing in, however busy
     language: Literal["zh", "en"] = "zh"  # until a user picks the other one
     allow_from: tuple[str, ...] = ()  # subnets beyond the LAN the firewall lets reach it
 
@@ -534,6 +535,8 @@ def _check_web(web: WebConfig, problems: list[str]) -> None:
             _check_readable(getattr(web, key), f"web.{key}", problems)
     if not 1 <= web.idle_minutes <= 24 * 60:
         problems.append("web.idle_minutes: 应在 1–1440 之间 must be within 1..1440")
+    if not 1 <= web.session_hours <= 7 * 24:
+        problems.append("web.session_hours: 应在 1–168 之间 must be within 1..168")
     for subnet in web.allow_from:
         try:
             ipaddress.IPv4Network(subnet, strict=False)

@@ -48,7 +48,27 @@ CREATE TABLE IF NOT EXISTS users (
     session_gen TEXT NOT NULL,
     created_ts REAL NOT NULL
 );
+-- signed-in browsers: the cookie carries only the ID; signing out deletes the row
+CREATE TABLE IF NOT EXISTS web_sessions (
+    id TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL,
+    created_ts REAL NOT NULL,
+    seen_ts REAL NOT NULL,
+    ip TEXT NOT NULL DEFAULT '',
+    agent TEXT NOT NULL DEFAULT ''
+);
 """
+SESSION_TOUCH_S = 30.0  # a session's last-seen time is written at most this often
+
+
+@dataclass(frozen=True)
+class WebSession:
+    id: str
+    user_id: int
+    created_ts: float
+    seen_ts: float
+    ip: str
+    agent: str
 
 
 class AccountError(EdgeError):
@@ -167,6 +187,41 @@ class Accounts:
         self.db.execute("UPDATE users SET password = ?, session_gen = ?, failed = 0,"
                         " locked_until = 0 WHERE id = ?",
                         (hash_password(password), secrets.token_hex(8), user_id))
+        self.close_sessions(user_id)
+
+    # -- server-side sessions (a stolen cookie dies at sign-out, idle time or its age) --
+
+    def open_session(self, user_id: int, ip: str, agent: str, now: float) -> str:
+        sid = secrets.token_urlsafe(32)
+        self.db.execute("INSERT INTO web_sessions (id, user_id, created_ts, seen_ts, ip, agent)"
+                        " VALUES (?, ?, ?, ?, ?, ?)", (sid, user_id, now, now, ip[:64],
+                                                       agent[:200]))
+        return sid
+
+    def session(self, sid: str) -> WebSession | None:
+        row = self.db.execute("SELECT id, user_id, created_ts, seen_ts, ip, agent"
+                              " FROM web_sessions WHERE id = ?", (sid,)).fetchone()
+        return WebSession(*row) if row else None
+
+    def touch_session(self, current: WebSession, now: float) -> None:
+        if now - current.seen_ts >= SESSION_TOUCH_S:
+            self.db.execute("UPDATE web_sessions SET seen_ts = ? WHERE id = ?", (now, current.id))
+
+    def close_session(self, sid: str) -> None:
+        self.db.execute("DELETE FROM web_sessions WHERE id = ?", (sid,))
+
+    def close_sessions(self, user_id: int) -> int:
+        return int(self.db.execute("DELETE FROM web_sessions WHERE user_id = ?",
+                                   (user_id,)).rowcount)
+
+    def sessions(self, user_id: int) -> list[WebSession]:
+        return [WebSession(*r) for r in self.db.execute(
+            "SELECT id, user_id, created_ts, seen_ts, ip, agent FROM web_sessions"
+            " WHERE user_id = ? ORDER BY seen_ts DESC", (user_id,))]
+
+    def prune_sessions(self, now: float, idle_s: float, max_age_s: float) -> None:
+        self.db.execute("DELETE FROM web_sessions WHERE seen_ts < ? OR created_ts < ?",
+                        (now - idle_s, now - max_age_s))
 
     def update(self, user_id: int, *, role: str, cameras: list[str] | None, disabled: bool,
                display: str) -> None:
@@ -180,6 +235,8 @@ class Accounts:
                         " session_gen = CASE WHEN ? THEN ? ELSE session_gen END WHERE id = ?",
                         (role, None if cameras is None else json.dumps(cameras), int(disabled),
                          display[:64], int(disabled), secrets.token_hex(8), user_id))
+        if disabled:
+            self.close_sessions(user_id)
 
     def _one(self, sql: str, args: tuple[object, ...]) -> User | None:
         row = self.db.execute(sql, args).fetchone()

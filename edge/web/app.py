@@ -196,20 +196,30 @@ def _before() -> Any:
 
 
 def _session_user() -> User | None:
-    uid, gen, seen = session.get("uid"), session.get("gen"), session.get("seen", 0)
-    if uid is None:
+    """The user of this browser's server-side session: gone at sign-out, after
+    ``web.idle_minutes`` without a request, ``web.session_hours`` after sign-in, when the
+    account's password changes or it is disabled."""
+    sid = session.get("sid")
+    if not isinstance(sid, str):
         return None
-    now = time.time()
-    user = accounts().by_id(int(uid))
-    idle = context().cfg.web.idle_minutes * 60
-    if user is None or user.disabled or user.session_gen != gen or now - float(seen) > idle:
-        timed_out = user is not None and now - float(seen) > idle
-        for key in ("uid", "gen", "seen"):
-            session.pop(key, None)
-        if timed_out:
-            session["notice"] = "login.idle"
+    now, web = time.time(), context().cfg.web
+    store = accounts()
+    current = store.session(sid)
+    user = store.by_id(current.user_id) if current else None
+    notice = None
+    if current is not None and now - current.seen_ts > web.idle_minutes * 60:
+        notice = "login.idle"
+    elif current is not None and now - current.created_ts > web.session_hours * 3600:
+        notice = "login.expired"
+    if current is None or user is None or user.disabled or notice \
+            or user.session_gen != session.get("gen"):
+        store.close_session(sid)
+        session.pop("sid", None)
+        session.pop("gen", None)
+        if notice:
+            session["notice"] = notice
         return None
-    session["seen"] = now
+    store.touch_session(current, now)
     return user
 
 

@@ -158,13 +158,52 @@ def test_failed_logins_lock_the_account_and_are_audited(app: Flask) -> None:
     assert login(client, "admin").status_code == 302  # others are not affected
 
 
+def _age_session(app: Flask, client: FlaskClient, seen_ago: float, created_ago: float) -> None:
+    """Move the client's server-side session back in time (the box's clock is not ours)."""
+    with client.session_transaction() as session:
+        sid = session["sid"]
+    index = Index(app.extensions["edge"].cfg.data_dir)
+    index.db.execute("UPDATE web_sessions SET seen_ts = ?, created_ts = ? WHERE id = ?",
+                     (time.time() - seen_ago, time.time() - created_ago, sid))
+    index.close()
+
+
 def test_the_session_ends_after_idle_minutes(app: Flask) -> None:
     admin = signed_in(app, "admin")
-    with admin.session_transaction() as session:
-        session["seen"] = time.time() - 6 * 60
+    _age_session(app, admin, 6 * 60, 6 * 60)
     response = admin.get("/")
     assert response.status_code == 302 and "/login" in response.location
     assert "长时间未操作" in admin.get("/login").get_data(as_text=True)
+
+
+def test_a_busy_session_still_ends_after_session_hours(app: Flask) -> None:
+    admin = signed_in(app, "admin")
+    _age_session(app, admin, 10, 13 * 3600)  # used a moment ago, signed in 13 h ago
+    response = admin.get("/")
+    assert response.status_code == 302 and "/login" in response.location
+    assert "最长时限" in admin.get("/login").get_data(as_text=True)
+
+
+def test_signing_out_ends_the_session_on_the_box(app: Flask) -> None:
+    """Issue 22, finding 2: a cookie saved before sign-out is worth nothing after it, and
+    "sign out everywhere" ends every browser's session, a stolen one's too."""
+    admin = signed_in(app, "admin")
+    cookie = admin.get_cookie("edge_session")
+    assert cookie is not None and admin.get("/").status_code == 200
+    admin.post("/logout", data={"csrf": csrf(admin)})
+    thief = app.test_client()
+    thief.set_cookie("edge_session", cookie.value)
+    assert thief.get("/").status_code == 302  # the copy died with the sign-out
+
+    phone, desk = signed_in(app, "admin"), signed_in(app, "admin")
+    stolen = app.test_client()
+    stolen.set_cookie("edge_session", phone.get_cookie("edge_session").value)
+    assert stolen.get("/").status_code == 200
+    page = desk.get("/account").get_data(as_text=True)
+    assert page.count("<tr><td>") == 2 and "本浏览器" in page
+    assert desk.post("/account", data={"csrf": csrf(desk)}).status_code == 302
+    assert [c.get("/").status_code for c in (phone, desk, stolen)] == [302, 302, 302]
+    assert ("web:admin", "logout_everywhere") in [(a, b) for a, b, _ in audit(app)]
 
 
 def test_paths_cannot_leave_the_data_dir(app: Flask) -> None:

@@ -6,8 +6,10 @@ import secrets
 import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, g, redirect, render_template, request, session, \
+    url_for
 
+from edge.timefmt import format_time
 from edge.web.accounts import AccountError, User, setup_token
 from edge.web.app import accounts, audit, context, db
 from edge.web.i18n import LANGUAGES
@@ -18,8 +20,12 @@ bp = Blueprint("auth", __name__)
 def _sign_in(user: User) -> Response:
     lang = session.get("lang")
     session.clear()  # a fresh session: nothing from before the sign-in survives
-    session.update(uid=user.id, gen=user.session_gen, seen=time.time(),
-                   csrf=secrets.token_urlsafe(24))
+    now, web = time.time(), context().cfg.web
+    store = accounts()
+    store.prune_sessions(now, web.idle_minutes * 60, web.session_hours * 3600)
+    sid = store.open_session(user.id, request.remote_addr or "",
+                             request.headers.get("User-Agent", ""), now)
+    session.update(sid=sid, gen=user.session_gen, csrf=secrets.token_urlsafe(24))
     if lang:
         session["lang"] = lang
     target = request.args.get("next") or "/"
@@ -50,12 +56,33 @@ def login() -> Response | str:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
+    """Ends this session on the box too: a copy of the cookie is worth nothing after."""
     audit("logout")
+    if isinstance(sid := session.get("sid"), str):
+        accounts().close_session(sid)
+    return _signed_out()
+
+
+def _signed_out() -> Response:
     lang = session.get("lang")
     session.clear()
     if lang:
         session["lang"] = lang
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+def account() -> Response | str:
+    """The signed-in user's own sessions (where, since when, last seen), and "sign out
+    everywhere" for a lost phone or a cookie that may have been copied."""
+    user = g.user
+    if request.method == "POST":
+        ended = accounts().close_sessions(user.id)
+        audit("logout_everywhere", sessions=ended)
+        return _signed_out()
+    return render_template("account.html", sessions=accounts().sessions(user.id),
+                           current=session.get("sid"), fmt=lambda ts: format_time(
+                               ts, context().cfg.node.timezone))
 
 
 @bp.route("/setup", methods=["GET", "POST"])
