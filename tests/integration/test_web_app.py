@@ -532,3 +532,35 @@ def test_crafted_parameters_get_a_400_or_404_never_a_500(app: Flask, path: str) 
     if answer.status_code == 400:
         assert re.search(r"<p>(from|to|day|month|before): (日期|年份|不是有效编号)",
                          answer.get_data(as_text=True)), answer.get_data(as_text=True)[-400:]
+
+
+def test_a_saved_camera_password_is_never_sent_to_another_host(app: Flask) -> None:
+    """Finding 3: a probe, or a saved form, that points the starred URL elsewhere gets a
+    message naming the field, and the listener there hears nothing; the file is unchanged."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(3.0)
+    port = listener.getsockname()[1]
+    admin = signed_in(app, "admin")
+    token = csrf(admin)
+    try:
+        probe = admin.post("/api/probe", json={"url": f"rtsp://admin:***@127.0.0.1:{port}/x",
+                                               "camera": 0}, headers={"X-CSRF-Token": token})
+        assert probe.status_code == 400 and "已保存的密码只用于原摄像机地址" in probe.get_json()["error"]
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    finally:
+        listener.close()
+    config = app.extensions["edge"].config_path
+    before = config.read_text(encoding="utf-8")
+    form = {"csrf": token, "node-id": "34020000001180000001", "node-name": "测试村",
+            "cam-0-id": CAM1, "cam-0-name": "村口", "cam-0-record": "1",
+            "cam-0-url": f"rtsp://admin:***@127.0.0.1:{port}/Streaming/Channels/101",
+            "cam-1-id": CAM2, "cam-1-name": "村委会", "cam-1-url": "rtsp://10.0.0.6/live",
+            "cam-1-record": "1"}
+    page = admin.post("/settings", data=form).get_data(as_text=True)
+    assert "cameras[0].url: 已保存的密码只用于原摄像机地址" in page
+    assert config.read_text(encoding="utf-8") == before

@@ -29,7 +29,7 @@ CAMS = {"h264": "34020000001320000001", "h265": "34020000001320000002",
 PASSWORD = "village2026"
 TZ = "Asia/Shanghai"
 PAGES = ["/", "/live", "/playback", "/events", "/export", "/compliance", "/settings", "/users",
-         "/audit", "/system"]
+         "/audit", "/system", "/account"]
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--autoplay-policy=no-user-gesture-required"]

@@ -93,13 +93,27 @@ def test_passwords_accounts_and_lockout() -> None:
 
 @pytest.mark.parametrize("submitted, original, expected", [
     ("rtsp://admin:***@10.0.0.5/x", "rtsp://admin:s3cret@10.0.0.5/x", "rtsp://admin:s3cret@10.0.0.5/x"),
-    ("rtsp://admin:***@10.0.0.9/y", "rtsp://admin:s3cret@10.0.0.5/x", "rtsp://admin:s3cret@10.0.0.9/y"),
+    ("rtsp://admin:***@10.0.0.5/y", "rtsp://admin:s3cret@10.0.0.5/x", "rtsp://admin:s3cret@10.0.0.5/y"),
+    ("rtsp://admin:***@10.0.0.5:554/y", "rtsp://admin:s3cret@10.0.0.5/x",
+     "rtsp://admin:s3cret@10.0.0.5:554/y"),  # the default port, written out
     ("rtsp://admin:new@10.0.0.5/x", "rtsp://admin:s3cret@10.0.0.5/x", "rtsp://admin:new@10.0.0.5/x"),
     ("rtsp://admin:***@10.0.0.5/x", None, "rtsp://admin:***@10.0.0.5/x"),
 ])
 def test_a_url_password_shown_as_stars_is_kept(submitted: str, original: str | None,
                                                 expected: str) -> None:
     assert merge_url(submitted, original) == expected
+
+
+@pytest.mark.parametrize("submitted", [
+    "rtsp://admin:***@10.0.0.9/x", "rtsp://admin:***@10.0.0.5:8554/x",
+    "rtsps://admin:***@10.0.0.5/x", "rtsp://admin:***@127.0.0.1:45554/x",
+    "rtsp://admin:***@10.0.0.5:port/x", "rtsp://admin:***@10.0.0.5.evil.example/x"])
+def test_a_saved_password_never_goes_to_another_address(submitted: str) -> None:
+    """Issue 22, finding 3: only to the scheme, host and port it was saved with."""
+    from edge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="cameras\\[0\\].url: 已保存的密码只用于原摄像机地址"):
+        merge_url(submitted, "rtsp://admin:s3cret@10.0.0.5/x", "cameras[0].url")
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_text() -> None:

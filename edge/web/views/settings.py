@@ -44,12 +44,27 @@ def _load() -> tomlkit.TOMLDocument:
     return tomlkit.parse(context().config_path.read_text(encoding="utf-8"))
 
 
-def merge_url(submitted: str, original: str | None) -> str:
-    """``rtsp://admin:***@host/x`` keeps the original password; anything else is new."""
+DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
+
+
+def merge_url(submitted: str, original: str | None, where: str = "url") -> str:
+    """``rtsp://admin:***@host/x`` keeps the saved password — the one place a saved camera
+    secret is put back into a URL, and only into one for the scheme, host and port it was
+    saved with (issue 22, finding 3: a probe of ``***@attacker`` sent it to the attacker).
+    Anything else with ``***`` is a ConfigError naming the field; other URLs are new."""
     if original is None or ":***@" not in submitted:
         return submitted
-    password = urllib.parse.urlsplit(original).password or ""
-    return submitted.replace(":***@", f":{password}@", 1)
+    new, old = urllib.parse.urlsplit(submitted), urllib.parse.urlsplit(original)
+    try:
+        same = (new.scheme, new.hostname, new.port or DEFAULT_PORTS.get(new.scheme)) == \
+            (old.scheme, old.hostname, old.port or DEFAULT_PORTS.get(old.scheme))
+    except ValueError:  # a port that is no number
+        same = False
+    if not same:
+        raise ConfigError([f"{where}: 已保存的密码只用于原摄像机地址, 地址已改, 请重新输入密码 the saved "
+                           "password goes only to the address it was saved for: type the "
+                           "password for the new address"])
+    return submitted.replace(":***@", f":{old.password or ''}@", 1)
 
 
 def _text(name: str) -> str:
@@ -122,7 +137,7 @@ def apply_form(doc: tomlkit.TOMLDocument) -> list[str]:
         put(table, "id", _text(prefix + "id"), where)
         put(table, "name", _text(prefix + "name"), where)
         for key in ("url", "sub_url"):
-            value = merge_url(_text(prefix + key), table.get(key))
+            value = merge_url(_text(prefix + key), table.get(key), f"{where}.{key}")
             put(table, key, value, where)
         put(table, "key_area", bool(request.form.get(prefix + "key_area")), where)
         days = _text(prefix + "retention_days")
@@ -181,15 +196,15 @@ def index() -> str:
     problems: list[str] = []
     saved = False
     if request.method == "POST":
-        changed = apply_form(doc)
-        text = tomlkit.dumps(doc)
+        changed: list[str] = []
         try:
-            config_mod.parse(config_mod.parse_toml(text.encode(), ctx.config_path))
+            changed = apply_form(doc)
+            config_mod.parse(config_mod.parse_toml(tomlkit.dumps(doc).encode(), ctx.config_path))
         except ConfigError as exc:
             problems = exc.problems  # nothing is written
             audit("settings_refused", changed=changed, problems=problems)
         else:
-            write_atomically(ctx.config_path, text)
+            write_atomically(ctx.config_path, tomlkit.dumps(doc))
             audit("settings_change", changed=changed)
             saved = True
             if ctx.supervisor_pid:
@@ -208,7 +223,10 @@ def probe() -> Response | tuple[Response, int]:
     index = body.get("camera")
     cameras = _load().unwrap().get("cameras", [])
     if isinstance(index, int) and 0 <= index < len(cameras):
-        url = merge_url(url, cameras[index].get(str(body.get("field", "url"))))
+        try:
+            url = merge_url(url, cameras[index].get(str(body.get("field", "url"))))
+        except ConfigError as exc:
+            return jsonify({"ok": False, "error": exc.problems[0]}), 400
     reason = config_mod.check_rtsp_url(url)
     if reason:
         return jsonify({"ok": False, "error": reason}), 400
