@@ -105,8 +105,8 @@ def _parser() -> argparse.ArgumentParser:
                        "install what the web UI or cmd/update left in <data_dir>/updates "
                        "(edge-update.service)")
     sp.add_argument("--allow-downgrade", action="store_true", help="允许降级 allow an older version")
-    sp = cmd("user", _user, "网页用户 web accounts: add, list, passwd")
-    sp.add_argument("action", choices=["add", "list", "passwd"])
+    sp = cmd("user", _user, "网页用户 web accounts: add, list, passwd, unlock")
+    sp.add_argument("action", choices=["add", "list", "passwd", "unlock"])
     sp.add_argument("name", nargs="?", default="")
     sp.add_argument("--role", choices=["admin", "operator", "viewer"], default="viewer")
     sp.add_argument("--cameras", default="", help="可看的通道, 逗号分隔 (默认全部) channel IDs "
@@ -440,6 +440,10 @@ def _user(args: argparse.Namespace) -> int:
                                 time.time())
             index.audit("cli", "user_add", name=user.name, role=user.role, cameras=cameras)
             print(f"已添加 added {user.name} ({user.role})")
+        elif args.action == "unlock":  # a locked-out admin's way in, at the box's console
+            cleared = accounts.unlock(args.name)
+            index.audit("cli", "user_unlock", name=args.name, addresses=cleared)
+            print(f"已解锁 unlocked {args.name} ({cleared} 个地址 addresses)")
         else:
             user = accounts.get(args.name)
             if user is None:

@@ -48,6 +48,15 @@ CREATE TABLE IF NOT EXISTS users (
     session_gen TEXT NOT NULL,
     created_ts REAL NOT NULL
 );
+-- failed sign-ins per (name, client address): a wrong password from one address locks
+-- that name there only, never the room's own admin at its desk
+CREATE TABLE IF NOT EXISTS login_failures (
+    name TEXT NOT NULL,
+    address TEXT NOT NULL,
+    failed INTEGER NOT NULL DEFAULT 0,
+    locked_until REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, address)
+);
 -- signed-in browsers: the cookie carries only the ID; signing out deletes the row
 CREATE TABLE IF NOT EXISTS web_sessions (
     id TEXT PRIMARY KEY,
@@ -112,6 +121,16 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got.hex(), digest)
 
 
+_DUMMY: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """A hash to check an unknown name's password against (made once per process)."""
+    if not _DUMMY:
+        _DUMMY.append(hash_password(secrets.token_hex(8)))
+    return _DUMMY[0]
+
+
 def check_new_password(password: str) -> None:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise AccountError(f"密码长度应为 {MIN_PASSWORD}–{MAX_PASSWORD} 个字符 the password must "
@@ -161,32 +180,52 @@ class Accounts:
     def all(self) -> list[User]:
         return [_user(r) for r in self.db.execute("SELECT * FROM users ORDER BY name")]
 
-    def verify(self, name: str, password: str, now: float) -> tuple[User | None, str]:
+    def verify(self, name: str, password: str, now: float, address: str = "-"
+               ) -> tuple[User | None, str]:
         """The user if the password is right; else None and why ("unknown", "locked",
-        "disabled", "wrong"). Counts failures and locks after LOCK_AFTER in a row."""
+        "disabled", "wrong": for the audit log only — the page says the same for all).
+        Every answer costs one scrypt check, a known name or not. Failures are counted per
+        (name, client address) and lock that pair after LOCK_AFTER in a row: an attacker
+        elsewhere on the LAN cannot lock the admin out of the room's own PC."""
         row = self.db.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            check_password(password, hash_password("x"))  # as slow as a real check
-            return None, "unknown"
-        user = _user(row)
-        if user.disabled:
-            return None, "disabled"
-        if user.locked_until > now:
+        stored = str(row[4]) if row else _dummy_hash()
+        right = check_password(password, stored)  # before any answer: the same time for all
+        failed, locked_until = self.db.execute(
+            "SELECT failed, locked_until FROM login_failures WHERE name = ? AND address = ?",
+            (name, address)).fetchone() or (0, 0.0)
+        if locked_until > now:
             return None, "locked"
-        if not check_password(password, row[4]):
-            failed = user.failed + 1
-            locked = now + LOCK_S if failed >= LOCK_AFTER else 0.0
-            self.db.execute("UPDATE users SET failed = ?, locked_until = ? WHERE id = ?",
-                            (0 if locked else failed, locked, user.id))
-            return None, "locked" if locked else "wrong"
-        self.db.execute("UPDATE users SET failed = 0 WHERE id = ?", (user.id,))
-        return user, "ok"
+        user = _user(row) if row else None
+        if user is not None and right and not user.disabled:
+            self.db.execute("DELETE FROM login_failures WHERE name = ? AND address = ?",
+                            (name, address))
+            return user, "ok"
+        failed += 1
+        locked = now + LOCK_S if failed >= LOCK_AFTER else 0.0
+        self.db.execute(
+            "INSERT INTO login_failures (name, address, failed, locked_until) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (name, address) DO UPDATE SET failed = excluded.failed,"
+            " locked_until = excluded.locked_until",
+            (name[:64], address[:64], 0 if locked else failed, locked))
+        if user is not None and locked:
+            self.db.execute("UPDATE users SET locked_until = ? WHERE id = ?", (locked, user.id))
+        if locked:
+            return None, "locked"
+        return None, "unknown" if user is None else "disabled" if user.disabled else "wrong"
+
+    def unlock(self, name: str) -> int:
+        """Clear a name's locks from every address (``edge user unlock`` on the box)."""
+        self.db.execute("UPDATE users SET failed = 0, locked_until = 0 WHERE name = ?", (name,))
+        return int(self.db.execute("DELETE FROM login_failures WHERE name = ?",
+                                   (name,)).rowcount)
 
     def set_password(self, user_id: int, password: str) -> None:
         check_new_password(password)
         self.db.execute("UPDATE users SET password = ?, session_gen = ?, failed = 0,"
                         " locked_until = 0 WHERE id = ?",
                         (hash_password(password), secrets.token_hex(8), user_id))
+        self.db.execute("DELETE FROM login_failures WHERE name ="
+                        " (SELECT name FROM users WHERE id = ?)", (user_id,))
         self.close_sessions(user_id)
 
     # -- server-side sessions (a stolen cookie dies at sign-out, idle time or its age) --

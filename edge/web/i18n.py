@@ -29,9 +29,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "login.user": ("用户名", "User name"),
     "login.password": ("密码", "Password"),
     "login.submit": ("登录", "Sign in"),
-    "login.wrong": ("用户名或密码错误", "Wrong user name or password"),
-    "login.locked": ("连续输错次数过多, 账户已锁定 15 分钟", "Too many failed attempts: the "
-                     "account is locked for 15 minutes"),
+    "login.failed": ("无法登录: 用户名或密码错误, 或连续输错过多已暂时锁定 (15 分钟)",
+                     "Cannot sign in: wrong user name or password, or locked for 15 minutes "
+                     "after too many failures"),
     "login.slow": ("尝试过于频繁, 请稍后再试", "Too many attempts from here: try again later"),
     "login.idle": ("长时间未操作, 已退出登录", "Signed out after a while without activity"),
     "login.no_users": ("尚无用户: 请用设置口令创建第一个管理员", "No user yet: create the first "

@@ -131,3 +131,34 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_text() -> None:
     assert [r[0] for r in rows] == ["'=HYPERLINK(\"http://x\",\"y\")", "'+1", "'-2+3",
                                     "'@SUM(A1)", "'\tx", "'\rx", "村口", "a=b"]
     assert all(r[1:] == ["-1.5", "3"] for r in rows)  # numbers stay numbers
+
+
+def test_a_lock_holds_for_its_name_and_address_only_and_costs_the_same(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22, finding 7: five wrong passwords from one address lock that name there, not
+    the admin at the room's PC; an unknown name costs one scrypt check like a known one;
+    the console can unlock."""
+    import hashlib
+
+    from edge.web import accounts as accounts_mod
+
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    Accounts.create_schema(db)
+    store = Accounts(db)
+    store.add("admin", "secret-123", "admin")
+    for n in range(LOCK_AFTER):
+        store.verify("admin", "wrong-pass1", 100.0 + n, "10.0.0.66")
+    assert store.verify("admin", "secret-123", 110.0, "10.0.0.66") == (None, "locked")
+    assert store.verify("admin", "secret-123", 110.0, "192.168.1.10")[1] == "ok"  # the room's PC
+    assert store.unlock("admin") == 1
+    assert store.verify("admin", "secret-123", 111.0, "10.0.0.66")[1] == "ok"
+
+    runs: list[int] = []
+    real = hashlib.scrypt
+    monkeypatch.setattr(accounts_mod.hashlib, "scrypt",
+                        lambda *a, **k: (runs.append(1), real(*a, **k))[1])
+    accounts_mod._dummy_hash()  # made once per process, before any sign-in is timed
+    for name in ("admin", "nobody"):
+        runs.clear()
+        store.verify(name, "wrong-pass1", 200.0, "10.0.0.7")
+        assert len(runs) == 1, name

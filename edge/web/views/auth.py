@@ -44,11 +44,14 @@ def login() -> Response | str:
             error = "login.slow"
             audit("login_rate_limited", name=name)
         else:
-            user, outcome = accounts().verify(name, request.form.get("password", "")[:256], now)
+            user, outcome = accounts().verify(name, request.form.get("password", "")[:256], now,
+                                              request.remote_addr or "-")
             if user is not None:
                 db().audit(f"web:{user.name}", "login", ip=request.remote_addr)
                 return _sign_in(user)
-            error = "login.locked" if outcome == "locked" else "login.wrong"
+            # one answer for an unknown name, a wrong password, a disabled or locked account
+            # (the audit log keeps which)
+            error = "login.failed"
             audit("login_failed", name=name, reason=outcome)
     no_users = accounts().count() == 0
     return render_template("login.html", error=error, no_users=no_users)
