@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from edge.sim.server import free_port
 
 FIRMWARE = Path("/usr/share/AAVMF/AAVMF_CODE.fd")
 FIRMWARE_VARS = Path("/usr/share/AAVMF/AAVMF_VARS.fd")
@@ -24,12 +25,6 @@ GUEST_HOST = "10.0.2.2"  # the host as the guest sees it (QEMU user-mode network
 
 class BootFailed(AssertionError):
     """The box did not get where it had to; the message ends with the console's tail."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def need(tool: str, package: str) -> str:

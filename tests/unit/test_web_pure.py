@@ -162,3 +162,30 @@ def test_a_lock_holds_for_its_name_and_address_only_and_costs_the_same(
         runs.clear()
         store.verify(name, "wrong-pass1", 200.0, "10.0.0.7")
         assert len(runs) == 1, name
+
+
+def test_the_guard_limits_requests_being_read_per_address_and_cuts_late_ones() -> None:
+    """edge/web/guard.py: what GuardedConnection applies (finding 1)."""
+    from edge.web.guard import BODY_RATE, BODY_S, HEAD_S, PER_ADDRESS, Guard
+
+    now = [0.0]
+    guard = Guard(clock=lambda: now[0])
+    cut: list[int] = []
+    for key in range(PER_ADDRESS):
+        assert guard.start(key, "10.0.0.66", lambda k=key: cut.append(k))
+    assert not guard.start(99, "10.0.0.66", lambda: cut.append(99))  # one address, full
+    assert guard.start(100, "192.168.1.10", lambda: cut.append(100))  # another is not
+    guard.head_read(100, "192.168.1.10", 0)  # a GET read whole: no deadline any more
+    guard.head_read(0, "10.0.0.66", 10 * BODY_RATE)  # a POST: ten seconds' worth of body
+    assert guard.reading("10.0.0.66") == PER_ADDRESS - 1
+    now[0] = HEAD_S + 1
+    for close in guard.expired():
+        close()
+    assert sorted(cut) == list(range(1, PER_ADDRESS))  # the heads still unread
+    now[0] = BODY_S + 10 + 1
+    for close in guard.expired():
+        close()
+    assert 0 in cut and 100 not in cut
+    for key in range(PER_ADDRESS):
+        guard.end(key, "10.0.0.66", key == 0)
+    assert guard.reading("10.0.0.66") == 0 and guard.start(7, "10.0.0.66", lambda: None)
