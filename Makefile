@@ -51,5 +51,5 @@ BOOT_TEST ?= full
 boot-test: venv
 	@if ! dpkg -s $(BOOT_PACKAGES) >/dev/null 2>&1; then \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(BOOT_PACKAGES); fi
-	@if [ -z "$(EDGE_BOOT_IMAGE)" ]; then SMOKE=0 ./build-image.sh; fi
+	@if [ -z "$(EDGE_BOOT_IMAGE)" ]; then SMOKE=0 BASE_CACHE=$(HOME)/.cache/edge/image ./build-image.sh; fi
 	EDGE_BOOT_TEST=$(BOOT_TEST) $(PY) -m pytest -p no:cacheprovider -s tests/boot

@@ -20,6 +20,10 @@ RESTART_FIRST_S = 0.5
 RESTART_MAX_S = 30.0
 QUICK_DEATH_S = 10.0  # dying sooner than this after a start doubles the next delay
 BLOCKED_RETRY_S = 30.0
+# until its first beat a runner may take this long: a process's start-up (imports, PyAV,
+# the model, reconciling a full disk's index) on a 1.2-GHz A53 after a power cut took 10 s
+# and more, and was killed as stale in the boot test, again and again
+START_GRACE_S = 180.0
 
 
 class State(enum.Enum):
@@ -81,7 +85,9 @@ class Watch:
         return Action.NONE, None
 
     def _alive(self, now: float, beat_age_s: float) -> tuple[Action, str | None]:
-        if beat_age_s > self.stale_after_s:
+        first_beat_due = beat_age_s >= now - self.started_at - 0.5  # none since its start
+        limit = max(self.stale_after_s, START_GRACE_S) if first_beat_due else self.stale_after_s
+        if beat_age_s > limit:
             note = self._enter(State.STALE, now, f"stale: no progress for {beat_age_s:.0f} s")
             return Action.KILL, note
         was = self.state

@@ -92,8 +92,9 @@ class Box:
             "-chardev", f"file,id=serial,path={self.console}",
             "-serial", "chardev:serial",
         ]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.work / f"qemu-{self.boots}.log", "wb"))
+        with open(self.work / f"qemu-{self.boots}.log", "wb") as errors:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=errors)
 
     def power_cut(self) -> None:
         """SIGKILL: the guest's unwritten pages are lost, as in a power failure."""
@@ -108,6 +109,8 @@ class Box:
 
     # -- the console ------------------------------------------------------------------------
     def console_text(self) -> str:
+        if not self.console.exists():  # QEMU has not written to it yet
+            return ""
         return self.console.read_text(encoding="utf-8", errors="replace")
 
     def wait_console(self, pattern: str, timeout: float) -> re.Match[str]:
