@@ -12,6 +12,7 @@ import av
 from edge.record.index import Index
 
 data = Path(sys.argv[1])
+decode = sys.argv[2:] == ["decode"]
 db = sqlite3.connect(f"file:{data / 'edge.db'}?mode=ro", uri=True)
 integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
 db.close()
@@ -19,7 +20,7 @@ index = Index(data, readonly=True)
 segments = list(index.segments())
 bad, frames = [], 0
 for segment in segments:
-    if not segment.complete:
+    if not segment.complete or not decode:
         continue
     try:
         with av.open(str(index.absolute(segment))) as container:
