@@ -230,6 +230,8 @@ def _headers(response: Response) -> Response:
     response.headers["X-Frame-Options"] = "DENY"
     if response.mimetype == "text/html":
         response.headers["Cache-Control"] = "no-store"
+    if request.is_secure:  # the box's HTTPS (first boot's pair): never plain HTTP again
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
     return response
 
 

@@ -93,6 +93,10 @@ def run_web(cfg: EdgeConfig, config_path: Path) -> int:
     server.ConnectionClass = GuardedConnection
     if cfg.web.tls_cert:
         server.ssl_adapter = BuiltinSSLAdapter(cfg.web.tls_cert, cfg.web.tls_key)
+    elif cfg.web.listen not in ("127.0.0.1", "::1", "localhost"):
+        logger.warning("web: 未配置证书, 密码以明文经过网络 no TLS pair ([web].tls_cert): passwords "
+                       "cross the LAN in plain text on %s:%d (the box's first boot makes a pair)",
+                       cfg.web.listen, cfg.web.port)
     try:
         server.prepare()
     except OSError as exc:

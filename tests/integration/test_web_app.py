@@ -564,3 +564,11 @@ def test_a_saved_camera_password_is_never_sent_to_another_host(app: Flask) -> No
     page = admin.post("/settings", data=form).get_data(as_text=True)
     assert "cameras[0].url: 已保存的密码只用于原摄像机地址" in page
     assert config.read_text(encoding="utf-8") == before
+
+
+def test_https_pages_carry_hsts_and_plain_http_does_not(app: Flask) -> None:
+    """Finding 11: over HTTPS (the box's first-boot pair) the browser is told to stay on it."""
+    client = app.test_client()
+    secure = client.get("/login", base_url="https://localhost")
+    assert secure.headers["Strict-Transport-Security"] == "max-age=31536000"
+    assert "Strict-Transport-Security" not in client.get("/login").headers
