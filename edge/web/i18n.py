@@ -210,6 +210,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ex.start": ("开始导出", "Start the export"),
     "ex.jobs": ("导出记录", "Exports"),
     "ex.running": ("进行中", "running"),
+    "ex.queued": ("排队中 (一次导出一个)", "queued (one export at a time)"),
+    "ex.too_many": ("您已有 3 个导出在进行或排队, 请等其完成", "You have 3 exports running or queued: "
+                    "wait for them to finish"),
     "ex.done": ("完成", "done"),
     "ex.failed": ("失败", "failed"),
     "ex.download": ("下载", "Download"),

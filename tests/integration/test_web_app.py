@@ -22,6 +22,7 @@ from edge import config as config_mod
 from edge.record.index import Index
 from edge.web.accounts import LOCK_AFTER, Accounts
 from edge.web.app import create_app
+from tests.conftest import wait_for
 
 CAM1, CAM2 = "34020000001320000001", "34020000001320000002"
 PASSWORD = "village2026"
@@ -572,3 +573,25 @@ def test_https_pages_carry_hsts_and_plain_http_does_not(app: Flask) -> None:
     secure = client.get("/login", base_url="https://localhost")
     assert secure.headers["Strict-Transport-Security"] == "max-age=31536000"
     assert "Strict-Transport-Security" not in client.get("/login").headers
+
+
+def test_exports_run_one_at_a_time_and_three_per_user(app: Flask) -> None:
+    """Finding 6: four exports asked at once do not run at once; the queue shows on the
+    page, and a fourth from the same user is refused with a message."""
+    from edge.web.views import export
+
+    admin = signed_in(app, "admin")
+    form = {"csrf": csrf(admin), "channel": CAM1, "from": "2026-11-22 08:00",
+            "to": "2026-11-22 08:10"}
+    export.EXPORT_SLOTS.acquire()  # an export already running on the box
+    try:
+        for _ in range(3):
+            assert admin.post("/export", data=form).status_code == 302
+        page = admin.get("/export").get_data(as_text=True)
+        assert page.count("排队中") == 3
+        refused = admin.post("/export", data=form).get_data(as_text=True)
+        assert "您已有 3 个导出在进行或排队" in refused
+    finally:
+        export.EXPORT_SLOTS.release()
+    wait_for(lambda: "排队中" not in admin.get("/export").get_data(as_text=True), 60,
+             "the queue worked off, one at a time")

@@ -30,6 +30,10 @@ KEEP_S = 7 * 86_400.0
 MAX_RANGE_S = 86_400.0
 
 
+EXPORT_SLOTS = threading.Semaphore(1)  # exports running at once on the box
+PER_USER = 3  # a user's exports running or queued
+
+
 def _folder(ctx: Context | None = None) -> Path:
     folder = (ctx or context()).cfg.data_dir / EXPORTS
     folder.mkdir(parents=True, exist_ok=True)
@@ -61,24 +65,30 @@ def _jobs() -> list[dict[str, Any]]:
 
 
 def _run(ctx: Context, job: dict[str, Any], argv: list[str]) -> None:
-    """The child's progress lines into the job, then its outcome into the job's file."""
+    """The child's progress lines into the job, then its outcome into the job's file; one
+    export at a time (a desensitised one keeps both cores of a small box busy), the others
+    queued and shown so."""
     live = ctx.jobs.setdefault(job["id"], {})
     job["state"], job["error"] = "failed", "internal error"
+    live["queued"] = True
+    EXPORT_SLOTS.acquire()
+    live["queued"] = False
     try:
-        child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True)
-        assert child.stdout is not None and child.stderr is not None
-        for line in child.stdout:
-            if line.startswith("progress "):
-                live["progress"] = float(line.split()[1])
-            elif line.startswith("sha256 "):
-                job["sha256"] = line.split()[1]
-        error = child.stderr.read().strip().splitlines()
-        job["state"] = "done" if child.wait() == 0 else "failed"
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) as child:  # its pipes closed when it is done
+            assert child.stdout is not None and child.stderr is not None
+            for line in child.stdout:
+                if line.startswith("progress "):
+                    live["progress"] = float(line.split()[1])
+                elif line.startswith("sha256 "):
+                    job["sha256"] = line.split()[1]
+            error = child.stderr.read().strip().splitlines()
+            job["state"] = "done" if child.wait() == 0 else "failed"
         job["error"] = error[-1] if job["state"] == "failed" and error else None
     except Exception:  # the job fails, the web UI goes on
         logger.exception("export job=%s failed", job["id"])
     finally:
+        EXPORT_SLOTS.release()
         out = _folder(ctx) / f"{job['id']}.mp4"
         job["bytes"] = out.stat().st_size if out.exists() else 0
         job["progress"] = 1.0
@@ -103,6 +113,9 @@ def index() -> Response | str:
         else:
             if not 0 < end - start <= MAX_RANGE_S:
                 problem = "ex.bad_range"
+            elif sum(j["state"] == "running" and j["user"] == current_user().name
+                     for j in _jobs()) >= PER_USER:
+                problem = "ex.too_many"
             else:
                 return redirect(url_for("export.index", job=_start(channel, start, end)))
     now = time.time()

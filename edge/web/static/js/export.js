@@ -8,7 +8,8 @@ async function poll() {
     const response = await fetch(`/api/export/${row.dataset.job}`, {cache: "no-store"});
     if (!response.ok) continue;
     const job = await response.json();
-    if (job.state !== "running") { location.reload(); return; }
+    // finished, or out of the queue and running: the page shows it anew
+    if (job.state !== "running" || (row.querySelector(".tag") && !job.queued)) { location.reload(); return; }
     const bar = row.querySelector("[data-fill]");
     if (bar) { bar.dataset.fill = String(Math.round((job.progress || 0) * 100)); applyFills(row); }
   }
