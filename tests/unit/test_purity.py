@@ -26,7 +26,8 @@ PURE = [
     "edge/detect/objects.py", "edge/detect/motion.py", "edge/detect/zones.py",
     "edge/detect/tracker.py", "edge/detect/pipeline.py", "edge/quality/metrics.py",
     "edge/quality/diagnosis.py", "edge/uplink/budget.py", "edge/health/delta.py",
-    "edge/mqtt/encoding.py", "edge/appliance/firewall.py",
+    "edge/mqtt/encoding.py", "edge/appliance/firewall.py", "edge/health/disk.py",
+    "edge/web/params.py", "edge/web/sheet.py",
 ]
 IMPURE = {"socket", "threading", "sqlite3", "av", "subprocess", "time", "os", "shutil"}
 
