@@ -31,6 +31,7 @@ from edge.record.index import Index
 from edge.retention.manager import RetentionManager
 from edge.retention.manager import stale_after as retention_stale_after
 from edge.runner import survive, write_status
+from edge.supervision import START_GRACE_S
 from edge.supervisor import ChildProcess, Supervisor, ThreadSlot
 from edge.uplink.runner import UplinkRunner
 from edge.web.accounts import Accounts
@@ -119,7 +120,7 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
 
     supervisor = Supervisor()
     recorder = RecorderProcess(config_path, log_level)
-    recorder_watch = supervisor.add("recorder", recorder, STATUS_STALE_S)
+    recorder_watch = supervisor.add("recorder", recorder, STATUS_STALE_S, START_GRACE_S)
     retention = ThreadSlot(lambda: RetentionManager(cfg, stop))
     supervisor.add("retention", retention, retention_stale_after(cfg))
 
@@ -170,7 +171,7 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     if cfg.quality.enabled or (cfg.detect.enabled and any(c.detect for c in cfg.cameras)):
         child = ChildProcess("detect", edge_argv("--log-level", log_level, "_detect",
                                                  "--config", str(config_path)))
-        supervisor.add("detect", child, CHILD_STALE_S)
+        supervisor.add("detect", child, CHILD_STALE_S, START_GRACE_S)
         children.append(child)
     # events and availability history, MQTT or not (the web UI lists them)
     supervisor.add("observer", ThreadSlot(lambda: Observer(cfg, stop, live_status)),

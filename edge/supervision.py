@@ -20,9 +20,9 @@ RESTART_FIRST_S = 0.5
 RESTART_MAX_S = 30.0
 QUICK_DEATH_S = 10.0  # dying sooner than this after a start doubles the next delay
 BLOCKED_RETRY_S = 30.0
-# until its first beat a runner may take this long: a process's start-up (imports, PyAV,
-# the model, reconciling a full disk's index) on a 1.2-GHz A53 after a power cut took 10 s
-# and more, and was killed as stale in the boot test, again and again
+# until its first beat a process with a long start-up may take this long (the recorder's
+# imports and reconcile of a full disk's index, the detector's model): on the emulated A53
+# of the boot test the recorder's took over 10 s and it was killed as stale
 START_GRACE_S = 180.0
 
 
@@ -44,6 +44,7 @@ class Action(enum.Enum):
 class Watch:
     name: str
     stale_after_s: float
+    start_grace_s: float = 0.0  # the limit until its first beat, if longer than stale_after_s
     state: State = State.DEAD
     restarts: int = 0
     quick_deaths: int = 0  # deaths in a row, each within QUICK_DEATH_S of its start
@@ -86,7 +87,8 @@ class Watch:
 
     def _alive(self, now: float, beat_age_s: float) -> tuple[Action, str | None]:
         first_beat_due = beat_age_s >= now - self.started_at - 0.5  # none since its start
-        limit = max(self.stale_after_s, START_GRACE_S) if first_beat_due else self.stale_after_s
+        limit = max(self.stale_after_s, self.start_grace_s) if first_beat_due \
+            else self.stale_after_s
         if beat_age_s > limit:
             note = self._enter(State.STALE, now, f"stale: no progress for {beat_age_s:.0f} s")
             return Action.KILL, note

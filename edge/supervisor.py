@@ -67,8 +67,9 @@ class Supervisor:
     def __init__(self) -> None:
         self.watched: list[tuple[Supervised, Watch]] = []
 
-    def add(self, name: str, slot: Supervised, stale_after_s: float) -> Watch:
-        watch = Watch(name, stale_after_s)
+    def add(self, name: str, slot: Supervised, stale_after_s: float,
+            start_grace_s: float = 0.0) -> Watch:
+        watch = Watch(name, stale_after_s, start_grace_s)
         self.watched.append((slot, watch))
         return watch
 

@@ -41,6 +41,17 @@ def platforms_toml(udp: ScriptedPlatform, tcp: ScriptedPlatform | None = None) -
     return text
 
 
+def daemon_with_web(tmp_path: Path, cameras: Callable[..., CameraServer]
+                    ) -> tuple[Path, int, Path, Daemon]:
+    """`edge run` with one camera and its web UI on a free loopback port."""
+    cam = cameras({"/a": "h264"})
+    data = tmp_path / "data"
+    port = free_port()
+    config = write_config(tmp_path / "edge.toml", data, [(CAM, cam.url("/a"))],
+                          extra=f'\n[web]\nlisten = "127.0.0.1"\nport = {port}\n')
+    return data, port, config, Daemon(config).start()
+
+
 def runners(data: Path) -> dict[str, dict]:
     try:
         status = json.loads((data / "status.json").read_text())
@@ -313,12 +324,7 @@ def test_a_dead_or_hung_web_ui_is_restarted_and_recording_goes_on(
     import signal
     import urllib.request
 
-    cam = cameras({"/a": "h264"})
-    data = tmp_path / "data"
-    port = free_port()
-    config = write_config(tmp_path / "edge.toml", data, [(CAM, cam.url("/a"))],
-                          extra=f'\n[web]\nlisten = "127.0.0.1"\nport = {port}\n')
-    daemon = Daemon(config).start()
+    data, port, config, daemon = daemon_with_web(tmp_path, cameras)
 
     def answers() -> bool:
         try:
@@ -364,12 +370,7 @@ def test_every_child_dies_with_the_daemon(
 
     import psutil
 
-    cam = cameras({"/a": "h264"})
-    data = tmp_path / "data"
-    port = free_port()
-    config = write_config(tmp_path / "edge.toml", data, [(CAM, cam.url("/a"))],
-                          extra=f'\n[web]\nlisten = "127.0.0.1"\nport = {port}\n')
-    daemon = Daemon(config).start()
+    data, port, config, daemon = daemon_with_web(tmp_path, cameras)
     assert daemon.proc is not None
 
     def alive(pid: int) -> bool:

@@ -86,12 +86,15 @@ def test_listing_names_state_restarts_and_reason() -> None:
 def test_a_slow_start_up_is_not_stale_until_its_first_beat_is_long_overdue() -> None:
     """A process starting on a slow box (imports, the model, a full disk's reconcile) has
     START_GRACE_S for its first beat; after that, the runner's own stale time counts."""
-    watch = Watch("recorder", stale_after_s=10.0)
+    watch = Watch("recorder", stale_after_s=10.0, start_grace_s=START_GRACE_S)
     assert watch.observe(0.0, False, 0.0, None, None)[0] is Action.START
     assert watch.observe(60.0, True, 60.0, None, None)[0] is Action.NONE  # no beat yet
     assert watchdog_ok([watch])
     assert watch.observe(START_GRACE_S + 1, True, START_GRACE_S + 1, None, None)[0] is Action.KILL
-    late = Watch("recorder", stale_after_s=10.0)
+    late = Watch("recorder", stale_after_s=10.0, start_grace_s=START_GRACE_S)
     late.observe(0.0, False, 0.0, None, None)
     late.observe(40.0, True, 20.0, None, None)  # it beat at 20 s, then stopped
     assert late.observe(41.0, True, 21.0, None, None)[0] is Action.KILL
+    quick = Watch("web", stale_after_s=10.0)  # no grace asked: a hang at start is stale
+    quick.observe(0.0, False, 0.0, None, None)
+    assert quick.observe(11.0, True, 11.0, None, None)[0] is Action.KILL
