@@ -127,7 +127,11 @@ install -m 0644 -o 0 -g 0 systemd/* "$ROOTFS/etc/systemd/system/"
 chmod 600 "$ROOTFS"/etc/NetworkManager/system-connections/*.nmconnection
 mkdir -p "$ROOTFS/var/lib/edge"
 chown $EDGE_UID:$EDGE_UID "$ROOTFS/var/lib/edge"
-chown 0:$EDGE_UID "$ROOTFS/etc/edge/edge.toml"; chmod 0640 "$ROOTFS/etc/edge/edge.toml"
+# the settings the web UI saves: a directory of their own that the daemon may write (an
+# atomic rename needs the directory), /etc/edge/edge.toml a link to them; the rest of
+# /etc/edge (the update key, the disk key, TLS) stays out of the daemon's reach
+chown 0:$EDGE_UID "$ROOTFS/etc/edge/settings" "$ROOTFS/etc/edge/settings/edge.toml"
+chmod 0770 "$ROOTFS/etc/edge/settings"; chmod 0640 "$ROOTFS/etc/edge/settings/edge.toml"
 [ -f "${UPDATE_PUBLIC_KEY:-}" ] && cp "$UPDATE_PUBLIC_KEY" "$ROOTFS/etc/edge/update.pub"
 if [ "$ENCRYPT_DATA" = 1 ]; then touch "$ROOTFS/etc/edge/encrypt-data"; fi
 # by partition label: first boot may make the data partition LUKS2, whose file system is then

@@ -79,3 +79,15 @@ def test_units_point_at_what_the_image_installs() -> None:
     assert "SystemMaxUse=" in journald
     sshd = (OVERLAY / "etc" / "ssh" / "sshd_config.d" / "50-edge.conf").read_text()
     assert "PasswordAuthentication no" in sshd
+
+
+def test_the_settings_the_web_ui_saves_are_where_the_daemon_may_write() -> None:
+    """On the box the daemon writes only what ReadWritePaths names; saving settings from the
+    web UI (an atomic rename) needs the config's directory: /etc/edge/edge.toml is a link
+    into /etc/edge/settings, which holds the config alone (the boot test saves through it;
+    before, the save was a 500 on the box)."""
+    link = OVERLAY / "etc" / "edge" / "edge.toml"
+    assert link.is_symlink() and str(link.readlink()) == "settings/edge.toml"
+    assert [p.name for p in (OVERLAY / "etc" / "edge" / "settings").iterdir()] == ["edge.toml"]
+    service = (ROOT / "systemd" / "edge.service").read_text()
+    assert "ReadWritePaths=/var/lib/edge /etc/edge/settings" in service
