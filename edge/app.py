@@ -194,9 +194,9 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     try:
         while True:
             supervisor.tick()
-            if supervisor.healthy() and recorder.reported:
-                if not ready:
-                    systemd.notify("READY=1")
+            if supervisor.healthy():  # a recorder still starting is healthy (its grace)
+                if recorder.reported and not ready:
+                    systemd.notify(READY)
                     ready = True
                 systemd.notify("WATCHDOG=1")
             now = time.monotonic()
@@ -210,7 +210,9 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
             if stop.wait(SUPERVISE_INTERVAL_S):
                 break
     finally:
-        systemd.notify("STOPPING=1")
+        # a reload stops and starts again in the same PID: systemd must not take it for a
+        # stop (it killed it 20 s later) nor starve its watchdog meanwhile (a slow box)
+        systemd.notify(RELOADING if reload.is_set() else "STOPPING=1")
         recorder.stop(STOP_TIMEOUT_S)  # the recorder closes its segments cleanly
         stop.set()  # when the loop itself failed
         for child in children:
@@ -225,6 +227,13 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     if reboot.is_set():
         return run_reboot(cfg)
     return EXIT_RELOAD if reload.is_set() else 0
+
+
+RELOADING = f"RELOADING=1\nWATCHDOG_USEC={int(START_GRACE_S * 1e6)}"
+# ready again after a reload: the unit's own watchdog time back (systemd's environment)
+READY = "READY=1" + (f"\nWATCHDOG_USEC={os.environ['WATCHDOG_USEC']}"
+                     if os.environ.get("WATCHDOG_USEC", "").isascii()
+                     and os.environ.get("WATCHDOG_USEC", "").isdigit() else "")
 
 
 def run_reboot(cfg: EdgeConfig) -> int:
