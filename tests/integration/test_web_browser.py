@@ -209,8 +209,16 @@ def _export(page: Any, base: str, channel: str, start: float, end: float, target
     page.wait_for_url("**/export?job=*")
     job = page.url.split("job=")[1]
     row = f'tr[data-job="{job}"]'
-    wait_for(lambda: (page.reload() or True) and page.locator(f"{row}[data-state=done]").count(),
-             120, "the export to finish")
+    def done() -> bool:
+        try:  # the page reloads itself too when a job leaves the queue or ends
+            page.reload()
+            return bool(page.locator(f"{row}[data-state=done]").count())
+        except Exception as exc:  # playwright's Error: the frame went while reloading
+            if type(exc).__name__ != "Error":
+                raise
+            return False
+
+    wait_for(done, 120, "the export to finish")
     with page.expect_download() as download:
         page.click(f"{row} a")
     download.value.save_as(str(target))

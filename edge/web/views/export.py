@@ -68,9 +68,8 @@ def _run(ctx: Context, job: dict[str, Any], argv: list[str]) -> None:
     """The child's progress lines into the job, then its outcome into the job's file; one
     export at a time (a desensitised one keeps both cores of a small box busy), the others
     queued and shown so."""
-    live = ctx.jobs.setdefault(job["id"], {})
+    live = ctx.jobs.setdefault(job["id"], {"queued": True})
     job["state"], job["error"] = "failed", "internal error"
-    live["queued"] = True
     EXPORT_SLOTS.acquire()
     live["queued"] = False
     try:
@@ -145,6 +144,7 @@ def _start(channel: str, start: float, end: float) -> str:
         argv += ["--watermark", f"edge {ctx.cfg.node.id} op:{user.name}"]
     audit("export_start", job=job["id"], channel=channel, start=start, end=end,
           desensitised=blur, watermarked=mark)
+    ctx.jobs[job["id"]] = {"queued": True}  # until _run has its turn (shown at once)
     threading.Thread(target=_run, args=(ctx, job, argv), name=f"export:{job['id']}",
                      daemon=True).start()
     return str(job["id"])
