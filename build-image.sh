@@ -109,8 +109,11 @@ for glibc in 24 26 27 28 31 34 35 36; do PLATFORMS+=(--platform "manylinux_2_${g
 python3 -m pip download --quiet --only-binary=:all: --python-version 3.11 --implementation cp \
     --abi cp311 --abi abi3 --abi none "${PLATFORMS[@]}" -d "$WHEELS" -r "$OUT/requirements.txt"
 # the interpreter that runs under qemu-user too (LiteRT does not): for the smoke test
-python3 -m pip download --quiet --only-binary=:all: --python-version 3.11 --implementation cp \
-    --abi cp311 "${PLATFORMS[@]}" -d "$OUT/smoke-wheels" "tflite-runtime==2.14.0" "numpy<2"
+if [ "$SMOKE" = 1 ]; then
+    python3 -m pip download --quiet --only-binary=:all: --python-version 3.11 \
+        --implementation cp --abi cp311 "${PLATFORMS[@]}" -d "$OUT/smoke-wheels" \
+        "tflite-runtime==2.14.0" "numpy<2"
+fi
 
 # -- edge in its first venv slot, as edge update lays them out ------------------------------
 mkdir -p "$ROOTFS/opt/edge/slots" "$ROOTFS/opt/edge/wheels"
