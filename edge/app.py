@@ -165,7 +165,7 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
                                      ("thumbs", "_thumbs", None)):
             child = ChildProcess(name, edge_argv("--log-level", log_level, command,
                                                  "--config", str(config_path)), check)
-            supervisor.add(name, child, CHILD_STALE_S)
+            supervisor.add(name, child, CHILD_STALE_S, START_GRACE_S)
             children.append(child)
     # the model and the quality diagnosis in their own process
     if cfg.quality.enabled or (cfg.detect.enabled and any(c.detect for c in cfg.cameras)):

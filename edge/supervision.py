@@ -20,9 +20,10 @@ RESTART_FIRST_S = 0.5
 RESTART_MAX_S = 30.0
 QUICK_DEATH_S = 10.0  # dying sooner than this after a start doubles the next delay
 BLOCKED_RETRY_S = 30.0
-# until its first beat a process with a long start-up may take this long (the recorder's
-# imports and reconcile of a full disk's index, the detector's model): on the emulated A53
-# of the boot test the recorder's took over 10 s and it was killed as stale
+# until its first beat a child process may take this long (imports, the recorder's reconcile
+# of a full disk's index, the detector's model): on the emulated A53 of the boot test the
+# recorder's start took over 10 s, and the web UI's over 30 s while the box recovered from
+# a power cut, and each was killed as stale again and again
 START_GRACE_S = 180.0
 
 

@@ -21,6 +21,7 @@ from edge.mqtt.encoding import decode
 from edge.record.coverage import merge_ranges
 from edge.record.index import Index
 from edge.sim.server import CameraServer, free_port
+from edge.supervision import START_GRACE_S
 from tests.conftest import ROOT, Daemon, wait_for, write_config
 from tests.integration.broker import Broker, Subscriber
 from tests.integration.scripted_platform import (
@@ -347,7 +348,9 @@ def test_a_dead_or_hung_web_ui_is_restarted_and_recording_goes_on(
         wait_for(lambda: web_pid() not in (0, first) and answers(), 15, "a new web process")
         second = web_pid()
         os.kill(second, signal.SIGSTOP)  # a hang: alive, answering nothing
-        wait_for(lambda: web_pid() not in (0, second) and answers(), 60, "the hung one replaced")
+        # (hung before the supervisor saw its first answer, it has its start-up grace)
+        wait_for(lambda: web_pid() not in (0, second) and answers(), 60 + START_GRACE_S,
+                 "the hung one replaced")
         wait_for(lambda: runners(data)["web"]["restarts"] == 2
                  and runners(data)["web"]["state"] == "running", 10, "two restarts listed")
         time.sleep(2)
