@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+from unittest import mock
 
 from edge import config as config_mod
 from edge.errors import ConfigError, ProtocolError
@@ -35,6 +36,8 @@ from edge.mqtt.commands import parse_args, reply_topic
 from edge.mqtt.encoding import decode as decode_payload
 from edge.record.fmp4 import HEADER_PEEK, complete_length, parse_box_header
 from edge.record.naming import start_from_path
+from edge.web.views import export as export_view
+from edge.web.views import settings as settings_view
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 NODE_ID = "34020000001180000001"
@@ -301,10 +304,6 @@ def _web_client() -> object:
         client.post("/login", data={"name": "admin", "password": "fuzz-pass-1", "csrf": token})
         with client.session_transaction() as session:  # a new session after signing in
             token = session["csrf"]
-        # a request that validates would start a real `edge export` or `edge probe`: what is
-        # fuzzed here is the parsing and checking before that, so no child is started
-        app.view_functions["export.index"].__globals__["_start"] = lambda *_: "fuzz"
-        app.view_functions["settings.probe"].__globals__["subprocess"] = _NoChildren
         _WEB.update(client=client, token=token)
     return _WEB["client"]
 
@@ -326,16 +325,24 @@ def web(data: bytes) -> None:
     method, route = WEB_ROUTES[data[0] % len(WEB_ROUTES)] if data else WEB_ROUTES[0]
     url = route.format(c=CHANNELS[0].id)
     body = data[1:]
-    if method == "GET":
-        response = client.get(url, environ_overrides={"QUERY_STRING": body.decode("latin-1")})
-    elif url == "/api/probe":
-        response = client.post(url, data=body, content_type="application/json",
-                               headers={"X-CSRF-Token": _WEB["token"]})
-    else:
-        response = client.post(url, data=body + b"&csrf=" + str(_WEB["token"]).encode(),
-                               content_type="application/x-www-form-urlencoded")
+    # a request that validates would start a real `edge export` or `edge probe`: what is
+    # fuzzed here is the parsing and checking before that, so no child is started (patched
+    # for this request only: the tests after the fuzz pass export for real)
+    with mock.patch.object(export_view, "_start", lambda *_: "fuzz"), \
+            mock.patch.object(settings_view, "subprocess", _NoChildren):
+        response = _send(client, method, url, body)
     if response.status_code >= 500 and response.status_code not in (503, 504):
         raise AssertionError(f"{method} {url}: {response.status_code}")
+
+
+def _send(client: Any, method: str, url: str, body: bytes) -> Any:
+    if method == "GET":
+        return client.get(url, environ_overrides={"QUERY_STRING": body.decode("latin-1")})
+    if url == "/api/probe":
+        return client.post(url, data=body, content_type="application/json",
+                           headers={"X-CSRF-Token": _WEB["token"]})
+    return client.post(url, data=body + b"&csrf=" + str(_WEB["token"]).encode(),
+                       content_type="application/x-www-form-urlencoded")
 
 
 TARGETS["web"] = Target("web", web, ())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sqlite3
 import subprocess
 import time
 from datetime import datetime
@@ -77,6 +78,8 @@ def ranges(data: Path, channel: str) -> list[tuple[float, float]]:
     index = Index(data, readonly=True)
     try:
         return [(r.start, r.end) for r in merge_ranges(index.recorded_ranges(channel, 0, 1e12))]
+    except sqlite3.OperationalError:  # the daemon has made the file, not yet its tables
+        return []
     finally:
         index.close()
 
