@@ -145,7 +145,7 @@ PARTLABEL=edge-data  /var/lib/edge  ext4  defaults,noatime,nofail     0 2
 EOF
 echo edge > "$ROOTFS/etc/hostname"
 in_root systemctl enable edge.service edge-firstboot.service edge-console.service edge-console.path edge-firewall.service \
-    edge-firewall.path edge-update.path edge-modem-watchdog.timer edge-disk-health.timer nftables.service chrony.service \
+    edge-firewall.path edge-update.path edge-update-recover.service edge-modem-watchdog.timer edge-disk-health.timer nftables.service chrony.service \
     NetworkManager.service ModemManager.service ssh.service
 rm -f "$ROOTFS"/etc/ssh/ssh_host_*  # every box makes its own at first boot
 : > "$ROOTFS/etc/machine-id"         # and its own machine ID

@@ -121,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     cmd("_disk-health", _disk_health, None)
     sp = cmd("_usb-stick", _usb_stick, None)
     sp.add_argument("device")
+    cmd("_update-recover", _update_recover, None)
     sp = cmd("_request-update", _request_update, None)
     sp.add_argument("url")
     sp.add_argument("--sha256")
@@ -247,6 +248,17 @@ def _request_update(args: argparse.Namespace) -> int:
     index.close()
     print(json.dumps(answer, ensure_ascii=False))
     return EXIT_OK if answer["ok"] else EXIT_PROBLEM
+
+
+def _update_recover(args: argparse.Namespace) -> int:
+    """edge-update-recover.service, at boot: an update whose check was cut short goes back."""
+    from edge.update.install import Updater
+
+    back = Updater(config_mod.load(args.config)).recover()
+    if back is not None:
+        print(f"升级检查被重启打断, 已回退到 {back} an update's check was cut short by a "
+              f"restart: rolled back to {back}")
+    return EXIT_OK
 
 
 def _update(args: argparse.Namespace) -> int:

@@ -184,7 +184,9 @@ class UpdateConfig:
     base_python: str = "/usr/bin/python3"  # each slot's venv is made from it
     overlay_root: str = "/"  # where a bundle's overlay/ files go
     restart_command: str = "systemctl restart edge"
-    check_timeout: int = 180  # s for the new version to record, register and answer
+    # s for the new version to record, register and answer: past the start-up grace its
+    # runners get (180 s) on a slow box recovering, and a web UI that starts last
+    check_timeout: int = 600
     max_bundle_mb: int = 300  # larger uploads (System page) and downloads (cmd/update) refused
 
 

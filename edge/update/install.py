@@ -16,6 +16,12 @@ recorder alive, every runner up, the cameras that recorded before recording agai
 platforms registered before registered again, the web UI answering. Otherwise the
 symlink goes back, the overlay files it replaced are restored, and the old version is
 restarted. Both outcomes are audited and sent to the broker as events.
+
+Until the check has passed the update is on trial: ``rollback`` links to the old slot and
+``trial.json`` lists the overlay backups. A power cut or reboot during the check leaves
+them behind, and at the next boot ``edge-update-recover.service`` runs the old version's
+``edge _update-recover`` (through ``rollback``: the new one may not even start), which
+puts the old version back before edge.service starts.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ STATUS_FILE = "status.json"
 INCOMPLETE = ".incomplete"
 BACKUP = ".overlay-backup"
 ABSENT = ".absent"  # a backup marker: the overlay added this file
+TRIAL, ROLLBACK = "trial.json", "rollback"  # an update switched to, its check not passed
 PIP_TIMEOUT_S = 1800
 POLL_S = 1.0
 
@@ -65,15 +72,45 @@ class Layout:
     def wheelhouse(self) -> Path:
         return self.root / "wheels"
 
+    @property
+    def trial(self) -> Path:
+        return self.root / TRIAL
+
+    @property
+    def rollback(self) -> Path:
+        return self.root / ROLLBACK
+
     def current(self) -> Path | None:
         return self.venv.resolve() if self.venv.is_symlink() else None
 
     def switch(self, slot: Path) -> None:
         """Point ``venv`` at ``slot`` in one rename."""
-        tmp = self.root / f".venv-{os.getpid()}"
+        self._link(self.venv, slot)
+
+    def begin_trial(self, previous: Path, version: str, old: str,
+                    backups: list[tuple[Path, Path]]) -> None:
+        """Before the switch: what a boot that finds the check unfinished puts back."""
+        body = {"version": version, "previous": old, "ts": time.time(),
+                "backups": [[str(t), str(b)] for t, b in backups]}
+        tmp = self.root / f".{TRIAL}.new"
+        with tmp.open("w", encoding="utf-8") as out:
+            out.write(json.dumps(body, ensure_ascii=False))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.trial)
+        self._link(self.rollback, previous)  # last: the recovery unit's condition
+
+    def end_trial(self) -> None:
+        self.rollback.unlink(missing_ok=True)  # first: no half-ended trial is recovered
+        _fsync_dir(self.root)
+        self.trial.unlink(missing_ok=True)
+        _fsync_dir(self.root)
+
+    def _link(self, link: Path, slot: Path) -> None:
+        tmp = self.root / f".{link.name}-{os.getpid()}"
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(slot.relative_to(self.root))
-        os.replace(tmp, self.venv)
+        os.replace(tmp, link)
         _fsync_dir(self.root)
 
 
@@ -113,6 +150,9 @@ class Updater:
                 raise
             before = self._status()
             backups = self._overlay(Path(tmp) / "overlay", slot)
+            os.sync()  # the slot's files (pip does not fsync) and the overlay, before the switch
+            if current is not None:
+                layout.begin_trial(current, manifest.version, running, backups)
             layout.switch(slot)
             logger.warning("update: switched to %s (was %s); restarting", manifest.version,
                            running)
@@ -121,6 +161,7 @@ class Updater:
             self._step("checking", manifest.version, running)
             problem = self._healthy(manifest.version, before, time.time())
             if problem is None:
+                layout.end_trial()
                 self._keep(Path(tmp) / "wheels", current, slot)
                 self._report("update_installed", version=manifest.version, previous=running)
                 return manifest
@@ -197,17 +238,34 @@ class Updater:
                   new: str, problem: str) -> None:
         logger.error("update: %s did not come up healthy (%s); rolling back to %s", new,
                      problem, old)
-        if previous is not None:
-            self.layout.switch(previous)
-        for target, backup in backups:
-            if backup.exists():
-                shutil.copy2(backup, target)
-            elif backup.with_name(backup.name + ABSENT).exists():
-                target.unlink(missing_ok=True)
+        _put_back(self.layout, previous, backups)
         self._restart()
         back = self._healthy(old, {}, time.time())
         self._report("update_rolled_back", version=new, previous=old, reason=problem,
                      old_version_healthy=back is None)
+
+    def recover(self) -> str | None:
+        """At boot, before edge starts: an update whose check a reboot or power cut cut
+        short is rolled back (it was never found healthy); the version put back, or None."""
+        layout = self.layout
+        if not layout.rollback.is_symlink():
+            return None
+        previous = layout.rollback.resolve()
+        try:
+            trial = json.loads(layout.trial.read_text("utf-8"))
+        except (OSError, ValueError) as exc:  # written whole and fsynced: not expected
+            logger.error("update: %s unreadable (%s); only the slot is put back", layout.trial,
+                         exc)
+            trial = {}
+        new, old = str(trial.get("version", "?")), str(trial.get("previous", previous.name))
+        backups = [(Path(t), Path(b)) for t, b in trial.get("backups", [])]
+        logger.error("update: the box restarted before %s passed its check; back to %s",
+                     new, old)
+        _put_back(layout, previous, backups)
+        self._report("update_rolled_back", version=new, previous=old,
+                     reason="重启打断了新版本的检查 the box restarted during the new "
+                            "version's check", old_version_healthy=None)
+        return old
 
     def _keep(self, wheels: Path, previous: Path | None, slot: Path) -> None:
         """The bundle's wheels join the wheelhouse; slots other than these two go."""
@@ -242,6 +300,20 @@ class Updater:
                 index.close()
 
         as_owner(self.cfg.data_dir, write)
+
+
+def _put_back(layout: Layout, previous: Path | None, backups: list[tuple[Path, Path]]) -> None:
+    """The old slot and the overlay files the new one replaced; the trial over. Safe to
+    repeat: a power cut in the middle is finished by the next boot."""
+    if previous is not None:
+        layout.switch(previous)
+    for target, backup in backups:
+        if backup.exists():
+            shutil.copy2(backup, target)
+        elif backup.with_name(backup.name + ABSENT).exists():
+            target.unlink(missing_ok=True)
+    os.sync()
+    layout.end_trial()
 
 
 def as_owner(data_dir: Path, write: Callable[[], None]) -> None:

@@ -1,7 +1,9 @@
 """``make boot-test``: the image just built, flashed onto a virtual disk and booted as a whole
 box in full-system emulation (tests/boot/vm.py), taken through what a technician and a power
 failure do to it. ``EDGE_BOOT_TEST=short`` (CI): first boot, set-up and one power cut;
-``full``: three power cuts. Each step names what it checks; timings go to the report.
+``full``: three power cuts, and updates through the System page (one cut short by a power
+cut during its check, one kept across a power cut). Each step names what it checks;
+timings go to the report.
 
 Everything is slow here (a host core runs a Cortex-A53 at a few hundred MHz): waits are
 long, and what is asserted is what happened, never how fast."""
@@ -17,10 +19,14 @@ from typing import Any, Iterator
 
 import pytest
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from edge.sim.clips import ClipSpec, ensure_clip
 from edge.sim.server import CameraServer
+from edge.update.bundle import public_hex
 from tests.boot.vm import GUEST_HOST, BootFailed, Box
 from tests.boot.web import Browser
+from tests.bundles import bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = Path(os.environ.get("EDGE_BOOT_IMAGE", ROOT / "build" / "image" / "edge-arm64.img"))
@@ -31,6 +37,8 @@ EDGE = "/opt/edge/venv/bin/edge"
 CONFIG = "/etc/edge/edge.toml"
 CHECK = (Path(__file__).parent / "guest_check.py").read_text()
 FIRST_BOOT_S, BOOT_S = 40 * 60, 25 * 60
+UPDATE_S = 60 * 60  # a new venv slot pip-installed from the wheelhouse, under emulation
+PASSWORD = "village-2026"
 REPORT: list[str] = []
 
 pytestmark = pytest.mark.timeout(90 * 60)
@@ -112,7 +120,7 @@ def test_set_up_in_the_browser_and_record_a_camera(box: Box, camera: str) -> Non
     token = box.ssh(f"cat /var/lib/edge/setup-token").stdout.strip()
     fields = web.form("setup")
     status, landed, _ = web.post("setup", {**fields, "token": token, "name": "admin",
-                                           "password": "village-2026", "confirm": "village-2026"})
+                                           "password": PASSWORD, "confirm": PASSWORD})
     assert status == 200 and not landed.endswith("/setup"), landed
     assert "Secure" in str([c for c in web.jar]) or all(c.secure for c in web.jar)
     fields = web.form("settings")
@@ -162,6 +170,78 @@ def test_a_power_cut_mid_recording_loses_nothing_closed(box: Box, cut: int) -> N
     edge_runs_unharmed(box)  # the recovery did not trip the watchdog or the supervisor
     report(f"power cut {cut}: SSH after {up:.0f} s, index ok, {after['complete']} complete "
            f"segments all decoded ({after['frames']} frames), recording again")
+
+
+def update_state(box: Box) -> dict[str, Any]:
+    res = box.ssh("cat /var/lib/edge/updates/state.json", check=False)
+    return dict(json.loads(res.stdout)) if res.returncode == 0 and res.stdout.strip() else {}
+
+
+def upload_update(box: Box, path: Path) -> None:
+    """An admin signs in and uploads the bundle on the System page."""
+    web = Browser(f"https://127.0.0.1:{box.web_port}/")
+    status, landed, _ = web.post("login", {**web.form("login"), "name": "admin",
+                                           "password": PASSWORD})
+    assert status == 200 and not landed.endswith("/login"), landed
+    csrf = web.form("system")["csrf"]
+    status, _, page = web.upload("system/update", {"csrf": csrf, "confirm": "1"}, "bundle",
+                                 path.name, path.read_bytes())
+    assert status == 200 and "升级包已通过校验" in page, page[-800:]
+
+
+def wait_update(box: Box, states: tuple[str, ...], what: str) -> dict[str, Any]:
+    deadline = time.monotonic() + UPDATE_S
+    while (state := update_state(box)).get("state") not in states:
+        if time.monotonic() > deadline or state.get("state") in ("failed", "refused"):
+            raise BootFailed(f"{what}: the update is {state}\n" + box.ssh(
+                "journalctl -b --no-pager -u edge-update.service | tail -n 30").stdout)
+        time.sleep(5)
+    return state
+
+
+def running_version(box: Box) -> str:
+    box.wait_until(f"{EDGE} status --config {CONFIG}", BOOT_S, "every runner up")
+    return str(json.loads(box.ssh(f"{EDGE} status --config {CONFIG} --json").stdout)["version"])
+
+
+if MODE == "full":  # an hour and more under emulation: beyond CI's time (docs/appliance.md §6)
+    def test_an_update_cut_by_a_power_failure_goes_back_and_a_good_one_stays(
+            box: Box, tmp_path: Path) -> None:
+        key = Ed25519PrivateKey.generate()
+        box.ssh("install -m 0644 /dev/stdin /etc/edge/update.pub", stdin=public_hex(key))
+        factory = running_version(box)
+
+        # a new version that never comes up; the power goes while its check is under way
+        asked = time.monotonic()
+        upload_update(box, bundle(tmp_path, key, "0.2.0", broken=True))
+        wait_update(box, ("checking",), "the broken version's check")
+        report(f"update: slot built and checking {time.monotonic() - asked:.0f} s after upload")
+        box.power_cut()
+        box.power_on()
+        box.wait_ssh(BOOT_S)
+        assert running_version(box) == factory
+        assert box.ssh("readlink /opt/edge/venv").stdout.strip() == f"slots/{factory}"
+        box.ssh("test ! -e /opt/edge/rollback")
+        state = update_state(box)
+        assert state["state"] == "rolled_back" and "restarted" in state["reason"], state
+        edge_runs_unharmed(box)
+        report(f"update: power cut during the check, {factory} back at the next boot "
+               f"({state['reason']})")
+
+        # a good one: installed, checked, and still there after a power cut
+        asked = time.monotonic()
+        upload_update(box, bundle(tmp_path, key, "0.3.0"))
+        wait_update(box, ("installed",), "the good version")
+        report(f"update: 0.3.0 installed and checked {time.monotonic() - asked:.0f} s after "
+               "upload")
+        box.power_cut()
+        box.power_on()
+        box.wait_ssh(BOOT_S)
+        assert running_version(box) == "0.3.0"
+        assert box.ssh("readlink /opt/edge/venv").stdout.strip() == "slots/0.3.0"
+        assert box.ssh("cat /etc/edge/motd").stdout == "edge 0.3.0\n"
+        edge_runs_unharmed(box)
+        report("update: 0.3.0 kept across a power cut")
 
 
 def test_boot_times_and_sizes(box: Box) -> None:

@@ -4,6 +4,7 @@ their CSRF token, the session cookie (Secure: the page is HTTPS), its own certif
 from __future__ import annotations
 
 import http.cookiejar
+import secrets
 import ssl
 import urllib.parse
 import urllib.request
@@ -67,4 +68,19 @@ class Browser:
     def post(self, path: str, fields: dict[str, str], timeout: float = 120) -> tuple[int, str, str]:
         data = urllib.parse.urlencode(fields).encode()
         with self.opener.open(self.base + path, data=data, timeout=timeout) as answer:
+            return answer.status, answer.geturl(), answer.read().decode("utf-8", errors="replace")
+
+    def upload(self, path: str, fields: dict[str, str], name: str, filename: str,
+               content: bytes, timeout: float = 600) -> tuple[int, str, str]:
+        """A multipart form with one file, as a browser sends an <input type=file>."""
+        boundary = secrets.token_hex(16)
+        parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                 .encode() for k, v in fields.items()]
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                     f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+                     .encode() + content + b"\r\n")
+        request = urllib.request.Request(
+            self.base + path, data=b"".join(parts) + f"--{boundary}--\r\n".encode(),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        with self.opener.open(request, timeout=timeout) as answer:
             return answer.status, answer.geturl(), answer.read().decode("utf-8", errors="replace")

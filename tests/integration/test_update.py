@@ -1,9 +1,9 @@
 """``edge update`` for real: venv slots built with pip from a wheelhouse, the daemon run
 through the ``venv`` symlink (a stand-in restarts it: no systemd as PID 1 here), a good
 update, one whose new version never comes up (rolled back, the old one records again), a
-tampered bundle, an update SIGKILLed halfway through, and one asked for over MQTT
+tampered bundle, an update SIGKILLed halfway through, one asked for over MQTT
 (``cmd/update``: downloaded over HTTP, handed to the update service, whose path unit a
-thread stands in for)."""
+thread stands in for), and a power cut during an update's check (the boot's recovery)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import functools
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,8 +26,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.record.index import Index
 from edge.sim.server import CameraServer, free_port
-from edge.update.bundle import Manifest, build, public_hex
+from edge.update.bundle import Manifest, public_hex
 from edge.update.install import Layout, Updater
+from edge.update.request import read_state
+from tests.bundles import bundle, edge_wheel
 from tests.conftest import wait_for, write_config
 from tests.integration.broker import Broker, Subscriber
 
@@ -51,39 +52,6 @@ def wheelhouse() -> Path:
                         "--disable-pip-version-check", "-d", str(WHEELHOUSE), *deps], check=True)
         stamp.write_text("\n".join(deps))
     return WHEELHOUSE
-
-
-def edge_wheel(work: Path, version: str, broken: bool = False) -> Path:
-    """A wheel of this tree as ``version``; ``broken``: its daemon exits at once."""
-    tree = work / f"src-{version}"
-    files = subprocess.run(["git", "ls-files", "edge", "pyproject.toml", "README.md"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        (tree / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, tree / name)
-    for name in ("pyproject.toml", "edge/__init__.py"):
-        text = (tree / name).read_text()
-        (tree / name).write_text(text.replace('version = "0.1.0"', f'version = "{version}"')
-                                 .replace('__version__ = "0.1.0"', f'__version__ = "{version}"'))
-    if broken:
-        app = tree / "edge" / "app.py"
-        app.write_text(app.read_text().replace('    also_to_file(cfg.data_dir, "edge")\n',
-                                               '    raise SystemExit("broken on purpose")\n', 1))
-    out = work / f"wheels-{version}"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--disable-pip-version-check", "-w", str(out),
-                    str(tree)], check=True)
-    [wheel] = out.glob("edge-*.whl")
-    return wheel
-
-
-def bundle(work: Path, key: Ed25519PrivateKey, version: str, broken: bool = False) -> Path:
-    wheel = edge_wheel(work, version, broken)
-    out = work / f"edge-{version}.bundle"
-    build(out, key, version, {f"wheels/{wheel.name}": wheel.read_bytes(),
-                              "overlay/etc/edge/motd": f"edge {version}\n".encode()},
-          "2026-12-03T12:00:00Z", "test")
-    return out
 
 
 def status(data: Path) -> dict:
@@ -168,6 +136,7 @@ def test_update_switch_rollback_tamper_kill_and_over_mqtt(
         assert res.returncode == 0, res.stderr
         assert layout.current() == opt / "slots" / "0.2.0" and running(data, "0.2.0")
         assert (rootfs / "etc" / "edge" / "motd").read_text() == "edge 0.2.0\n"
+        assert not layout.rollback.exists() and not layout.trial.exists()  # checked: kept
 
         # a new version that never comes up: rolled back, the old one records again
         res = update(config, bundle(tmp_path, key, "0.3.0", broken=True))
@@ -231,6 +200,35 @@ def test_update_switch_rollback_tamper_kill_and_over_mqtt(
             service.stop()
             files.shutdown()
             files.server_close()
+
+        # a power cut during the new version's check (one that never comes up: the check
+        # is surely under way when the power goes): at the next boot the recovery, run by
+        # the old version as edge-update-recover.service runs it, puts the old one back
+        proc = subprocess.Popen([sys.executable, "-m", "edge", "update",
+                                 str(bundle(tmp_path, key, "0.5.0", broken=True)), "--config",
+                                 str(config)], start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: read_state(data).get("state") == "checking", 300, "the check under way")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        subprocess.run([sys.executable, str(SERVICE), "stop", str(opt), str(config)], check=True)
+        assert layout.current() == opt / "slots" / "0.5.0" and layout.rollback.is_symlink()
+        res = subprocess.run([str(layout.rollback / "bin" / "edge"), "_update-recover",
+                              "--config", str(config)], capture_output=True, text=True,
+                             timeout=120)
+        assert res.returncode == 0 and "0.4.0" in res.stdout, res.stderr
+        assert layout.current() == opt / "slots" / "0.4.0"
+        assert not layout.rollback.exists() and not layout.trial.exists()
+        assert (rootfs / "etc" / "edge" / "motd").read_text() == "edge 0.4.0\n"
+        state = read_state(data)
+        assert state["state"] == "rolled_back" and state["version"] == "0.5.0", state
+        assert "restarted during" in state["reason"], state
+        subprocess.run([sys.executable, str(SERVICE), "start", str(opt), str(config)], check=True)
+        wait_for(lambda: running(data, "0.4.0"), 60, "0.4.0 recording after the recovery")
+        # a boot with no update on trial: nothing to do
+        res = subprocess.run([sys.executable, "-m", "edge", "_update-recover", "--config",
+                              str(config)], capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0 and not res.stdout and layout.current() == opt / "slots" / "0.4.0"
 
         index = Index(data, readonly=True)
         actions = [(a[1], a[2]) for a in index.audit_log()]
