@@ -14,11 +14,11 @@ from pathlib import Path
 import psutil
 
 from edge import __version__
+from edge.appliance import firstboot
 from edge.config import EdgeConfig
 from edge.web.accounts import SETUP_FILE
 
 ISSUE = Path("/etc/issue.d/50-edge.issue")
-NOTES = Path("/run/edge-boot-notes")  # what first boot could not do (edge-firstboot)
 CONSOLE = Path("/dev/console")
 
 
@@ -49,7 +49,7 @@ def show(cfg: EdgeConfig) -> str:
     redraw; the text printed."""
     token_file = cfg.data_dir / SETUP_FILE
     token = token_file.read_text(encoding="ascii").strip() if token_file.exists() else None
-    notes = NOTES.read_text(encoding="utf-8").splitlines() if NOTES.exists() else []
+    notes = firstboot.notes()
     ISSUE.parent.mkdir(parents=True, exist_ok=True)
     ISSUE.write_text(screen_text(cfg, token, notes, "\\4"), encoding="utf-8")
     here = addresses()

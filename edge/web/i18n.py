@@ -140,6 +140,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dash.alarms": ("未清除告警", "Open alarms"),
     "dash.no_alarms": ("无未清除告警", "no open alarm"),
     "dash.key_offline": ("重点区域摄像机离线", "key-area camera offline"),
+    "dash.firstboot_notes": ("首次启动未完成的事项", "what first boot could not do"),
     "dash.daemon_down": ("守护进程未运行或状态已过期", "the daemon is not running or its "
                          "status is stale"),
     "dash.fps": ("{fps} 帧/秒 · {rate} Mbit/s", "{fps} fps · {rate} Mbit/s"),

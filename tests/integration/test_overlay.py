@@ -69,7 +69,8 @@ def test_units_point_at_what_the_image_installs() -> None:
                 command = line.split("=", 1)[1].split()[0]
                 if command.startswith("/usr/local/sbin/"):
                     assert (OVERLAY / command.lstrip("/")).exists(), f"{unit.name}: {command}"
-                elif command == "/opt/edge/venv/bin/edge":  # edge's own parser takes it
+                # edge's own parser takes it (rollback: the old slot, edge-update-recover)
+                elif command in ("/opt/edge/venv/bin/edge", "/opt/edge/rollback/bin/edge"):
                     _parser().parse_args(line.split("=", 1)[1].split()[1:])
                 else:
                     assert command.startswith("/usr/sbin/"), command

@@ -595,3 +595,18 @@ def test_exports_run_one_at_a_time_and_three_per_user(app: Flask) -> None:
         export.EXPORT_SLOTS.release()
     wait_for(lambda: "排队中" not in admin.get("/export").get_data(as_text=True), 60,
              "the queue worked off, one at a time")
+
+
+def test_what_first_boot_could_not_do_is_on_the_dashboard(
+        app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No edge-data partition, footage left unencrypted: said on the dashboard (as on the
+    box's screen), not only in the journal of a boot long gone."""
+    from edge.appliance import firstboot
+
+    notes = tmp_path / "firstboot-notes"
+    monkeypatch.setattr(firstboot, "NOTES", notes)
+    viewer = signed_in(app, "guard")
+    assert "首次启动未完成的事项" not in viewer.get("/").get_data(as_text=True)
+    notes.write_text("录像未加密 footage is not encrypted: cryptsetup failed\n\n")
+    page = viewer.get("/").get_data(as_text=True)
+    assert "首次启动未完成的事项" in page and "录像未加密 footage is not encrypted" in page
