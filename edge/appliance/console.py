@@ -13,8 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from edge import __version__
-from edge.appliance import firstboot
+from edge import __version__, bootnotes
 from edge.config import EdgeConfig
 from edge.web.accounts import SETUP_FILE
 
@@ -49,7 +48,7 @@ def show(cfg: EdgeConfig) -> str:
     redraw; the text printed."""
     token_file = cfg.data_dir / SETUP_FILE
     token = token_file.read_text(encoding="ascii").strip() if token_file.exists() else None
-    notes = firstboot.notes()
+    notes = bootnotes.notes()
     ISSUE.parent.mkdir(parents=True, exist_ok=True)
     ISSUE.write_text(screen_text(cfg, token, notes, "\\4"), encoding="utf-8")
     here = addresses()

@@ -24,18 +24,6 @@ FACTORY_ID = "34020000001180000000"
 TLS_DIR = Path("/etc/edge/tls")
 NM_4G = Path("/etc/NetworkManager/system-connections/edge-4g.nmconnection")
 FIREWALL = Path("/etc/nftables.conf")
-# what first boot could not do (edge-firstboot writes it, on the root: it stays true after
-# the next boot): on the console and the dashboard
-NOTES = Path("/etc/edge/firstboot-notes")
-
-
-def notes() -> list[str]:
-    try:
-        return [line for line in NOTES.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError):
-        return []
-
-
 def node_id_for(machine_id: str, factory: str = FACTORY_ID) -> str:
     """The factory ID's first 13 digits (region and type 118) and 7 from the machine ID."""
     number = int(hashlib.sha256(machine_id.strip().encode()).hexdigest(), 16) % 10_000_000

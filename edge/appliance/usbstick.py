@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from edge.appliance import firstboot
+from edge import bootnotes
 from edge.appliance.console import addresses, screen_text
 from edge.config import EdgeConfig
 from edge.record.index import Index
@@ -79,7 +79,7 @@ def _handle(folder: Path, device: str, cfg: EdgeConfig) -> list[str]:
         else:
             added = add_keys(key_lines(keys_file.read_text(encoding="utf-8", errors="replace")))
             done.append(f"{device}: 添加 SSH 密钥 {added} 个 added {added} SSH key(s) for root")
-    notes = firstboot.notes()
+    notes = bootnotes.notes()
     here = addresses()
     text = screen_text(cfg, token, notes, here[0] if here else "<本机地址 box address>")
     (folder / "setup.txt").write_text(text.replace("\n", "\r\n"), encoding="utf-8")

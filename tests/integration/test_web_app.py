@@ -601,10 +601,10 @@ def test_what_first_boot_could_not_do_is_on_the_dashboard(
         app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No edge-data partition, footage left unencrypted: said on the dashboard (as on the
     box's screen), not only in the journal of a boot long gone."""
-    from edge.appliance import firstboot
+    from edge import bootnotes
 
     notes = tmp_path / "firstboot-notes"
-    monkeypatch.setattr(firstboot, "NOTES", notes)
+    monkeypatch.setattr(bootnotes, "NOTES", notes)
     viewer = signed_in(app, "guard")
     assert "首次启动未完成的事项" not in viewer.get("/").get_data(as_text=True)
     notes.write_text("录像未加密 footage is not encrypted: cryptsetup failed\n\n")

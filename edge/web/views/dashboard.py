@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, abort, render_template, request, send_file, url_for
 from werkzeug.wrappers import Response
 
-from edge.appliance import firstboot
+from edge import bootnotes
 from edge.health.system import disk_facts, system_facts, uplink_facts
 from edge.record.index import NODE
 from edge.retention.manager import ALARM_BELOW_MINIMUM
@@ -113,7 +113,7 @@ def index() -> str:
     status = context().status()
     template = "dashboard_body.html" if request.args.get("part") else "dashboard.html"
     return render_template(template, tiles=tiles(status), facts=node_facts(status),
-                           boot_notes=firstboot.notes())
+                           boot_notes=bootnotes.notes())
 
 
 @bp.route("/quality/<channel>/accept-view", methods=["POST"])
