@@ -137,6 +137,9 @@ chown 0:$EDGE_UID "$ROOTFS/etc/edge/settings" "$ROOTFS/etc/edge/settings/edge.to
 chmod 0770 "$ROOTFS/etc/edge/settings"; chmod 0640 "$ROOTFS/etc/edge/settings/edge.toml"
 [ -f "${UPDATE_PUBLIC_KEY:-}" ] && cp "$UPDATE_PUBLIC_KEY" "$ROOTFS/etc/edge/update.pub"
 if [ "$ENCRYPT_DATA" = 1 ]; then touch "$ROOTFS/etc/edge/encrypt-data"; fi
+# the earliest time the clock starts at (systemd reads its mtime): the build's, not 1970 on a
+# box without RTC battery; edge-clock-save.timer moves it on every hour
+touch -d "@$SOURCE_DATE_EPOCH" "$ROOTFS/usr/lib/clock-epoch"
 # by partition label: first boot may make the data partition LUKS2, whose file system is then
 # /dev/mapper/edge-data (edge/appliance/datacrypt.py rewrites that line)
 cat > "$ROOTFS/etc/fstab" <<'EOF'
@@ -145,7 +148,7 @@ PARTLABEL=edge-data  /var/lib/edge  ext4  defaults,noatime,nofail     0 2
 EOF
 echo edge > "$ROOTFS/etc/hostname"
 in_root systemctl enable edge.service edge-firstboot.service edge-console.service edge-console.path edge-firewall.service \
-    edge-firewall.path edge-update.path edge-update-recover.service edge-modem-watchdog.timer edge-disk-health.timer nftables.service chrony.service \
+    edge-firewall.path edge-update.path edge-update-recover.service edge-modem-watchdog.timer edge-disk-health.timer edge-clock-save.timer nftables.service chrony.service \
     NetworkManager.service ModemManager.service ssh.service
 rm -f "$ROOTFS"/etc/ssh/ssh_host_*  # every box makes its own at first boot
 : > "$ROOTFS/etc/machine-id"         # and its own machine ID

@@ -106,6 +106,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dash.cpu": ("CPU", "CPU"),
     "dash.temperature": ("温度", "Temperature"),
     "dash.uplink": ("上行链路", "Uplink"),
+    "dash.clock_synced": ("时间已同步 (NTP)", "clock synchronised (NTP)"),
+    "dash.clock_unsynced": ("时间未同步: 录像时间可能不准, 请检查网络或时间服务器",
+                            "clock not synchronised: recording times may be wrong; check the "
+                            "network or the time server"),
     "dash.signal": ("4G 信号", "4G signal"),
     "dash.data_today": ("今日流量 {mb} MB (国标 {sip} · MQTT {mqtt} · 视频 {media})",
                         "Data today {mb} MB (SIP {sip} · MQTT {mqtt} · video {media})"),

@@ -70,14 +70,16 @@ class Box:
                         "::/EDGE/authorized_keys"], check=True)
 
     # -- power ---------------------------------------------------------------------------
-    def power_on(self) -> None:
+    def power_on(self, rtc: str = "utc") -> None:
+        """``rtc``: QEMU's -rtc base, "utc" (the host's time) or a date such as 1970-01-01
+        (a box whose RTC battery is flat)."""
         assert self.proc is None, "already on"
         self.boots += 1
         self.console = self.work / f"console-{self.boots}.log"
         self.booted_at = time.monotonic()
         argv = [
             "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a53", "-smp", "2", "-m", "2048",
-            "-display", "none", "-monitor", "none",
+            "-display", "none", "-monitor", "none", "-rtc", f"base={rtc}",
             "-drive", f"if=pflash,format=raw,readonly=on,file={FIRMWARE}",
             "-drive", f"if=pflash,format=raw,file={self.vars}",
             "-drive", f"if=none,id=disk,format=raw,file={self.disk}",

@@ -72,8 +72,13 @@ def test_units_point_at_what_the_image_installs() -> None:
                 # edge's own parser takes it (rollback: the old slot, edge-update-recover)
                 elif command in ("/opt/edge/venv/bin/edge", "/opt/edge/rollback/bin/edge"):
                     _parser().parse_args(line.split("=", 1)[1].split()[1:])
-                else:
-                    assert command.startswith("/usr/sbin/"), command
+                else:  # from a Debian package of the image
+                    assert command.startswith(("/usr/sbin/", "/usr/bin/")), command
+    # a timer or path unit only works once enabled
+    build = (ROOT / "build-image.sh").read_text()
+    for unit in units.iterdir():
+        if unit.suffix in (".timer", ".path"):
+            assert f" {unit.name}" in build, f"{unit.name} is not enabled in build-image.sh"
     service = (units / "edge.service").read_text()
     assert "ExecStart=/opt/edge/venv/bin/edge run --config /etc/edge/edge.toml" in service
     journald = (OVERLAY / "etc" / "systemd" / "journald.conf.d" / "50-edge.conf").read_text()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -610,3 +611,23 @@ def test_what_first_boot_could_not_do_is_on_the_dashboard(
     notes.write_text("录像未加密 footage is not encrypted: cryptsetup failed\n\n")
     page = viewer.get("/").get_data(as_text=True)
     assert "首次启动未完成的事项" in page and "录像未加密 footage is not encrypted" in page
+
+
+def test_a_clock_never_synchronised_is_on_the_dashboard(
+        app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A box without network or RTC battery records with times that may be wrong: the duty
+    officer is told. timedatectl needs a running systemd, which a container has not: a
+    stand-in on PATH answers as it does on the box."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    answer = bin_dir / "answer"
+    tool = bin_dir / "timedatectl"
+    tool.write_text(f"#!/bin/sh\ncat {answer}\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    viewer = signed_in(app, "guard")
+    answer.write_text("no\n")
+    assert "时间未同步" in viewer.get("/").get_data(as_text=True)
+    answer.write_text("yes\n")
+    page = viewer.get("/").get_data(as_text=True)
+    assert "时间已同步" in page and "时间未同步" not in page

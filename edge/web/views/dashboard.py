@@ -12,7 +12,7 @@ from flask import Blueprint, abort, render_template, request, send_file, url_for
 from werkzeug.wrappers import Response
 
 from edge import bootnotes
-from edge.health.system import disk_facts, system_facts, uplink_facts
+from edge.health.system import disk_facts, ntp_synchronized, system_facts, uplink_facts
 from edge.record.index import NODE
 from edge.retention.manager import ALARM_BELOW_MINIMUM
 from edge.retention.policy import kept_days
@@ -86,6 +86,7 @@ def node_facts(status: dict[str, Any] | None) -> dict[str, Any]:
     except OSError:
         disk = None
     return {"status": status, "disk": disk, "system": system_facts([]),
+            "clock_synced": ntp_synchronized(),
             "uplink": uplink_view((status or {}).get("uplink"), cfg.uplink.interface),
             "platforms": (status or {}).get("platforms", []),
             "node_alarms": [a.message for a in db().alarms() if a.channel_id == NODE],
