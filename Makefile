@@ -25,6 +25,9 @@ venv: system
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	# the ONVIF camera the PTZ tests steer (tests/integration/onvif_camera.py); without its
+	# dependencies: it asks for opencv-python, the headless one above serves it
+	$(PY) -m pip install -q --no-deps 'ipycam==1.3.0'
 
 demo: venv
 	$(VENV)/bin/edge demo

@@ -24,9 +24,11 @@ from edge import __version__, systemd
 from edge.command import edge_argv
 from edge.config import CameraConfig, EdgeConfig
 from edge.events.observer import Observer
+from edge.gb28181 import place
 from edge.gb28181.model import Channel
 from edge.gb28181.runner import SipRunner
 from edge.log import also_to_file
+from edge.ptz.steering import Steering, targets
 from edge.record.index import Index
 from edge.retention.manager import RetentionManager
 from edge.retention.manager import stale_after as retention_stale_after
@@ -81,11 +83,14 @@ class RecorderProcess(ChildProcess):
         """A media command to the recorder; False if it is not running."""
         return self.send(json.dumps(cmd))
 
-    def channels(self, cameras: tuple[CameraConfig, ...]) -> list[Channel]:
-        """The configured cameras with the live state the recorder last reported."""
+    def channels(self, cameras: tuple[CameraConfig, ...],
+                 has_ptz: Callable[[str], bool | None] = lambda _: None) -> list[Channel]:
+        """The configured cameras with the live state the recorder last reported, and
+        whether ONVIF found PTZ on them."""
         live = self.cameras
-        return [Channel(c.id, c.name, bool(live.get(c.id, {}).get("online")),
-                        bool(live.get(c.id, {}).get("recording"))) for c in cameras]
+        return [place.channel(c, bool(live.get(c.id, {}).get("online")),
+                              bool(live.get(c.id, {}).get("recording")), has_ptz(c.id))
+                for c in cameras]
 
     def pids(self) -> list[int]:
         """The supervisor and the recorder, for the memory figure in health."""
@@ -124,12 +129,16 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     retention = ThreadSlot(lambda: RetentionManager(cfg, stop))
     supervisor.add("retention", retention, retention_stale_after(cfg))
 
+    # the domes (PTZ through ONVIF): what each camera offers is learnt in the background
+    steering = Steering(targets(cfg))
+    steering.survey([c.id for c in cfg.cameras if c.onvif])
+
     def make_sip() -> SipRunner:
         if sip and sip.current:  # its media sessions lost their dialogs with it
             recorder.command({"op": "close_all", "id": "*"})
-        runner = SipRunner(cfg, stop, lambda: recorder.channels(cfg.cameras), teleboot,
-                           recorder.command,
-                           lambda: bool(uplink.current and uplink.current.restricted))
+        runner = SipRunner(cfg, stop, lambda: recorder.channels(cfg.cameras, steering.has_ptz),
+                           teleboot, recorder.command,
+                           lambda: bool(uplink.current and uplink.current.restricted), steering)
         recorder.on_media = runner.media_event  # session events from the recorder
         return runner
 
@@ -222,6 +231,7 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
             sip.join(STOP_TIMEOUT_S)  # it unregisters (Expires: 0) first
         if mqtt:
             mqtt.join(STOP_TIMEOUT_S)  # it publishes a retained "stopped" first
+        steering.close()
         (cfg.data_dir / STATUS_FILE).unlink(missing_ok=True)
         logger.info("node=%s stopped", cfg.node.id)
     if reboot.is_set():

@@ -20,6 +20,7 @@ from edge.command import SUPERVISOR_ENV, edge_argv, exit_with_parent
 from edge.config import EdgeConfig
 from edge.errors import ConfigError, StorageError, StreamError
 from edge.log import redact, setup
+from edge.ptz.ops import DIRECTIONS, LENS
 from edge.timefmt import format_time, parse_time
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -94,6 +95,21 @@ def _parser() -> argparse.ArgumentParser:
     sp = cmd("snapshot", _snapshot, "抓取通道最新画面 JPEG of a channel's newest frame")
     sp.add_argument("--channel", required=True, help="通道编号 channel (camera) ID")
     sp.add_argument("-o", "--output", required=True, help="JPEG 文件, - 为标准输出 file or -")
+    sp = cmd("discover", _discover, "搜索 ONVIF 摄像机 find ONVIF cameras (WS-Discovery)",
+             config=False)
+    sp.add_argument("--address", help="只探测此主机 probe this host only (HOST[:PORT], "
+                    "routed subnets)")
+    sp.add_argument("--timeout", type=float, default=3.0, help="等待应答秒数 seconds to listen")
+    sp.add_argument("--user", default="", help="ONVIF 用户 user")
+    sp.add_argument("--password", default="", help="ONVIF 密码 password")
+    sp.add_argument("--json", action="store_true")
+    sp = cmd("ptz", _ptz, "云台控制 steer a camera (ONVIF)")
+    sp.add_argument("--channel", required=True, help="通道编号 channel (camera) ID")
+    sp.add_argument("action", choices=[*DIRECTIONS, *LENS, "preset-call", "preset-set",
+                                       "preset-del", "home"])
+    sp.add_argument("number", nargs="?", type=int, help="预置位 preset 1-255")
+    sp.add_argument("--speed", type=int, default=4, help="速度 speed 1-8")
+    sp.add_argument("--seconds", type=float, default=1.0, help="转动秒数 how long a move lasts")
     cmd("mqtt-test", _mqtt_test, "测试 MQTT 连接并发送一条健康消息 test the MQTT connection")
     sp = cmd("firewall", _firewall, "按配置生成防火墙规则 nftables rules from the config")
     sp.add_argument("-o", "--output", type=Path, help="写入文件 write here (default: print)")
@@ -133,6 +149,66 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--channel", required=True)
     sp.add_argument("--from", dest="start", type=float, required=True)
     return p
+
+
+def _discover(args: argparse.Namespace) -> int:
+    from edge.onvif import device, discovery, report
+
+    host, _, port = (args.address or "").rpartition(":") if ":" in (args.address or "") \
+        else (args.address, "", "")
+    if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        print(f"端口无效 invalid port in --address {args.address!r}", file=sys.stderr)
+        return EXIT_USAGE
+    found = discovery.probe(host or None, args.timeout, int(port) if port else 3702)
+    devices, refused = [], []
+    for hit in found:
+        try:
+            devices.append(device.read(hit.address, args.user, args.password))
+        except device.OnvifError as exc:
+            refused.append({"address": hit.address, "error": str(exc)})
+    print(report.as_json(devices, refused) if args.json else report.table(devices, refused))
+    return EXIT_OK if devices or not refused else EXIT_PROBLEM
+
+
+def _ptz(args: argparse.Namespace) -> int:
+    from edge.ptz import ops
+    from edge.ptz.steering import Steering, targets
+
+    cfg = config_mod.load(args.config)
+    try:
+        if args.action.startswith("preset-") or args.action == "home":
+            op: ops.Op = ops.Home() if args.action == "home" else ops.preset(
+                {"preset-call": "call", "preset-set": "set", "preset-del": "delete"}[args.action],
+                args.number or 0)
+        else:
+            op = ops.named(args.action, args.speed)
+    except ops.PtzError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    failures: list[str] = []
+    steering = Steering(targets(cfg), lambda _c, _a, what, error: failures.append(
+        f"{what}: {error}") if error else None)
+    try:
+        steering.submit(args.channel, op, "cli", args.seconds)
+        if isinstance(op, (ops.Move, ops.Lens)) and not op.is_stop:
+            time.sleep(args.seconds)
+            steering.submit(args.channel, ops.Move() if isinstance(op, ops.Move) else ops.Lens(),
+                            "cli")
+    except ops.PtzError as exc:
+        failures.append(str(exc))
+    steering.close(wait_s=30.0)
+    if cfg.data_dir.exists():  # 统一日志: a dome steered from the shell is audited too
+        from edge.record.index import Index
+
+        index = Index(cfg.data_dir)
+        index.audit("cli", "ptz", channel=args.channel, op=ops.describe(op),
+                    error="; ".join(failures)[:300] or None)
+        index.close()
+    for failure in failures:
+        print(f"失败 failed: {failure}", file=sys.stderr)
+    if not failures:
+        print(f"{args.channel}: {ops.describe(op)} 完成 done")
+    return EXIT_PROBLEM if failures else EXIT_OK
 
 
 def _snapshot(args: argparse.Namespace) -> int:

@@ -38,6 +38,8 @@ class NodeConfig:
     gb_role: Literal["device", "platform"] = "device"  # NVR (118) or lower platform (200)
     time_source: Literal["system", "sip"] = "system"  # "sip": step the clock to a platform's
     reboot_command: str = "systemctl reboot"  # run after a clean stop on an allowed TeleBoot
+    longitude: float | None = None  # the box's own place (WGS-84), in health and DeviceInfo
+    latitude: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,27 @@ class CameraConfig:
     detect: bool = False  # people and vehicles ([detect])
     zones: tuple[ZoneConfig, ...] = ()  # none: the whole frame
     masks: tuple[tuple[tuple[float, ...], ...], ...] = ()  # polygons never looked at
+    # ONVIF (PTZ, the camera's clock): "http://HOST[:PORT][/path]", a host alone means
+    # port 80 and /onvif/device_service; user and password default to the RTSP URL's
+    onvif: str = ""
+    onvif_user: str = ""
+    onvif_password: str = ""
+    onvif_password_file: str = ""
+    # where it is and what it is (GB/T 28181 catalog; 统一时空): WGS-84 degrees, the
+    # direction it looks in degrees from north, and the Annex A Info codes (0: not said)
+    longitude: float | None = None
+    latitude: float | None = None
+    direction: float | None = None
+    ptz_type: int = 0  # 0: from ONVIF (PTZ: 1 dome, none: 3 fixed); 1-4 (2022: up to 7)
+    position_type: int = 0
+    room_type: int = 0  # 1 outdoor, 2 indoor
+    use_type: int = 0  # 1 public security, 2 traffic, 3 key
+    supply_light_type: int = 0
+    direction_type: int = 0
+    resolution: str = ""  # A.2.4 codes, "/"-separated, e.g. "6/4"
+    # a dome left alone goes back to this preset after home_seconds (0: never)
+    home_preset: int = 0
+    home_seconds: int = 0
 
     def legal_min_days(self, retention: RetentionConfig) -> int:
         return retention.key_area_days if self.key_area else retention.ordinary_days
@@ -457,6 +480,7 @@ def _check_node(node: NodeConfig, problems: list[str]) -> None:
         problems.append("node.data_dir: 不能为空 must not be empty")
     if not 0 < node.sip_port < 65536:
         problems.append(f"node.sip_port: 端口无效 invalid port {node.sip_port}")
+    _check_position(node.longitude, node.latitude, "node", problems)
 
 
 def _check_time_source(node: NodeConfig, platforms: list[PlatformConfig],
@@ -641,12 +665,84 @@ def _check_cameras(
                                 "must be within 0..0.99")
         for m, mask in enumerate(cam.masks):
             _check_polygon(mask, f"{where}.masks[{m}]", problems)
+        if cam.onvif:
+            reason = check_onvif_url(cam.onvif)
+            if reason:
+                problems.append(f"{where}.onvif: {reason}")
+        _check_secret(cam.onvif_password, cam.onvif_password_file, f"{where}.onvif_password",
+                      problems)
+        _check_place(cam, where, problems)
         minimum = cam.legal_min_days(retention)
         if cam.retention_days is not None and cam.retention_days < minimum:
             problems.append(
                 f"{where}.retention_days: {cam.retention_days} 天低于法定最低 {minimum} 天 "
                 f"is below the legal minimum of {minimum} days"
             )
+
+
+CATALOG_CODES = {"ptz_type": 7, "position_type": 11, "room_type": 2, "use_type": 3,
+                 "supply_light_type": 9, "direction_type": 9}
+MAX_PRESET = 255
+
+
+def _check_position(longitude: float | None, latitude: float | None, where: str,
+                    problems: list[str]) -> None:
+    if (longitude is None) != (latitude is None):
+        problems.append(f"{where}.longitude: 经纬度应同时填写 longitude and latitude go together")
+    for key, value, limit in (("longitude", longitude, 180.0), ("latitude", latitude, 90.0)):
+        if value is not None and not -limit <= value <= limit:
+            problems.append(f"{where}.{key}: {value} 超出范围 out of range ±{limit:.0f}")
+
+
+def _check_place(cam: CameraConfig, where: str, problems: list[str]) -> None:
+    _check_position(cam.longitude, cam.latitude, where, problems)
+    if cam.direction is not None and not 0.0 <= cam.direction < 360.0:
+        problems.append(f"{where}.direction: {cam.direction} 应为 0–360 must be 0..360 degrees")
+    for key, highest in CATALOG_CODES.items():
+        if not 0 <= getattr(cam, key) <= highest:
+            problems.append(f"{where}.{key}: 应为 0–{highest} must be 0..{highest}")
+    codes = cam.resolution.split("/") if cam.resolution else []
+    if any(not is_digits(c) or len(c) > 2 for c in codes):
+        problems.append(f"{where}.resolution: 应为 \"/\" 分隔的数字代码 must be codes like \"6/4\"")
+    if not 0 <= cam.home_preset <= MAX_PRESET or cam.home_seconds < 0:
+        problems.append(f"{where}.home_preset: 应为 0–{MAX_PRESET}, home_seconds >= 0")
+    if (cam.home_preset or cam.home_seconds) and not cam.onvif:
+        problems.append(f"{where}.home_preset: 需要 onvif 地址 needs the camera's onvif address")
+
+
+def onvif_endpoint(value: str) -> str:
+    """The device service URL: a host alone means port 80 and the standard path."""
+    if "://" not in value:
+        value = "http://" + value
+    parts = urllib.parse.urlsplit(value)
+    path = parts.path if parts.path not in ("", "/") else "/onvif/device_service"
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def check_onvif_url(value: str) -> str | None:
+    """Why ``value`` is not an ONVIF device address, or None."""
+    try:
+        parts = urllib.parse.urlsplit(onvif_endpoint(value))
+        port = parts.port
+    except ValueError as exc:
+        return f"地址无效 invalid address {value[:80]!r}: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"应为 http://主机[:端口] must be http://HOST[:PORT], got {value[:80]!r}"
+    if parts.username or parts.password:
+        return "用户名密码请填 onvif_user/onvif_password put credentials in onvif_user/onvif_password"
+    if port is not None and not 0 < port < 65536:
+        return f"端口无效 invalid port in {value[:80]!r}"
+    return None
+
+
+def onvif_credentials(cam: CameraConfig) -> tuple[str, str]:
+    """The ONVIF user and password: set, else the RTSP URL's."""
+    parts = urllib.parse.urlsplit(cam.url)
+    user = cam.onvif_user or urllib.parse.unquote(parts.username or "")
+    password = (read_secret(cam.onvif_password, cam.onvif_password_file)
+                if cam.onvif_password or cam.onvif_password_file
+                else urllib.parse.unquote(parts.password or ""))
+    return user, password
 
 
 def check_rtsp_url(url: str) -> str | None:

@@ -32,6 +32,9 @@ def setup(level: str = "INFO") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(RedactingFormatter(FORMAT))
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    # httpx (the ONVIF client's HTTP) logs every request at INFO: a PTZ pad held for a
+    # minute would fill the journal; onveef's own warnings stay
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def also_to_file(data_dir: Path, name: str) -> None:

@@ -9,14 +9,14 @@ the wire are local time without a zone (``node.timezone``).
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from edge.gb28181.control import device_config, device_control
 from edge.gb28181.manscdp import (
     ManscdpError, ManscdpMessage, render, render_group, render_list_packets,
 )
-from edge.gb28181.model import Channel, Node, Outcome
+from edge.gb28181.model import Channel, Node, Outcome, QueryPresets
 from edge.record.coverage import Range, clip, merge_ranges
 
 CATALOG_PER_PACKET = 4  # small packets survive UDP over 4G (WVP itself sends 1-10 per MESSAGE)
@@ -36,6 +36,10 @@ def handle(message: ManscdpMessage, node: Node, channels: list[Channel], spans: 
         if kind == "DeviceConfig":
             return device_config(message, node)
     elif message.root == "Query":
+        steerable = next((c for c in channels if c.id == message.device_id and c.ptz), None)
+        if kind == "PresetQuery" and steerable is not None:
+            return Outcome([], [QueryPresets(steerable.id, message.sn)],
+                           f"asking camera {steerable.id} for its presets")
         try:
             bodies = _query(message, node, channels, spans, now)
         except ManscdpError as exc:
@@ -68,9 +72,10 @@ def _query(query: ManscdpMessage, node: Node, channels: list[Channel], spans: Re
     if kind == "ConfigDownload":
         return [config_download(node, query.sn, query.fields.get("ConfigType", ""))]
     if kind == "PresetQuery":
+        if channel is not None and channel.ptz:
+            return []  # the camera is asked (handle() returns the action)
         # fixed cameras have no presets; WVP reads SumNum and PresetList Num
-        return render_list_packets("Response", "PresetQuery", query.sn, target, "PresetList",
-                                   [], 1, charset=node.charset)
+        return preset_list(node, query.sn, target, [])
     if kind == "RecordInfo":
         if channel is None:
             raise ManscdpError(f"RecordInfo for {target!r}, which is not a channel")
@@ -98,8 +103,28 @@ def catalog(node: Node, sn: int, channels: list[Channel]) -> list[bytes]:
               ("Address", c.name), ("Parental", "0"), ("ParentID", parent),
               *([("BusinessGroupID", group)] if group else []),
               ("SafetyWay", "0"), ("RegisterWay", "1"), ("Secrecy", "0"),
-              ("Status", "ON" if c.online else "OFF")] for c in channels]
+              ("Status", "ON" if c.online else "OFF"), *_place(c)] for c in channels]
     return render_list_packets("Response", "Catalog", sn, node.id, "DeviceList", folders + items,
+                               CATALOG_PER_PACKET, charset=node.charset)
+
+
+def _place(channel: Channel) -> list[tuple[str, Any]]:
+    """Longitude/Latitude where the camera's place is configured (WGS-84, six decimals:
+    10 cm), and the Info block of what it is (PTZType ...), nothing invented."""
+    out: list[tuple[str, Any]] = []
+    if channel.longitude is not None and channel.latitude is not None:
+        out += [("Longitude", f"{channel.longitude:.6f}"), ("Latitude", f"{channel.latitude:.6f}")]
+    if channel.info:
+        out.append(("Info", list(channel.info)))
+    return out
+
+
+def preset_list(node: Node, sn: int, channel_id: str, presets: list[tuple[int, str]]
+                ) -> list[bytes]:
+    """PresetQuery's answer: the camera's presets by GB/T 28181 number (gb28181.md 3.6)."""
+    items: list[list[tuple[str, Any]]] = [[("PresetID", str(n)), ("PresetName", name[:32])]
+                                          for n, name in presets[:255]]
+    return render_list_packets("Response", "PresetQuery", sn, channel_id, "PresetList", items,
                                CATALOG_PER_PACKET, charset=node.charset)
 
 

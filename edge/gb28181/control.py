@@ -7,14 +7,14 @@ accepted, so the platform operator sees it failed (e.g. PTZ on a fixed camera).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from edge.digits import is_digits
 from edge.gb28181.manscdp import ManscdpError, ManscdpMessage, render
 from edge.gb28181.model import (
     Action, ApplyBasicParam, Channel, ManualRecord, Node, Outcome, Reboot, RequestKeyframe,
-    ResetAlarm, SetGuard,
+    ResetAlarm, SetGuard, Steer,
 )
+from edge.gb28181.ptzcmd import decode, parse_ptz
+from edge.ptz.ops import MAX_PRESET, HomeSetting
 
 # limits for values a platform may set (keepalive >= 5 s, as the config demands)
 MIN_EXPIRES_S, MAX_EXPIRES_S = 60, 86_400
@@ -28,34 +28,6 @@ _SWITCHES: dict[str, tuple[dict[str, bool], type[ManualRecord] | type[SetGuard]]
 }
 
 
-@dataclass(frozen=True, slots=True)
-class PtzCommand:
-    """An 8-byte PTZCmd (A.3.1): byte 4 is the instruction, 5-7 its data."""
-
-    address: int
-    instruction: int
-    data1: int
-    data2: int
-    data3: int  # zoom speed, 0-15
-
-
-def parse_ptz(text: str) -> PtzCommand:
-    """Validate the ``A50F...`` hex string, its header byte and its checksum."""
-    text = text.strip()[:64]
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raise ManscdpError(f"PTZCmd {text!r} is not hexadecimal") from None
-    if len(raw) != 8:
-        raise ManscdpError(f"PTZCmd {text!r} has {len(raw)} bytes, expected 8")
-    if raw[0] != 0xA5 or (raw[1] & 0x0F) != ((0xA + 0x5 + (raw[1] >> 4)) & 0x0F):
-        raise ManscdpError(f"PTZCmd {text!r} does not start with A5 and its check nibble")
-    if sum(raw[:7]) % 256 != raw[7]:
-        raise ManscdpError(f"PTZCmd {text!r} checksum {raw[7]:02X} is wrong, "
-                           f"expected {sum(raw[:7]) % 256:02X}")
-    return PtzCommand(raw[2] | (raw[6] & 0x0F) << 8, raw[3], raw[4], raw[5], raw[6] >> 4)
-
-
 def device_control(query: ManscdpMessage, node: Node, channels: list[Channel]) -> Outcome:
     """DeviceControl addressed to the node (all channels) or to one channel."""
     target = query.device_id
@@ -64,14 +36,9 @@ def device_control(query: ManscdpMessage, node: Node, channels: list[Channel]) -
         return _result(query, node, False, f"DeviceControl for unknown device {target!r}")
     targets = [channel] if channel else channels
     fields = query.fields
-    if "PTZCmd" in fields:
-        try:
-            ptz = parse_ptz(fields["PTZCmd"])
-        except ManscdpError as exc:
-            return _result(query, node, False, str(exc))
-        # a device without PTZ says so; there is no PTZ control path yet for any camera
-        return _result(query, node, False,
-                       f"PTZ instruction {ptz.instruction:02X} for {target}: camera has no PTZ")
+    if "PTZCmd" in fields or (query.element is not None
+                              and query.element.find("HomePosition") is not None):
+        return _steer(query, node, channel)
     if "TeleBoot" in fields:
         if fields["TeleBoot"] != "Boot":
             return _result(query, node, False, f"TeleBoot {fields['TeleBoot']!r} is not Boot")
@@ -95,6 +62,40 @@ def device_control(query: ManscdpMessage, node: Node, channels: list[Channel]) -
         # the standard requires no response body for a keyframe request
         return Outcome([], [RequestKeyframe(c.id) for c in targets], "IFameCmd Send")
     return _result(query, node, False, f"DeviceControl {_commands(query)} is not supported")
+
+
+def _steer(query: ManscdpMessage, node: Node, channel: Channel | None) -> Outcome:
+    """PTZCmd or HomePosition for one channel: checked here, carried out by the runner
+    (through ONVIF) after "Result OK" has been decided."""
+    try:
+        if "PTZCmd" in query.fields:
+            op = decode(parse_ptz(query.fields["PTZCmd"]))
+        else:
+            op = _home_position(query)
+    except ManscdpError as exc:
+        return _result(query, node, False, f"{query.device_id}: {exc}")
+    if channel is None:
+        return _result(query, node, False, "PTZ is for a channel, not for the whole node")
+    if not channel.ptz:
+        return _result(query, node, False, f"{channel.id}: camera has no PTZ (no onvif address)")
+    return _result(query, node, True, f"{channel.id} PTZ {op}", [Steer(channel.id, op)])
+
+
+def _home_position(query: ManscdpMessage) -> HomeSetting:
+    """<HomePosition><Enabled>1</Enabled><ResetTime>60</ResetTime><PresetIndex>1</...>"""
+    home = query.element.find("HomePosition") if query.element is not None else None
+    values = {c.tag: (c.text or "").strip() for c in home} if home is not None else {}
+    problems: list[str] = []
+    enabled = values.get("Enabled", "")
+    if enabled not in ("0", "1"):
+        raise ManscdpError(f"HomePosition Enabled {enabled[:8]!r} is not 0 or 1")
+    seconds = _bounded(values, "ResetTime", 1, 86_400, problems)
+    preset = _bounded(values, "PresetIndex", 1, MAX_PRESET, problems)
+    if problems:
+        raise ManscdpError("HomePosition: " + "; ".join(problems))
+    if enabled == "1" and (seconds is None or preset is None):
+        raise ManscdpError("HomePosition Enabled 1 needs ResetTime and PresetIndex")
+    return HomeSetting(enabled == "1", seconds or 0, preset or 0)
 
 
 def device_config(query: ManscdpMessage, node: Node) -> Outcome:

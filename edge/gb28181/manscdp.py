@@ -102,7 +102,8 @@ def render(root: str, cmd_type: str, sn: int, device_id: str,
 
 
 def render_list_packets(root: str, cmd_type: str, sn: int, device_id: str, list_tag: str,
-                        items: list[list[tuple[str, str]]], per_packet: int,
+                        items: Sequence[Sequence[tuple[str, str | Sequence[tuple[str, str]]]]],
+                        per_packet: int,
                         head: Sequence[tuple[str, str]] = (),
                         charset: str = "GB2312") -> list[bytes]:
     """Split ``items`` into packets with SumNum (all) and ``<list_tag Num=...>`` (this one)."""
@@ -112,8 +113,9 @@ def render_list_packets(root: str, cmd_type: str, sn: int, device_id: str, list_
     chunks = [items[i:i + per_packet] for i in range(0, len(items), per_packet)] or [[]]
     packets = []
     for chunk in chunks:
-        inner = "".join("<Item>\r\n" + "".join(_element(k, v) for k, v in item) + "</Item>\r\n"
-                        for item in chunk)
+        inner = "".join("<Item>\r\n" + "".join(
+            _element(k, v) if isinstance(v, str) else render_group(k, v) for k, v in item)
+            + "</Item>\r\n" for item in chunk)
         listing = f'<{list_tag} Num="{len(chunk)}">\r\n{inner}</{list_tag}>\r\n'
         packets.append(render(root, cmd_type, sn, device_id, fields, listing, charset))
     return packets

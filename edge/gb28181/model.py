@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edge.ptz.ops import Op
+
 
 @dataclass(frozen=True, slots=True)
 class Channel:
@@ -16,7 +18,10 @@ class Channel:
     name: str
     online: bool
     recording: bool
-    ptz: bool = False  # no PTZ control path yet: PTZCmd is answered ERROR
+    ptz: bool = False  # steerable: the camera has an ONVIF address (else PTZCmd is ERROR)
+    longitude: float | None = None  # WGS-84, in the catalog (统一时空)
+    latitude: float | None = None
+    info: tuple[tuple[str, str], ...] = ()  # the catalog item's Info: PTZType, RoomType ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +96,24 @@ class ApplyBasicParam:
     heartbeat_count: int | None = None
 
 
-Action = ManualRecord | SetGuard | ResetAlarm | Reboot | RequestKeyframe | ApplyBasicParam
+@dataclass(frozen=True, slots=True)
+class Steer:
+    """PTZCmd, HomePosition: an operation for the camera behind the channel."""
+
+    channel_id: str
+    op: Op
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPresets:
+    """PresetQuery for a PTZ channel: the camera is asked, the answer goes out later."""
+
+    channel_id: str
+    sn: int
+
+
+Action = (ManualRecord | SetGuard | ResetAlarm | Reboot | RequestKeyframe | ApplyBasicParam
+          | Steer | QueryPresets)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,13 +26,13 @@ from typing import Any, Callable
 from edge import __version__, faults
 from edge.config import EdgeConfig, PlatformConfig, platform_password
 from edge.errors import ProtocolError
-from edge.gb28181.answers import handle
+from edge.gb28181.answers import handle, preset_list
 from edge.gb28181.manscdp import ManscdpMessage, parse_body, render
 from edge.gb28181.media.sessions import Dialog, MediaSessions
 from edge.gb28181.media.sessions import Result as MediaResult
 from edge.gb28181.model import (
-    Action, ApplyBasicParam, Channel, Link, ManualRecord, Node, Reboot, RequestKeyframe,
-    ResetAlarm, SetGuard,
+    Action, ApplyBasicParam, Channel, Link, ManualRecord, Node, QueryPresets, Reboot,
+    RequestKeyframe, ResetAlarm, SetGuard, Steer,
 )
 from edge.gb28181.notices import (
     ALARM_METHOD_FAULT, ALARM_METHOD_VIDEO, ALARM_PRIORITY_DETECTION, ALARM_PRIORITY_DISK_FAILING,
@@ -50,6 +50,9 @@ from edge.gb28181.sip.registration import (
 from edge.gb28181.sip.subscription import Subscriptions
 from edge.gb28181.timesync import decide_step
 from edge.health.disk import ALARM_DISK_FAILING, ALARM_DISK_WARNING
+from edge.onvif.device import OnvifError
+from edge.ptz.ops import PtzError, describe
+from edge.ptz.steering import CASCADE_HOLD_S, Steering
 from edge.record.index import NODE, Index
 from edge.runner import Runner, survive
 from edge.uplink.meter import METER
@@ -83,8 +86,11 @@ class SipRunner(Runner):
                  channels: Callable[[], list[Channel]],
                  on_reboot: Callable[[], None] | None = None,
                  media: Callable[[dict[str, Any]], bool] | None = None,
-                 over_budget: Callable[[], bool] = lambda: False) -> None:
+                 over_budget: Callable[[], bool] = lambda: False,
+                 steering: Steering | None = None) -> None:
         super().__init__("sip", stop)
+        self.steering = steering  # the domes, through ONVIF
+        self._answers: queue.Queue[tuple[_Upper, list[bytes]]] = queue.Queue()  # asked late
         self.over_budget = over_budget  # the SIM's month is spent: live gets the sub stream
         self.cfg = cfg
         self.channels = channels  # live camera states, from the supervisor
@@ -163,6 +169,7 @@ class SipRunner(Runner):
                     self._video_alarms_at = now + VIDEO_ALARMS_EVERY_S
                     self._video_alarms()
                 self._media_housekeeping(now)
+                self._late_answers(now)
             self._unregister()
         finally:
             for upper in self.uppers:
@@ -488,6 +495,39 @@ class SipRunner(Runner):
         elif isinstance(action, ApplyBasicParam):
             self._apply_basic_param(upper, action)
             self.index.audit(actor, "device_config", **dataclasses.asdict(action))
+        elif isinstance(action, Steer):
+            # the platform's, in the audit as the platform's; the room's pad may follow it
+            self.index.audit(actor, "ptz", channel=action.channel_id, op=describe(action.op))
+            try:
+                if self.steering is None:
+                    raise PtzError("no steering in this process")
+                self.steering.submit(action.channel_id, action.op, actor, CASCADE_HOLD_S)
+            except PtzError as exc:
+                logger.warning("platform=%s channel=%s PTZ: %s", upper.cfg.id,
+                               action.channel_id, exc)
+        elif isinstance(action, QueryPresets):
+            threading.Thread(target=self._ask_presets, args=(upper, self._node(upper), action),
+                             daemon=True, name=f"presets-{action.channel_id}").start()
+
+    def _ask_presets(self, upper: _Upper, node: Node, query: QueryPresets) -> None:
+        """The camera's presets, asked outside the SIP loop (a slow camera must not hold
+        it); the answer goes out from the loop."""
+        presets: list[tuple[int, str]] = []
+        try:
+            if self.steering is not None:
+                presets = self.steering.presets(query.channel_id)
+        except (PtzError, OnvifError) as exc:
+            logger.warning("platform=%s channel=%s PresetQuery: %s", upper.cfg.id,
+                           query.channel_id, exc)
+        self._answers.put((upper, preset_list(node, query.sn, query.channel_id, presets)))
+
+    def _late_answers(self, now: float) -> None:
+        while True:
+            try:
+                upper, bodies = self._answers.get_nowait()
+            except queue.Empty:
+                return
+            self._apply(upper, upper.reg.send_messages(bodies, now))
 
     def _apply_basic_param(self, upper: _Upper, change: ApplyBasicParam) -> None:
         if change.name:

@@ -34,6 +34,9 @@ from edge.gb28181.sip.registration import Registration, Send, UpperPlatform, par
 from edge.gb28181.sip.subscription import Subscriptions
 from edge.mqtt.commands import parse_args, reply_topic
 from edge.mqtt.encoding import decode as decode_payload
+from edge.gb28181.ptzcmd import decode as decode_ptz
+from edge.gb28181.ptzcmd import parse_ptz
+from edge.onvif.discovery import matches as probe_matches
 from edge.record.fmp4 import HEADER_PEEK, complete_length, parse_box_header
 from edge.record.naming import start_from_path
 from edge.web.views import export as export_view
@@ -191,6 +194,9 @@ TARGETS = {t.name: t for t in [
     Target("health_payload", decode_payload),
     Target("segment_name", lambda d: start_from_path(Path("2026-11-22") / _text(d)), ()),
     Target("fmp4", fmp4, ()),
+    Target("ptzcmd", lambda d: decode_ptz(parse_ptz(_text(d)))),
+    Target("probe_match", lambda d: probe_matches(d, "192.168.1.64"), ()),
+    Target("onvif_url", lambda d: config_mod.check_onvif_url(_text(d)), ()),
 ]}
 
 

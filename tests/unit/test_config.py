@@ -53,6 +53,16 @@ def test_key_area_keeps_90_days() -> None:
     (_with(node__timezone="Mars/Base"), "node.timezone: 未知时区 unknown time zone"),
     ({"cameras": []}, "node: 缺少 [node] 段"),
     ({**MINIMAL, "mqtt": {}}, "mqtt.host: 缺少必填项 required key missing"),
+    (_with(camera__longitude=117.2), "cameras[0].longitude: 经纬度应同时填写"),
+    (_with(camera__longitude=190.0, camera__latitude=31.8),
+     "cameras[0].longitude: 190.0 超出范围 out of range ±180"),
+    (_with(node__latitude=95.0, node__longitude=117.0), "node.latitude: 95.0 超出范围"),
+    (_with(camera__direction=360.0), "cameras[0].direction: 360.0 应为 0–360"),
+    (_with(camera__ptz_type=8), "cameras[0].ptz_type: 应为 0–7"),
+    (_with(camera__resolution="6/４"), "cameras[0].resolution: 应为 \"/\" 分隔的数字代码"),
+    (_with(camera__onvif="ftp://cam"), "cameras[0].onvif: 应为 http://主机[:端口]"),
+    (_with(camera__onvif="http://admin:pw@cam"), "cameras[0].onvif: 用户名密码请填 onvif_user"),
+    (_with(camera__home_preset=3, camera__home_seconds=60), "cameras[0].home_preset: 需要 onvif"),
 ])
 def test_bad_configs_name_key_and_reason(raw: dict, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -193,3 +203,15 @@ def test_bad_mqtt(fields: dict, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse({**MINIMAL, "mqtt": {"host": "broker", **fields}})
     assert any(p.startswith(expected) for p in err.value.problems), err.value.problems
+
+
+def test_onvif_address_and_credentials_default_to_the_cameras() -> None:
+    from edge.config import onvif_credentials, onvif_endpoint
+
+    cfg = parse(_with(camera__onvif="192.168.1.64", camera__url="rtsp://ad%40min:p%3Aw@h/x"))
+    assert onvif_endpoint(cfg.cameras[0].onvif) == "http://192.168.1.64/onvif/device_service"
+    assert onvif_endpoint("https://cam:8443/onvif/dev") == "https://cam:8443/onvif/dev"
+    assert onvif_credentials(cfg.cameras[0]) == ("ad@min", "p:w")
+    cfg = parse(_with(camera__onvif="cam:8000", camera__onvif_user="op",
+                      camera__onvif_password="s"))
+    assert onvif_credentials(cfg.cameras[0]) == ("op", "s")

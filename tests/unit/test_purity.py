@@ -27,7 +27,8 @@ PURE = [
     "edge/detect/tracker.py", "edge/detect/pipeline.py", "edge/quality/metrics.py",
     "edge/quality/diagnosis.py", "edge/uplink/budget.py", "edge/health/delta.py",
     "edge/mqtt/encoding.py", "edge/appliance/firewall.py", "edge/health/disk.py",
-    "edge/web/params.py", "edge/web/sheet.py",
+    "edge/web/params.py", "edge/web/sheet.py", "edge/gb28181/ptzcmd.py", "edge/ptz/ops.py",
+    "edge/gb28181/place.py",
 ]
 IMPURE = {"socket", "threading", "sqlite3", "av", "subprocess", "time", "os", "shutil"}
 

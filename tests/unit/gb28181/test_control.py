@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.gb28181.control import parse_ptz
+from edge.gb28181.ptzcmd import parse_ptz
 from edge.gb28181.answers import handle
 from edge.gb28181.manscdp import ManscdpError, parse_body, render, render_group
 from edge.gb28181.model import (
