@@ -178,7 +178,8 @@ def read(address: str, user: str, password: str, timeout_s: float = TIMEOUT_S) -
             audio = bool(call(address, "GetAudioOutputs", cam.get_audio_outputs))
         except OnvifError:
             audio = False
-    return DeviceFacts(address, *(str(info.get(k, ""))[:64] for k in (
-        "Manufacturer", "Model", "FirmwareVersion", "SerialNumber")), mac=mac[:32],
+    maker, model, firmware, serial = (str(info.get(k, ""))[:64] for k in (
+        "Manufacturer", "Model", "FirmwareVersion", "SerialNumber"))
+    return DeviceFacts(address, maker, model, firmware, serial, mac=mac[:32],
         clock_offset_s=offset, profiles=found, ptz=ptz, presets=presets,
         imaging="imaging" in services, audio_output=audio, problems=problems)

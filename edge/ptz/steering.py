@@ -193,12 +193,13 @@ class _Dome(threading.Thread):
     # -- the worker --------------------------------------------------------------------------
     def run(self) -> None:
         while True:
+            item: tuple[Op, str, float] | None
             try:
                 item = self._queue.get(timeout=self._wait())
+                if item is None:
+                    break
             except queue.Empty:
-                item = ()
-            if item is None:
-                break
+                item = None  # a timer is due
             try:
                 with self._lock:
                     if item:
