@@ -136,9 +136,10 @@ def test_the_monitoring_room_in_a_browser(browser: Any, node: tuple[str, Path],
     timeline = page.request.get(f"{base}/api/timeline/{CAMS['h264']}?from={at - 600:.0f}&to="
                                 f"{at + 600:.0f}").json()
     assert -3 <= drift % 86_400 <= 10 or -3 <= drift <= 10, (shown, wanted, at, timeline)
+    # it goes on playing (a busy machine may play slower: assert it advances, not how fast)
     start_t = page.eval_on_selector(video, "v => v.currentTime")
-    time.sleep(2)
-    assert page.eval_on_selector(video, "v => v.currentTime") > start_t + 1.0
+    wait_for(lambda: page.eval_on_selector(video, "v => v.currentTime") > start_t + 1.0, 30,
+             "playback advancing")
 
     # a plain export of 20 s, downloaded and decoded
     wait_for(lambda: (oldest := _oldest(data, CAMS["h264"])) and oldest < time.time() - 40, 40,
