@@ -147,7 +147,7 @@ PARTLABEL=edge-root  /              ext4  defaults,noatime,commit=30  0 1
 PARTLABEL=edge-data  /var/lib/edge  ext4  defaults,noatime,nofail     0 2
 EOF
 echo edge > "$ROOTFS/etc/hostname"
-in_root systemctl enable edge.service edge-firstboot.service edge-console.service edge-console.path edge-firewall.service \
+in_root systemctl enable edge.service edge-firstboot.service edge-data-check.service edge-console.service edge-console.path edge-firewall.service \
     edge-firewall.path edge-update.path edge-update-recover.service edge-modem-watchdog.timer edge-disk-health.timer edge-clock-save.timer nftables.service chrony.service \
     NetworkManager.service ModemManager.service ssh.service
 rm -f "$ROOTFS"/etc/ssh/ssh_host_*  # every box makes its own at first boot

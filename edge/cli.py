@@ -145,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--by", default="mqtt")
     sp = cmd("_encrypt-data", _encrypt_data, None, config=False)
     sp.add_argument("device")
+    cmd("_data-check", _data_check, None, config=False)
     sp = cmd("_replay", _replay, None)
     sp.add_argument("--channel", required=True)
     sp.add_argument("--from", dest="start", type=float, required=True)
@@ -301,6 +302,14 @@ def _encrypt_data(args: argparse.Namespace) -> int:
         print(f"edge-firstboot: 数据分区未加密 data partition not encrypted: {exc}",
               file=sys.stderr)
         return EXIT_PROBLEM
+    return EXIT_OK
+
+
+def _data_check(args: argparse.Namespace) -> int:
+    from edge.appliance.datacheck import run
+
+    for line in run():
+        print(f"edge-data-check: {line}")
     return EXIT_OK
 
 

@@ -73,9 +73,10 @@ def format_command(device: str, key: Path, cpuinfo: str) -> list[str]:
 
 
 def crypttab_line(luks_uuid: str, key: Path) -> str:
-    # nofail: a missing data disk must not stop the box from booting (edge.service then
-    # does not start: RequiresMountsFor=/var/lib/edge, so it never records onto the root)
-    return f"{MAPPER} UUID={luks_uuid} {key} luks,discard,nofail\n"
+    # nofail: a missing data disk must not stop the box from booting (edge-data-check then
+    # says so and records into a stand-in); headless: a missing key file must not turn into
+    # a password prompt that nobody at a village box will ever answer
+    return f"{MAPPER} UUID={luks_uuid} {key} luks,discard,nofail,headless=true\n"
 
 
 def fstab_for_mapper(fstab: str, mountpoint: Path = MOUNTPOINT) -> str:

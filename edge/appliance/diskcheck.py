@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edge import bootnotes
 from edge.health.disk import (HEALTH_FILE, DiskHealth, count_io_errors, from_extcsd, from_kernel,
                               from_smartctl, parse_count, worst)
 
@@ -36,14 +37,16 @@ def underlying_disk(lsblk: dict[str, Any]) -> str | None:
 def collect(data_dir: Path, now: float) -> DiskHealth:
     source = _tool(["findmnt", "-no", "SOURCE", "--target", str(data_dir)]).strip()
     if not source.startswith("/dev/"):
-        return DiskHealth(source or "?", "unknown", ("没有块设备 no block device",), {}, now)
+        return with_boot_notes(DiskHealth(source or "?", "unknown",
+                                          ("没有块设备 no block device",), {}, now))
     try:
         disk = underlying_disk(json.loads(_tool(["lsblk", "--json", "--inverse", "-o",
                                                  "NAME,TYPE", source]) or "{}"))
     except ValueError:
         disk = None
     if disk is None:
-        return DiskHealth(source, "unknown", ("找不到磁盘 no disk under it",), {}, now)
+        return with_boot_notes(DiskHealth(source, "unknown", ("找不到磁盘 no disk under it",), {},
+                                          now))
     if disk.startswith("mmcblk") and shutil.which("mmc"):
         state, reasons, facts = from_extcsd(_tool(["mmc", "extcsd", "read", f"/dev/{disk}"]))
         facts["kind"] = "eMMC"
@@ -65,8 +68,19 @@ def collect(data_dir: Path, now: float) -> DiskHealth:
         fs_errors = 0
     kernel_state, kernel_reasons = from_kernel(io_errors, fs_errors)
     facts.update(io_errors=io_errors, fs_errors=fs_errors)
-    return DiskHealth(f"/dev/{disk}", worst(state, kernel_state), tuple(reasons + kernel_reasons),
-                      facts, now)
+    return with_boot_notes(DiskHealth(f"/dev/{disk}", worst(state, kernel_state),
+                                      tuple(reasons + kernel_reasons), facts, now))
+
+
+def with_boot_notes(health: DiskHealth) -> DiskHealth:
+    """The data partition not in use this boot fails the disk (it alarms until mended);
+    a nearly full root warns."""
+    state, reasons, facts = health.state, list(health.reasons), dict(health.facts)
+    if (volume := bootnotes.stand_in()) is not None:
+        state, reasons, facts["stand_in"] = "failing", [volume, *reasons], True
+    if (root := bootnotes.root_full()) is not None:
+        state, reasons = worst(state, "warning"), [*reasons, root]
+    return DiskHealth(health.device, state, tuple(reasons), facts, health.checked_ts)
 
 
 def write(data_dir: Path, health: DiskHealth) -> Path:

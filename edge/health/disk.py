@@ -181,4 +181,7 @@ def parse_count(text: str) -> int:
 def disk_alarm_text(health: DiskHealth) -> str:
     head = {"warning": "数据盘老化, 请安排更换 the data disk is wearing: plan its replacement",
             "failing": "数据盘即将损坏, 请立即更换 the data disk is failing: replace it now"}
-    return f"{head.get(health.state, health.state)} ({health.device}: {'; '.join(health.reasons)})"
+    said = head.get(health.state, health.state)
+    if health.facts.get("stand_in"):  # edge-data-check: the partition is not in use at all
+        said = "数据分区未启用 the data partition is not in use"
+    return f"{said} ({health.device}: {'; '.join(health.reasons)})"

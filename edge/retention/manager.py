@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from edge import faults
+from edge import bootnotes, faults
 from edge.config import EdgeConfig
 from edge.record.index import Index, Segment
 from edge.retention.policy import (
@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 ALARM_BELOW_MINIMUM = "retention_below_minimum"
 BATCH = 500  # segments looked at per query; 16 channels x 1440 segments a day
 SPACE_ROUNDS = 20
+STAND_IN_MIN_FREE_GB = 0.3  # the root partition's room for the journal, settings, updates
 
 
 @dataclass
@@ -96,10 +97,12 @@ class RetentionManager(Runner):
     def _free_space(self, index: Index, rules: dict[str, ChannelRule], locks: list,
                     now: float, result: RetentionResult) -> None:
         storage = self.cfg.storage
+        # the data partition is not in use this boot and the data directory is a stand-in
+        # on the small root: keep its reserve (the system's own room), not the data disk's
+        min_free_gb = STAND_IN_MIN_FREE_GB if bootnotes.stand_in() else storage.min_free_gb
         for _ in range(SPACE_ROUNDS):
             usage = shutil.disk_usage(self.cfg.data_dir)
-            needed = bytes_to_free(usage.total, usage.free, storage.min_free_percent,
-                                   storage.min_free_gb)
+            needed = bytes_to_free(usage.total, usage.free, storage.min_free_percent, min_free_gb)
             if not needed:
                 return
             candidates = [s for ch in rules for s in index.oldest_segments(ch, BATCH)]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from edge.appliance.datacheck import diagnose, look, stand_in_text
 from edge.appliance.datacrypt import (IMAGE_DATA_UUID, KEY_BYTES, LUKS_LABEL, MAPPER,
                                       DeviceState, EncryptError, cipher_args, crypttab_line,
                                       encrypt, format_command, fstab_for_mapper, inspect,
@@ -50,7 +51,8 @@ def test_first_boot_formats_luks2_that_only_the_box_key_opens(tmp_path: Path) ->
     assert cryptsetup("open", "--test-passphrase", "--key-file", str(other),
                       str(disk)).returncode != 0
     uuid = cryptsetup("luksUUID", str(disk)).stdout.strip()
-    assert crypttab_line(uuid, key) == f"edge-data UUID={uuid} {key} luks,discard,nofail\n"
+    assert crypttab_line(uuid, key) == (
+        f"edge-data UUID={uuid} {key} luks,discard,nofail,headless=true\n")
     # the key never lands on the data disk
     assert key.read_bytes() not in disk.read_bytes()
 
@@ -133,3 +135,33 @@ def test_the_data_mount_follows_the_opened_volume() -> None:
     assert out[2].split() == ["/dev/mapper/edge-data", "/var/lib/edge", "ext4",
                               "defaults,noatime,nofail", "0", "2"]
     assert fstab_for_mapper("\n".join(out) + "\n") == "\n".join(out) + "\n"  # once
+
+
+def test_a_data_partition_that_does_not_mount_is_explained_and_kept(tmp_path: Path) -> None:
+    """edge-data-check's diagnosis at a boot where the data partition is not mounted, read
+    from real disk images: every case names what to do, and nothing is written to them."""
+    disk, key, other = tmp_path / "data.img", tmp_path / "keys" / "data.key", tmp_path / "k2"
+    with disk.open("wb") as f:
+        f.truncate(32 << 20)
+    make_key(key)
+    res = subprocess.run(format_command(str(disk), key, ARM_AES), capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    before = disk.read_bytes()
+    moved = tmp_path / "gone.key"
+    key.rename(moved)  # the root was reflashed: the key file is gone
+    said = diagnose(look(str(disk), key), key)
+    assert f"the key file {key} of the encrypted data partition is missing" in said
+    assert "put the key file back and reboot" in said and "密钥文件" in said
+    make_key(other)
+    assert "does not open the encrypted partition" in diagnose(look(str(disk), other), other)
+    moved.rename(key)
+    assert look(str(disk), key).key_opens is True
+    assert disk.read_bytes() == before
+
+    plain = ext4(tmp_path / "plain.img", IMAGE_DATA_UUID, {"edge.db": b"SQLite format 3\0"})
+    assert "(ext4) does not mount (it needs fsck)" in diagnose(look(str(plain), key), key)
+    blank = tmp_path / "blank.img"
+    blank.write_bytes(bytes(1 << 20))
+    assert "no file system found" in diagnose(look(str(blank), key), key)
+    assert "no data partition found" in diagnose(look(None, key), key)
+    assert "minutes only" in stand_in_text("x")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge.appliance.diskcheck import underlying_disk, write
+from edge.appliance.diskcheck import underlying_disk, with_boot_notes, write
 from edge.gb28181.answers import device_status
 from edge.gb28181.model import Channel, Node
 from edge.gb28181.notices import ALARM_METHOD_FAULT, ALARM_TYPE_DISK_FAULT, video_alarm
@@ -118,3 +118,28 @@ def test_the_platform_hears_of_a_failing_disk() -> None:
     alarm = video_alarm(node, 9, node.id, ALARM_TYPE_DISK_FAULT, "1", "disk", 1_790_000_000.0,
                         ALARM_METHOD_FAULT).decode("gb2312")
     assert "<AlarmMethod>6</AlarmMethod>" in alarm and "<AlarmType>1</AlarmType>" in alarm
+
+
+def test_a_data_partition_not_in_use_fails_the_disk_and_a_full_root_warns(
+        tmp_path: Path, monkeypatch) -> None:
+    """edge-data-check's notes of this boot reach disk health (and so the dashboard, MQTT
+    and the platform's disk-fault alarm); a boot without them changes nothing."""
+    from edge import bootnotes
+    from edge.appliance.datacheck import root_full_text, stand_in_text
+
+    volume, root = tmp_path / "data-volume", tmp_path / "root-space"
+    monkeypatch.setattr(bootnotes, "VOLUME_NOTE", volume)
+    monkeypatch.setattr(bootnotes, "ROOT_NOTE", root)
+    healthy = DiskHealth("/dev/vda", "ok", (), {"kind": "no SMART"}, 1.0)
+    assert with_boot_notes(healthy) == healthy
+    root.write_text(root_full_text(97.2, 80, ["journal > 64M"]) + "\n", encoding="utf-8")
+    warned = with_boot_notes(healthy)
+    assert warned.state == "warning" and "97 % full (80 MB free)" in warned.reasons[-1]
+    volume.write_text(stand_in_text("/dev/vda3: the key file is missing") + "\n",
+                      encoding="utf-8")
+    failed = with_boot_notes(DiskHealth("/dev/vda", "warning", ("3 I/O errors",), {}, 1.0))
+    assert failed.state == "failing"
+    assert failed.reasons[0].endswith("/dev/vda3: the key file is missing")
+    assert "3 I/O errors" in failed.reasons
+    assert "the data partition is not in use" in disk_alarm_text(failed)
+    assert bootnotes.stand_in() is not None and len(bootnotes.notes()) >= 2
