@@ -251,6 +251,41 @@ if MODE == "full":  # an hour and more under emulation: beyond CI's time (docs/a
         report("update: 0.3.0 kept across a power cut")
 
 
+    def test_a_lost_key_file_formats_nothing_and_the_box_records_into_a_stand_in(
+            box: Box) -> None:
+        """The key file gone (a root reflashed without it): the encrypted footage cannot be
+        opened, so nothing is formatted; the box records into a stand-in on the root and
+        says why on its screen. With the key back, the footage is back."""
+        before = guest_state(box)
+        box.ssh("mv /etc/edge/keys/data.key /root/data.key && sync")
+        box.power_cut()
+        box.power_on()
+        box.wait_console(r"the key file /etc/edge/keys/data.key of the encrypted data partition "
+                         r"is missing", BOOT_S)
+        box.wait_ssh(BOOT_S)
+        assert "edge-standin" in box.ssh("findmnt -no SOURCE /var/lib/edge").stdout
+        box.ssh("cryptsetup isLuks /dev/disk/by-partlabel/edge-data")  # not formatted
+        box.wait_until("systemctl is-active edge.service", BOOT_S, "edge on the stand-in")
+        booted = float(box.ssh("echo $(( $(date +%s) - $(cut -d. -f1 /proc/uptime) ))").stdout)
+        while (state := guest_state(box))["newest_end"] < booted + 5:
+            if time.time() - booted > BOOT_S:
+                raise BootFailed(f"nothing recorded into the stand-in: {state}")
+            time.sleep(15)
+        box.ssh(f"{EDGE} _disk-health --config {CONFIG}")  # the hourly check, now
+        health = json.loads(box.ssh("cat /var/lib/edge/disk-health.json").stdout)
+        assert health["state"] == "failing" and "key file" in health["reasons"][0], health
+        report("lost key: nothing formatted, recording into the stand-in, disk health failing")
+
+        box.ssh("mv /root/data.key /etc/edge/keys/data.key && sync")
+        box.power_cut()
+        box.power_on()
+        box.wait_ssh(BOOT_S)
+        assert box.ssh("findmnt -no SOURCE /var/lib/edge").stdout.strip() == "/dev/mapper/edge-data"
+        box.ssh("test ! -e /run/edge/data-volume")
+        assert guest_state(box)["complete"] >= before["complete"]  # the footage is back
+        report("lost key: with the key back, the encrypted partition and its footage are back")
+
+
 def test_boot_times_and_sizes(box: Box) -> None:
     report("systemd-analyze: " + box.ssh("systemd-analyze", check=False).stdout.strip()
            .splitlines()[0])
