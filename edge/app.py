@@ -28,6 +28,7 @@ from edge.gb28181 import place
 from edge.gb28181.model import Channel
 from edge.gb28181.runner import SipRunner
 from edge.log import also_to_file
+from edge.ptz.service import PtzService
 from edge.ptz.steering import Steering, targets
 from edge.record.index import Index
 from edge.retention.manager import RetentionManager
@@ -132,6 +133,9 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     # the domes (PTZ through ONVIF): what each camera offers is learnt in the background
     steering = Steering(targets(cfg))
     steering.survey([c.id for c in cfg.cameras if c.onvif])
+    if any(c.onvif for c in cfg.cameras):  # the web UI's pad steers through these workers
+        supervisor.add("ptz", ThreadSlot(lambda: PtzService(steering, cfg.data_dir, stop)),
+                       PtzService.stale_after_s)
 
     def make_sip() -> SipRunner:
         if sip and sip.current:  # its media sessions lost their dialogs with it

@@ -20,7 +20,7 @@ from edge.command import SUPERVISOR_ENV, edge_argv, exit_with_parent
 from edge.config import EdgeConfig
 from edge.errors import ConfigError, StorageError, StreamError
 from edge.log import redact, setup
-from edge.ptz.ops import DIRECTIONS, LENS
+from edge.ptz.ops import ACTIONS
 from edge.timefmt import format_time, parse_time
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
@@ -105,8 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp = cmd("ptz", _ptz, "云台控制 steer a camera (ONVIF)")
     sp.add_argument("--channel", required=True, help="通道编号 channel (camera) ID")
-    sp.add_argument("action", choices=[*DIRECTIONS, *LENS, "preset-call", "preset-set",
-                                       "preset-del", "home"])
+    sp.add_argument("action", choices=ACTIONS)
     sp.add_argument("number", nargs="?", type=int, help="预置位 preset 1-255")
     sp.add_argument("--speed", type=int, default=4, help="速度 speed 1-8")
     sp.add_argument("--seconds", type=float, default=1.0, help="转动秒数 how long a move lasts")
@@ -177,12 +176,7 @@ def _ptz(args: argparse.Namespace) -> int:
 
     cfg = config_mod.load(args.config)
     try:
-        if args.action.startswith("preset-") or args.action == "home":
-            op: ops.Op = ops.Home() if args.action == "home" else ops.preset(
-                {"preset-call": "call", "preset-set": "set", "preset-del": "delete"}[args.action],
-                args.number or 0)
-        else:
-            op = ops.named(args.action, args.speed)
+        op = ops.action(args.action, args.number or 0, args.speed)
     except ops.PtzError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE

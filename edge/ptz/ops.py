@@ -94,6 +94,7 @@ DIRECTIONS: dict[str, tuple[int, int, int]] = {
 }
 LENS: dict[str, tuple[int, int]] = {
     "focus-far": (1, 0), "focus-near": (-1, 0), "iris-open": (0, 1), "iris-close": (0, -1),
+    "lens-stop": (0, 0),
 }
 MAX_SPEED = 8
 
@@ -120,6 +121,21 @@ def preset(op: Literal["set", "call", "delete"], number: int) -> Preset:
     if not 1 <= number <= MAX_PRESET:
         raise PtzError(f"预置位应为 1–{MAX_PRESET} preset must be 1..{MAX_PRESET}, got {number}")
     return Preset(op, number)
+
+
+ACTIONS = (*DIRECTIONS, *LENS, "preset-call", "preset-set", "preset-del", "home")
+
+
+def action(word: str, number: int = 0, speed: int = 4) -> Op:
+    """The web pad's and ``edge ptz``'s words: a direction or lens word at ``speed``,
+    ``preset-call``/``preset-set``/``preset-del`` ``number``, or ``home``."""
+    if word == "home":
+        return Home()
+    kinds: dict[str, Literal["set", "call", "delete"]] = {
+        "preset-call": "call", "preset-set": "set", "preset-del": "delete"}
+    if word in kinds:
+        return preset(kinds[word], number)
+    return named(word, speed)
 
 
 def describe(op: Op) -> str:

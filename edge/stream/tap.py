@@ -13,10 +13,8 @@ reads slowly skips to the next keyframe; the camera thread never waits for it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import queue
 import select
 import socket
@@ -25,6 +23,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+from edge import localsock
 from edge.errors import ProtocolError
 from edge.ingest.media import Frame, StreamInfo
 from edge.runner import Runner, survive
@@ -46,8 +45,7 @@ class TapError(ProtocolError):
 
 
 def address(data_dir: Path) -> str:
-    digest = hashlib.sha1(str(Path(data_dir).resolve()).encode()).hexdigest()[:16]
-    return f"\0edge-tap-{digest}"
+    return localsock.address(data_dir, "tap")
 
 
 def encode(kind: bytes, payload: bytes) -> bytes:
@@ -121,26 +119,17 @@ class TapServer(Runner):
             logger.warning("tap: accept failed: %s", exc)
             self.stop_event.wait(1.0)
             return
-        if self._allowed(conn):
+        if localsock.peer_allowed(conn, "tap"):
             threading.Thread(target=self._serve, args=(conn,), name="tap-client",
                              daemon=True).start()
         else:
             conn.close()
 
-    @staticmethod
-    def _allowed(conn: socket.socket) -> bool:
-        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        pid, uid, _gid = struct.unpack("3i", creds)
-        if uid in (0, os.getuid()):
-            return True
-        logger.warning("tap: refused process %d of user %d", pid, uid)
-        return False
-
     def _serve(self, conn: socket.socket) -> None:
         client: _Client | None = None
         try:
             conn.settimeout(SEND_TIMEOUT_S)
-            request = _read_request(conn)
+            request = localsock.read_request(conn, MAX_REQUEST)
             channel, stream = request.get("channel"), request.get("stream", 0)
             if not isinstance(channel, str) or stream not in (0, 1):
                 conn.sendall(encode(b"E", b"bad request"))
@@ -155,7 +144,7 @@ class TapServer(Runner):
             else:
                 client.on_info(None)
             client.run(conn)
-        except (OSError, TapError, ValueError) as exc:
+        except (OSError, ProtocolError) as exc:
             logger.debug("tap client ended: %s", exc)
         finally:
             if client is not None and client.key:
@@ -205,19 +194,6 @@ def _closed(conn: socket.socket) -> bool:
         return conn.recv(1, socket.MSG_PEEK) == b""
     except OSError:
         return True
-
-
-def _read_request(conn: socket.socket) -> dict[str, object]:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = conn.recv(MAX_REQUEST)
-        if not chunk or len(data) + len(chunk) > MAX_REQUEST:
-            raise TapError("tap request missing or too long")
-        data += chunk
-    request = json.loads(data)
-    if not isinstance(request, dict):
-        raise TapError("tap request is not a JSON object")
-    return request
 
 
 class TapReader:

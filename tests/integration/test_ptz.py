@@ -15,15 +15,19 @@ from typing import Any, Iterator
 
 import pytest
 
+from edge.config import load as load_config
 from edge.config import parse as parse_config
 from edge.gb28181 import place
 from edge.gb28181.manscdp import ManscdpMessage, render_group
 from edge.gb28181.ptzcmd import encode
 from edge.gb28181.runner import SipRunner
 from edge.ptz.ops import Move, named
+from edge.ptz.service import PtzService
 from edge.ptz.steering import Steering, targets
 from edge.record.index import Index
 from edge.sim.server import free_port
+from edge.web.accounts import Accounts
+from edge.web.app import create_app
 from tests.conftest import wait_for
 from tests.integration.scripted_platform import (
     NODE, PASSWORD, SERVER, ScriptedPlatform, query, register,
@@ -222,3 +226,96 @@ def test_a_camera_with_wrong_credentials_is_said_clearly(tmp_path: Path,
     steering.submit(DOME, named("left"), "cli")
     steering.close(wait_s=20)
     assert errors and "用户名或密码错误 wrong user name or password" in errors[0]
+
+
+def test_the_live_pages_pad_steers_through_the_daemon_and_is_audited(
+        tmp_path: Path, dome: OnvifCamera) -> None:
+    """The web UI's process asks the daemon's PTZ service (edge/ptz/service.py) over its
+    local socket: a press moves the dome, a lost release is stopped by the box, presets
+    are saved and listed, only the ptz right on that camera may, and presses (not their
+    renewals) are audited as the user's."""
+    path = tmp_path / "edge.toml"
+    path.write_text(f"""
+[node]
+id = "{NODE}"
+data_dir = "{tmp_path / 'data'}"
+
+[[cameras]]
+id = "{DOME}"
+name = "村口球机"
+url = "rtsp://{USER}:{CAMERA_PASSWORD}@127.0.0.1:554/main"
+onvif = "{dome.address}"
+
+[[cameras]]
+id = "{GUN}"
+name = "村委会"
+url = "rtsp://127.0.0.1:554/gun"
+""", encoding="utf-8")
+    cfg = load_config(path)
+    index = Index(cfg.data_dir)
+    Accounts.create_schema(index.db)
+    accounts = Accounts(index.db)
+    accounts.add("oper", "village2026", "operator")
+    accounts.add("guard", "village2026", "viewer")
+    accounts.add("gate", "village2026", "operator", cameras=[GUN])
+    index.close()
+    stop = threading.Event()
+    steering = Steering(targets(cfg))
+    service = PtzService(steering, cfg.data_dir, stop)
+    service.start()
+    app = create_app(cfg, path)
+    try:
+        oper, guard, gate = (_signed_in(app, name) for name in ("oper", "guard", "gate"))
+        assert 'class="ptz-toggle"' in oper.get(f"/live?layout=1&cams={DOME}").text
+        assert 'class="ptz-toggle"' not in oper.get(f"/live?layout=1&cams={GUN}").text
+        assert 'class="ptz-toggle"' not in guard.get(f"/live?layout=1&cams={DOME}").text
+
+        before = len(dome.calls)
+        assert _press(oper, DOME, {"action": "left", "speed": 8}).json["ok"] is True
+        move = dome.wait("ContinuousMove", before)
+        assert 'x="-1' in move["body"]
+        for _ in range(3):  # held: renewed, not audited
+            assert _press(oper, DOME, {"action": "left", "speed": 8, "renew": True}).json["ok"]
+        # the release never comes (a closed tab): the box stops the dome by itself
+        assert dome.wait("Stop", before)["t"] >= move["t"]
+
+        after = len(dome.calls)
+        assert _press(oper, DOME, {"action": "preset-set", "number": 9}).json["ok"]
+        dome.wait("SetPreset", after)
+        listed = oper.get(f"/api/ptz/{DOME}/presets").json
+        assert [9, "9"] in listed["presets"], listed
+
+        assert _press(guard, DOME, {"action": "left"}).status_code == 403  # no ptz right
+        assert _press(gate, DOME, {"action": "left"}).status_code == 403  # not its camera
+        assert _press(oper, DOME, {"action": "sideways"}).status_code == 400
+        assert _press(oper, DOME, {"action": "preset-call", "number": 300}).status_code == 400
+        gun = _press(oper, GUN, {"action": "left"})  # no ONVIF: the daemon says why
+        assert gun.status_code == 409 and "onvif" in gun.json["error"]
+
+        index = Index(cfg.data_dir, readonly=True)
+        entries = [(actor, detail["channel"], detail["op"])
+                   for _, actor, _, detail in index.audit_log(action="ptz")]
+        index.close()
+        assert entries == [("web:oper", DOME, "move pan=-1.00 tilt=+0.00 zoom=+0.00"),
+                           ("web:oper", DOME, "preset set 9"),
+                           ("web:oper", GUN, "move pan=-0.50 tilt=+0.00 zoom=+0.00")], entries
+    finally:
+        stop.set()
+        service.join(5)
+        steering.close()
+
+
+def _signed_in(app: Any, name: str) -> Any:
+    client = app.test_client()
+    client.get("/login")
+    with client.session_transaction() as session:
+        token = session["csrf"]
+    assert client.post("/login", data={"name": name, "password": "village2026",
+                                       "csrf": token}).status_code == 302
+    return client
+
+
+def _press(client: Any, channel: str, body: dict[str, Any]) -> Any:
+    with client.session_transaction() as session:
+        token = session["csrf"]
+    return client.post(f"/api/ptz/{channel}", json=body, headers={"X-CSRF-Token": token})

@@ -3,6 +3,7 @@
 // else to snapshots refreshed every second.
 import {messages, post} from "./common.js";
 import {MsePlayer} from "./mse.js";
+import {Pad} from "./ptz.js";
 
 const t = messages();
 const RETRY_MS = 3000;
@@ -25,6 +26,8 @@ class Tile {
       e.target.setAttribute("aria-pressed", String(Boolean(this.stream)));
       this.start();
     });
+    const toggle = cell.querySelector(".ptz-toggle");
+    if (toggle) this.pad = new Pad(cell, toggle);
     this.video.addEventListener("error", () => this.retry());
     if (this.channel) this.start();
   }
