@@ -28,6 +28,7 @@ from edge.gb28181 import place
 from edge.gb28181.model import Channel
 from edge.gb28181.runner import SipRunner
 from edge.log import also_to_file
+from edge.onvif.clocks import CameraClocks, with_clocks
 from edge.ptz.service import PtzService
 from edge.ptz.steering import Steering, targets
 from edge.record.index import Index
@@ -133,9 +134,12 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     # the domes (PTZ through ONVIF): what each camera offers is learnt in the background
     steering = Steering(targets(cfg))
     steering.survey([c.id for c in cfg.cameras if c.onvif])
+    clocks: ThreadSlot[CameraClocks] | None = None
     if any(c.onvif for c in cfg.cameras):  # the web UI's pad steers through these workers
         supervisor.add("ptz", ThreadSlot(lambda: PtzService(steering, cfg.data_dir, stop)),
                        PtzService.stale_after_s)
+        clocks = ThreadSlot(lambda: CameraClocks(cfg, stop))  # 统一时间: the cameras' clocks
+        supervisor.add("clocks", clocks, CameraClocks.stale_after_s)
 
     def make_sip() -> SipRunner:
         if sip and sip.current:  # its media sessions lost their dialogs with it
@@ -158,7 +162,9 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
             "started_ts": started,
             "recorder_alive": recorder_watch.healthy,
             "recorder_restarts": recorder_watch.restarts,
-            "cameras": list(recorder.cameras.values()), "runners": supervisor.listing(),
+            "cameras": with_clocks(list(recorder.cameras.values()),
+                                   clocks.current.listing() if clocks and clocks.current else {}),
+            "runners": supervisor.listing(),
             "platforms": runner.status() if runner else [],
             "media_sessions": [{**s, "bytes": recorder.media_bytes.get(s["id"], 0)}
                                for s in (runner.sessions.listing() if runner else [])]}

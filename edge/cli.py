@@ -630,7 +630,10 @@ def _status(args: argparse.Namespace) -> int:
             print(f"{cam['id']} {conf.name if conf else ''}: {state}, {rec}, {cam['fps']} fps, "
                   f"{cam['bitrate_bps'] / 1e6:.2f} Mbit/s, 近1小时重连 reconnects/h "
                   f"{cam['reconnects_last_hour']}" + (f", 错误 error: {cam['last_error']}"
-                                                       if cam["last_error"] else ""))
+                                                       if cam["last_error"] else "")
+                  + (f", 时差 clock {cam['clock_offset_s']:+.1f} s"
+                     if cam.get("clock_offset_s") is not None else "")
+                  + (f", 时钟 clock: {cam['clock_error']}" if cam.get("clock_error") else ""))
         for plat in status.get("platforms", []):
             state = "已注册 registered" if plat["registered"] else f"未注册 {plat['state']}"
             offset = plat["clock_offset_s"]

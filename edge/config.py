@@ -257,6 +257,19 @@ class QualityConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TimeConfig:
+    """统一时间 (one time): the box keeps its ONVIF cameras' clocks. It points each at an
+    NTP server (``camera_ntp``: "auto", the box's own address toward the camera, which
+    chrony serves on the appliance; an IPv4 address; or "off") and sets a camera's clock
+    itself when it is more than ``camera_max_offset`` seconds off; offsets are read every
+    ``camera_check`` seconds."""
+
+    camera_max_offset: float = 2.0
+    camera_check: float = 3600.0
+    camera_ntp: str = "auto"
+
+
+@dataclass(frozen=True, slots=True)
 class EdgeConfig:
     node: NodeConfig
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -270,6 +283,7 @@ class EdgeConfig:
     quality: QualityConfig = field(default_factory=QualityConfig)
     uplink: UplinkConfig = field(default_factory=UplinkConfig)
     update: UpdateConfig = field(default_factory=UpdateConfig)
+    time: TimeConfig = field(default_factory=TimeConfig)
 
     @property
     def data_dir(self) -> Path:
@@ -323,7 +337,8 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     problems: list[str] = []
     sections = {"node": NodeConfig, "storage": StorageConfig, "retention": RetentionConfig,
                 "media": MediaConfig, "web": WebConfig, "detect": DetectConfig,
-                "quality": QualityConfig, "uplink": UplinkConfig, "update": UpdateConfig}
+                "quality": QualityConfig, "uplink": UplinkConfig, "update": UpdateConfig,
+                "time": TimeConfig}
     for key in sorted(set(raw) - set(sections) - {"cameras", "platforms", "mqtt"}):
         problems.append(f"{key}: 未知配置项 unknown key")
     built: dict[str, Any] = {}
@@ -370,6 +385,9 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     if update is not None and not (10 <= update.check_timeout <= 3600
                                    and 1 <= update.max_bundle_mb <= 4096):
         problems.append("update: check_timeout 10–3600 s, max_bundle_mb 1–4096")
+    clock = built.get("time")
+    if clock is not None:
+        _check_time(clock, problems)
     retention = built.get("retention") or RetentionConfig()
     _check_cameras(cameras, retention, problems)
     if problems:
@@ -481,6 +499,19 @@ def _check_node(node: NodeConfig, problems: list[str]) -> None:
     if not 0 < node.sip_port < 65536:
         problems.append(f"node.sip_port: 端口无效 invalid port {node.sip_port}")
     _check_position(node.longitude, node.latitude, "node", problems)
+
+
+def _check_time(clock: TimeConfig, problems: list[str]) -> None:
+    if not 0.5 <= clock.camera_max_offset <= 3600:
+        problems.append("time.camera_max_offset: 应在 0.5–3600 秒之间 must be 0.5..3600 s")
+    if not 60 <= clock.camera_check <= 86_400:
+        problems.append("time.camera_check: 应在 60–86400 秒之间 must be 60..86400 s")
+    if clock.camera_ntp not in ("auto", "off"):
+        try:
+            ipaddress.IPv4Address(clock.camera_ntp)
+        except ValueError:
+            problems.append(f"time.camera_ntp: 应为 \"auto\"、\"off\" 或 IPv4 地址 must be "
+                            f"\"auto\", \"off\" or an IPv4 address, got {clock.camera_ntp[:40]!r}")
 
 
 def _check_time_source(node: NodeConfig, platforms: list[PlatformConfig],

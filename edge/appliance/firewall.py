@@ -1,8 +1,8 @@
 """The box's nftables rules, written from the config (``edge firewall``). Pure.
 
 Nothing comes in but what the appliance serves, and only from whom it serves it: SIP and
-TCP media from the configured upper platforms, the web UI and SSH from the LAN (private
-ranges unless told otherwise), the web UI also from ``[web].allow_from`` once an admin
+TCP media from the configured upper platforms, the web UI, SSH and NTP (the cameras'
+time) from the LAN (private ranges unless told otherwise), the web UI also from ``[web].allow_from`` once an admin
 password is set (until then a fresh box shows its setup page to the LAN only). Outgoing
 traffic is not filtered: the box pulls cameras, reaches platforms, the broker and NTP.
 """
@@ -66,6 +66,8 @@ def render(cfg: EdgeConfig, peers: Peers, admin_exists: bool) -> str:
         "    ip saddr @lan tcp dport 22 accept comment \"SSH from the LAN\"",
         f"    ip saddr @lan tcp dport {web} accept comment \"web UI from the LAN\"",
     ]
+    if cfg.time.camera_ntp != "off":  # chrony serves the cameras their time (统一时间)
+        lines.append("    ip saddr @lan udp dport 123 accept comment \"NTP for the cameras\"")
     if web_from and admin_exists:
         lines.append(f"    ip saddr @web_from tcp dport {web} accept"
                      " comment \"web UI from [web].allow_from\"")

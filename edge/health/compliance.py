@@ -4,7 +4,8 @@ For one camera and one month: its online rate and its working rate (online with 
 picture fault open; time the node was not running left out, as
 edge/health/availability.py counts it), hours recorded against the hours the node
 watched it, the gaps in its footage longer than a minute, the days of footage kept
-against its legal minimum. A camera is *in order* (完好) when it was working at least
+against its legal minimum, and how often its clock could not be corrected (统一时间). A
+camera is *in order* (完好) when it was working at least
 98 % of the observed time and keeps its legal days; the key-area total is judged against
 the programme's 98 % target.
 """
@@ -33,6 +34,7 @@ class Row:
     days_kept: float
     legal_min_days: int
     young: bool  # the node has not been running as long as the legal minimum
+    clock_faults: int = 0  # times its clock could not be corrected (统一时间), this month
 
     @property
     def days_ok(self) -> bool:
@@ -47,13 +49,13 @@ class Row:
 
 def row(cam_id: str, name: str, key_area: bool, availability: Availability,
         recorded: list[Range], start: float, end: float, days_kept: float,
-        legal_min_days: int, node_days: float) -> Row:
+        legal_min_days: int, node_days: float, clock_faults: int = 0) -> Row:
     """``recorded``: the camera's ranges clipped to [start, end]."""
     hours = sum(r.end - r.start for r in recorded) / 3600
     gaps = sum(1 for a, b in zip(recorded, recorded[1:]) if b.start - a.end > GAP_MIN_S)
     return Row(cam_id, name, key_area, availability.online_rate, availability.working_rate,
                round(availability.observed_s / 3600, 1), round(hours, 1), gaps,
-               round(days_kept, 1), legal_min_days, node_days < legal_min_days)
+               round(days_kept, 1), legal_min_days, node_days < legal_min_days, clock_faults)
 
 
 @dataclass(frozen=True)

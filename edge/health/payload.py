@@ -29,6 +29,7 @@ class CameraFacts:
     last_24h: Availability
     last_30d: Availability
     quality_faults: tuple[str, ...] = ()  # picture faults open now (quality diagnosis)
+    place: tuple[float, float, float | None] | None = None  # longitude, latitude, direction
 
 
 def camera_entry(facts: CameraFacts, live: Mapping[str, Any], now: float) -> dict[str, Any]:
@@ -51,6 +52,11 @@ def camera_entry(facts: CameraFacts, live: Mapping[str, Any], now: float) -> dic
         "working_rate_24h": _rate(facts.last_24h, working=True),
         "working_rate_30d": _rate(facts.last_30d, working=True),
         "quality_faults": sorted(facts.quality_faults),
+        # 统一时空: the camera's clock (ONVIF cameras) and place (where configured)
+        **({"clock_offset_s": live.get("clock_offset_s"), "clock_error": live.get("clock_error")}
+           if "clock_offset_s" in live else {}),
+        **({"longitude": facts.place[0], "latitude": facts.place[1],
+            "direction": facts.place[2]} if facts.place else {}),
     }
 
 

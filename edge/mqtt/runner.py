@@ -434,7 +434,9 @@ class MqttRunner(Runner):
                 online_rate(sessions, changes, now - DAY_S, now, faults),
                 online_rate(sessions, changes, now - 30 * DAY_S, now, faults),
                 tuple(a.kind.removeprefix("quality_") for a in open_alarms
-                      if a.channel_id == cam.id and a.kind.startswith("quality_")))
+                      if a.channel_id == cam.id and a.kind.startswith("quality_")),
+                (cam.longitude, cam.latitude, cam.direction)
+                if cam.longitude is not None and cam.latitude is not None else None)
             cameras.append(payload.camera_entry(facts, live[cam.id], now))
         time_platform = self.cfg.time_platform()
         platforms = status.get("platforms", [])

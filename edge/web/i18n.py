@@ -81,6 +81,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "dash.disk": ("磁盘", "Disk"),
     "dash.disk_free": ("可用 {free} / 共 {total}", "{free} free of {total}"),
     "dash.disk_health": ("磁盘健康", "Disk health"),
+    "dash.camera_clock": ("摄像机时钟 {offset} 秒 (已由本机校时)", "camera clock {offset} s (kept by the box)"),
     "ac.title": ("我的登录", "My sessions"),
     "ac.sessions": ("已登录的浏览器", "Browsers signed in as you"),
     "ac.since": ("登录时间", "Signed in"),
@@ -250,6 +251,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "co.gaps": ("缺口", "Gaps"),
     "co.days": ("保存天数 / 法定", "Days kept / legal"),
     "co.working": ("完好", "In order"),
+    "co.clock": ("时钟", "Clock"),
+    "co.clock_ok": ("正常", "ok"),
+    "co.clock_faults": ("{n} 次未能校正", "not corrected {n}×"),
     "co.key_target": ("重点区域完好率 {rate} (目标 98%)", "Key-area cameras in order: {rate} "
                       "(target 98 %)"),
     "co.all_rate": ("全部摄像机在线率 {rate}", "All cameras online: {rate}"),

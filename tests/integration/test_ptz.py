@@ -41,13 +41,14 @@ USER, CAMERA_PASSWORD = "admin", "Dome-pw-1"
 class OnvifCamera:
     """The ONVIF camera process and what it was asked, in order."""
 
-    def __init__(self, workdir: Path, user: str = USER, password: str = CAMERA_PASSWORD) -> None:
+    def __init__(self, workdir: Path, user: str = USER, password: str = CAMERA_PASSWORD,
+                 *extra: str) -> None:
         self.port = free_port()
         self.calls: list[dict[str, Any]] = []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.integration.onvif_camera", "--port", str(self.port),
              "--rtsp-port", "554", "--user", user, "--password", password,
-             "--workdir", str(workdir)],
+             "--workdir", str(workdir), *extra],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             cwd=Path(__file__).resolve().parents[2])
         assert self.proc.stdout is not None

@@ -106,6 +106,19 @@ def test_syntax_error_and_missing_file(tmp_path: Path) -> None:
 def test_example_config_is_valid() -> None:
     cfg = load(Path(__file__).resolve().parents[2] / "config" / "edge.example.toml")
     assert cfg.cameras
+    assert cfg.time.camera_max_offset == 2.0 and cfg.time.camera_ntp == "auto"
+
+
+@pytest.mark.parametrize("section, problem", [
+    ({"camera_max_offset": 0.1}, "time.camera_max_offset"),
+    ({"camera_check": 5}, "time.camera_check"),
+    ({"camera_ntp": "ntp.example.com"}, "time.camera_ntp"),
+    ({"camera_ntp": "１０.0.0.1"}, "time.camera_ntp"),  # full-width digits are not an address
+])
+def test_camera_time_settings_are_checked(section: dict, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        parse({**MINIMAL, "time": section})
+    assert parse({**MINIMAL, "time": {"camera_ntp": "192.168.1.2"}}).time.camera_ntp == "192.168.1.2"
 
 
 @pytest.mark.parametrize("text, expected", [

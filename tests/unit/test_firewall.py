@@ -34,6 +34,14 @@ def test_before_an_admin_exists_the_web_ui_is_for_the_lan_only() -> None:
     assert "web_from" not in text and "ip saddr @lan tcp dport 8443 accept" in text
 
 
+def test_the_cameras_get_their_time_from_the_box_on_the_lan_only() -> None:
+    text = render(CFG, PEERS, admin_exists=True)
+    assert "ip saddr @lan udp dport 123 accept" in text
+    assert text.count("dport 123") == 1  # from nowhere else
+    off = parse_config({"node": {"id": "34020000001180000001"}, "time": {"camera_ntp": "off"}})
+    assert "dport 123" not in render(off, Peers(()), admin_exists=True)
+
+
 def test_no_platform_no_sip_rule() -> None:
     text = render(CFG, Peers(()), admin_exists=True)
     assert "dport 5062" not in text and "set platforms { type ipv4_addr; }" in text

@@ -42,6 +42,7 @@ class Tile:
     thumb_ts: int
     faults: list[str]  # picture faults open (quality diagnosis)
     detections: dict[str, int]  # people, vehicles ... seen today
+    clock_offset: float | None = None  # ONVIF cameras: their clock minus the box's
 
     @property
     def missed(self) -> bool:
@@ -75,7 +76,7 @@ def tiles(status: dict[str, Any] | None) -> list[Tile]:
             any(a.kind == ALARM_BELOW_MINIMUM for a in mine), [a.message for a in mine],
             int(thumb.stat().st_mtime) if thumb.exists() else 0,
             [a.kind.removeprefix(QUALITY) for a in mine if a.kind.startswith(QUALITY)],
-            seen.get(cam.id, {})))
+            seen.get(cam.id, {}), state.get("clock_offset_s")))
     return out
 
 
