@@ -155,3 +155,28 @@ def test_health_schema_takes_the_modem_facts() -> None:
     made = _health()
     made["doc"]["uplink"]["modem"] = parse_mmcli(MMCLI_K + MMCLI_SIGNAL)
     jsonschema.validate(made["doc"], made["schema"])
+
+
+def test_a_cameras_clock_and_place_in_health() -> None:
+    """统一时空 in health: an ONVIF camera's clock offset (and why it is not corrected), a
+    camera's configured place; a camera without either carries neither."""
+    import jsonschema
+
+    from edge.health.availability import Availability
+    from edge.health.payload import CameraFacts, camera_entry
+
+    made = _health()
+    facts = CameraFacts("34020000001320000002", "村口球机", False, 60, None, False,
+                        Availability(None, 0.0), Availability(None, 0.0),
+                        place=(117.283042, 31.861191, 90.0))
+    live = {"online": True, "recording": True, "clock_offset_s": 301.2,
+            "clock_error": "the camera's clock is +301 s off and could not be corrected"}
+    cam = camera_entry(facts, live, 5000.0)
+    assert (cam["longitude"], cam["latitude"], cam["direction"]) == (117.283042, 31.861191, 90.0)
+    assert cam["clock_offset_s"] == 301.2 and "could not be corrected" in cam["clock_error"]
+    jsonschema.validate({**made["doc"], "cameras": [cam]}, made["schema"])
+    plain = made["doc"]["cameras"][0]
+    assert "clock_offset_s" not in plain and "longitude" not in plain
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**made["doc"], "cameras": [{**cam, "latitude": 91.0}]},
+                            made["schema"])
