@@ -285,6 +285,45 @@ def test_settings_keep_comments_and_refuse_an_invalid_config(app: Flask) -> None
     assert [c.id for c in config_mod.load(path).cameras] == [CAM1, "34020000001320000003"]
 
 
+def test_a_cameras_onvif_and_place_from_the_settings_page_and_the_plan(app: Flask) -> None:
+    """The ONVIF address and user, a write-only ONVIF password, the place and the way the
+    camera looks: saved through the checker, shown again (never the password), drawn on
+    the plan; a half-given place is refused by name."""
+    admin = signed_in(app, "admin")
+    path: Path = app.extensions["edge"].config_path
+    assert "填写摄像机经纬度与朝向后" in admin.get("/settings").text  # no place yet: no plan
+    form = {"csrf": csrf(admin), "node-id": "34020000001180000001", "node-name": "测试村",
+            "node-timezone": "Asia/Shanghai", "node-longitude": "117.2835",
+            "node-latitude": "31.8615",
+            "cam-0-id": CAM1, "cam-0-name": "村口", "cam-0-record": "1",
+            "cam-0-url": "rtsp://admin:***@10.0.0.5:554/Streaming/Channels/101",
+            "cam-0-onvif": "10.0.0.5", "cam-0-onvif_user": "onvif",
+            "cam-0-onvif_password": "onvif-secret", "cam-0-longitude": "117.283042",
+            "cam-0-latitude": "31.861191", "cam-0-direction": "90", "cam-0-ptz_type": "1",
+            "cam-0-home_preset": "3", "cam-0-home_seconds": "120",
+            "cam-1-id": CAM2, "cam-1-name": "村委会", "cam-1-record": "1",
+            "cam-1-url": "rtsp://10.0.0.6/live", "cam-1-longitude": "117.2841",
+            "cam-1-latitude": "31.8618", "cam-1-ptz_type": "0"}
+    assert "已保存" in admin.post("/settings", data=form).text
+    cam = config_mod.load(path).cameras[0]
+    assert (cam.onvif, cam.onvif_user, cam.onvif_password) == ("10.0.0.5", "onvif", "onvif-secret")
+    assert (cam.longitude, cam.latitude, cam.direction, cam.ptz_type) == (
+        117.283042, 31.861191, 90, 1)
+    assert (cam.home_preset, cam.home_seconds) == (3, 120)
+    assert config_mod.load(path).node.longitude == 117.2835
+    assert "ptz_type" not in path.read_text(encoding="utf-8").split(CAM2)[1]  # default: left out
+    page = admin.get("/settings").text
+    assert "onvif-secret" not in page and 'value="10.0.0.5"' in page
+    assert page.count('class="plan-cam"') == 2 and page.count('class="plan-box"') == 1
+    assert 'class="plan-view"' in page  # camera 1 looks east
+    # the password stays when the field is left empty
+    admin.post("/settings", data={**form, "csrf": csrf(admin), "cam-0-onvif_password": ""})
+    assert config_mod.load(path).cameras[0].onvif_password == "onvif-secret"
+    half = {**form, "csrf": csrf(admin), "cam-1-latitude": ""}
+    refused = admin.post("/settings", data=half).text
+    assert "cameras[1].longitude" in refused and "配置未保存" in refused
+
+
 def test_user_add_from_the_command_line(tmp_path: Path) -> None:
     path = tmp_path / "edge.toml"
     path.write_text(CONFIG.replace("{data}", str(tmp_path / "data")), encoding="utf-8")

@@ -28,6 +28,7 @@ PURE = [
     "edge/quality/diagnosis.py", "edge/uplink/budget.py", "edge/health/delta.py",
     "edge/mqtt/encoding.py", "edge/appliance/firewall.py", "edge/health/disk.py",
     "edge/web/params.py", "edge/web/sheet.py", "edge/gb28181/ptzcmd.py", "edge/ptz/ops.py",
+    "edge/web/plan.py",
     "edge/gb28181/place.py",
 ]
 IMPURE = {"socket", "threading", "sqlite3", "av", "subprocess", "time", "os", "shutil"}

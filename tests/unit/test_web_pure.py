@@ -189,3 +189,29 @@ def test_the_guard_limits_requests_being_read_per_address_and_cuts_late_ones() -
     for key in range(PER_ADDRESS):
         guard.end(key, "10.0.0.66", key == 0)
     assert guard.reading("10.0.0.66") == 0 and guard.start(7, "10.0.0.66", lambda: None)
+
+
+def test_the_plan_keeps_distances_and_directions() -> None:
+    """Two cameras 100 m apart on an east-west line (at 31.86° N one degree of longitude is
+    94.6 km) and the box north of them: east is right, north is up, one scale for both
+    axes, the wedge of a camera looking east opens to the right."""
+    from edge.web.plan import plan_of
+
+    lon = 117.283
+    east = lon + 100 / 94_600
+    plan = plan_of({"longitude": (lon + east) / 2, "latitude": 31.8615},
+                   [{"name": "西 west", "longitude": lon, "latitude": 31.8610, "direction": 90},
+                    {"name": "东 east", "longitude": east, "latitude": 31.8610},
+                    {"name": "无 nowhere", "longitude": 117.0}])
+    assert plan is not None
+    west_mark, east_mark, box = plan.marks
+    assert east_mark.x > west_mark.x and abs(east_mark.y - west_mark.y) < 0.5
+    assert box.box and box.y < west_mark.y  # north is up
+    metres_per_px = plan.scale_m / plan.scale_px
+    assert 95 <= (east_mark.x - west_mark.x) * metres_per_px <= 105
+    # 0.0005° of latitude is 55.6 m: the same scale north-south
+    assert 50 <= (west_mark.y - box.y) * metres_per_px <= 61
+    tip_x = float(west_mark.view.split("L")[1].split(",")[0])
+    assert tip_x > west_mark.x and east_mark.view == ""
+    assert plan.unplaced == ["无 nowhere"]
+    assert plan_of({}, [{"name": "x"}]) is None

@@ -26,6 +26,7 @@ from edge.digits import is_digits, parse_decimal
 from edge.errors import ConfigError, ProtocolError
 from edge.log import redact
 from edge.web.app import audit, context, require
+from edge.web.plan import plan_of
 
 bp = Blueprint("settings", __name__)
 PROBE_TIMEOUT_S = 15.0
@@ -37,6 +38,7 @@ TEMPLATES = {  # what people type for the two brands most villages have
 }
 CAMERA_FIELDS = ("id", "name", "url", "sub_url", "key_area", "retention_days", "record",
                  "transport")
+PLACE_FIELDS = ("longitude", "latitude", "direction", "ptz_type", "home_preset", "home_seconds")
 PLATFORM_FIELDS = ("id", "host", "port", "transport", "username", "password", "enabled")
 
 
@@ -117,6 +119,8 @@ def apply_form(doc: tomlkit.TOMLDocument) -> list[str]:
     node = doc.setdefault("node", tomlkit.table())
     for key in ("id", "name", "timezone"):
         put(node, key, _text(f"node-{key}"), "node")
+    for key in ("longitude", "latitude"):
+        put(node, key, _number(_text(f"node-{key}")) if _text(f"node-{key}") else "", "node")
     storage = doc.setdefault("storage", tomlkit.table())
     for key in ("min_free_percent", "min_free_gb"):
         put(storage, key, _number(_text(f"storage-{key}")) if _text(f"storage-{key}") else "",
@@ -143,6 +147,14 @@ def apply_form(doc: tomlkit.TOMLDocument) -> list[str]:
         days = _text(prefix + "retention_days")
         put(table, "retention_days", _number(days) if days else "", where)
         put(table, "record", bool(request.form.get(prefix + "record")), where)
+        # ONVIF (PTZ, clock) and place (统一时空); the ONVIF password is write-only
+        put(table, "onvif", _text(prefix + "onvif"), where)
+        put(table, "onvif_user", _text(prefix + "onvif_user"), where)
+        if _text(prefix + "onvif_password"):
+            put(table, "onvif_password", _text(prefix + "onvif_password"), where)
+        for key in PLACE_FIELDS:
+            text = _text(prefix + key)
+            put(table, key, _number(text) if text else "", where)
         kept.append(table)
     doc["cameras"] = kept
     platforms = doc.get("platforms")
@@ -180,7 +192,8 @@ def _form_view(doc: tomlkit.TOMLDocument) -> dict[str, Any]:
     """What the form shows: no password ever, URLs with their password as ***."""
     plain = doc.unwrap()
     cameras = [{k: (redact(v) if k in ("url", "sub_url") and isinstance(v, str) else v)
-                for k, v in cam.items()} for cam in plain.get("cameras", [])]
+                for k, v in cam.items() if k != "onvif_password"}
+               for cam in plain.get("cameras", [])]
     platforms = [{k: v for k, v in p.items() if k in PLATFORM_FIELDS and k != "password"}
                  for p in plain.get("platforms", [])]
     mqtt = {k: v for k, v in plain.get("mqtt", {}).items() if k != "password"}
@@ -209,8 +222,9 @@ def index() -> str:
             saved = True
             if ctx.supervisor_pid:
                 os.kill(ctx.supervisor_pid, signal.SIGHUP)  # it reloads, in the same PID
-    return render_template("settings.html", form=_form_view(doc), problems=problems,
-                           saved=saved, templates=TEMPLATES)
+    form = _form_view(doc)
+    return render_template("settings.html", form=form, problems=problems, saved=saved,
+                           templates=TEMPLATES, plan=plan_of(form["node"], form["cameras"]))
 
 
 @bp.route("/api/probe", methods=["POST"])
