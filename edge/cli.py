@@ -152,20 +152,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _discover(args: argparse.Namespace) -> int:
-    from edge.onvif import device, discovery, report
+    from edge.onvif import report, scan
 
-    host, _, port = (args.address or "").rpartition(":") if ":" in (args.address or "") \
-        else (args.address, "", "")
-    if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
-        print(f"端口无效 invalid port in --address {args.address!r}", file=sys.stderr)
+    try:
+        host, port = scan.parse_address(args.address or "")
+    except scan.AddressError as exc:
+        print(f"--address: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    found = discovery.probe(host or None, args.timeout, int(port) if port else 3702)
-    devices, refused = [], []
-    for hit in found:
-        try:
-            devices.append(device.read(hit.address, args.user, args.password))
-        except device.OnvifError as exc:
-            refused.append({"address": hit.address, "error": str(exc)})
+    devices, refused = scan.scan(host, port, args.user, args.password, args.timeout)
     print(report.as_json(devices, refused) if args.json else report.table(devices, refused))
     return EXIT_OK if devices or not refused else EXIT_PROBLEM
 

@@ -107,6 +107,7 @@ class CameraConfig:
     # a dome left alone goes back to this preset after home_seconds (0: never)
     home_preset: int = 0
     home_seconds: int = 0
+    vendor: str = ""  # its maker (from ONVIF when found by a scan): the catalog's Manufacturer
 
     def legal_min_days(self, retention: RetentionConfig) -> int:
         return retention.key_area_days if self.key_area else retention.ordinary_days

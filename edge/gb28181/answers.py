@@ -98,7 +98,8 @@ def catalog(node: Node, sn: int, channels: list[Channel]) -> list[bytes]:
                     ("ParentID", node.id)],
                    [("DeviceID", parent), ("Name", node.name), ("Parental", "1"),
                     ("ParentID", group), ("BusinessGroupID", group)]]
-    items = [[("DeviceID", c.id), ("Name", c.name), ("Manufacturer", node.manufacturer),
+    items = [[("DeviceID", c.id), ("Name", c.name),
+              ("Manufacturer", c.manufacturer or node.manufacturer),
               ("Model", node.model), ("Owner", "Owner"), ("CivilCode", civil),
               ("Address", c.name), ("Parental", "0"), ("ParentID", parent),
               *([("BusinessGroupID", group)] if group else []),

@@ -22,6 +22,7 @@ class Channel:
     longitude: float | None = None  # WGS-84, in the catalog (统一时空)
     latitude: float | None = None
     info: tuple[tuple[str, str], ...] = ()  # the catalog item's Info: PTZType, RoomType ...
+    manufacturer: str = ""  # the camera's maker where known, else the node's is sent
 
 
 @dataclass(frozen=True, slots=True)

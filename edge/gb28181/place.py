@@ -35,4 +35,4 @@ def channel(cam: CameraConfig, online: bool, recording: bool, has_ptz: bool | No
         info.append(("Resolution", cam.resolution))
     steerable = bool(cam.onvif) and (kind in STEERABLE_TYPES or (kind == 0 and has_ptz is None))
     return Channel(cam.id, cam.name, online, recording, ptz=steerable, longitude=cam.longitude,
-                   latitude=cam.latitude, info=tuple(info))
+                   latitude=cam.latitude, info=tuple(info), manufacturer=cam.vendor)

@@ -48,11 +48,12 @@ def create_app(cfg: EdgeConfig, config_path: Path) -> Flask:
     app.url_map.converters["id"] = IdConverter  # before the blueprints' rules use it
 
     from edge.web.views import (
-        auth, compliance, dashboard, events, export, live, playback, ptz, settings, system, users,
+        auth, compliance, dashboard, discover, events, export, live, playback, ptz, settings,
+        system, users,
     )
 
     for module in (auth, dashboard, live, ptz, playback, events, export, compliance, settings,
-                   users, system):
+                   discover, users, system):
         app.register_blueprint(module.bp)
     app.before_request(_before)
     app.after_request(_headers)

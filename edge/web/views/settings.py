@@ -201,27 +201,38 @@ def _form_view(doc: tomlkit.TOMLDocument) -> dict[str, Any]:
             "cameras": cameras, "platforms": platforms, "mqtt": mqtt or None}
 
 
+def save(doc: tomlkit.TOMLDocument, done: str, refused: str, **detail: object) -> list[str]:
+    """Check ``doc`` with the config checker; when valid, write it atomically, audit
+    ``done`` and have the daemon reload (same PID). The problems otherwise (audited as
+    ``refused``; nothing is written)."""
+    ctx = context()
+    try:
+        config_mod.parse(config_mod.parse_toml(tomlkit.dumps(doc).encode(), ctx.config_path))
+    except ConfigError as exc:
+        audit(refused, problems=exc.problems, **detail)
+        return exc.problems
+    write_atomically(ctx.config_path, tomlkit.dumps(doc))
+    audit(done, **detail)
+    if ctx.supervisor_pid:
+        os.kill(ctx.supervisor_pid, signal.SIGHUP)  # it reloads, in the same PID
+    return []
+
+
 @bp.route("/settings", methods=["GET", "POST"])
 def index() -> str:
     require("settings")
-    ctx = context()
     doc = _load()
     problems: list[str] = []
     saved = False
     if request.method == "POST":
-        changed: list[str] = []
         try:
             changed = apply_form(doc)
-            config_mod.parse(config_mod.parse_toml(tomlkit.dumps(doc).encode(), ctx.config_path))
         except ConfigError as exc:
             problems = exc.problems  # nothing is written
-            audit("settings_refused", changed=changed, problems=problems)
+            audit("settings_refused", changed=[], problems=problems)
         else:
-            write_atomically(ctx.config_path, tomlkit.dumps(doc))
-            audit("settings_change", changed=changed)
-            saved = True
-            if ctx.supervisor_pid:
-                os.kill(ctx.supervisor_pid, signal.SIGHUP)  # it reloads, in the same PID
+            problems = save(doc, "settings_change", "settings_refused", changed=changed)
+            saved = not problems
     form = _form_view(doc)
     return render_template("settings.html", form=form, problems=problems, saved=saved,
                            templates=TEMPLATES, plan=plan_of(form["node"], form["cameras"]))
