@@ -101,6 +101,7 @@ def main() -> None:
     ap.add_argument("--user", default="")
     ap.add_argument("--password", default="")
     ap.add_argument("--discovery", action="store_true", help="answer WS-Discovery on 3702")
+    ap.add_argument("--host", default="127.0.0.1", help="the address it serves and announces")
     ap.add_argument("--name", default="村口球机")
     ap.add_argument("--workdir", required=True, help="where ipycam keeps its presets file")
     ap.add_argument("--clock-offset", type=float, default=0.0, help="the camera's clock is "
@@ -109,7 +110,7 @@ def main() -> None:
                     "SetSystemDateAndTime and SetNTP (IPyCam refuses them)")
     args = ap.parse_args()
     os.chdir(args.workdir)
-    config = CameraConfig(name=args.name, local_ip="127.0.0.1", onvif_port=args.port,
+    config = CameraConfig(name=args.name, local_ip=args.host, onvif_port=args.port,
                           rtsp_port=args.rtsp_port, main_stream_name="main",
                           sub_stream_name="sub", manufacturer="IPyCam", model="VirtualCam-1",
                           serial_number="PY-000042")
@@ -118,7 +119,7 @@ def main() -> None:
     camera = _Camera(config)
     camera.clock_offset, camera.settable = args.clock_offset, args.settable_clock
     IPCameraHTTPHandler.camera = camera  # type: ignore[assignment]
-    server = _Server(("127.0.0.1", args.port), IPCameraHTTPHandler)
+    server = _Server((args.host, args.port), IPCameraHTTPHandler)
     if args.discovery:
         WSDiscoveryServer(camera.onvif).start()
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -33,7 +33,8 @@ def test_edge_discover_reads_what_the_camera_offers(camera: OnvifCamera, tmp_pat
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
-    [dev] = [d for d in report["devices"] if d["address"].endswith(f":{camera.port}/onvif/device_service")]
+    [dev] = [d for d in report["devices"]
+             if d["address"].endswith(f":{camera.port}/onvif/device_service")]
     assert (dev["manufacturer"], dev["model"], dev["serial"]) == ("IPyCam", "VirtualCam-1",
                                                                    "PY-000042")
     assert dev["ptz"] and any(p["rtsp"].startswith("rtsp://") for p in dev["profiles"])
@@ -80,8 +81,9 @@ url = "rtsp://10.0.0.6/live"
     found = post(admin, "/api/discover", {"address": "127.0.0.1", "user": USER,
                                           "password": CAMERA_PASSWORD}).json
     assert found["ok"], found
+    ours = f":{camera.port}/onvif/device_service"
     mine = [p for p in found["pictures"]
-            if found["devices"][p["device"]]["address"].endswith(f":{camera.port}/onvif/device_service")]
+            if found["devices"][p["device"]]["address"].endswith(ours)]
     assert mine and mine[0]["id"] == "34020000001320000008"  # the next free in the numbering
     pick = mine[0]  # one video source: the main profile and the sub beside it
     assert (pick["source"], pick["main"], pick["sub"]) == ("VS_1", "H264 1920×1080 30 fps",
@@ -114,3 +116,20 @@ url = "rtsp://10.0.0.6/live"
 def _token(client) -> str:  # type: ignore[no-untyped-def]
     with client.session_transaction() as session:
         return str(session["csrf"])
+
+
+def test_a_multicast_probe_finds_the_camera_on_the_lan(tmp_path: Path) -> None:
+    """What ``edge discover`` does without --address: a Probe to 239.255.255.250:3702 from
+    every LAN interface; the camera answers from, and points at, its LAN address."""
+    from edge.onvif import discovery
+
+    lan = discovery.lan_addresses()
+    if not lan:
+        pytest.skip("this host has no non-loopback IPv4 interface to send multicast from")
+    on_lan = OnvifCamera(tmp_path, USER, CAMERA_PASSWORD, "--discovery", "--host", lan[0])
+    try:
+        found = discovery.probe(None, 3.0)
+    finally:
+        on_lan.close()
+    mine = [f for f in found if f.address == f"http://{lan[0]}:{on_lan.port}/onvif/device_service"]
+    assert [f.sender for f in mine] == [lan[0]], found
