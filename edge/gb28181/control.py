@@ -14,7 +14,7 @@ from edge.gb28181.model import (
     ResetAlarm, SetGuard, Steer,
 )
 from edge.gb28181.ptzcmd import decode, parse_ptz
-from edge.ptz.ops import MAX_PRESET, HomeSetting
+from edge.ptz.ops import MAX_DRAG_PIXELS, MAX_PRESET, DragZoom, HomeSetting, PtzError, drag_zoom
 
 # limits for values a platform may set (keepalive >= 5 s, as the config demands)
 MIN_EXPIRES_S, MAX_EXPIRES_S = 60, 86_400
@@ -36,8 +36,8 @@ def device_control(query: ManscdpMessage, node: Node, channels: list[Channel]) -
         return _result(query, node, False, f"DeviceControl for unknown device {target!r}")
     targets = [channel] if channel else channels
     fields = query.fields
-    if "PTZCmd" in fields or (query.element is not None
-                              and query.element.find("HomePosition") is not None):
+    if "PTZCmd" in fields or (query.element is not None and any(
+            query.element.find(tag) is not None for tag in ("HomePosition", *DRAG_ZOOM))):
         return _steer(query, node, channel)
     if "TeleBoot" in fields:
         if fields["TeleBoot"] != "Boot":
@@ -70,8 +70,10 @@ def _steer(query: ManscdpMessage, node: Node, channel: Channel | None) -> Outcom
     try:
         if "PTZCmd" in query.fields:
             op = decode(parse_ptz(query.fields["PTZCmd"]))
-        else:
+        elif query.element is not None and query.element.find("HomePosition") is not None:
             op = _home_position(query)
+        else:
+            op = _drag_zoom(query)
     except ManscdpError as exc:
         return _result(query, node, False, f"{query.device_id}: {exc}")
     if channel is None:
@@ -79,6 +81,27 @@ def _steer(query: ManscdpMessage, node: Node, channel: Channel | None) -> Outcom
     if not channel.ptz:
         return _result(query, node, False, f"{channel.id}: camera has no PTZ (no onvif address)")
     return _result(query, node, True, f"{channel.id} PTZ {op}", [Steer(channel.id, op)])
+
+
+DRAG_ZOOM = {"DragZoomIn": True, "DragZoomOut": False}  # 拉框放大 / 拉框缩小 (A.2.3)
+DRAG_FIELDS = ("Length", "Width", "MidPointX", "MidPointY", "LengthX", "LengthY")
+
+
+def _drag_zoom(query: ManscdpMessage) -> DragZoom:
+    """<DragZoomIn><Length>..<Width>..<MidPointX>..<MidPointY>..<LengthX>..<LengthY>.."""
+    assert query.element is not None
+    tag = next(t for t in DRAG_ZOOM if query.element.find(t) is not None)
+    box = query.element.find(tag)
+    values = {c.tag: (c.text or "").strip() for c in box} if box is not None else {}
+    problems: list[str] = []
+    numbers = [_bounded(values, name, 0, MAX_DRAG_PIXELS, problems) for name in DRAG_FIELDS]
+    if problems or any(n is None for n in numbers):
+        raise ManscdpError(f"{tag}: " + ("; ".join(problems) or
+                                         f"needs {', '.join(DRAG_FIELDS)}"))
+    try:
+        return drag_zoom(DRAG_ZOOM[tag], *(n or 0 for n in numbers))
+    except PtzError as exc:
+        raise ManscdpError(f"{tag}: {exc}") from None
 
 
 def _home_position(query: ManscdpMessage) -> HomeSetting:

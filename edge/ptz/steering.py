@@ -24,7 +24,8 @@ from edge import config as config_mod
 from edge.config import EdgeConfig
 from edge.onvif.device import OnvifError, call, client
 from edge.ptz.ops import (
-    Aux, Cruise, Home, HomeSetting, Lens, Move, Op, Preset, PtzError, Scan, describe,
+    Aux, Cruise, DragZoom, Home, HomeSetting, Lens, Move, Op, Preset, PtzError, Scan, describe,
+    relative,
 )
 
 logger = logging.getLogger(__name__)
@@ -297,6 +298,11 @@ class _Dome(threading.Thread):
                    f"{'On' if op.on else 'Off'}"
             call(self._where, "SendAuxiliaryCommand", lambda: cam.ptz_send_auxiliary_command(
                 profile_token=profile, auxiliary_data=data))
+        elif isinstance(op, DragZoom):
+            cam, profile = self._client()
+            pan, tilt, zoom = relative(op)
+            call(self._where, "RelativeMove", lambda: cam.ptz_relative_move(
+                profile_token=profile, pan=pan, tilt=tilt, zoom=zoom))
         elif isinstance(op, Cruise):
             self._cruise(op)
         elif isinstance(op, Scan):

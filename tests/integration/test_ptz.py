@@ -194,6 +194,17 @@ def test_an_idle_dome_returns_home_when_the_platform_asks_for_it(
     assert home["t"] > dome.calls[after - 1]["t"]
 
 
+def test_a_platforms_drag_zoom_reaches_the_dome_as_a_relative_move(
+        node: Node, dome: OnvifCamera) -> None:
+    before = len(dome.calls)
+    inner = render_group("DragZoomIn", [("Length", "1920"), ("Width", "1080"),
+                                        ("MidPointX", "1440"), ("MidPointY", "270"),
+                                        ("LengthX", "480"), ("LengthY", "270")])
+    assert node.ask("DeviceControl", DOME, [], "Control", inner).fields["Result"] == "OK"
+    move = dome.wait("RelativeMove", before)
+    assert 'x="0.0825"' in move["body"] and 'y="0.0975"' in move["body"], move["body"]
+
+
 def test_ptz_for_the_fixed_gun_or_the_node_is_an_error_with_the_reason(node: Node) -> None:
     assert node.ptz(GUN, encode(0x01, 0x80)) == "ERROR"
     assert node.ptz(NODE, encode(0x01, 0x80)) == "ERROR"

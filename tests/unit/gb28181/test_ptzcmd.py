@@ -7,7 +7,7 @@ from edge.gb28181.answers import handle
 from edge.gb28181.manscdp import ManscdpError, parse_body, render, render_group
 from edge.gb28181.model import Channel, Node, QueryPresets, Steer
 from edge.gb28181.ptzcmd import decode, encode, parse_ptz
-from edge.ptz.ops import Aux, Cruise, HomeSetting, Lens, Move, Preset, Scan
+from edge.ptz.ops import Aux, Cruise, DragZoom, HomeSetting, Lens, Move, Preset, Scan, relative
 
 NODE = Node("34020000001180000001", "某村", "Asia/Shanghai")
 DOME = Channel("34020000001320000001", "村口球机", True, True, ptz=True)
@@ -84,3 +84,26 @@ def test_preset_query_for_a_dome_asks_the_camera() -> None:
     msg = parse_body(render("Query", "PresetQuery", 8, DOME.id))
     outcome = handle(msg, NODE, [DOME], lambda *a: [], 0.0)
     assert outcome.bodies == [] and outcome.actions == [QueryPresets(DOME.id, 8)]
+
+
+def _drag(tag: str, *numbers: str) -> str:
+    names = ("Length", "Width", "MidPointX", "MidPointY", "LengthX", "LengthY")
+    return render_group(tag, list(zip(names, numbers)))
+
+
+def test_drag_zoom_becomes_one_relative_move_toward_the_box() -> None:
+    """拉框放大: a 480x270 box drawn right of and above the middle of a 1920x1080 picture
+    is a move right and up with a zoom in; 拉框缩小 zooms out by the same step."""
+    result, outcome = control(_drag("DragZoomIn", "1920", "1080", "1440", "270", "480", "270"))
+    [steer] = outcome.actions
+    assert result == "OK" and steer.op == DragZoom(True, 0.75, 0.25, 0.25)
+    pan, tilt, zoom = relative(steer.op)
+    assert pan > 0 and tilt > 0 and zoom > 0
+    out = control(_drag("DragZoomOut", "1920", "1080", "960", "540", "480", "270"))[1].actions
+    assert relative(out[0].op) == (0.0, 0.0, -zoom)  # centred: no pan or tilt
+    for bad in (("1920", "1080", "2000", "270", "480", "270"),  # centre outside
+                ("0", "1080", "10", "10", "10", "10"),
+                ("1920", "1080", "１４40", "270", "480", "270"),  # full-width digits
+                ("1920", "1080", "1440")):  # fields missing
+        result, outcome = control(_drag("DragZoomIn", *bad))
+        assert result == "ERROR" and not outcome.actions and "DragZoomIn" in outcome.note
