@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from edge import __version__, systemd
 from edge.command import edge_argv
-from edge.config import CameraConfig, EdgeConfig
+from edge.config import EdgeConfig
 from edge.events.observer import Observer
 from edge.gb28181 import place
 from edge.gb28181.model import Channel
@@ -85,14 +85,15 @@ class RecorderProcess(ChildProcess):
         """A media command to the recorder; False if it is not running."""
         return self.send(json.dumps(cmd))
 
-    def channels(self, cameras: tuple[CameraConfig, ...],
+    def channels(self, cfg: EdgeConfig,
                  has_ptz: Callable[[str], bool | None] = lambda _: None) -> list[Channel]:
-        """The configured cameras with the live state the recorder last reported, and
-        whether ONVIF found PTZ on them."""
+        """The configured cameras with the live state the recorder last reported, whether
+        ONVIF found PTZ on them, and the days each is kept."""
         live = self.cameras
         return [place.channel(c, bool(live.get(c.id, {}).get("online")),
-                              bool(live.get(c.id, {}).get("recording")), has_ptz(c.id))
-                for c in cameras]
+                              bool(live.get(c.id, {}).get("recording")), has_ptz(c.id),
+                              c.keep_days(cfg.retention))
+                for c in cfg.cameras]
 
     def pids(self) -> list[int]:
         """The supervisor and the recorder, for the memory figure in health."""
@@ -144,7 +145,7 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     def make_sip() -> SipRunner:
         if sip and sip.current:  # its media sessions lost their dialogs with it
             recorder.command({"op": "close_all", "id": "*"})
-        runner = SipRunner(cfg, stop, lambda: recorder.channels(cfg.cameras, steering.has_ptz),
+        runner = SipRunner(cfg, stop, lambda: recorder.channels(cfg, steering.has_ptz),
                            teleboot, recorder.command,
                            lambda: bool(uplink.current and uplink.current.restricted), steering)
         recorder.on_media = runner.media_event  # session events from the recorder

@@ -17,9 +17,11 @@ from edge.gb28181.manscdp import (
     ManscdpError, ManscdpMessage, render, render_group, render_list_packets,
 )
 from edge.gb28181.model import Channel, Node, Outcome, QueryPresets
+from edge.gb28181.place import DOWNLOAD_SPEEDS
 from edge.record.coverage import Range, clip, merge_ranges
 
 CATALOG_PER_PACKET = 4  # small packets survive UDP over 4G (WVP itself sends 1-10 per MESSAGE)
+CATALOG_MAX_BYTES = 1300  # and a catalog MESSAGE body stays within one UDP datagram's MTU
 RECORDS_PER_PACKET = 8
 RecordSpans = Callable[[str, float, float], list[tuple[float, float]]]
 CONFIG_TYPES = ("BasicParam", "VideoParamOpt")
@@ -106,7 +108,8 @@ def catalog(node: Node, sn: int, channels: list[Channel]) -> list[bytes]:
               ("SafetyWay", "0"), ("RegisterWay", "1"), ("Secrecy", "0"),
               ("Status", "ON" if c.online else "OFF"), *_place(c)] for c in channels]
     return render_list_packets("Response", "Catalog", sn, node.id, "DeviceList", folders + items,
-                               CATALOG_PER_PACKET, charset=node.charset)
+                               CATALOG_PER_PACKET, charset=node.charset,
+                               max_bytes=CATALOG_MAX_BYTES)
 
 
 def _place(channel: Channel) -> list[tuple[str, Any]]:
@@ -178,7 +181,7 @@ def config_download(node: Node, sn: int, config_type: str) -> bytes:
         inner += render_group("BasicParam", fields + [("PositionCapability", "0")])
     if "VideoParamOpt" in asked:
         # download at 1/2/4x; resolutions 6 (1080P), 5 (720P), 4 (D1): what cameras send
-        inner += render_group("VideoParamOpt", [("DownloadSpeed", "1/2/4"),
+        inner += render_group("VideoParamOpt", [("DownloadSpeed", DOWNLOAD_SPEEDS),
                                                 ("Resolution", "6/5/4")])
     return render("Response", "ConfigDownload", sn, node.id, [("Result", "OK")], inner,
                   charset=node.charset)

@@ -105,20 +105,37 @@ def render_list_packets(root: str, cmd_type: str, sn: int, device_id: str, list_
                         items: Sequence[Sequence[tuple[str, str | Sequence[tuple[str, str]]]]],
                         per_packet: int,
                         head: Sequence[tuple[str, str]] = (),
-                        charset: str = "GB2312") -> list[bytes]:
-    """Split ``items`` into packets with SumNum (all) and ``<list_tag Num=...>`` (this one)."""
+                        charset: str = "GB2312", max_bytes: int = 0) -> list[bytes]:
+    """Split ``items`` into packets with SumNum (all) and ``<list_tag Num=...>`` (this one):
+    at most ``per_packet`` items each and, with ``max_bytes``, no more bytes than that where
+    one item alone fits (a UDP MESSAGE over 4G: GB/T 28181 catalogs are split for this)."""
     if per_packet < 1:
         raise ValueError("per_packet must be >= 1")
     fields = list(head) + [("SumNum", str(len(items)))]
-    chunks = [items[i:i + per_packet] for i in range(0, len(items), per_packet)] or [[]]
-    packets = []
-    for chunk in chunks:
-        inner = "".join("<Item>\r\n" + "".join(
-            _element(k, v) if isinstance(v, str) else render_group(k, v) for k, v in item)
-            + "</Item>\r\n" for item in chunk)
-        listing = f'<{list_tag} Num="{len(chunk)}">\r\n{inner}</{list_tag}>\r\n'
-        packets.append(render(root, cmd_type, sn, device_id, fields, listing, charset))
-    return packets
+    rendered = ["<Item>\r\n" + "".join(
+        _element(k, v) if isinstance(v, str) else render_group(k, v) for k, v in item)
+        + "</Item>\r\n" for item in items]
+    chunks: list[list[str]] = [[]]
+    size = overhead = len(_listing(root, cmd_type, sn, device_id, fields, list_tag, [],
+                                   charset))
+    wire = _WIRE_CHARSETS[charset.lower()]
+    for item in rendered:
+        grows = len(item.encode(wire, errors="replace"))
+        if chunks[-1] and (len(chunks[-1]) >= per_packet
+                           or (max_bytes and size + grows > max_bytes)):
+            chunks.append([])
+            size = overhead
+        chunks[-1].append(item)
+        size += grows
+    return [_listing(root, cmd_type, sn, device_id, fields, list_tag, chunk, charset)
+            for chunk in chunks]
+
+
+def _listing(root: str, cmd_type: str, sn: int, device_id: str,
+             fields: Sequence[tuple[str, str]], list_tag: str, chunk: list[str],
+             charset: str) -> bytes:
+    listing = f'<{list_tag} Num="{len(chunk)}">\r\n{"".join(chunk)}</{list_tag}>\r\n'
+    return render(root, cmd_type, sn, device_id, fields, listing, charset)
 
 
 def render_group(tag: str, fields: Sequence[tuple[str, str]]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.gb28181.answers import CATALOG_PER_PACKET, format_local_time
+from edge.gb28181.answers import CATALOG_MAX_BYTES, CATALOG_PER_PACKET, format_local_time
 from edge.gb28181.manscdp import render, render_group, render_list_packets
 from edge.gb28181.model import Channel, Node
 
@@ -25,7 +25,8 @@ def catalog_changes(node: Node, sn: int, changed: list[Channel]) -> list[bytes]:
     items = [[("DeviceID", c.id), ("Name", c.name), ("Event", "ON" if c.online else "OFF"),
               ("Status", "ON" if c.online else "OFF"), ("ParentID", node.id)] for c in changed]
     return render_list_packets("Notify", "Catalog", sn, node.id, "DeviceList", items,
-                               CATALOG_PER_PACKET, charset=node.charset)
+                               CATALOG_PER_PACKET, charset=node.charset,
+                               max_bytes=CATALOG_MAX_BYTES)
 
 
 def video_loss_alarm(node: Node, sn: int, channel: Channel, now: float) -> bytes:

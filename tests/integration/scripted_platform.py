@@ -88,6 +88,26 @@ class ScriptedPlatform:
             if body.root == "Response" and body.sn == sn:
                 return body
 
+    def ask_list(self, request: SipRequest, list_tag: str = "DeviceList"
+                 ) -> list[ManscdpMessage]:
+        """A query answered in packets (a catalog is split to fit datagrams): every packet,
+        until their items add up to SumNum."""
+        packets = [self.ask(request)]
+        total = int(packets[0].fields["SumNum"])
+
+        def items() -> int:
+            return sum(len(p.element.findall(f"{list_tag}/Item")) for p in packets)
+
+        while items() < total:
+            msg = self.receive()
+            if isinstance(msg, SipResponse):
+                continue
+            self.send(response_to(msg, 200, "OK", "p2"))
+            body = parse_body(msg.body)
+            if body.root == "Response" and body.sn == packets[0].sn:
+                packets.append(body)
+        return packets
+
     def close(self) -> None:
         if self.conn:
             self.conn.close()

@@ -109,7 +109,8 @@ class Node:
         wait_for(lambda: self.steering.has_ptz(DOME) is not None, 30, "the dome surveyed")
         self.stop_event = threading.Event()
         self.runner = SipRunner(self.cfg, self.stop_event, lambda: [
-            place.channel(c, True, True, self.steering.has_ptz(c.id)) for c in self.cfg.cameras],
+            place.channel(c, True, True, self.steering.has_ptz(c.id),
+                          c.keep_days(self.cfg.retention)) for c in self.cfg.cameras],
             steering=self.steering)
         self.runner.start()
         register(self.platform, username=NODE)
@@ -139,13 +140,18 @@ def node(tmp_path: Path, dome: OnvifCamera) -> Iterator[Node]:
 
 
 def test_the_catalog_places_the_cameras_and_tells_the_dome_from_the_gun(node: Node) -> None:
-    reply = node.ask("Catalog", NODE)
-    items = {i.findtext("DeviceID"): i for i in reply.element.iter("Item")}
+    node.sn += 1
+    replies = node.platform.ask_list(query("udp", node.platform.port, "Catalog", NODE, node.sn))
+    items = {i.findtext("DeviceID"): i for r in replies for i in r.element.iter("Item")}
     dome, gun = items[DOME], items[GUN]
     assert (dome.findtext("Longitude"), dome.findtext("Latitude")) == ("117.283042", "31.861191")
     assert dome.findtext("Info/PTZType") == "1"  # ONVIF has a PTZ service: a dome
     assert (dome.findtext("Info/RoomType"), dome.findtext("Info/UseType")) == ("1", "1")
-    assert gun.find("Longitude") is None and gun.find("Info") is None  # nothing invented
+    assert gun.find("Longitude") is None and gun.find("Info/PTZType") is None  # not invented
+    # the 2022 items the node itself knows: streams, download speeds, no SVC, days kept
+    assert [(e.tag, e.text) for e in gun.find("Info")] == [
+        ("StreamNumberList", "0"), ("DownloadSpeed", "1/2/4"), ("SVCSpaceSupportMode", "0"),
+        ("SVCTimeSupportMode", "0"), ("RecordSaveDays", "60")]
 
 
 def test_a_platform_pans_the_dome_and_its_stop_reaches_the_camera(

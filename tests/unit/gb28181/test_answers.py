@@ -19,7 +19,7 @@ def _items(packet: bytes, list_tag: str) -> list[dict[str, str]]:
 
 def test_catalog_lists_every_channel_once_with_its_status() -> None:
     packets = catalog(NODE, 11, CHANNELS)
-    assert len(packets) == 2
+    assert len(packets) >= 2 and all(len(p) <= 1300 for p in packets)  # datagram-sized
     items = [i for p in packets for i in _items(p, "DeviceList")]
     assert [i["DeviceID"] for i in items] == [c.id for c in CHANNELS]
     assert {i["Status"] for i in items if i["DeviceID"].endswith("03")} == {"OFF"}

@@ -58,6 +58,26 @@ def test_catalog_packets_keep_sn_and_sumnum_and_never_repeat_an_item() -> None:
     assert seen == [i[0][1] for i in items]
 
 
+def test_catalog_packets_stay_within_a_datagram_and_lose_nothing() -> None:
+    """Items with an Info block (2022 fields, place) are packed by size: every packet
+    within the byte budget, every item once, in order; an item larger than the budget
+    alone still goes, in a packet of its own."""
+    info = [("PTZType", "1"), ("RoomType", "1"), ("StreamNumberList", "0/1"),
+            ("DownloadSpeed", "1/2/4"), ("SVCSpaceSupportMode", "0"),
+            ("SVCTimeSupportMode", "0"), ("RecordSaveDays", "90")]
+    items = [[("DeviceID", f"340200000013200000{i:02d}"), ("Name", f"村口球机东侧{i}号"),
+              ("Longitude", "117.283042"), ("Latitude", "31.861191"), ("Info", info)]
+             for i in range(1, 10)]
+    items.append([("DeviceID", "34020000001320000099"), ("Name", "长" * 800)])
+    packets = render_list_packets("Response", "Catalog", 9, NODE, "DeviceList", items, 4,
+                                  max_bytes=1300)
+    assert all(len(p) <= 1300 for p in packets[:-1]) and len(packets[-1]) > 1300
+    seen = [item.findtext("DeviceID") for p in packets
+            for item in parse_body(p).element.find("DeviceList").findall("Item")]
+    assert seen == [i[0][1] for i in items]
+    assert all(parse_body(p).fields["SumNum"] == "10" for p in packets)
+
+
 def test_empty_list_is_one_packet_with_zero() -> None:
     [packet] = render_list_packets("Response", "RecordInfo", 7, "c", "RecordList", [], 5)
     msg = parse_body(packet)
