@@ -133,7 +133,7 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     supervisor.add("retention", retention, retention_stale_after(cfg))
 
     # the domes (PTZ through ONVIF): what each camera offers is learnt in the background
-    steering = Steering(targets(cfg))
+    steering = Steering(targets(cfg), state_dir=cfg.data_dir / "ptz")
     steering.survey([c.id for c in cfg.cameras if c.onvif])
     clocks: ThreadSlot[CameraClocks] | None = None
     if any(c.onvif for c in cfg.cameras):  # the web UI's pad steers through these workers

@@ -11,21 +11,25 @@ other command ends them. A dome left alone returns to its home preset.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import onveef
 
 from edge import config as config_mod
+from edge.digits import is_digits
 from edge.config import EdgeConfig
 from edge.onvif.device import OnvifError, call, client
 from edge.ptz.ops import (
-    Aux, Cruise, DragZoom, Home, HomeSetting, Lens, Move, Op, Preset, PtzError, Scan, describe,
-    relative,
+    MAX_GROUP, MAX_PRESET, Aux, Cruise, DragZoom, Home, HomeSetting, Lens, Move, Op, Preset,
+    PtzError, Scan, describe, relative,
 )
 
 logger = logging.getLogger(__name__)
@@ -60,6 +64,48 @@ class _Routine:
     right: float | None = None
 
 
+MAX_STATE_BYTES = 64 << 10
+
+
+def save_routines(path: Path, cruises: dict[int, _Routine], scans: dict[int, _Routine]) -> None:
+    """A dome's tours and scans, whole or not at all (a platform set them once and expects
+    them after a restart, as from an NVR)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".new")
+    tmp.write_text(json.dumps({"cruises": {str(g): asdict(r) for g, r in cruises.items()},
+                               "scans": {str(g): asdict(r) for g, r in scans.items()}}),
+                   encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_routines(path: Path, camera_id: str) -> tuple[dict[int, _Routine], dict[int, _Routine]]:
+    """What ``save_routines`` kept; anything unreadable is left out and said."""
+    try:
+        if not path.exists():
+            return {}, {}
+        if path.stat().st_size > MAX_STATE_BYTES:
+            raise ValueError(f"{path.stat().st_size} bytes")
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return _routines(raw["cruises"]), _routines(raw["scans"])
+    except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        logger.warning("camera=%s ptz: kept tours and scans in %s unreadable (%s): left out",
+                       camera_id, path, exc)
+        return {}, {}
+
+
+def _routines(raw: Any) -> dict[int, _Routine]:
+    return {int(g): _routine(r) for g, r in dict(raw).items()
+            if is_digits(g) and len(g) <= 3 and 0 < int(g) <= MAX_GROUP}
+
+
+def _routine(raw: Any) -> _Routine:
+    points = [int(p) for p in raw["points"] if type(p) is int and 0 < p <= MAX_PRESET]
+    bound = [raw.get(k) if type(raw.get(k)) is float and -1 <= raw[k] <= 1 else None
+             for k in ("left", "right")]
+    return _Routine(points[:MAX_TOUR_POINTS], max(1, min(int(raw["dwell_s"]), 3600)),
+                    max(0, min(int(raw["speed"]), 255)), *bound)
+
+
 def targets(cfg: EdgeConfig) -> Callable[[str], Target | None]:
     """Camera ID -> how to reach its PTZ, for the cameras with an ONVIF address."""
     def target(camera_id: str) -> Target | None:
@@ -79,8 +125,10 @@ class Steering:
     """The domes of one process (the daemon or the web UI)."""
 
     def __init__(self, targets: Callable[[str], Target | None], report: Report | None = None,
-                 connect: Callable[[Target], onveef.OnvifClient] | None = None) -> None:
+                 connect: Callable[[Target], onveef.OnvifClient] | None = None,
+                 state_dir: Path | None = None) -> None:
         self._targets = targets
+        self._state_dir = state_dir  # the tours and scans set by a platform, kept
         self._report = report or (lambda *a: None)
         self._connect = connect or (lambda t: client(t.endpoint, t.user, t.password))
         self._domes: dict[str, _Dome] = {}
@@ -139,13 +187,14 @@ class Steering:
             if dome is None or dome.target != target:  # new, or its settings changed
                 if dome is not None:
                     dome.close()
-                dome = self._domes[camera_id] = _Dome(target, self._connect, self._report)
+                state = self._state_dir / f"{camera_id}.json" if self._state_dir else None
+                dome = self._domes[camera_id] = _Dome(target, self._connect, self._report, state)
             return dome
 
 
 class _Dome(threading.Thread):
     def __init__(self, target: Target, connect: Callable[[Target], onveef.OnvifClient],
-                 report: Report) -> None:
+                 report: Report, state: Path | None = None) -> None:
         super().__init__(name=f"ptz-{target.camera_id}", daemon=True)
         self.target = target
         self._connect = connect
@@ -165,6 +214,9 @@ class _Dome(threading.Thread):
         self._scans: dict[int, _Routine] = {}
         self._routine: Iterator[float] | None = None  # yields the seconds to the next step
         self._routine_at = 0.0
+        self._state = state
+        if state is not None:
+            self._cruises, self._scans = load_routines(state, target.camera_id)
         self.start()
 
     # -- the callers' side -------------------------------------------------------------------
@@ -307,6 +359,8 @@ class _Dome(threading.Thread):
             self._cruise(op)
         elif isinstance(op, Scan):
             self._scan(op)
+        if isinstance(op, (Cruise, Scan)) and op.op != "start" and self._state is not None:
+            save_routines(self._state, self._cruises, self._scans)
         self._report(self.target.camera_id, actor, describe(op), None)
 
     # -- presets -------------------------------------------------------------------------------

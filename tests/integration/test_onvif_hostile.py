@@ -108,3 +108,22 @@ def test_discovery_ignores_strangers_and_garbage() -> None:
     assert discovery.matches(deep, "127.0.0.1") == ([], [])
     assert discovery.matches(ANSWERS["nested"], "127.0.0.1")[1] == [
         f"127.0.0.1: reply of {len(ANSWERS['nested'])} bytes ignored"]
+
+
+def test_kept_tours_that_are_damaged_are_left_out(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A dome's kept tours and scans (data_dir/ptz/<camera>.json) cut by a power failure or
+    edited by hand: what is readable and in range is kept, the rest left out, nothing raises."""
+    from edge.ptz.steering import load_routines
+
+    path = tmp_path / "cam.json"
+    for damaged in (b"", b"{not json", b"[]", b'{"cruises": 5, "scans": {}}',
+                    b"{" + b" " * (70 << 10) + b"}"):
+        path.write_bytes(damaged)
+        assert load_routines(path, "cam") == ({}, {})
+    path.write_text('{"cruises": {"1": {"points": [3, 999, "x", 4], "dwell_s": 10, "speed": 0,'
+                    ' "left": null, "right": null}, "٣": {"points": [1], "dwell_s": 1,'
+                    ' "speed": 0}}, "scans": {"2": {"points": [], "dwell_s": 5, "speed": 9,'
+                    ' "left": -0.5, "right": 7.0}}}')
+    cruises, scans = load_routines(path, "cam")
+    assert list(cruises) == [1] and cruises[1].points == [3, 4]
+    assert scans[2].left == -0.5 and scans[2].right is None

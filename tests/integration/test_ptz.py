@@ -104,7 +104,7 @@ class Node:
                 {"id": GUN, "name": "村委会", "url": "rtsp://127.0.0.1:554/gun"}],
         })
         Index(data_dir).close()
-        self.steering = Steering(targets(self.cfg))
+        self.steering = Steering(targets(self.cfg), state_dir=data_dir / "ptz")
         self.steering.survey([DOME])
         wait_for(lambda: self.steering.has_ptz(DOME) is not None, 30, "the dome surveyed")
         self.stop_event = threading.Event()
@@ -209,6 +209,29 @@ def test_a_platforms_drag_zoom_reaches_the_dome_as_a_relative_move(
     assert node.ask("DeviceControl", DOME, [], "Control", inner).fields["Result"] == "OK"
     move = dome.wait("RelativeMove", before)
     assert 'x="0.0825"' in move["body"] and 'y="0.0975"' in move["body"], move["body"]
+
+
+def test_a_platforms_tour_is_kept_across_a_restart(tmp_path: Path, dome: OnvifCamera) -> None:
+    """A tour set up by the platform (cruise points, dwell) runs on the box, and is still
+    there after the daemon restarts, as on an NVR."""
+    first = Node(tmp_path, dome)
+    try:
+        for number in (4, 5):
+            assert first.ptz(DOME, encode(0x81, 0, number)) == "OK"  # presets 4, 5
+            assert first.ptz(DOME, encode(0x84, 3, number)) == "OK"  # tour 3: add them
+        assert first.ptz(DOME, encode(0x87, 3, 2)) == "OK"  # dwell 2 s
+        wait_for(lambda: (tmp_path / "ptz" / f"{DOME}.json").exists(), 30, "the tour kept")
+    finally:
+        first.close()
+    again = Node(tmp_path, dome)
+    try:
+        before = len(dome.calls)
+        assert again.ptz(DOME, encode(0x88, 3)) == "OK"  # start tour 3
+        goes = dome.wait("GotoPreset", before)
+        dome.wait("GotoPreset", dome.calls.index(goes) + 1)  # the tour moves on by itself
+        assert again.ptz(DOME, encode(0x00)) == "OK"  # any command ends it
+    finally:
+        again.close()
 
 
 def test_ptz_for_the_fixed_gun_or_the_node_is_an_error_with_the_reason(node: Node) -> None:
