@@ -96,6 +96,7 @@ def test_first_boot_makes_an_encrypted_data_disk_and_a_running_node(box: Box) ->
     # the firewall is loaded
     rules = box.ssh("nft list table inet edge").stdout
     assert "policy drop" in rules and "tcp dport 8080" in rules, rules
+    assert "ip saddr @lan udp dport 123 accept" in rules, rules  # the cameras' time, LAN only
     assert box.ssh("systemctl is-active edge.service").stdout.strip() == "active"
     runners = edge_runs_unharmed(box)
     # the clock started at the image's build time, not 1970 (recordings, certificates)
