@@ -43,8 +43,9 @@ def answer(steering: Steering, request: dict[str, object]) -> dict[str, Any]:
     try:
         if word == "has-ptz":
             return {"ok": True, "ptz": steering.has_ptz(channel)}
-        if word == "presets":
-            return {"ok": True, "presets": steering.presets(channel)}
+        if word == "presets":  # with whether the pad may offer focus
+            presets = steering.presets(channel)
+            return {"ok": True, "presets": presets, "imaging": steering.imaging(channel)}
         steering.submit(channel, action(word, number, speed), "web")
         return {"ok": True}
     except (PtzError, OnvifError) as exc:

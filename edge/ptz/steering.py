@@ -164,6 +164,12 @@ class Steering:
         """The camera's presets with a GB/T 28181 number (named 1-255), synchronously."""
         return self._dome(camera_id).presets()
 
+    def imaging(self, camera_id: str) -> bool | None:
+        """Whether the dome has an imaging service (focus), once it was reached."""
+        with self._lock:
+            dome = self._domes.get(camera_id)
+        return dome.imaging if dome else None
+
     def close(self, wait_s: float = 0.0) -> None:
         """Stop the workers once what they were given is done (waiting up to ``wait_s``)."""
         with self._lock:
@@ -202,6 +208,7 @@ class _Dome(threading.Thread):
         self._queue: queue.Queue[tuple[Op, str, float] | None] = queue.Queue(maxsize=64)
         self._cam: onveef.OnvifClient | None = None
         self.has_ptz: bool | None = None
+        self.imaging: bool | None = None
         self._profile = ""
         self._source = ""
         self._lock = threading.Lock()  # the client: the worker and presets() share it
@@ -482,6 +489,11 @@ class _Dome(threading.Thread):
                 raise PtzError(f"{self.target.camera_id}: 摄像机没有云台 the camera has no PTZ")
             self._cam, self._profile = cam, str(ptz.get("token", ""))
             self._source = str((ptz.get("video_source") or {}).get("source_token", ""))
+            try:  # focus from the pad only where the camera has an imaging service
+                self.imaging = "imaging" in call(self._where, "GetServices",
+                                                 cam.discover_services)
+            except OnvifError:
+                self.imaging = None
         return self._cam, self._profile
 
     def _ptz_stop(self) -> None:

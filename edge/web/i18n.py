@@ -173,8 +173,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ptz.zoom": ("变倍", "Zoom"), "ptz.zoom-in": ("放大", "zoom in"), "ptz.zoom-out": ("缩小", "zoom out"),
     "ptz.focus": ("聚焦", "Focus"), "ptz.focus-far": ("聚焦远", "focus far"),
     "ptz.focus-near": ("聚焦近", "focus near"),
-    "ptz.iris": ("光圈", "Iris"), "ptz.iris-open": ("光圈大", "iris open"),
-    "ptz.iris-close": ("光圈小", "iris close"),
     "ptz.speed": ("速度", "Speed"),
     "ptz.presets": ("预置位", "Presets"), "ptz.goto": ("转到", "Go"), "ptz.save": ("保存", "Save"),
     "ptz.delete": ("删除", "Delete"), "ptz.number": ("预置位号", "preset number"),

@@ -325,6 +325,7 @@ url = "rtsp://127.0.0.1:554/gun"
         dome.wait("SetPreset", after)
         listed = oper.get(f"/api/ptz/{DOME}/presets").json
         assert [9, "9"] in listed["presets"], listed
+        assert listed["imaging"] is False  # IPyCam has no imaging service: no focus on the pad
 
         assert _press(guard, DOME, {"action": "left"}).status_code == 403  # no ptz right
         assert _press(gate, DOME, {"action": "left"}).status_code == 403  # not its camera

@@ -60,7 +60,7 @@ export class Pad {
 
   hold(action) {
     this.release();
-    const kind = action.startsWith("focus") || action.startsWith("iris") ? "lens" : "move";
+    const kind = action.startsWith("focus") ? "lens" : "move";
     this.held = {kind, timer: setInterval(() => this.send(action, {renew: true}), RENEW_MS)};
     this.send(action);
   }
@@ -77,6 +77,8 @@ export class Pad {
     const res = await fetch(`/api/ptz/${this.channel}/presets`);
     const body = await res.json().catch(() => ({}));
     if (!res.ok) { this.say(`${t["ptz.failed"]}: ${body.error || res.status}`); return; }
+    // focus only where the camera has an imaging service (iris is set in its own settings)
+    for (const el of this.root.querySelectorAll(".lens-focus")) el.hidden = body.imaging !== true;
     this.list.replaceChildren(new Option(body.presets.length ? t["ptz.presets"] : t["ptz.none"], ""));
     for (const [number, name] of body.presets) {
       this.list.append(new Option(name === String(number) ? `${number}` : `${number} ${name}`, number));
