@@ -16,9 +16,16 @@ from edge.update.bundle import build
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def edge_wheel(work: Path, version: str, broken: bool = False) -> Path:
+BROKEN = {  # what a broken version's daemon does instead of running
+    "exits": '    raise SystemExit("broken on purpose")\n',
+    # says it is up (systemd: READY) but never records or reports: its check fails slowly
+    "hangs": "    systemd.notify(READY)\n    stop.wait()\n    return 0\n",
+}
+
+
+def edge_wheel(work: Path, version: str, broken: str = "") -> Path:
     """A wheel of this tree as ``version`` (pure Python: the same on x86 and ARM64);
-    ``broken``: its daemon exits at once."""
+    ``broken``: "exits" (its daemon exits at once) or "hangs" (up, never healthy)."""
     tree = work / f"src-{version}"
     files = subprocess.run(["git", "ls-files", "edge", "pyproject.toml", "README.md"], cwd=ROOT,
                            capture_output=True, text=True, check=True).stdout.split()
@@ -32,7 +39,7 @@ def edge_wheel(work: Path, version: str, broken: bool = False) -> Path:
     if broken:
         app = tree / "edge" / "app.py"
         app.write_text(app.read_text().replace('    also_to_file(cfg.data_dir, "edge")\n',
-                                               '    raise SystemExit("broken on purpose")\n', 1))
+                                               BROKEN[broken], 1))
     out = work / f"wheels-{version}"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                     "--disable-pip-version-check", "-w", str(out),
@@ -41,7 +48,7 @@ def edge_wheel(work: Path, version: str, broken: bool = False) -> Path:
     return wheel
 
 
-def bundle(work: Path, key: Ed25519PrivateKey, version: str, broken: bool = False) -> Path:
+def bundle(work: Path, key: Ed25519PrivateKey, version: str, broken: str = "") -> Path:
     """The bundle: the wheel, and an overlay file ``/etc/edge/motd`` naming the version."""
     wheel = edge_wheel(work, version, broken)
     out = work / f"edge-{version}.bundle"

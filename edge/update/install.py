@@ -157,9 +157,13 @@ class Updater:
             logger.warning("update: switched to %s (was %s); restarting", manifest.version,
                            running)
             self._step("restarting", manifest.version, running)
-            self._restart()
-            self._step("checking", manifest.version, running)
-            problem = self._healthy(manifest.version, before, time.time())
+            try:
+                self._restart()
+            except UpdateError as exc:  # it did not even start (systemd: the job failed)
+                problem: str | None = f"the new version did not start: {exc}"
+            else:
+                self._step("checking", manifest.version, running)
+                problem = self._healthy(manifest.version, before, time.time())
             if problem is None:
                 layout.end_trial()
                 self._keep(Path(tmp) / "wheels", current, slot)
@@ -239,7 +243,10 @@ class Updater:
         logger.error("update: %s did not come up healthy (%s); rolling back to %s", new,
                      problem, old)
         _put_back(self.layout, previous, backups)
-        self._restart()
+        try:
+            self._restart()
+        except UpdateError as exc:  # systemd restarts it on its own (Restart=always)
+            logger.error("update: restarting %s after the rollback failed: %s", old, exc)
         back = self._healthy(old, {}, time.time())
         self._report("update_rolled_back", version=new, previous=old, reason=problem,
                      old_version_healthy=back is None)

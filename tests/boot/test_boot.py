@@ -219,9 +219,20 @@ if MODE == "full":  # an hour and more under emulation: beyond CI's time (docs/a
         box.ssh("install -m 0644 /dev/stdin /etc/edge/update.pub", stdin=public_hex(key))
         factory = running_version(box)
 
-        # a new version that never comes up; the power goes while its check is under way
+        # a new version that exits at once: systemd's restart fails, rolled back at once
+        # (it was left restarting the broken version for good)
         asked = time.monotonic()
-        upload_update(box, bundle(tmp_path, key, "0.2.0", broken=True))
+        upload_update(box, bundle(tmp_path, key, "0.1.5", broken="exits"))
+        state = wait_update(box, ("rolled_back",), "the version that exits")
+        assert "did not start" in state["reason"], state
+        assert running_version(box) == factory
+        report(f"update: a version that exits at once rolled back "
+               f"{time.monotonic() - asked:.0f} s after upload")
+
+        # a new version that starts but never comes up healthy; the power goes while its
+        # check is under way
+        asked = time.monotonic()
+        upload_update(box, bundle(tmp_path, key, "0.2.0", broken="hangs"))
         wait_update(box, ("checking",), "the broken version's check")
         report(f"update: slot built and checking {time.monotonic() - asked:.0f} s after upload")
         box.power_cut()

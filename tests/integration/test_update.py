@@ -138,9 +138,11 @@ def test_update_switch_rollback_tamper_kill_and_over_mqtt(
         assert (rootfs / "etc" / "edge" / "motd").read_text() == "edge 0.2.0\n"
         assert not layout.rollback.exists() and not layout.trial.exists()  # checked: kept
 
-        # a new version that never comes up: rolled back, the old one records again
-        res = update(config, bundle(tmp_path, key, "0.3.0", broken=True))
+        # a new version that exits at once (systemctl restart fails): rolled back at once,
+        # the old one records again (the box was left restarting the broken one forever)
+        res = update(config, bundle(tmp_path, key, "0.3.0", broken="exits"))
         assert res.returncode == 1 and "0.2.0" in res.stderr, res.stderr
+        assert "the new version did not start" in res.stderr, res.stderr
         assert layout.current() == opt / "slots" / "0.2.0"
         wait_for(lambda: running(data, "0.2.0"), 60, "0.2.0 recording again after the rollback")
         assert (rootfs / "etc" / "edge" / "motd").read_text() == "edge 0.2.0\n"
@@ -201,11 +203,12 @@ def test_update_switch_rollback_tamper_kill_and_over_mqtt(
             files.shutdown()
             files.server_close()
 
-        # a power cut during the new version's check (one that never comes up: the check
-        # is surely under way when the power goes): at the next boot the recovery, run by
+        # a power cut during the new version's check (one that starts but never comes up
+        # healthy: the check is surely under way when the power goes): at the next boot the
+        # recovery, run by
         # the old version as edge-update-recover.service runs it, puts the old one back
         proc = subprocess.Popen([sys.executable, "-m", "edge", "update",
-                                 str(bundle(tmp_path, key, "0.5.0", broken=True)), "--config",
+                                 str(bundle(tmp_path, key, "0.5.0", broken="hangs")), "--config",
                                  str(config)], start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: read_state(data).get("state") == "checking", 300, "the check under way")
