@@ -83,6 +83,10 @@ class Supervisor:
                 logger.log(level, "runner=%s %s", watch.name, note)
             if action is Action.START:
                 slot.start()
+                # its start counts from when it was spawned: on a busy box the spawns before
+                # it in this tick take seconds, and its first-beat grace must not be spent
+                # on them (a detector was killed 30 s into its start after a power cut)
+                watch.started_at = time.monotonic()
             elif action is Action.KILL:
                 slot.kill()
 

@@ -98,3 +98,50 @@ def test_a_slow_start_up_is_not_stale_until_its_first_beat_is_long_overdue() -> 
     quick = Watch("web", stale_after_s=10.0)  # no grace asked: a hang at start is stale
     quick.observe(0.0, False, 0.0, None, None)
     assert quick.observe(11.0, True, 11.0, None, None)[0] is Action.KILL
+
+
+def test_the_start_grace_counts_from_the_spawn_not_from_the_tick() -> None:
+    """On a busy box (recovery after a power cut, an emulated A53) the runners started
+    before it in one tick take seconds to spawn: a process that has not beaten yet keeps
+    its start grace, counted from its own spawn (a real child process that prints nothing)."""
+    import sys
+    import time
+
+    from edge.supervisor import ChildProcess, Supervisor
+
+    class SlowToSpawn:
+        last_beat = 0.0
+
+        def start(self) -> None:
+            time.sleep(1.5)  # a Popen of Python on a box at 100 %
+            self.last_beat = time.monotonic()
+
+        def alive(self) -> bool:
+            return self.last_beat > 0
+
+        def beat_age(self, now: float) -> float:
+            return now - self.last_beat
+
+        def blocked(self) -> None:
+            return None
+
+        def error(self) -> None:
+            return None
+
+        def kill(self) -> None:
+            pass
+
+    quiet = ChildProcess("detect", [sys.executable, "-c", "import time; time.sleep(30)"])
+    supervisor = Supervisor()
+    supervisor.add("recorder", SlowToSpawn(), 60.0)
+    watch = supervisor.add("detect", quiet, stale_after_s=1.0, start_grace_s=20.0)
+    try:
+        supervisor.tick()  # both start; the detector's spawn comes 1.5 s into the tick
+        time.sleep(1.3)
+        supervisor.tick()
+        assert watch.state is State.RUNNING and quiet.alive(), watch  # not killed as stale
+    finally:
+        quiet.stop(5)
+        assert quiet.proc is not None and quiet.proc.stdout is not None
+        time.sleep(0.2)  # its watcher reads to the end of the pipe
+        quiet.proc.stdout.close()
