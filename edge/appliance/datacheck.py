@@ -23,6 +23,7 @@ from edge.bootnotes import ROOT_NOTE, VOLUME_NOTE
 STAND_IN = Path("/var/lib/edge-standin")
 ROOT_FULL_PERCENT = 90.0  # used; above it the root is cleaned and the technician told
 JOURNAL_KEEP = "64M"
+AFTER_STAND_IN = ("edge.service", "edge-console.path", "edge-console.service")
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,11 @@ def run(mountpoint: Path = MOUNTPOINT, key: Path = KEY) -> list[str]:
     shutil.chown(STAND_IN, "edge", "edge")
     subprocess.run(["mount", "--bind", str(STAND_IN), str(mountpoint)], check=True)
     _note(VOLUME_NOTE, text)
+    # the units that need /var/lib/edge (edge.service through its StateDirectory= and
+    # ReadWritePaths=, the console's path unit) already failed on the failed data mount,
+    # before this ran: start them again now that the stand-in is there (no waiting: they
+    # are ordered after this unit)
+    subprocess.run(["systemctl", "--no-block", "start", *AFTER_STAND_IN], check=False)
     return [*said, text]
 
 

@@ -144,6 +144,7 @@ def test_update_switch_rollback_tamper_kill_and_over_mqtt(
         assert res.returncode == 1 and "0.2.0" in res.stderr, res.stderr
         assert "the new version did not start" in res.stderr, res.stderr
         assert layout.current() == opt / "slots" / "0.2.0"
+        assert not (opt / "slots" / "0.3.0").exists()  # never run again: its room back
         wait_for(lambda: running(data, "0.2.0"), 60, "0.2.0 recording again after the rollback")
         assert (rootfs / "etc" / "edge" / "motd").read_text() == "edge 0.2.0\n"
 
@@ -221,6 +222,7 @@ def test_update_switch_rollback_tamper_kill_and_over_mqtt(
                              timeout=120)
         assert res.returncode == 0 and "0.4.0" in res.stdout, res.stderr
         assert layout.current() == opt / "slots" / "0.4.0"
+        assert not (opt / "slots" / "0.5.0").exists()
         assert not layout.rollback.exists() and not layout.trial.exists()
         assert (rootfs / "etc" / "edge" / "motd").read_text() == "edge 0.4.0\n"
         state = read_state(data)
