@@ -17,21 +17,17 @@ from edge.config import load as load_config
 from edge.onvif.clock import posix_tz
 from edge.onvif.clocks import ALARM_CAMERA_CLOCK, CameraClocks, with_clocks
 from edge.record.index import Index
-from edge.web.accounts import Accounts
 from edge.web.app import create_app
 from tests.conftest import wait_for
-from tests.integration.test_ptz import CAMERA_PASSWORD, DOME, NODE, USER, OnvifCamera
+from tests.integration.test_ptz import (
+    CAMERA_PASSWORD, DOME, USER, OnvifCamera, signed_in, web_node,
+)
 
 FIVE_MINUTES = "300"
 
 
 def _config(tmp_path: Path, camera: OnvifCamera) -> Path:
-    path = tmp_path / "edge.toml"
-    path.write_text(f"""
-[node]
-id = "{NODE}"
-data_dir = "{tmp_path / 'data'}"
-
+    return web_node(tmp_path, f"""
 [time]
 camera_check = 60
 
@@ -40,8 +36,7 @@ id = "{DOME}"
 name = "村口球机"
 url = "rtsp://{USER}:{CAMERA_PASSWORD}@127.0.0.1:554/main"
 onvif = "{camera.address}"
-""", encoding="utf-8")
-    return path
+""", [("admin", "admin", None)])[1]
 
 
 def _one_round(path: Path) -> CameraClocks:
@@ -103,18 +98,12 @@ def test_a_clock_that_cannot_be_set_raises_an_alarm_and_counts_on_the_sheet(
     alarms = [a for a in index.alarms() if a.kind == ALARM_CAMERA_CLOCK]
     assert [a.channel_id for a in alarms] == [DOME], alarms
     assert "could not be corrected" in alarms[0].message
-    Accounts.create_schema(index.db)
-    Accounts(index.db).add("admin", "village2026", "admin")
     index.close()
     listed = with_clocks([{"id": DOME, "online": True}], runner.listing())
     assert listed[0]["clock_error"] == clock.error and listed[0]["clock_offset_s"] >= 290
 
     app = create_app(load_config(path), path)
-    client = app.test_client()
-    client.get("/login")
-    with client.session_transaction() as session:
-        token = session["csrf"]
-    client.post("/login", data={"name": "admin", "password": "village2026", "csrf": token})
+    client = signed_in(app, "admin")
     assert "1 次未能校正" in client.get("/compliance").text
     rows = list(csv.reader(io.StringIO(client.get("/compliance.csv").text.lstrip("\ufeff"))))
     assert rows[0][-1] == "时钟未能校正 clock not corrected"

@@ -15,9 +15,10 @@ import pytest
 
 from edge.config import load as load_config
 from edge.record.index import Index
-from edge.web.accounts import Accounts
 from edge.web.app import create_app
-from tests.integration.test_ptz import CAMERA_PASSWORD, NODE, USER, OnvifCamera
+from tests.integration.test_ptz import (
+    CAMERA_PASSWORD, USER, OnvifCamera, csrf_token, signed_in, web_node,
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,32 +50,17 @@ def test_edge_discover_reads_what_the_camera_offers(camera: OnvifCamera, tmp_pat
 
 
 def test_the_settings_dialog_finds_proposes_and_adds(camera: OnvifCamera, tmp_path: Path) -> None:
-    path = tmp_path / "edge.toml"
-    path.write_text(f"""
-[node]
-id = "{NODE}"
-data_dir = "{tmp_path / 'data'}"
-
+    cfg, path = web_node(tmp_path, """
 [[cameras]]
 id = "34020000001320000007"
 name = "村委会"
 url = "rtsp://10.0.0.6/live"
-""", encoding="utf-8")
-    cfg = load_config(path)
-    index = Index(cfg.data_dir)
-    Accounts.create_schema(index.db)
-    Accounts(index.db).add("admin", "village2026", "admin")
-    Accounts(index.db).add("oper", "village2026", "operator")
-    index.close()
+""", [("admin", "admin", None), ("oper", "operator", None)])
     app = create_app(cfg, path)
-    admin, oper = app.test_client(), app.test_client()
-    for client, name in ((admin, "admin"), (oper, "oper")):
-        client.get("/login")
-        client.post("/login", data={"name": name, "password": "village2026",
-                                    "csrf": _token(client)})
+    admin, oper = signed_in(app, "admin"), signed_in(app, "oper")
 
     def post(client, url: str, body: dict):  # type: ignore[no-untyped-def]
-        return client.post(url, json=body, headers={"X-CSRF-Token": _token(client)})
+        return client.post(url, json=body, headers={"X-CSRF-Token": csrf_token(client)})
 
     assert post(oper, "/api/discover", {}).status_code == 403  # settings right only
     assert post(admin, "/api/discover/add", {"items": [{"device": 0}]}).status_code == 409
@@ -111,11 +97,6 @@ url = "rtsp://10.0.0.6/live"
     actions = [(actor, action) for _, actor, action, _ in index.audit_log()]
     index.close()
     assert ("web:admin", "cameras_added") in actions and ("web:admin", "cameras_refused") in actions
-
-
-def _token(client) -> str:  # type: ignore[no-untyped-def]
-    with client.session_transaction() as session:
-        return str(session["csrf"])
 
 
 def test_a_multicast_probe_finds_the_camera_on_the_lan(tmp_path: Path) -> None:

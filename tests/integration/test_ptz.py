@@ -275,12 +275,7 @@ def test_the_live_pages_pad_steers_through_the_daemon_and_is_audited(
     local socket: a press moves the dome, a lost release is stopped by the box, presets
     are saved and listed, only the ptz right on that camera may, and presses (not their
     renewals) are audited as the user's."""
-    path = tmp_path / "edge.toml"
-    path.write_text(f"""
-[node]
-id = "{NODE}"
-data_dir = "{tmp_path / 'data'}"
-
+    cfg, path = web_node(tmp_path, f"""
 [[cameras]]
 id = "{DOME}"
 name = "村口球机"
@@ -291,22 +286,14 @@ onvif = "{dome.address}"
 id = "{GUN}"
 name = "村委会"
 url = "rtsp://127.0.0.1:554/gun"
-""", encoding="utf-8")
-    cfg = load_config(path)
-    index = Index(cfg.data_dir)
-    Accounts.create_schema(index.db)
-    accounts = Accounts(index.db)
-    accounts.add("oper", "village2026", "operator")
-    accounts.add("guard", "village2026", "viewer")
-    accounts.add("gate", "village2026", "operator", cameras=[GUN])
-    index.close()
+""", [("oper", "operator", None), ("guard", "viewer", None), ("gate", "operator", [GUN])])
     stop = threading.Event()
     steering = Steering(targets(cfg))
     service = PtzService(steering, cfg.data_dir, stop)
     service.start()
     app = create_app(cfg, path)
     try:
-        oper, guard, gate = (_signed_in(app, name) for name in ("oper", "guard", "gate"))
+        oper, guard, gate = (signed_in(app, name) for name in ("oper", "guard", "gate"))
         assert 'class="ptz-toggle"' in oper.get(f"/live?layout=1&cams={DOME}").text
         assert 'class="ptz-toggle"' not in oper.get(f"/live?layout=1&cams={GUN}").text
         assert 'class="ptz-toggle"' not in guard.get(f"/live?layout=1&cams={DOME}").text
@@ -347,84 +334,38 @@ url = "rtsp://127.0.0.1:554/gun"
         steering.close()
 
 
-def _signed_in(app: Any, name: str) -> Any:
+def web_node(tmp_path: Path, cameras: str,
+             users: list[tuple[str, str, list[str] | None]]) -> tuple[Any, Path]:
+    """The test node's config with ``cameras`` (TOML), and web accounts (name, role,
+    cameras) with the password ``village2026``."""
+    path = tmp_path / "edge.toml"
+    path.write_text(f'[node]\nid = "{NODE}"\ndata_dir = "{tmp_path / "data"}"\n{cameras}',
+                    encoding="utf-8")
+    cfg = load_config(path)
+    index = Index(cfg.data_dir)
+    Accounts.create_schema(index.db)
+    for name, role, allowed in users:
+        Accounts(index.db).add(name, "village2026", role, cameras=allowed)
+    index.close()
+    return cfg, path
+
+
+def csrf_token(client: Any) -> str:
+    with client.session_transaction() as session:
+        return str(session["csrf"])
+
+
+def signed_in(app: Any, name: str) -> Any:
     client = app.test_client()
     client.get("/login")
-    with client.session_transaction() as session:
-        token = session["csrf"]
     assert client.post("/login", data={"name": name, "password": "village2026",
-                                       "csrf": token}).status_code == 302
+                                       "csrf": csrf_token(client)}).status_code == 302
     return client
 
 
 def _press(client: Any, channel: str, body: dict[str, Any]) -> Any:
-    with client.session_transaction() as session:
-        token = session["csrf"]
-    return client.post(f"/api/ptz/{channel}", json=body, headers={"X-CSRF-Token": token})
-
-
-def test_the_pad_in_a_browser_holds_renews_and_releases(tmp_path: Path, dome: OnvifCamera) -> None:
-    """The live page's pad in Chromium: pressed, the dome moves and the move is renewed
-    while the button is held; released, the browser sends the stop (audited as the user's,
-    with the press), and the dome stops."""
-    from playwright.sync_api import sync_playwright
-    from werkzeug.serving import make_server
-
-    from tests.integration.test_web_browser import ARGS, CHROMIUM
-
-    path = tmp_path / "edge.toml"
-    path.write_text(f"""
-[node]
-id = "{NODE}"
-data_dir = "{tmp_path / 'data'}"
-
-[[cameras]]
-id = "{DOME}"
-name = "村口球机"
-url = "rtsp://{USER}:{CAMERA_PASSWORD}@127.0.0.1:9/main"
-onvif = "{dome.address}"
-""", encoding="utf-8")
-    cfg = load_config(path)
-    index = Index(cfg.data_dir)
-    Accounts.create_schema(index.db)
-    Accounts(index.db).add("oper", "village2026", "operator")
-    index.close()
-    stop = threading.Event()
-    steering = Steering(targets(cfg))
-    service = PtzService(steering, cfg.data_dir, stop)
-    service.start()
-    server = make_server("127.0.0.1", free_port(), create_app(cfg, path), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page()
-            page.goto(base + "/login")
-            page.fill("input[name=name]", "oper")
-            page.fill("input[name=password]", "village2026")
-            page.click("button.primary")
-            page.wait_for_url(base + "/")
-            page.goto(f"{base}/live?layout=1&cams={DOME}")
-            page.click(".ptz-toggle")
-            before = len(dome.calls)
-            page.locator('[data-hold="up"]').hover()
-            page.mouse.down()
-            wait_for(lambda: dome.actions()[before:].count("ContinuousMove") >= 3, 30,
-                     "the held move renewed")
-            page.mouse.up()
-            dome.wait("Stop", before)
-            wait_for(lambda: _ptz_audit(cfg.data_dir)[-1:] == [("web:oper", "stop")], 30,
-                     "the release audited")
-            browser.close()
-    finally:
-        server.shutdown()
-        server.server_close()
-        stop.set()
-        service.join(5)
-        steering.close()
-    assert _ptz_audit(cfg.data_dir) == [("web:oper", "move pan=+0.00 tilt=+0.50 zoom=+0.00"),
-                                        ("web:oper", "stop")]
+    return client.post(f"/api/ptz/{channel}", json=body,
+                       headers={"X-CSRF-Token": csrf_token(client)})
 
 
 def _ptz_audit(data_dir: Path) -> list[tuple[str, str]]:
