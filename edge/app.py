@@ -38,6 +38,7 @@ from edge.runner import survive, write_status
 from edge.supervision import START_GRACE_S
 from edge.supervisor import ChildProcess, Supervisor, ThreadSlot
 from edge.uplink.runner import UplinkRunner
+from edge.voice.speaker import Speakers
 from edge.web.accounts import Accounts
 
 logger = logging.getLogger(__name__)
@@ -88,12 +89,12 @@ class RecorderProcess(ChildProcess):
     def channels(self, cfg: EdgeConfig,
                  has_ptz: Callable[[str], bool | None] = lambda _: None) -> list[Channel]:
         """The configured cameras with the live state the recorder last reported, whether
-        ONVIF found PTZ on them, and the days each is kept."""
+        ONVIF found PTZ on them, and the days each is kept; then the loudspeakers."""
         live = self.cameras
         return [place.channel(c, bool(live.get(c.id, {}).get("online")),
                               bool(live.get(c.id, {}).get("recording")), has_ptz(c.id),
                               c.keep_days(cfg.retention))
-                for c in cfg.cameras]
+                for c in cfg.cameras] + [place.speaker(s) for s in cfg.speakers if s.enabled]
 
     def pids(self) -> list[int]:
         """The supervisor and the recorder, for the memory figure in health."""
@@ -142,12 +143,15 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
         clocks = ThreadSlot(lambda: CameraClocks(cfg, stop))  # 统一时间: the cameras' clocks
         supervisor.add("clocks", clocks, CameraClocks.stale_after_s)
 
+    speakers = Speakers(cfg.speakers)  # the loudspeakers, shared by every broadcast source
+
     def make_sip() -> SipRunner:
         if sip and sip.current:  # its media sessions lost their dialogs with it
             recorder.command({"op": "close_all", "id": "*"})
         runner = SipRunner(cfg, stop, lambda: recorder.channels(cfg, steering.has_ptz),
                            teleboot, recorder.command,
-                           lambda: bool(uplink.current and uplink.current.restricted), steering)
+                           lambda: bool(uplink.current and uplink.current.restricted), steering,
+                           speakers)
         recorder.on_media = runner.media_event  # session events from the recorder
         return runner
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 import tomllib
 import types
 import typing
@@ -20,12 +21,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from edge.digits import is_digits, non_ascii_digit_hint
 from edge.errors import ConfigError
-from edge.gbid import CAMERA_TYPES, NODE_TYPES, PLATFORM_TYPES, check_gb_id, type_code
+from edge.gbid import (
+    CAMERA_TYPES, NODE_TYPES, PLATFORM_TYPES, SPEAKER_TYPES, check_gb_id, type_code,
+)
 from edge.log import redact
 
 ORDINARY_DAYS = 60  # legal minimum for ordinary channels
 KEY_AREA_DAYS = 90  # legal minimum for key areas
 EVENT_DAYS = 365  # event pictures and structured data
+ALSA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}(:[A-Za-z0-9_=,.\-]{1,64})?")  # hw:1,0 ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +118,18 @@ class CameraConfig:
 
     def keep_days(self, retention: RetentionConfig) -> int:
         return self.retention_days or self.legal_min_days(retention)
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerConfig:
+    """A loudspeaker the cascade (GB/T 28181 broadcast) can speak through: a sound card
+    on the box into the amplifier of the village loudspeaker."""
+
+    id: str  # GB/T 28181 ID, type 137 (语音输出设备): it is in the catalog
+    name: str
+    device: str = "default"  # the ALSA PCM: "plughw:1,0" is the first USB sound card
+    volume: int = 80  # percent of the signal sent on; the amplifier has the rest
+    enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +293,7 @@ class EdgeConfig:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     cameras: tuple[CameraConfig, ...] = ()
     platforms: tuple[PlatformConfig, ...] = ()
+    speakers: tuple[SpeakerConfig, ...] = ()
     mqtt: MqttConfig | None = None
     media: MediaConfig = field(default_factory=MediaConfig)
     web: WebConfig = field(default_factory=WebConfig)
@@ -340,7 +357,7 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
                 "media": MediaConfig, "web": WebConfig, "detect": DetectConfig,
                 "quality": QualityConfig, "uplink": UplinkConfig, "update": UpdateConfig,
                 "time": TimeConfig}
-    for key in sorted(set(raw) - set(sections) - {"cameras", "platforms", "mqtt"}):
+    for key in sorted(set(raw) - set(sections) - {"cameras", "platforms", "speakers", "mqtt"}):
         problems.append(f"{key}: 未知配置项 unknown key")
     built: dict[str, Any] = {}
     for name, cls in sections.items():
@@ -354,6 +371,12 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
                                                    _check_platform)
     if len({p.id for p in platforms}) != len(platforms):
         problems.append("platforms: 上级平台编号重复 duplicate platform id")
+    speakers: list[SpeakerConfig] = _build_array(SpeakerConfig, raw, "speakers", problems,
+                                                 _check_speaker)
+    ids = [c.id for c in cameras] + [s.id for s in speakers]
+    if len(set(ids)) != len(ids):
+        problems.append("speakers: 编号与其他扬声器或摄像机重复 an id is used twice "
+                        "(speakers and cameras share the catalog)")
     mqtt = None
     if "mqtt" in raw:
         mqtt = _build(MqttConfig, raw["mqtt"], "mqtt", problems)
@@ -393,7 +416,8 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     _check_cameras(cameras, retention, problems)
     if problems:
         raise ConfigError(problems)
-    return EdgeConfig(cameras=tuple(cameras), platforms=tuple(platforms), mqtt=mqtt, **built)
+    return EdgeConfig(cameras=tuple(cameras), platforms=tuple(platforms),
+                      speakers=tuple(speakers), mqtt=mqtt, **built)
 
 
 def _build_array(cls: type, raw: Mapping[str, Any], key: str, problems: list[str],
@@ -500,6 +524,17 @@ def _check_node(node: NodeConfig, problems: list[str]) -> None:
     if not 0 < node.sip_port < 65536:
         problems.append(f"node.sip_port: 端口无效 invalid port {node.sip_port}")
     _check_position(node.longitude, node.latitude, "node", problems)
+
+
+def _check_speaker(speaker: SpeakerConfig, where: str, problems: list[str]) -> None:
+    reason = check_gb_id(speaker.id, SPEAKER_TYPES)
+    if reason:
+        problems.append(f"{where}.id: {reason}")
+    if not ALSA_NAME.fullmatch(speaker.device):
+        problems.append(f"{where}.device: 应为 ALSA 设备名 must be an ALSA PCM name such as "
+                        f"\"plughw:1,0\" or \"default\", got {speaker.device[:40]!r}")
+    if not 0 <= speaker.volume <= 100:
+        problems.append(f"{where}.volume: 应在 0–100 之间 must be within 0..100")
 
 
 def _check_time(clock: TimeConfig, problems: list[str]) -> None:

@@ -6,6 +6,7 @@ from edge.digits import is_digits, non_ascii_digit_hint
 
 NODE_TYPES = ("118", "200")  # NVR (device role) or platform (lower platform role)
 CAMERA_TYPES = ("131", "132")  # camera, IPC
+SPEAKER_TYPES = ("137",)  # audio output device (语音输出设备): a broadcast target
 PLATFORM_TYPES = ("200",)  # central signalling server of an upper platform
 
 

@@ -12,12 +12,14 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+from edge.gb28181.broadcast import response_body
 from edge.gb28181.control import device_config, device_control
 from edge.gb28181.manscdp import (
     ManscdpError, ManscdpMessage, render, render_group, render_list_packets,
 )
-from edge.gb28181.model import Channel, Node, Outcome, QueryPresets
+from edge.gb28181.model import Broadcast, Channel, Node, Outcome, QueryPresets
 from edge.gb28181.place import DOWNLOAD_SPEEDS
+from edge.gbid import SPEAKER_TYPES, type_code
 from edge.record.coverage import Range, clip, merge_ranges
 
 CATALOG_PER_PACKET = 4  # small packets survive UDP over 4G (WVP itself sends 1-10 per MESSAGE)
@@ -48,9 +50,25 @@ def handle(message: ManscdpMessage, node: Node, channels: list[Channel], spans: 
             return error(message, node, str(exc))
         if bodies:
             return Outcome(bodies, note=f"answering in {len(bodies)} packet(s)")
+    elif message.root == "Notify" and kind == "Broadcast":
+        return broadcast(message, node, channels)
     else:
         return Outcome(note=f"{message.root} {kind} needs no answer")
     return error(message, node, f"{message.root} {kind} is not supported")
+
+
+def broadcast(message: ManscdpMessage, node: Node, channels: list[Channel]) -> Outcome:
+    """A broadcast to one of our speakers goes to the runner (it knows which are busy);
+    anything else is answered ERROR at once, naming the target."""
+    source, target = message.fields.get("SourceID", ""), message.fields.get("TargetID", "")
+    if not source:
+        reason = "Broadcast without SourceID"
+    elif not any(c.id == target and type_code(c.id) in SPEAKER_TYPES for c in channels):
+        reason = f"Broadcast to {target[:20]!r}: not one of our speakers (type 137)"
+    else:
+        return Outcome([], [Broadcast(source, target, message.sn)],
+                       f"broadcast from {source} to speaker {target}")
+    return Outcome([response_body(message.sn, target[:20], False, node.charset)], note=reason)
 
 
 def error(message: ManscdpMessage, node: Node, reason: str) -> Outcome:

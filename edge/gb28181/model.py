@@ -113,8 +113,18 @@ class QueryPresets:
     sn: int
 
 
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """Notify Broadcast to one of our speakers: the runner answers OK or ERROR (busy) and
+    INVITEs the platform for the audio."""
+
+    source_id: str
+    target_id: str
+    sn: int
+
+
 Action = (ManualRecord | SetGuard | ResetAlarm | Reboot | RequestKeyframe | ApplyBasicParam
-          | Steer | QueryPresets)
+          | Steer | QueryPresets | Broadcast)
 
 
 @dataclass(frozen=True, slots=True)

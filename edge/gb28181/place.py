@@ -6,7 +6,7 @@ know is left out rather than guessed (platforms store what they are sent).
 
 from __future__ import annotations
 
-from edge.config import CameraConfig
+from edge.config import CameraConfig, SpeakerConfig
 from edge.gb28181.model import Channel
 
 PTZ_DOME, PTZ_FIXED = 1, 3
@@ -45,3 +45,8 @@ def channel(cam: CameraConfig, online: bool, recording: bool, has_ptz: bool | No
     steerable = bool(cam.onvif) and (kind in STEERABLE_TYPES or (kind == 0 and has_ptz is None))
     return Channel(cam.id, cam.name, online, recording, ptz=steerable, longitude=cam.longitude,
                    latitude=cam.latitude, info=tuple(info), manufacturer=cam.vendor)
+
+
+def speaker(spk: SpeakerConfig) -> Channel:
+    """A loudspeaker (type 137, 语音输出设备): in the catalog as a broadcast target."""
+    return Channel(spk.id, spk.name, True, False, manufacturer="edge")

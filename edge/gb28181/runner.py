@@ -27,11 +27,14 @@ from edge import __version__, faults
 from edge.config import EdgeConfig, PlatformConfig, platform_password
 from edge.errors import ProtocolError
 from edge.gb28181.answers import handle, preset_list
+from edge.gb28181.broadcast import (
+    Answered, Broadcasts, Call, Caller, Refused, response_body,
+)
 from edge.gb28181.manscdp import ManscdpMessage, parse_body, render
 from edge.gb28181.media.sessions import Dialog, MediaSessions
 from edge.gb28181.media.sessions import Result as MediaResult
 from edge.gb28181.model import (
-    Action, ApplyBasicParam, Channel, Link, ManualRecord, Node, QueryPresets, Reboot,
+    Action, ApplyBasicParam, Broadcast, Channel, Link, ManualRecord, Node, QueryPresets, Reboot,
     RequestKeyframe, ResetAlarm, SetGuard, Steer,
 )
 from edge.gb28181.notices import (
@@ -56,6 +59,8 @@ from edge.ptz.steering import CASCADE_HOLD_S, Steering
 from edge.record.index import NODE, Index
 from edge.runner import Runner, survive
 from edge.uplink.meter import METER
+from edge.gb28181.media.audioreceiver import AudioReceiver
+from edge.voice.speaker import PRIORITY_CASCADE, Claim, Speaker, Speakers
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +74,15 @@ ANSWERED_METHODS = ("MESSAGE", "SUBSCRIBE", "NOTIFY", "OPTIONS")
 VIDEO_ALARMS_EVERY_S = 1.0  # detections and quality faults looked for in the index
 LABEL_NAMES = {"person": "行人 person", "vehicle": "车辆 vehicle",
                "two_wheeler": "两轮车 two-wheeler"}
+
+
+@dataclass
+class _Voice:
+    speaker: Speaker
+    claim: Claim
+    port: int
+    udp: socket.socket | None
+    receiver: AudioReceiver | None = None
 
 
 @dataclass
@@ -87,8 +101,12 @@ class SipRunner(Runner):
                  on_reboot: Callable[[], None] | None = None,
                  media: Callable[[dict[str, Any]], bool] | None = None,
                  over_budget: Callable[[], bool] = lambda: False,
-                 steering: Steering | None = None) -> None:
+                 steering: Steering | None = None, speakers: Speakers | None = None) -> None:
         super().__init__("sip", stop)
+        self.speakers = speakers  # the loudspeakers a platform may broadcast to
+        self.broadcasts = Broadcasts()
+        self._voice: dict[str, _Voice] = {}  # Call-ID -> its speaker, port, receiver
+        self._voice_ended: queue.Queue[tuple[str, str]] = queue.Queue()  # from receivers
         self.steering = steering  # the domes, through ONVIF
         self._answers: queue.Queue[tuple[_Upper, list[bytes]]] = queue.Queue()  # asked late
         self.over_budget = over_budget  # the SIM's month is spent: live gets the sub stream
@@ -169,9 +187,12 @@ class SipRunner(Runner):
                     self._video_alarms_at = now + VIDEO_ALARMS_EVERY_S
                     self._video_alarms()
                 self._media_housekeeping(now)
+                self._voice_housekeeping(now)
                 self._late_answers(now)
             self._unregister()
         finally:
+            for call_id in list(self._voice):
+                self._end_voice(call_id, "SIP runner stopped")
             for upper in self.uppers:
                 if upper.tcp:
                     METER.unwatch(upper.tcp)
@@ -232,6 +253,7 @@ class SipRunner(Runner):
             logger.warning("sip: dropped datagram from %s:%s: %s", *peer, exc)
             return
         if isinstance(msg, SipResponse):
+            self._voice_response(msg)
             for upper in self.uppers:
                 if upper.cfg.transport == "udp":
                     self._apply(upper, upper.reg.handle(msg, time.monotonic(), time.time()))
@@ -252,6 +274,7 @@ class SipRunner(Runner):
         try:
             while (msg := upper.stream.next_message()) is not None:
                 if isinstance(msg, SipResponse):
+                    self._voice_response(msg)
                     self._apply(upper, upper.reg.handle(msg, time.monotonic(), time.time()))
                 else:
                     self._request(msg, lambda out: self._send_tcp(upper, out), upper.cfg.id)
@@ -284,6 +307,12 @@ class SipRunner(Runner):
                             if request.method == "SUBSCRIBE" else self._ok(request))
         elif request.method in ANSWERED_METHODS:
             response = self._ok(request)
+        elif request.method == "BYE" and request.header("Call-ID") in self.broadcasts.calls:
+            response, call = self.broadcasts.bye(request)
+            if call is not None:
+                logger.info("platform=%s speaker=%s broadcast ended by the platform (BYE)",
+                            upper.cfg.id, call.target_id)
+                self._end_voice(call.call_id, "the platform ended the broadcast (BYE)", call)
         elif request.method in ("INVITE", "BYE", "CANCEL", "INFO") and self.media is not None:
             response = self._media_request(upper, request, reply)
         elif request.method == "INVITE":
@@ -505,9 +534,131 @@ class SipRunner(Runner):
             except PtzError as exc:
                 logger.warning("platform=%s channel=%s PTZ: %s", upper.cfg.id,
                                action.channel_id, exc)
+        elif isinstance(action, Broadcast):
+            self._broadcast(upper, action)
         elif isinstance(action, QueryPresets):
             threading.Thread(target=self._ask_presets, args=(upper, self._node(upper), action),
                              daemon=True, name=f"presets-{action.channel_id}").start()
+
+    # -- voice broadcast (语音广播) ---------------------------------------------------
+
+    def _broadcast(self, upper: _Upper, ask: Broadcast) -> None:
+        """Answer OK with the speaker claimed and a port bound (or ERROR saying why), then
+        INVITE the platform for the audio."""
+        assert self.index is not None
+        now = time.monotonic()
+        source = f"gb28181:{upper.cfg.id}"
+        speaker = self.speakers.get(ask.target_id) if self.speakers else None
+        claim = speaker.claim(source, PRIORITY_CASCADE) if speaker else None
+        voice: _Voice | None = None
+        if speaker is None:
+            reason = "the speaker is not enabled"
+        elif claim is None:
+            reason = f"the speaker is busy with {speaker.busy_with()}"
+        else:
+            try:
+                voice = self._voice_port(speaker, claim, upper.reg.cfg.transport == "TCP")
+                reason = ""
+            except (OSError, RuntimeError) as exc:
+                speaker.release(claim, str(exc))
+                reason = f"no port for its audio: {exc}"
+        self.index.audit(source, "broadcast", speaker=ask.target_id, source=ask.source_id,
+                         accepted=voice is not None, reason=reason)
+        body = response_body(ask.sn, ask.target_id, voice is not None, upper.cfg.charset)
+        self._apply(upper, upper.reg.send_messages([body], now))
+        if voice is None:
+            logger.warning("platform=%s speaker=%s broadcast refused: %s", upper.cfg.id,
+                           ask.target_id, reason)
+            return
+        reg = upper.reg.cfg
+        caller = Caller(reg.local_id, upper.cfg.sip_domain, reg.local_host, reg.local_port,
+                        reg.transport, self.cfg.media.announce_address or reg.local_host)
+        call = self.broadcasts.start(caller, upper.cfg.id, ask.source_id, ask.target_id,
+                                     voice.port, now)
+        self._voice[call.call_id] = voice
+        logger.info("platform=%s speaker=%s broadcast from %s: INVITE for its audio (%s)",
+                    upper.cfg.id, ask.target_id, ask.source_id,
+                    f"UDP port {voice.port}" if voice.udp else "TCP")
+        self._apply(upper, [upper.reg.send_request(call.invite, now)])
+
+    def _voice_port(self, speaker: Speaker, claim: Claim, tcp: bool) -> _Voice:
+        if tcp:  # we connect to the platform's port once it answers
+            return _Voice(speaker, claim, 0, None)
+        port = self.sessions.hold_port()
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            udp.bind(("0.0.0.0", port))
+        except OSError:
+            udp.close()
+            self.sessions.release_port(port)
+            raise
+        return _Voice(speaker, claim, port, udp)
+
+    def _voice_response(self, response: SipResponse) -> None:
+        outcome = self.broadcasts.response(response)
+        if outcome is None:
+            return
+        call = outcome.call if isinstance(outcome, (Answered, Refused)) else \
+            self.broadcasts.calls.get(response.header("Call-ID") or "")
+        upper = next((u for u in self.uppers if call and u.cfg.id == call.platform), None)
+        if upper is None or call is None:
+            return
+        ack = outcome if isinstance(outcome, SipRequest) else outcome.ack
+        if ack is not None:  # never retransmitted: a lost ACK brings the 200 OK again
+            self._apply(upper, [Send(ack, upper.reg.cfg.host, upper.reg.cfg.port)])
+        voice = self._voice.get(call.call_id)
+        if isinstance(outcome, Refused):
+            logger.warning("platform=%s speaker=%s broadcast not set up: %s", upper.cfg.id,
+                           call.target_id, outcome.reason)
+            self._end_voice(call.call_id, outcome.reason)
+        elif isinstance(outcome, Answered) and voice is not None and voice.receiver is None:
+            audio = outcome.audio
+            logger.info("platform=%s speaker=%s broadcast answered: audio from %s:%s over %s",
+                        upper.cfg.id, call.target_id, audio.address, audio.port,
+                        "TCP" if audio.tcp else "UDP")
+            voice.receiver = AudioReceiver(
+                call.call_id, voice.speaker, voice.claim,
+                lambda sid, why: self._voice_ended.put((sid, why)), voice.udp,
+                (audio.address, audio.port) if audio.tcp else None)
+            voice.udp = None  # the receiver owns it now
+            voice.receiver.start()
+
+    def _voice_housekeeping(self, now: float) -> None:
+        for call in self.broadcasts.expire(now):
+            logger.warning("platform=%s speaker=%s broadcast INVITE never answered",
+                           call.platform, call.target_id)
+            self._end_voice(call.call_id, "INVITE never answered")
+        while True:
+            try:
+                call_id, reason = self._voice_ended.get_nowait()
+            except queue.Empty:
+                return
+            self._end_voice(call_id, reason)
+
+    def _end_voice(self, call_id: str, reason: str, ended: Call | None = None) -> None:
+        """Release what a broadcast holds; a BYE if the platform still has the dialog
+        (not when ``ended`` by the platform's own BYE)."""
+        call, bye = (ended, None) if ended else self.broadcasts.hang_up(call_id)
+        voice = self._voice.pop(call_id, None)
+        if voice is not None:
+            if voice.receiver is not None:
+                voice.receiver.stop(reason)  # it releases the speaker and its socket
+            else:
+                if voice.udp is not None:
+                    voice.udp.close()
+                voice.speaker.release(voice.claim, reason)
+            if voice.port:
+                self.sessions.release_port(voice.port)
+        if call is None:
+            return
+        if self.index is not None:
+            self.index.audit(f"gb28181:{call.platform}", "broadcast_end", speaker=call.target_id,
+                             reason=reason)
+        upper = next((u for u in self.uppers if u.cfg.id == call.platform), None)
+        if bye is not None and upper is not None:
+            logger.info("platform=%s speaker=%s broadcast ended: %s; sending BYE",
+                        call.platform, call.target_id, reason)
+            self._apply(upper, [upper.reg.send_request(bye, time.monotonic())])
 
     def _ask_presets(self, upper: _Upper, node: Node, query: QueryPresets) -> None:
         """The camera's presets, asked outside the SIP loop (a slow camera must not hold

@@ -228,3 +228,19 @@ def test_onvif_address_and_credentials_default_to_the_cameras() -> None:
     cfg = parse(_with(camera__onvif="cam:8000", camera__onvif_user="op",
                       camera__onvif_password="s"))
     assert onvif_credentials(cfg.cameras[0]) == ("op", "s")
+
+
+def test_speakers_are_checked_like_cameras() -> None:
+    speaker = {"id": "34020000001370000001", "name": "村委会大喇叭", "device": "plughw:1,0"}
+    cfg = parse({**MINIMAL, "speakers": [speaker]})
+    assert cfg.speakers[0].volume == 80 and cfg.speakers[0].device == "plughw:1,0"
+    bad = [{**speaker, "id": "34020000001320000009"},  # a camera's type
+           {**speaker, "id": "34020000001370000002", "device": "hw:1; rm -rf /"},
+           {**speaker, "id": "34020000001370000003", "volume": 101},
+           {**speaker, "id": MINIMAL["cameras"][0]["id"]}]
+    with pytest.raises(ConfigError) as err:
+        parse({**MINIMAL, "speakers": bad})
+    text = str(err.value)
+    assert "speakers[0].id: 类型码" in text and "must be 137" in text
+    assert "speakers[1].device" in text and "speakers[2].volume" in text
+    assert "an id is used twice" in text

@@ -37,12 +37,17 @@ class Offer:
     stream: int  # 0 main stream, 1 sub stream
 
 
-def parse_offer(text: str) -> Offer:
+def _fields(text: str) -> dict[str, list[str]]:
     lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n") if "=" in line]
     fields: dict[str, list[str]] = {}
     for line in lines:
         key, _, value = line.partition("=")
         fields.setdefault(key.strip(), []).append(value.strip())
+    return fields
+
+
+def parse_offer(text: str) -> Offer:
+    fields = _fields(text)
     kind = _one(fields, "s") or "Play"
     if kind not in KINDS:
         raise SdpError(f"s={kind} is not Play, Playback or Download")
@@ -95,6 +100,50 @@ def answer(offer: Offer, local_id: str, local_address: str, local_port: int) -> 
                   "a=connection:new"]
     lines += [f"y={offer.ssrc}", "f="]
     return "\r\n".join(lines) + "\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class AudioAnswer:
+    """The platform's answer to our broadcast INVITE: where its audio comes from."""
+
+    address: str
+    port: int
+    tcp: bool  # TCP/RTP/AVP: we connect to address:port (we offered a=setup:active)
+    payload_types: tuple[int, ...]
+
+
+def audio_offer(local_id: str, address: str, port: int, ssrc: str, tcp: bool) -> bytes:
+    """Our INVITE body for a broadcast (gb28181.md 3.11): we receive G.711 on ``port``.
+    WVP sends its audio to the o= address, so o= and c= both carry ours."""
+    proto = "TCP/RTP/AVP" if tcp else "RTP/AVP"
+    lines = ["v=0", f"o={local_id} 0 0 IN IP4 {address}", "s=Play", f"c=IN IP4 {address}",
+             "t=0 0", f"m=audio {port} {proto} 8 0 96", "a=recvonly", "a=rtpmap:8 PCMA/8000",
+             "a=rtpmap:0 PCMU/8000", "a=rtpmap:96 PS/90000"]
+    if tcp:  # we connect (the box is behind the 4G NAT): the platform listens
+        lines += ["a=setup:active", "a=connection:new"]
+    lines += [f"y={ssrc}", "f=v/////a/1/8/1"]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def parse_audio_answer(text: str) -> AudioAnswer:
+    fields = _fields(text)
+    media = [m for m in fields.get("m", []) if m.startswith("audio")]
+    if not media:
+        raise SdpError("the answer has no m=audio line")
+    parts = media[0].split()
+    if len(parts) < 4:
+        raise SdpError(f"m= line {media[0][:60]!r} has no port or format")
+    port = parse_uint(parts[1].split("/")[0], "m= port", SdpError)
+    if not 0 < port < 65536:
+        raise SdpError(f"m= port {port} is invalid")
+    proto = parts[2].upper()
+    if proto not in ("RTP/AVP", "TCP/RTP/AVP", "RTP/AVP/TCP"):
+        raise SdpError(f"transport {parts[2][:30]} is not RTP/AVP or TCP/RTP/AVP")
+    types = tuple(int(p) for p in parts[3:] if is_digits(p) and len(p) <= 3 and int(p) < 128)
+    if not types:
+        raise SdpError("m=audio names no payload type")
+    address = _address(_one(fields, "c") or "")
+    return AudioAnswer(address, port, proto != "RTP/AVP", types)
 
 
 def _one(fields: dict[str, list[str]], key: str) -> str | None:

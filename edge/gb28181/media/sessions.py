@@ -50,7 +50,17 @@ class MediaSessions:
     max_sessions: int
     rng: random.Random = field(default_factory=random.Random)
     dialogs: dict[str, Dialog] = field(default_factory=dict)  # by Call-ID
+    held: set[int] = field(default_factory=set)  # ports taken by broadcast audio
     _next_port: int = 0
+
+    def hold_port(self) -> int:
+        """A port of the range for another use (a broadcast's audio), until released."""
+        port = self._port()
+        self.held.add(port)
+        return port
+
+    def release_port(self, port: int) -> None:
+        self.held.discard(port)
 
     def invite(self, request: SipRequest, platform: str, channels: list[Channel],
                local_address: str, now: float, sub_stream: bool = False) -> Result:
@@ -187,13 +197,14 @@ class MediaSessions:
 
     def _port(self) -> int:
         first, last = self.ports
-        used = {d.local_port for d in self.dialogs.values()}
+        used = {d.local_port for d in self.dialogs.values()} | self.held
         for _ in range(last - first + 1):
             port = first + self._next_port % (last - first + 1)
             self._next_port += 1
             if port not in used:
                 return port
-        raise RuntimeError("no free RTP port")  # cannot happen: max_sessions <= ports
+        # video: cannot happen (max_sessions <= ports); a broadcast is refused with it
+        raise RuntimeError("no free RTP port")
 
 
 def _user(uri: str) -> str:

@@ -1,0 +1,142 @@
+"""The village's loudspeakers: an ALSA device each (a USB sound card into the amplifier),
+written through alsa-lib by FFmpeg's ALSA output (PyAV), one source at a time.
+
+A source claims a speaker with a priority (the cascade's emergency broadcast above the
+room's push-to-talk above a scheduled announcement). A higher claim takes the speaker
+over, the lower one is told so and ends; an equal or lower one is refused — two voices
+are never mixed into noise. A device that fails (unplugged mid-broadcast) ends the claim
+with the reason; the next claim opens it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import av
+import numpy as np
+
+from edge.config import SpeakerConfig
+from edge.errors import EdgeError
+
+logger = logging.getLogger(__name__)
+
+RATE = 8000  # G.711's; ALSA's plug layer (plughw:, default) converts for the card
+PRIORITY_ANNOUNCEMENT, PRIORITY_ROOM, PRIORITY_CASCADE = 1, 2, 3
+
+
+class SpeakerError(EdgeError):
+    """The speaker cannot play for this claim (taken over, device failed)."""
+
+
+@dataclass
+class Claim:
+    speaker_id: str
+    source: str  # "gb28181:<platform id>", "web:<user>" ...
+    priority: int
+    ended: threading.Event = field(default_factory=threading.Event)
+    reason: str = ""  # why it ended, for the log and the platform
+
+    def end(self, reason: str) -> None:
+        if not self.ended.is_set():
+            self.reason = reason
+            self.ended.set()
+
+
+class AlsaOutput:
+    """16-bit mono PCM at 8 kHz to one ALSA PCM, paced by the device itself."""
+
+    def __init__(self, device: str) -> None:
+        try:
+            self.container = av.open(device, "w", format="alsa")
+        except (av.FFmpegError, OSError) as exc:
+            raise SpeakerError(f"无法打开音频设备 cannot open ALSA device {device!r}: {exc}") \
+                from None
+        self.device = device
+        self.stream = self.container.add_stream("pcm_s16le", rate=RATE, layout="mono")
+        self.pts = 0
+
+    def write(self, samples: np.ndarray) -> None:
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.rate, frame.pts = RATE, self.pts
+        self.pts += samples.size
+        try:
+            for packet in self.stream.encode(frame):
+                self.container.mux(packet)
+        except (av.FFmpegError, OSError) as exc:
+            raise SpeakerError(f"音频设备写入失败 ALSA device {self.device!r} failed: {exc}") \
+                from None
+
+    def close(self) -> None:
+        try:
+            for packet in self.stream.encode(None):
+                self.container.mux(packet)
+            self.container.close()
+        except (av.FFmpegError, OSError) as exc:
+            logger.warning("speaker device=%s close: %s", self.device, exc)
+
+
+class Speaker:
+    def __init__(self, cfg: SpeakerConfig) -> None:
+        self.cfg = cfg
+        self.current: Claim | None = None
+        self.samples = 0  # played since start, all claims (tests and health)
+        self._output: AlsaOutput | None = None
+        self._lock = threading.Lock()
+
+    def claim(self, source: str, priority: int) -> Claim | None:
+        """A new claim, taking over a lower one; None when an equal or higher one holds it."""
+        with self._lock:
+            held = self.current
+            if held is not None and not held.ended.is_set():
+                if held.priority >= priority:
+                    return None
+                held.end(f"被更高优先级的广播接管 taken over by {source}")
+                logger.warning("speaker=%s %s takes over from %s", self.cfg.id, source,
+                               held.source)
+            self.current = Claim(self.cfg.id, source, priority)
+            return self.current
+
+    def busy_with(self) -> str | None:
+        held = self.current
+        return held.source if held is not None and not held.ended.is_set() else None
+
+    def play(self, claim: Claim, samples: np.ndarray) -> None:
+        """Blocks while the device plays (it paces the caller). Raises SpeakerError when
+        the claim is no longer the speaker's or the device failed."""
+        scaled = (samples.astype(np.int32) * self.cfg.volume // 100).astype(np.int16)
+        with self._lock:
+            if claim is not self.current or claim.ended.is_set():
+                raise SpeakerError(claim.reason or "speaker released")
+            try:
+                if self._output is None:
+                    self._output = AlsaOutput(self.cfg.device)
+                self._output.write(scaled)
+            except SpeakerError as exc:
+                self._close()
+                claim.end(str(exc))
+                raise
+            self.samples += scaled.size
+
+    def release(self, claim: Claim, reason: str) -> None:
+        claim.end(reason)
+        with self._lock:
+            if claim is self.current:
+                self.current = None
+                self._close()
+
+    def _close(self) -> None:
+        if self._output is not None:
+            self._output.close()
+            self._output = None
+
+
+class Speakers:
+    """Every configured speaker, by GB/T 28181 ID."""
+
+    def __init__(self, speakers: tuple[SpeakerConfig, ...]) -> None:
+        self.by_id = {s.id: Speaker(s) for s in speakers if s.enabled}
+
+    def get(self, speaker_id: str) -> Speaker | None:
+        return self.by_id.get(speaker_id)
