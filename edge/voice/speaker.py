@@ -102,6 +102,11 @@ class Speaker:
         held = self.current
         return held.source if held is not None and not held.ended.is_set() else None
 
+    @property
+    def idle(self) -> bool:
+        """No claim, ended or not, holds the device."""
+        return self.current is None
+
     def play(self, claim: Claim, samples: np.ndarray) -> None:
         """Blocks while the device plays (it paces the caller). Raises SpeakerError when
         the claim is no longer the speaker's or the device failed."""
@@ -123,8 +128,8 @@ class Speaker:
         claim.end(reason)
         with self._lock:
             if claim is self.current:
+                self._close()  # the device is free before the speaker is
                 self.current = None
-                self._close()
 
     def _close(self) -> None:
         if self._output is not None:
