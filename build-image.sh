@@ -87,6 +87,15 @@ mount -t proc proc "$ROOTFS/proc"; mount --rbind /sys "$ROOTFS/sys"; mount --rbi
 in_root() { chroot "$ROOTFS" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
                 LC_ALL=C.UTF-8 SOURCE_DATE_EPOCH="$SOURCE_DATE_EPOCH" "$@"; }
 
+# packages added since the base was cached: small, architecture-independent, fetched by the
+# host's apt (a new one in PACKAGES would bootstrap the whole base again)
+LATE_PACKAGES=(libasound2-data)  # ALSA's alsa.conf: the loudspeakers' device names (plughw:1,0)
+rm -rf "$OUT/debs"; mkdir -p "$OUT/debs"
+(cd "$OUT/debs" && apt-get download -q "${LATE_PACKAGES[@]}" 2>/dev/null \
+    || { apt-get update -q && apt-get download -q "${LATE_PACKAGES[@]}"; })
+cp "$OUT"/debs/*.deb "$ROOTFS/tmp/"
+in_root sh -c 'dpkg -i /tmp/*.deb >/dev/null && rm /tmp/*.deb'
+
 in_root groupadd --system --gid $EDGE_UID edge
 in_root useradd --system --uid $EDGE_UID --gid edge --home-dir /var/lib/edge \
     --shell /usr/sbin/nologin edge

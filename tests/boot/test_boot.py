@@ -44,6 +44,13 @@ REPORT: list[str] = []
 pytestmark = pytest.mark.timeout(90 * 60)
 
 
+# 0.1 s of silence through an ALSA PCM ("null": no sound card in the emulator), as the
+# speakers write it (edge/voice/speaker.py)
+ALSA_PLAY = ("import numpy; from edge.voice.speaker import AlsaOutput; "
+             "o = AlsaOutput(\"null\"); o.write(numpy.zeros(800, numpy.int16)); o.close(); "
+             "print(\"played\", o.pts)")
+
+
 def report(line: str) -> None:
     REPORT.append(line)
     print(f"boot-test: {line}", flush=True)
@@ -98,6 +105,9 @@ def test_first_boot_makes_an_encrypted_data_disk_and_a_running_node(box: Box) ->
     assert "policy drop" in rules and "tcp dport 8080" in rules, rules
     assert "ip saddr @lan udp dport 123 accept" in rules, rules  # the cameras' time, LAN only
     assert box.ssh("systemctl is-active edge.service").stdout.strip() == "active"
+    # the loudspeakers' path: the arm64 wheel's alsa-lib with the image's ALSA configuration
+    played = box.ssh("runuser -u edge -- /opt/edge/venv/bin/python -c '" + ALSA_PLAY + "'")
+    assert played.stdout.strip() == "played 800", played.stdout + played.stderr
     runners = edge_runs_unharmed(box)
     # the clock started at the image's build time, not 1970 (recordings, certificates)
     epoch = int(box.ssh("stat -c %Y /usr/lib/clock-epoch").stdout)
