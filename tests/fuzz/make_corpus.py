@@ -193,6 +193,21 @@ def media() -> tuple[dict[str, bytes], dict[str, bytes], bytes]:
     return ps, rtp, mp4
 
 
+def audio_seeds() -> dict[str, bytes]:
+    """A broadcast's audio as platforms send it (raw PCMA, PCMU, PS-wrapped, over TCP) and
+    the SDP answers of WVP over UDP and TCP."""
+    raw = Packetizer(100000001, payload_type=8).packets(bytes(range(160)), 0)[0]
+    ps = Packetizer(100000001).packets(audio_frame(bytes(160), 1800), 160)
+    answer = ("v=0\r\no=34020000002000000001 0 0 IN IP4 10.0.0.9\r\ns=Play\r\n"
+              "c=IN IP4 10.0.0.9\r\nt=0 0\r\nm=audio 30010 RTP/AVP 8\r\n"
+              "a=rtpmap:8 PCMA/8000/1\r\na=sendonly\r\ny=0100000001\r\nf=v/////a/1/8/1\r\n")
+    tcp = answer.replace("RTP/AVP 8", "TCP/RTP/AVP 8").replace("a=sendonly",
+                                                               "a=sendonly\r\na=setup:passive")
+    return {"pcma": raw, "pcmu": Packetizer(7, payload_type=0).packets(b"\xff" * 160, 0)[0],
+            "ps": ps[0], "tcp": b"".join(frame_tcp(p) for p in [raw, *ps]),
+            "answer_udp": answer.encode(), "answer_tcp": tcp.encode()}
+
+
 def web_requests() -> dict[str, bytes]:
     """A route number (tests/fuzz/targets.py WEB_ROUTES) and what the browser sends it."""
     requests = {
@@ -264,6 +279,7 @@ def main() -> None:
                                  "changes": {"cameras": {"c": None}}}, False)[0]}
     seeds["segment_name"] = {"mp4": b"083000_123.mp4", "mov": b"235959_999.mov"}
     seeds["tap"] = tap_records()
+    seeds["broadcast_audio"] = audio_seeds()
     seeds["web"] = web_requests()
     for target, files in seeds.items():
         folder = CORPUS / target

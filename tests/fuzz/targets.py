@@ -20,10 +20,11 @@ from edge import config as config_mod
 from edge.errors import ConfigError, ProtocolError
 from edge.gb28181.answers import handle
 from edge.gb28181.manscdp import parse_body
+from edge.gb28181.media.audio import AudioDepacketizer
 from edge.gb28181.media.mansrtsp import parse_control
 from edge.gb28181.media.psdemux import PsDemuxer
 from edge.gb28181.media.rtp import TcpDeframer, parse_rtp
-from edge.gb28181.media.sdp import parse_offer
+from edge.gb28181.media.sdp import parse_audio_answer, parse_offer
 from edge.gb28181.media.sessions import MediaSessions
 from edge.gb28181.model import Channel, Link, Node
 from edge.gb28181.settings import parse_settings
@@ -39,6 +40,7 @@ from edge.gb28181.ptzcmd import parse_ptz
 from edge.onvif.discovery import matches as probe_matches
 from edge.record.fmp4 import HEADER_PEEK, complete_length, parse_box_header
 from edge.record.naming import start_from_path
+from edge.voice import g711
 from edge.web.views import export as export_view
 from edge.web.views import settings as settings_view
 
@@ -119,6 +121,22 @@ def rtp(data: bytes) -> None:
             pass
 
 
+def broadcast_audio(data: bytes) -> None:
+    """A broadcast: the platform's RTP (raw G.711 or PS, over UDP or TCP) to samples, and
+    its SDP answer."""
+    depacketizer = AudioDepacketizer()
+    for packet in [data, *TcpDeframer().feed(data)]:
+        try:
+            for chunk in depacketizer.feed(packet):
+                g711.decode(chunk.codec, chunk.payload)
+        except ProtocolError:
+            pass
+    try:
+        parse_audio_answer(_text(data))
+    except ProtocolError:
+        pass
+
+
 def registration(data: bytes) -> None:
     """The platform's answers: these bytes as the response to each request we send."""
     try:
@@ -184,6 +202,7 @@ TARGETS = {t.name: t for t in [
     Target("mansrtsp", parse_control),
     Target("ps", lambda d: PsDemuxer().parse(d)),
     Target("rtp", rtp, ()),
+    Target("broadcast_audio", broadcast_audio, ()),
     Target("registration", registration, ()),
     Target("subscription", subscription, ()),
     Target("sip_date", lambda d: parse_sip_date(_text(d), "Asia/Shanghai"), ()),

@@ -10,7 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from edge.gb28181.answers import handle
+from edge.config import SpeakerConfig
+from edge.gb28181.answers import catalog, handle
 from edge.gb28181.broadcast import INVITE_TIMEOUT_S, Answered, Broadcasts, Caller, Refused
 from edge.gb28181.manscdp import parse_body, render
 from edge.gb28181.media.audio import AudioDepacketizer, AudioError
@@ -18,6 +19,7 @@ from edge.gb28181.media.ps import Streams, audio_frame, psm
 from edge.gb28181.media.rtp import Packetizer
 from edge.gb28181.media.sdp import SdpError, parse_audio_answer
 from edge.gb28181.model import Broadcast, Channel, Node
+from edge.gb28181.place import speaker
 from edge.gb28181.sip.message import SipResponse, parse, response_to, with_header
 from edge.voice import g711
 
@@ -197,3 +199,12 @@ def test_ps_wrapped_audio_and_what_is_not_playable() -> None:
     with pytest.raises(AudioError, match="exceeds"):
         for seq in range(60):
             big.feed(packet[:2] + struct.pack(">H", seq) + packet[4:])
+
+
+def test_the_speaker_is_in_the_catalog() -> None:
+    channel = speaker(SpeakerConfig(SPEAKER, "村委会大喇叭", "plughw:1,0"))
+    packets = catalog(NODE, 3, [CHANNELS[0], channel])
+    items = [item for p in packets for item in parse_body(p).element.find("DeviceList")]
+    found = [i for i in items if i.findtext("DeviceID") == SPEAKER]
+    assert len(found) == 1 and found[0].findtext("Name") == "村委会大喇叭"
+    assert found[0].findtext("Status") == "ON" and found[0].findtext("Parental") == "0"
