@@ -38,6 +38,7 @@ from edge.runner import survive, write_status
 from edge.supervision import START_GRACE_S
 from edge.supervisor import ChildProcess, Supervisor, ThreadSlot
 from edge.uplink.runner import UplinkRunner
+from edge.voice.service import VoiceService
 from edge.voice.speaker import Speakers
 from edge.web.accounts import Accounts
 
@@ -144,6 +145,9 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
         supervisor.add("clocks", clocks, CameraClocks.stale_after_s)
 
     speakers = Speakers(cfg.speakers)  # the loudspeakers, shared by every broadcast source
+    if speakers.by_id:  # the room's push-to-talk and announcements, MQTT's cmd/broadcast
+        supervisor.add("voice", ThreadSlot(lambda: VoiceService(
+            speakers, cfg.data_dir, cfg.node.timezone, stop)), VoiceService.stale_after_s)
 
     def make_sip() -> SipRunner:
         if sip and sip.current:  # its media sessions lost their dialogs with it
@@ -170,6 +174,8 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
             "cameras": with_clocks(list(recorder.cameras.values()),
                                    clocks.current.listing() if clocks and clocks.current else {}),
             "runners": supervisor.listing(),
+            "speakers": [{"id": sid, "busy_with": spk.busy_with()}
+                         for sid, spk in speakers.by_id.items()],
             "platforms": runner.status() if runner else [],
             "media_sessions": [{**s, "bytes": recorder.media_bytes.get(s["id"], 0)}
                                for s in (runner.sessions.listing() if runner else [])]}

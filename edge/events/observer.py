@@ -49,6 +49,7 @@ class Observer(Runner):
         self.outbox: Outbox | None = None
         self._cameras: dict[str, bool] | None = None
         self._platforms: dict[str, bool] = {}
+        self._speakers: dict[str, str | None] = {}  # who holds each loudspeaker
         self._disk_low: bool | None = None
         self._disk_state: str | None = None
         self._housekeeping_at = self._disk_at = 0.0
@@ -70,6 +71,7 @@ class Observer(Runner):
     def _turn(self, now: float) -> None:
         try:
             changed = self._cameras_and_platforms(now)
+            changed |= self._broadcasts(now)
             if now >= self._disk_at:
                 changed |= self._disk(now)
             if now >= self._housekeeping_at:
@@ -128,6 +130,25 @@ class Observer(Runner):
         self._cameras = states
         self._platforms = platforms
         return bool(went or flipped)
+
+    def _broadcasts(self, now: float) -> bool:
+        """A loudspeaker taken or given back, whoever speaks (the cascade, the room, a
+        schedule): an event, and over MQTT, so the county sees which villages heard it."""
+        held = {s["id"]: s.get("busy_with") for s in self.status().get("speakers", [])}
+        changes = [(sid, self._speakers.get(sid), source) for sid, source in held.items()
+                   if source != self._speakers.get(sid)]
+        if changes:
+            names = {s.id: s.name for s in self.cfg.speakers}
+            with self._transaction():
+                for sid, before, source in changes:
+                    if before:
+                        self._emit(sid, "broadcast_ended", {"name": names.get(sid, ""),
+                                                            "source": before}, now)
+                    if source:
+                        self._emit(sid, "broadcast_started", {"name": names.get(sid, ""),
+                                                              "source": source}, now)
+        self._speakers = held
+        return bool(changes)
 
     def _disk(self, now: float) -> bool:
         self._disk_at = now + DISK_CHECK_S

@@ -12,20 +12,16 @@ Requests: ``{"channel": ID, "action": "left"|...|"preset-call"|"home", "number":
 from __future__ import annotations
 
 import json
-import logging
 import socket
 import threading
 from pathlib import Path
 from typing import Any
 
 from edge import localsock
-from edge.errors import ProtocolError
 from edge.onvif.device import OnvifError
 from edge.ptz.ops import PtzError, action
 from edge.ptz.steering import Steering
-from edge.runner import Runner, survive
 
-logger = logging.getLogger(__name__)
 
 NAME = "ptz"
 MAX_REQUEST = 1024
@@ -52,69 +48,21 @@ def answer(steering: Steering, request: dict[str, object]) -> dict[str, Any]:
         return {"ok": False, "error": str(exc)}
 
 
-class PtzService(Runner):
+class PtzService(localsock.LocalServer):
     """In the daemon: serves the web UI's PTZ requests."""
 
-    stale_after_s = float("inf")  # it waits in accept(): no beat to give
-
     def __init__(self, steering: Steering, data_dir: Path, stop: threading.Event) -> None:
-        super().__init__("ptz", stop)
+        super().__init__(NAME, data_dir, stop, CLIENTS)
         self.steering = steering
-        self.slots = threading.BoundedSemaphore(CLIENTS)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(localsock.address(data_dir, NAME))
-        self.sock.listen(16)
-        self.sock.settimeout(0.5)
 
-    def loop(self) -> None:
-        try:
-            while not self.stop_event.is_set():
-                with survive(logger, "ptz: a connection"):
-                    self._accept()
-        finally:
-            self.sock.close()
-
-    def _accept(self) -> None:
-        try:
-            conn, _ = self.sock.accept()
-        except TimeoutError:
-            return
-        if not localsock.peer_allowed(conn, NAME) or not self.slots.acquire(blocking=False):
-            conn.close()
-            return
-        threading.Thread(target=self._serve, args=(conn,), name="ptz-client",
-                         daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        try:
-            conn.settimeout(ASK_TIMEOUT_S)
-            reply = answer(self.steering, localsock.read_request(conn, MAX_REQUEST))
-            conn.sendall(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
-        except (OSError, ProtocolError) as exc:
-            logger.debug("ptz client ended: %s", exc)
-        except Exception:  # noqa: BLE001 — one request must not end the service
-            logger.exception("ptz: dropped a request after an unexpected error")
-        finally:
-            conn.close()
-            self.slots.release()
+    def serve(self, conn: socket.socket) -> None:
+        conn.settimeout(ASK_TIMEOUT_S)
+        reply = answer(self.steering, localsock.read_request(conn, MAX_REQUEST))
+        conn.sendall(json.dumps(reply, ensure_ascii=False).encode() + b"\n")
 
 
 def ask(data_dir: Path, request: dict[str, object], timeout_s: float = ASK_TIMEOUT_S
         ) -> dict[str, Any]:
-    """The web UI's side: one request to the daemon; ``{"ok": false}`` when it is not
-    there (not running, restarting)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout_s)
-        try:
-            sock.connect(localsock.address(data_dir, NAME))
-            sock.sendall(json.dumps(request).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n") and len(data) < 1 << 20:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            reply = json.loads(data)
-        except (OSError, ValueError) as exc:
-            return {"ok": False, "error": f"云台服务不可用 the PTZ service is unavailable: {exc}"}
-    return reply if isinstance(reply, dict) else {"ok": False, "error": "bad answer"}
+    """The web UI's side: one request to the daemon."""
+    return localsock.ask(data_dir, NAME, request, timeout_s,
+                         "云台服务不可用 the PTZ service is unavailable")

@@ -14,7 +14,6 @@ reads slowly skips to the next keyframe; the camera thread never waits for it.
 from __future__ import annotations
 
 import json
-import logging
 import queue
 import select
 import socket
@@ -26,15 +25,14 @@ from typing import Iterator
 from edge import localsock
 from edge.errors import ProtocolError
 from edge.ingest.media import Frame, StreamInfo
-from edge.runner import Runner, survive
 from edge.stream.frames import FrameQueue
 from edge.stream.hub import StreamHub
 
-logger = logging.getLogger(__name__)
 
 MAX_RECORD = 16 << 20  # one access unit of a 4K keyframe is a few MB
 MAX_REQUEST = 1024
 SEND_TIMEOUT_S = 10.0
+TAP_CLIENTS = 128  # live tiles, exports and thumbnails at once
 IDLE_CHECK_S = 2.0
 _HEAD = struct.Struct(">cI")
 _FRAME = struct.Struct(">Bd")
@@ -89,43 +87,14 @@ def decode(buf: bytearray) -> Iterator[Record]:
             raise TapError(f"tap record kind {kind!r} is unknown")
 
 
-class TapServer(Runner):
+class TapServer(localsock.LocalServer):
     """In the recorder process: accepts tap clients and serves each from the hub."""
 
-    stale_after_s = float("inf")  # it waits in accept(): no beat to give
-
     def __init__(self, hub: StreamHub, data_dir: Path, stop: threading.Event) -> None:
-        super().__init__("tap", stop)
+        super().__init__("tap", data_dir, stop, clients=TAP_CLIENTS, backlog=64)
         self.hub = hub
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(address(data_dir))
-        self.sock.listen(64)
-        self.sock.settimeout(0.5)
 
-    def loop(self) -> None:
-        try:
-            while not self.stop_event.is_set():
-                with survive(logger, "tap: a connection"):
-                    self._accept()
-        finally:
-            self.sock.close()
-
-    def _accept(self) -> None:
-        try:
-            conn, _ = self.sock.accept()
-        except TimeoutError:
-            return
-        except OSError as exc:  # out of file descriptors, say: wait, and go on
-            logger.warning("tap: accept failed: %s", exc)
-            self.stop_event.wait(1.0)
-            return
-        if localsock.peer_allowed(conn, "tap"):
-            threading.Thread(target=self._serve, args=(conn,), name="tap-client",
-                             daemon=True).start()
-        else:
-            conn.close()
-
-    def _serve(self, conn: socket.socket) -> None:
+    def serve(self, conn: socket.socket) -> None:
         client: _Client | None = None
         try:
             conn.settimeout(SEND_TIMEOUT_S)
@@ -144,12 +113,9 @@ class TapServer(Runner):
             else:
                 client.on_info(None)
             client.run(conn)
-        except (OSError, ProtocolError) as exc:
-            logger.debug("tap client ended: %s", exc)
         finally:
             if client is not None and client.key:
                 self.hub.unsubscribe(client.key, client)
-            conn.close()
 
 
 class _Client:

@@ -30,8 +30,9 @@ LOCK_S = 15 * 60
 _N, _R, _P = 2**14, 8, 1
 # what each role may do beyond watching the cameras it is allowed to see
 ALLOWED = {
-    "admin": {"ack", "export", "compliance", "ptz", "settings", "users", "audit", "system"},
-    "operator": {"ack", "export", "compliance", "ptz"},
+    "admin": {"ack", "export", "compliance", "ptz", "broadcast", "settings", "users", "audit",
+              "system"},
+    "operator": {"ack", "export", "compliance", "ptz", "broadcast"},
     "viewer": {"compliance"},
 }
 SCHEMA = """

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from edge import __version__
 from edge.config import EdgeConfig
 from edge.record.index import Index
+from edge.voice.library import MAX_UPLOAD_BYTES as MAX_ANNOUNCEMENT_BYTES
 from edge.web.accounts import Accounts, User
 from edge.web.context import Context
 from edge.web.i18n import LANGUAGES, MESSAGES, for_scripts, translate
@@ -33,7 +34,9 @@ CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; 
        "style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
-UPLOAD_ENDPOINT = "system.update"  # the one route whose body may be larger than 1 MB
+# the routes whose body may be larger than 1 MB: the right they need and how large
+UPLOADS = {"system.update": ("system", lambda cfg: (cfg.update.max_bundle_mb << 20) + (1 << 16)),
+           "broadcast.upload": ("broadcast", lambda cfg: MAX_ANNOUNCEMENT_BYTES + (1 << 16))}
 
 
 def create_app(cfg: EdgeConfig, config_path: Path) -> Flask:
@@ -48,12 +51,12 @@ def create_app(cfg: EdgeConfig, config_path: Path) -> Flask:
     app.url_map.converters["id"] = IdConverter  # before the blueprints' rules use it
 
     from edge.web.views import (
-        auth, compliance, dashboard, discover, events, export, live, playback, ptz, settings,
-        system, users,
+        auth, broadcast, compliance, dashboard, discover, events, export, live, playback, ptz,
+        settings, system, users,
     )
 
     for module in (auth, dashboard, live, ptz, playback, events, export, compliance, settings,
-                   discover, users, system):
+                   discover, users, system, broadcast):
         app.register_blueprint(module.bp)
     app.before_request(_before)
     app.after_request(_headers)
@@ -65,6 +68,7 @@ def create_app(cfg: EdgeConfig, config_path: Path) -> Flask:
     app.jinja_env.globals.update(_=_t, label=_label, version=__version__, i18n_json=_i18n_json)
     app.context_processor(lambda: {"user": g.get("user"), "csrf": session.get("csrf", ""),
                                    "lang": _lang(), "node": cfg.node,
+                                   "has_speakers": bool(cfg.speakers),
                                    "other_lang": "en" if _lang() == "zh" else "zh"})
     return app
 
@@ -173,7 +177,7 @@ def _i18n_json(*prefixes: str) -> dict[str, str]:
 
 def _before() -> Any:
     session.permanent = False
-    upload = request.endpoint == UPLOAD_ENDPOINT
+    upload = UPLOADS.get(str(request.endpoint))
     try:  # a query or form that is not UTF-8 (no browser sends one) is refused here
         request.args  # noqa: B018 - parsed now, so that it fails here
         if not upload:  # an upload's body is read once the uploader is known to be an admin
@@ -187,8 +191,8 @@ def _before() -> Any:
         if request.path.startswith("/api/"):
             return jsonify({"error": "login required"}), 401
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-    if upload and g.user.may("system"):  # an update bundle: megabytes, not a form's one
-        request.max_content_length = (context().cfg.update.max_bundle_mb << 20) + (1 << 16)
+    if upload and g.user.may(upload[0]):  # a bundle, a sound file: megabytes, not a form's
+        request.max_content_length = upload[1](context().cfg)
     if request.method in STATE_CHANGING:
         sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf", "")
         if not secrets.compare_digest(str(sent), str(session["csrf"])):

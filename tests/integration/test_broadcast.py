@@ -5,7 +5,6 @@ same library path as a USB sound card — and is compared with what was sent."""
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -24,6 +23,7 @@ from edge.gb28181.sip.message import SipRequest, SipResponse, response_to, with_
 from edge.record.index import Index
 from edge.sim.server import free_port
 from edge.voice.speaker import PRIORITY_ROOM, Speakers
+from tests.integration.conftest import peak_hz, played
 from tests.integration.scripted_platform import (
     NODE, PASSWORD, SERVER, ScriptedPlatform, register,
 )
@@ -32,23 +32,6 @@ from tests.unit.gb28181.test_broadcast import _tone
 SPEAKER = "34020000001370000001"
 DEAD = "34020000001370000002"  # its sound card is not there
 TONE_HZ = 1000.0
-
-
-@pytest.fixture(scope="module")
-def alsa_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """An ALSA PCM "edgetest" that plays into a raw file (no sound card here)."""
-    folder = tmp_path_factory.mktemp("alsa")
-    out = folder / "played.raw"
-    conf = folder / "asoundrc"
-    conf.write_text('pcm.edgetest {\n type file\n slave.pcm "null"\n'
-                    f' file "{out}"\n format "raw"\n}}\n')
-    before = os.environ.get("ALSA_CONFIG_PATH")
-    os.environ["ALSA_CONFIG_PATH"] = f"/usr/share/alsa/alsa.conf:{conf}"
-    yield out
-    if before is None:
-        os.environ.pop("ALSA_CONFIG_PATH")
-    else:
-        os.environ["ALSA_CONFIG_PATH"] = before
 
 
 class Node:
@@ -142,15 +125,6 @@ def node(request: pytest.FixtureRequest, tmp_path: Path, alsa_file: Path) -> Ite
     n.close()
 
 
-def _played(path: Path) -> np.ndarray:
-    return np.frombuffer(path.read_bytes(), dtype="<i2")
-
-
-def _peak_hz(samples: np.ndarray) -> float:
-    spectrum = np.abs(np.fft.rfft(samples.astype(np.float64)))
-    return float(np.fft.rfftfreq(samples.size, 1 / 8000)[int(np.argmax(spectrum))])
-
-
 def test_a_platform_broadcast_plays_on_the_speaker(node: Node, alsa_file: Path) -> None:
     tcp = node.platform.transport == "tcp"
     result, invite = node.notify(SPEAKER, 11)
@@ -184,9 +158,9 @@ def test_a_platform_broadcast_plays_on_the_speaker(node: Node, alsa_file: Path) 
         time.sleep(0.05)
     assert node.bye(invite, ok).status == 200
     node.ended(SPEAKER)
-    played = _played(alsa_file)
-    assert played.size == len(tone)  # every sample of every packet, none twice
-    assert abs(_peak_hz(played) - TONE_HZ) < 10
+    heard = played(alsa_file)
+    assert heard.size == len(tone)  # every sample of every packet, none twice
+    assert abs(peak_hz(heard) - TONE_HZ) < 10
     if tcp:
         conn.close()
         server.close()

@@ -18,7 +18,7 @@ def _used() -> set[str]:
     for path in (WEB / "static" / "js").glob("*.js"):
         keys |= set(re.findall(r"""t\[["']([a-z]+\.[a-z0-9_.]+)["']\]""", path.read_text()))
     for path in (WEB / "views").glob("*.py"):
-        keys |= {k for k in re.findall(r'''"((?:ex|login|setup|sy|error)\.[a-z_]+)"''',
+        keys |= {k for k in re.findall(r'''"((?:ex|login|setup|sy|error|bc)\.[a-z_]+)"''',
                                        path.read_text()) if not k.endswith(".html")}
     return keys
 

@@ -18,7 +18,8 @@ from edge.web.app import arg_day, arg_id, audit, back, context, current_user, db
 
 bp = Blueprint("events", __name__)
 KINDS = ("detection", "camera_offline", "camera_online", "platform_registered",
-         "platform_unregistered", "alarm_raised", "alarm_cleared", "disk_low", "disk_ok")
+         "platform_unregistered", "alarm_raised", "alarm_cleared", "disk_low", "disk_ok",
+         "broadcast_started", "broadcast_ended")
 LABELS = ("person", "vehicle", "two_wheeler")
 SNAPSHOTS = "snapshots"
 PAGE = 100

@@ -1,0 +1,194 @@
+"""The room's voice: announcements uploaded (transcoded on the box), played now and
+scheduled, push-to-talk from the web UI — through the daemon's voice service on its real
+local socket, out of a real ALSA PCM (tests/integration/conftest.py ``alsa_file``)."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import av
+import numpy as np
+import pytest
+
+from edge.record.index import Index
+from edge.voice.service import VoiceService, ask
+from edge.voice.speaker import PRIORITY_CASCADE, Speakers
+from edge.web.app import create_app
+from tests.integration.conftest import peak_hz, played
+from tests.integration.test_ptz import csrf_token, signed_in, web_node
+
+SPEAKER = "34020000001370000001"
+SECOND = "34020000001370000002"  # no sound card behind it
+
+
+def mp3(seconds: float, hz: float) -> bytes:
+    """A real MP3 (libmp3lame, 44.1 kHz stereo) of a tone: what a technician uploads."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp3") as out:
+        stream = out.add_stream("libmp3lame", rate=44100, layout="stereo")
+        t = np.arange(int(44100 * seconds)) / 44100
+        tone = (np.sin(2 * np.pi * hz * t) * 8000).astype(np.int16)
+        both = np.repeat(tone[None, :], 2, axis=0).T.reshape(1, -1).copy()
+        for i in range(0, tone.size, 1152):
+            frame = av.AudioFrame.from_ndarray(both[:, 2 * i:2 * (i + 1152)], format="s16",
+                                               layout="stereo")
+            frame.rate = 44100
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def pcm(seconds: float, hz: float) -> bytes:
+    t = np.arange(int(8000 * seconds)) / 8000
+    return (np.sin(2 * np.pi * hz * t) * 10000).astype("<i2").tobytes()
+
+
+class Room:
+    def __init__(self, tmp_path: Path) -> None:
+        self.cfg, self.path = web_node(tmp_path, f"""
+[[speakers]]
+id = "{SPEAKER}"
+name = "村委会大喇叭"
+device = "edgetest"
+
+[[speakers]]
+id = "{SECOND}"
+name = "村口喇叭"
+device = "nosuchcard"
+""", [("oper", "operator", None), ("guard", "viewer", None)])
+        self.speakers = Speakers(self.cfg.speakers)
+        self.stop = threading.Event()
+        self.service = VoiceService(self.speakers, self.cfg.data_dir, "Asia/Shanghai", self.stop)
+        self.service.start()
+        self.app = create_app(self.cfg, self.path)
+        self.oper = signed_in(self.app, "oper")
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        if "json" in kwargs or "data" in kwargs and isinstance(kwargs["data"], bytes):
+            kwargs.setdefault("headers", {})["X-CSRF-Token"] = csrf_token(self.oper)
+        else:
+            kwargs.setdefault("data", {})["csrf"] = csrf_token(self.oper)
+        return self.oper.post(url, **kwargs)
+
+    def idle(self, speaker: str = SPEAKER, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.speakers.get(speaker).idle:
+            assert time.monotonic() < deadline, "the speaker stayed busy"
+            time.sleep(0.05)
+
+    def audit(self) -> list[tuple[str, str, dict[str, Any]]]:
+        index = Index(self.cfg.data_dir, readonly=True)
+        try:
+            return [(actor, action, detail) for _, actor, action, detail in index.audit_log()]
+        finally:
+            index.close()
+
+    def audited(self, action: str, timeout: float = 30.0) -> tuple[str, dict[str, Any]]:
+        """The first audit entry of ``action`` (an end is written once it has ended)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [(actor, detail) for actor, act, detail in self.audit() if act == action]
+            if found:
+                return found[0]
+            assert time.monotonic() < deadline, f"no {action} in the audit log"
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def room(tmp_path: Path, alsa_file: Path) -> Iterator[Room]:
+    r = Room(tmp_path)
+    yield r
+    r.stop.set()
+    r.service.join(5)
+
+
+def test_an_uploaded_announcement_plays_now_on_the_chosen_speakers(room: Room,
+                                                                   alsa_file: Path) -> None:
+    page = room.post("/broadcast/upload", data={"name": "防汛通知",
+                                                "file": (io.BytesIO(mp3(1.0, 440)), "flood.mp3")},
+                     content_type="multipart/form-data")
+    assert page.status_code == 200 and "已上传并转码" in page.text
+    [item] = room.service.library.announcements()
+    assert item.name == "防汛通知" and 0.9 <= item.seconds <= 1.2
+    # a file that is not audio: a clear message, nothing kept
+    page = room.post("/broadcast/upload", data={"file": (io.BytesIO(b"MZ" * 500), "x.mp3")},
+                     content_type="multipart/form-data")
+    assert "不是可用的音频文件" in page.text and len(room.service.library.announcements()) == 1
+    # a viewer may not broadcast
+    guard = signed_in(room.app, "guard")
+    assert guard.get("/broadcast").status_code == 403
+    assert "广播" not in guard.get("/").text.split("<main")[0]
+
+    page = room.post(f"/broadcast/{item.id}/play", data={"speaker": [SPEAKER, SECOND],
+                                                         "repeat": "2"})
+    assert page.status_code == 200 and "开始播放" in page.text
+    room.idle()
+    room.idle(SECOND)
+    heard = played(alsa_file)
+    assert heard.size == 2 * round(item.seconds * 8000)  # twice, every sample
+    assert abs(peak_hz(heard) - 440) < 10
+    actor, start = room.audited("announcement")
+    assert actor == "web:oper" and start["speakers"] == [SPEAKER, SECOND]
+    assert start["repeat"] == 2
+    _, end = room.audited("announcement_end")
+    assert "nosuchcard" in end["reasons"][SECOND]  # the dead card says why; the other played
+
+
+def test_push_to_talk_reaches_the_speaker_and_beats_an_announcement(room: Room,
+                                                                    alsa_file: Path) -> None:
+    item = room.service.library.add("长录音", mp3(8.0, 300), "oper")
+    assert ask(room.cfg.data_dir, {"action": "announce", "announcement": item.id,
+                                   "speakers": [SPEAKER], "repeat": 3, "user": "x"})["ok"]
+    talk = room.post("/api/broadcast/talk", json={"speakers": [SPEAKER]})
+    assert talk.status_code == 200 and talk.json["speakers"] == [SPEAKER], talk.json
+    token = talk.json["token"]
+    voice = pcm(1.0, 1000)
+    for i in range(0, len(voice), 3200):  # what the page sends every 200 ms
+        sent = room.post(f"/api/broadcast/talk/{token}", data=voice[i:i + 3200],
+                         content_type="application/octet-stream")
+        assert sent.status_code == 200, sent.text
+    deadline = time.monotonic() + 30
+    while room.speakers.get(SPEAKER).samples < 8000:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert room.post(f"/api/broadcast/talk/{token}/end", json={}).status_code == 200
+    room.idle()
+    heard = played(alsa_file)  # the card stays open across the takeover: no gap
+    before, talked = heard[:-8000], heard[-8000:]
+    assert abs(peak_hz(talked) - 1000) < 10  # the talk, whole, after
+    assert before.size < 3 * 8 * 8000  # of the announcement, what played before (if any)
+    assert before.size == 0 or abs(peak_hz(before) - 300) < 10
+    assert "taken over" in room.audited("announcement_end")[1]["reasons"][SPEAKER]
+    assert room.audited("talk_end")[0] == "web:oper"
+    # the cascade's broadcast holds the speaker: the room is refused, and says why
+    claim = room.speakers.get(SPEAKER).claim("gb28181:34020000002000000001", PRIORITY_CASCADE)
+    refused = room.post("/api/broadcast/talk", json={"speakers": [SPEAKER]})
+    assert refused.status_code == 409 and "gb28181" in refused.json["error"]
+    room.speakers.get(SPEAKER).release(claim, "done")
+    assert room.post("/api/broadcast/talk", json={"speakers": ["x"]}).status_code == 400
+    bad = room.post(f"/api/broadcast/talk/{token}", data=b"\x00" * 3,
+                    content_type="application/octet-stream")
+    assert bad.status_code in (400, 404)
+
+
+def test_schedules_are_checked_listed_and_removed(room: Room) -> None:
+    item = room.service.library.add("晚间提醒", mp3(0.5, 440), "oper")
+    page = room.post("/broadcast/schedule", data={"announcement": item.id, "kind": "daily",
+                                                  "at": "25:00", "repeat": "1",
+                                                  "speaker": [SPEAKER]})
+    assert "时间格式应为" in page.text and not room.service.library.schedules()
+    page = room.post("/broadcast/schedule", data={"announcement": item.id, "kind": "weekdays",
+                                                  "at": "20:00", "repeat": "2",
+                                                  "speaker": [SPEAKER]})
+    assert "已添加定时播放" in page.text
+    [schedule] = room.service.library.schedules()
+    assert (schedule.kind, schedule.at, schedule.speakers) == ("weekdays", "20:00", (SPEAKER,))
+    assert room.post(f"/broadcast/{schedule.id}/unschedule").status_code == 302
+    assert not room.service.library.schedules()
+    assert room.post("/broadcast/../etc/delete").status_code == 404

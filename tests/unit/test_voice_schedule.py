@@ -1,0 +1,46 @@
+"""When announcements play (edge/voice/schedule.py): pure."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from edge.voice.schedule import MAX_WINDOW_S, Schedule, ScheduleError, check, due
+
+TZ = "Asia/Shanghai"
+SATURDAY_20H = datetime(2026, 12, 5, 20, 0, tzinfo=ZoneInfo(TZ)).timestamp()
+MONDAY_20H = SATURDAY_20H + 2 * 86400
+
+
+def _s(kind: str, at: str) -> Schedule:
+    return Schedule("s1", "a1", ("34020000001370000001",), kind, at)
+
+
+def test_a_time_fires_once_in_the_window_that_holds_it() -> None:
+    daily = _s("daily", "20:00")
+    assert due(daily, SATURDAY_20H - 1, SATURDAY_20H, TZ)
+    assert not due(daily, SATURDAY_20H, SATURDAY_20H + 1, TZ)  # never twice
+    assert not due(daily, SATURDAY_20H - 61, SATURDAY_20H - 1, TZ)
+    assert due(daily, MONDAY_20H - 0.5, MONDAY_20H + 0.5, TZ)
+    weekdays = _s("weekdays", "20:00")
+    assert not due(weekdays, SATURDAY_20H - 1, SATURDAY_20H, TZ)
+    assert due(weekdays, MONDAY_20H - 1, MONDAY_20H, TZ)
+    once = _s("once", "2026-12-05T20:00")
+    assert due(once, SATURDAY_20H - 1, SATURDAY_20H, TZ)
+    assert not due(once, MONDAY_20H - 1, MONDAY_20H, TZ)
+
+
+def test_a_time_missed_while_off_is_not_played_late() -> None:
+    daily = _s("daily", "20:00")
+    assert not due(daily, SATURDAY_20H - 3600, SATURDAY_20H + 2 * MAX_WINDOW_S, TZ)
+
+
+@pytest.mark.parametrize("kind, at, repeat, problem", [
+    ("hourly", "20:00", 1, "kind"), ("daily", "24:00", 1, "HH:MM"),
+    ("daily", "２０:００", 1, "HH:MM"), ("once", "20:00", 1, "YYYY"),
+    ("once", "2026-02-30T20:00", 1, "no such date"), ("daily", "20:00", 11, "repeat"),
+    ("daily", "20:00", 0, "repeat"),
+])
+def test_bad_schedules_say_why(kind: str, at: str, repeat: int, problem: str) -> None:
+    with pytest.raises(ScheduleError, match=problem):
+        check(kind, at, repeat)
