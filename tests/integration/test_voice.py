@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+import wave
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,10 +17,14 @@ import pytest
 
 from edge.record.index import Index
 from edge.voice.service import VoiceService, ask
+from edge.sim.server import free_port
 from edge.voice.speaker import PRIORITY_CASCADE, Speakers
+from edge.web.accounts import Accounts
 from edge.web.app import create_app
+from tests.conftest import Daemon, wait_for, write_config
 from tests.integration.conftest import peak_hz, played
 from tests.integration.test_ptz import csrf_token, signed_in, web_node
+from tests.integration.test_web_browser import ARGS, CHROMIUM, _answers
 
 SPEAKER = "34020000001370000001"
 SECOND = "34020000001370000002"  # no sound card behind it
@@ -192,3 +197,59 @@ def test_schedules_are_checked_listed_and_removed(room: Room) -> None:
     assert room.post(f"/broadcast/{schedule.id}/unschedule").status_code == 302
     assert not room.service.library.schedules()
     assert room.post("/broadcast/../etc/delete").status_code == 404
+
+
+def test_push_to_talk_in_a_real_browser_with_a_microphone(tmp_path: Path,
+                                                          alsa_file: Path) -> None:
+    """Chromium's fake microphone plays a WAV (a 600 Hz tone): held, the page's button
+    sends it to the daemon, and the speaker's ALSA PCM plays that tone."""
+    from playwright.sync_api import sync_playwright
+
+    wav = tmp_path / "mic.wav"
+    with wave.open(str(wav), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(48000)
+        t = np.arange(48000 * 2) / 48000
+        out.writeframes((np.sin(2 * np.pi * 600 * t) * 12000).astype("<i2").tobytes())
+    port = free_port()
+    data = tmp_path / "data"
+    config = write_config(tmp_path / "edge.toml", data, [], extra=(
+        f'\n[web]\nlisten = "127.0.0.1"\nport = {port}\n\n[[speakers]]\nid = "{SPEAKER}"\n'
+        'name = "村委会大喇叭"\ndevice = "edgetest"\n'))
+    index = Index(data)
+    Accounts.create_schema(index.db)
+    Accounts(index.db).add("oper", "village2026", "operator")
+    index.close()
+    daemon = Daemon(config).start()
+    base = f"http://127.0.0.1:{port}"
+    args = [*ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}"]
+    try:
+        wait_for(lambda: _answers(base + "/healthz"), 30, "the web UI")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+            page = browser.new_context(viewport={"width": 360, "height": 800}).new_page()
+            page.goto(base + "/login")
+            page.fill("input[name=name]", "oper")
+            page.fill("input[name=password]", "village2026")
+            page.click("button.primary")
+            page.goto(base + "/broadcast")
+            button = page.locator("#talk")
+            wait_for(lambda: button.is_enabled(), 10, "the talk button enabled (secure context)")
+            button.hover()
+            page.mouse.down()
+            wait_for(lambda: alsa_file.exists() and alsa_file.stat().st_size > 2 * 8000 * 2,
+                     60, "two seconds of talk played")
+            page.mouse.up()
+            wait_for(lambda: "按住" in page.locator("#talk-state").inner_text(), 30,
+                     "the talk ended")
+            browser.close()
+        heard = played(alsa_file)
+        assert abs(peak_hz(heard) - 600) < 15
+        index = Index(data, readonly=True)
+        actions = [(actor, action) for _, actor, action, _ in index.audit_log()]
+        index.close()
+        assert ("web:oper", "talk") in actions
+    finally:
+        daemon.stop()

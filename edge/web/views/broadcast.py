@@ -62,10 +62,12 @@ def _page(problem: str | None = None, done: str | None = None) -> str:
     status = ask(cfg.data_dir, {"action": "status"}, timeout_s=3.0) if cfg.speakers else None
     library = _library()
     names = {a.id: a.name for a in library.announcements()}
+    names_by_id = {s.id: s.name for s in cfg.speakers}  # an ID no longer configured: itself
     history = db().audit_log(start=time.time() - 7 * 86400, limit=1_000_000)
     history = [h for h in history if h[2] in HISTORY_ACTIONS][-60:][::-1]
     return render_template(
         "broadcast.html", speakers=cfg.speakers, status=status,
+        speaker_names=lambda ids: ", ".join(names_by_id.get(i, str(i)) for i in ids),
         held={s["id"]: s["busy_with"] for s in (status or {}).get("speakers", [])},
         announcements=library.announcements(), schedules=library.schedules(), names=names,
         history=history, kinds=KINDS, max_repeat=MAX_REPEAT,
