@@ -167,7 +167,7 @@ class MediaConfig:
     announce_address: str = ""  # c= of our answers; default: our address towards the platform
 
 
-MQTT_COMMANDS = ("ping", "health", "snapshot", "reload-config", "update")
+MQTT_COMMANDS = ("ping", "health", "snapshot", "reload-config", "update", "broadcast")
 
 
 @dataclass(frozen=True, slots=True)

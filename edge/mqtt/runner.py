@@ -44,6 +44,7 @@ from edge.record.index import Index
 from edge.retention.manager import ALARM_BELOW_MINIMUM
 from edge.runner import Runner, survive
 from edge.uplink.meter import METER
+from edge.voice import service as voice
 
 logger = logging.getLogger(__name__)
 
@@ -503,6 +504,19 @@ class MqttRunner(Runner):
             self._reload(reply_to, correlation)
         elif name == "update":
             self._spawn(self._update, (args, reply_to, correlation), reply_to, correlation)
+        elif name == "broadcast":
+            self._reply(reply_to, correlation, self._broadcast(args))
+
+    def _broadcast(self, args: dict[str, Any]) -> dict[str, Any]:
+        """An announcement already on the box, to the speakers named (all by default), or
+        ``{"stop": true}``: through the daemon's voice service, like the room's page."""
+        speakers = args.get("speakers", [s.id for s in self.cfg.speakers])
+        if args.get("stop") is True:
+            return voice.ask(self.cfg.data_dir, {"action": "stop", "speakers": speakers,
+                                                 "user": "mqtt"})
+        return voice.ask(self.cfg.data_dir, {
+            "action": "announce", "announcement": str(args.get("announcement", ""))[:20],
+            "speakers": speakers, "repeat": args.get("repeat", 1), "source": "mqtt"})
 
     def _spawn(self, work: Callable[..., None], args: tuple[Any, ...], reply_to: str,
                correlation: bytes | None) -> None:

@@ -5,6 +5,7 @@ local socket, out of a real ALSA PCM (tests/integration/conftest.py ``alsa_file`
 from __future__ import annotations
 
 import io
+import json
 import threading
 import time
 import wave
@@ -18,6 +19,7 @@ import pytest
 from edge.record.index import Index
 from edge.voice.service import VoiceService, ask
 from edge.sim.server import free_port
+from edge.voice.library import Library
 from edge.voice.speaker import PRIORITY_CASCADE, Speakers
 from edge.web.accounts import Accounts
 from edge.web.app import create_app
@@ -252,4 +254,47 @@ def test_push_to_talk_in_a_real_browser_with_a_microphone(tmp_path: Path,
         index.close()
         assert ("web:oper", "talk") in actions
     finally:
+        daemon.stop()
+
+
+def test_the_centre_plays_an_announcement_over_mqtt_and_hears_it_happened(
+        tmp_path: Path, broker: Any, alsa_file: Path) -> None:
+    """``cmd/broadcast`` plays an announcement already on the box; the speaker taken and
+    given back arrive on the events topic, so the county sees which villages heard it."""
+    from tests.integration.broker import Subscriber
+
+    data = tmp_path / "data"
+    config = write_config(tmp_path / "edge.toml", data, [], extra=(
+        broker.config(allowed_commands=["broadcast"])
+        + f'\n[[speakers]]\nid = "{SPEAKER}"\nname = "村委会大喇叭"\ndevice = "edgetest"\n'))
+    item = Library(data).add("防汛通知", mp3(1.0, 440), "admin")
+    base = "edge/34020000001180000001"
+    daemon = Daemon(config).start()
+    sub = Subscriber(broker, [f"{base}/#"], client_id="voice-sub")
+    try:
+        wait_for(lambda: sub.on(f"{base}/status")[-1:] == [b"online"], 30, "online")
+        sub.client.publish(f"{base}/cmd/broadcast",
+                           json.dumps({"announcement": "nope"}).encode(), qos=1)
+        wait_for(lambda: sub.on(f"{base}/cmd/broadcast/reply"), 20, "the refusal")
+        refusal = json.loads(sub.on(f"{base}/cmd/broadcast/reply")[0])
+        assert not refusal["ok"] and "no announcement" in refusal["error"]
+        sub.client.publish(f"{base}/cmd/broadcast",
+                           json.dumps({"announcement": item.id, "repeat": 2}).encode(), qos=1)
+        wait_for(lambda: len(sub.on(f"{base}/cmd/broadcast/reply")) == 2, 20, "the reply")
+        reply = json.loads(sub.on(f"{base}/cmd/broadcast/reply")[1])
+        assert reply["ok"] and reply["speakers"] == [SPEAKER], reply
+
+        def events() -> list[dict[str, Any]]:
+            return [json.loads(p) for p in sub.on(f"{base}/events")]
+
+        wait_for(lambda: any(e["type"] == "broadcast_ended" for e in events()), 60,
+                 "the speaker given back")
+        kinds = [(e["type"], e["channel"], e["source"]) for e in events()
+                 if e["type"].startswith("broadcast")]
+        assert kinds == [("broadcast_started", SPEAKER, "mqtt"),
+                         ("broadcast_ended", SPEAKER, "mqtt")], kinds
+        heard = played(alsa_file)
+        assert heard.size == 2 * round(item.seconds * 8000) and abs(peak_hz(heard) - 440) < 10
+    finally:
+        sub.close()
         daemon.stop()
