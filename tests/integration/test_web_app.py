@@ -96,7 +96,7 @@ def test_every_route_needs_a_session(app: Flask) -> None:
     client = app.test_client()
     values = {"channel": CAM1, "job_id": "abc", "item_id": 1, "event_id": 1, "kind": "events",
               "action": "restart", "code": "en", "filename": "edge.css", "device": 0,
-              "source": "VS_1"}
+              "source": "VS_1", "item": "0123456789ab", "token": "t"}
     open_routes = {"auth.login", "auth.setup", "auth.language", "static", "healthz"}
     checked = 0
     for rule in app.url_map.iter_rules():
