@@ -419,6 +419,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "upd.rolled_back": ("未通过检查, 已回退", "failed its check, rolled back"),
     # broadcast (loudspeakers)
     "bc.speakers": ("扬声器", "Loudspeakers"),
+    "us.speaker": ("扬声器:", "speaker:"),
     "bc.unavailable": ("广播服务不可用 (edge 未运行或正在重启)",
                        "the voice service is unavailable (edge not running or restarting)"),
     "bc.busy": ("正在广播:", "busy:"),

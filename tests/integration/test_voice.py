@@ -68,7 +68,7 @@ device = "edgetest"
 id = "{SECOND}"
 name = "村口喇叭"
 device = "nosuchcard"
-""", [("oper", "operator", None), ("guard", "viewer", None)])
+""", [("oper", "operator", None), ("guard", "viewer", None), ("gate", "operator", [SECOND])])
         self.speakers = Speakers(self.cfg.speakers)
         self.stop = threading.Event()
         self.service = VoiceService(self.speakers, self.cfg.data_dir, "Asia/Shanghai", self.stop)
@@ -199,6 +199,14 @@ def test_schedules_are_checked_listed_and_removed(room: Room) -> None:
     assert room.post(f"/broadcast/{schedule.id}/unschedule").status_code == 302
     assert not room.service.library.schedules()
     assert room.post("/broadcast/../etc/delete").status_code == 404
+    # an operator allowed only the second speaker neither sees nor speaks through the first
+    gate = signed_in(room.app, "gate")
+    page = gate.get("/broadcast").text
+    assert SECOND in page and SPEAKER not in page
+    talk = gate.post("/api/broadcast/talk", json={"speakers": [SPEAKER]},
+                     headers={"X-CSRF-Token": csrf_token(gate)})
+    assert talk.status_code == 400
+    assert [s["id"] for s in gate.get("/api/broadcast/status").json["speakers"]] == [SECOND]
 
 
 def test_push_to_talk_in_a_real_browser_with_a_microphone(tmp_path: Path,

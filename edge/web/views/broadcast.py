@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 
 from edge import localsock
+from edge.config import SpeakerConfig
 from edge.timefmt import format_time
 from edge.voice.library import MAX_UPLOAD_BYTES, Library, LibraryError
 from edge.voice.schedule import KINDS, MAX_REPEAT, ScheduleError
@@ -66,7 +67,7 @@ def _page(problem: str | None = None, done: str | None = None) -> str:
     history = db().audit_log(start=time.time() - 7 * 86400, limit=1_000_000)
     history = [h for h in history if h[2] in HISTORY_ACTIONS][-60:][::-1]
     return render_template(
-        "broadcast.html", speakers=cfg.speakers, status=status,
+        "broadcast.html", speakers=_mine(), status=status,
         speaker_names=lambda ids: ", ".join(names_by_id.get(i, str(i)) for i in ids),
         held={s["id"]: s["busy_with"] for s in (status or {}).get("speakers", [])},
         announcements=library.announcements(), schedules=library.schedules(), names=names,
@@ -75,10 +76,15 @@ def _page(problem: str | None = None, done: str | None = None) -> str:
         fmt=lambda ts: format_time(ts, cfg.node.timezone))
 
 
+def _mine() -> list[SpeakerConfig]:
+    """The speakers this user may speak through (the same per-device list as cameras)."""
+    user = current_user()
+    return [s for s in context().cfg.speakers if user.sees(s.id)]
+
+
 def _speakers_chosen() -> list[str]:
-    known = {s.id for s in context().cfg.speakers}
-    chosen = [s for s in request.form.getlist("speaker") if s in known]
-    return chosen
+    known = {s.id for s in _mine()}
+    return [s for s in request.form.getlist("speaker") if s in known]
 
 
 @bp.route("/broadcast/upload", methods=["POST"])
@@ -170,7 +176,10 @@ def _refusal(reply: dict[str, object]) -> str:
 @bp.route("/api/broadcast/status")
 def status() -> Response:
     require("broadcast")
-    return jsonify(ask(context().cfg.data_dir, {"action": "status"}, timeout_s=3.0))
+    reply = ask(context().cfg.data_dir, {"action": "status"}, timeout_s=3.0)
+    mine = {s.id for s in _mine()}
+    reply["speakers"] = [s for s in reply.get("speakers", []) if s.get("id") in mine]
+    return jsonify(reply)
 
 
 @bp.route("/api/broadcast/talk", methods=["POST"])
@@ -178,7 +187,7 @@ def talk_start() -> tuple[Response, int]:
     require("broadcast")
     body = request.get_json(silent=True)
     speakers = body.get("speakers") if isinstance(body, dict) else None
-    known = {s.id for s in context().cfg.speakers}
+    known = {s.id for s in _mine()}
     if not (isinstance(speakers, list) and speakers and all(s in known for s in speakers)):
         return jsonify({"ok": False, "error": "speakers"}), 400
     _sweep()

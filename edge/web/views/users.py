@@ -23,7 +23,8 @@ bp = Blueprint("users", __name__)
 def _cameras_field() -> list[str] | None:
     if request.form.get("all_cameras"):
         return None
-    known = {c.id for c in context().cfg.cameras}
+    cfg = context().cfg  # the cameras it may see, the loudspeakers it may speak through
+    known = {c.id for c in cfg.cameras} | {s.id for s in cfg.speakers}
     return [c for c in request.form.getlist("cameras") if c in known]
 
 
@@ -58,7 +59,8 @@ def index() -> Response | str:
         except AccountError as exc:
             problem = str(exc)
     return render_template("users.html", users=store.all(), roles=ROLES,
-                           cameras=context().cfg.cameras, problem=problem, now=time.time())
+                           cameras=context().cfg.cameras, speakers=context().cfg.speakers,
+                           problem=problem, now=time.time())
 
 
 def _audit_rows() -> list[tuple[float, str, str, dict[str, object]]]:
