@@ -219,7 +219,9 @@ def wait_update(box: Box, states: tuple[str, ...], what: str) -> dict[str, Any]:
 
 def running_version(box: Box) -> str:
     box.wait_until(f"{EDGE} status --config {CONFIG}", BOOT_S, "every runner up")
-    return str(json.loads(box.ssh(f"{EDGE} status --config {CONFIG} --json").stdout)["version"])
+    # the version, whatever else it says (a camera still reconnecting after a boot exits 1)
+    return str(json.loads(box.ssh(f"{EDGE} status --config {CONFIG} --json",
+                                  check=False).stdout)["version"])
 
 
 if MODE == "full":  # an hour and more under emulation: beyond CI's time (docs/appliance.md §6)
@@ -309,8 +311,9 @@ if MODE == "full":  # an hour and more under emulation: beyond CI's time (docs/a
 
 
 def test_boot_times_and_sizes(box: Box) -> None:
-    report("systemd-analyze: " + box.ssh("systemd-analyze", check=False).stdout.strip()
-           .splitlines()[0])
+    # after the last step's boot: until systemd says the start-up has finished
+    analyze = box.wait_until("systemd-analyze", BOOT_S, "the start-up finished")
+    report("systemd-analyze: " + analyze.strip().splitlines()[0])
     firstboot = box.ssh("journalctl --no-pager -o short-monotonic -u edge-firstboot.service "
                         "| grep -m1 -E 'Finished|Started'", check=False).stdout.strip()
     report(f"first boot unit: {firstboot or 'ran on the first boot only (journal of boot 1)'}")
@@ -318,4 +321,4 @@ def test_boot_times_and_sizes(box: Box) -> None:
            .replace("\n", "; "))
     report(f"image: {IMAGE.stat().st_size >> 20} MiB apparent, "
            f"{IMAGE.stat().st_blocks * 512 >> 20} MiB on disk")
-    assert re.search(r"Startup finished", box.ssh("systemd-analyze", check=False).stdout)
+    assert re.search(r"Startup finished", analyze)
