@@ -93,7 +93,8 @@ def ffmpeg_run(folder: Path) -> float:
     os.read(proc.stdout.fileno(), 1)
     heard = time.monotonic()
     sender.join()
-    proc.terminate()
+    proc.stdout.close()
+    proc.kill()
     proc.wait(10)
     return (heard - first[0]) * 1000
 
