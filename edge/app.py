@@ -38,7 +38,6 @@ from edge.runner import survive, write_status
 from edge.supervision import START_GRACE_S
 from edge.supervisor import ChildProcess, Supervisor, ThreadSlot
 from edge.uplink.runner import UplinkRunner
-from edge.voice.service import VoiceService
 from edge.voice.speaker import Speakers
 from edge.web.accounts import Accounts
 
@@ -146,6 +145,8 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
 
     speakers = Speakers(cfg.speakers)  # the loudspeakers, shared by every broadcast source
     if speakers.by_id:  # the room's push-to-talk and announcements, MQTT's cmd/broadcast
+        from edge.voice.service import VoiceService  # numpy: only on a box with speakers
+
         supervisor.add("voice", ThreadSlot(lambda: VoiceService(
             speakers, cfg.data_dir, cfg.node.timezone, stop)), VoiceService.stale_after_s)
 

@@ -59,7 +59,6 @@ from edge.ptz.steering import CASCADE_HOLD_S, Steering
 from edge.record.index import NODE, Index
 from edge.runner import Runner, survive
 from edge.uplink.meter import METER
-from edge.gb28181.media.audioreceiver import AudioReceiver
 from edge.voice.speaker import PRIORITY_CASCADE, Claim, Speaker, Speakers
 
 logger = logging.getLogger(__name__)
@@ -82,7 +81,7 @@ class _Voice:
     claim: Claim
     port: int
     udp: socket.socket | None
-    receiver: AudioReceiver | None = None
+    receiver: Any = None  # an AudioReceiver once the platform answered
 
 
 @dataclass
@@ -616,6 +615,9 @@ class SipRunner(Runner):
             logger.info("platform=%s speaker=%s broadcast answered: audio from %s:%s over %s",
                         upper.cfg.id, call.target_id, audio.address, audio.port,
                         "TCP" if audio.tcp else "UDP")
+            # imported here: numpy (and PyAV, once a speaker plays) only for a broadcast
+            from edge.gb28181.media.audioreceiver import AudioReceiver
+
             voice.receiver = AudioReceiver(
                 call.call_id, voice.speaker, voice.claim,
                 lambda sid, why: self._voice_ended.put((sid, why)), voice.udp,

@@ -44,7 +44,7 @@ from edge.record.index import Index
 from edge.retention.manager import ALARM_BELOW_MINIMUM
 from edge.runner import Runner, survive
 from edge.uplink.meter import METER
-from edge.voice import service as voice
+from edge.voice import client as voice
 
 logger = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from edge import localsock
 from edge.record.index import Index
+from edge.voice.client import NAME, TALK_IDLE_S
 from edge.voice.library import Library, LibraryError
 from edge.voice.schedule import Schedule, due
 from edge.voice.speaker import (
@@ -35,10 +36,8 @@ from edge.voice.speaker import (
 
 logger = logging.getLogger(__name__)
 
-NAME = "voice"
 MAX_REQUEST = 4096
 CLIENTS = 8
-TALK_IDLE_S = 5.0  # a browser that stopped sending (closed, lost its network)
 CHUNK = RATE // 5  # announcements go out in 200-ms pieces
 LEAD_S = 0.4  # and at most this far ahead of the clock: a sound card's buffer holds seconds,
 # and what is in it plays before a takeover (the cascade's alarm) is heard
@@ -277,9 +276,3 @@ def _index_audit(data_dir: Path) -> Audit:
             finally:
                 index.close()
     return audit
-
-
-def ask(data_dir: Path, request: dict[str, object], timeout_s: float = 10.0) -> dict[str, Any]:
-    """One request to the daemon's voice service (not ``talk``)."""
-    return localsock.ask(data_dir, NAME, request, timeout_s,
-                         "广播服务不可用 the voice service is unavailable")

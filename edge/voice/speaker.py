@@ -1,6 +1,9 @@
 """The village's loudspeakers: an ALSA device each (a USB sound card into the amplifier),
 written through alsa-lib by FFmpeg's ALSA output (PyAV), one source at a time.
 
+PyAV (the ALSA output, edge/voice/alsa.py) is loaded only when a speaker first plays: the
+daemon that holds the speakers stays free of it otherwise.
+
 A source claims a speaker with a priority (the cascade's emergency broadcast above the
 room's push-to-talk above a scheduled announcement). A higher claim takes the speaker
 over, the lower one is told so and ends; an equal or lower one is refused — two voices
@@ -13,12 +16,15 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-
-import av
-import numpy as np
+from typing import TYPE_CHECKING
 
 from edge.config import SpeakerConfig
 from edge.errors import EdgeError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from edge.voice.alsa import AlsaOutput
 
 logger = logging.getLogger(__name__)
 
@@ -42,39 +48,6 @@ class Claim:
         if not self.ended.is_set():
             self.reason = reason
             self.ended.set()
-
-
-class AlsaOutput:
-    """16-bit mono PCM at 8 kHz to one ALSA PCM, paced by the device itself."""
-
-    def __init__(self, device: str) -> None:
-        try:
-            self.container = av.open(device, "w", format="alsa")
-        except (av.FFmpegError, OSError) as exc:
-            raise SpeakerError(f"无法打开音频设备 cannot open ALSA device {device!r}: {exc}") \
-                from None
-        self.device = device
-        self.stream = self.container.add_stream("pcm_s16le", rate=RATE, layout="mono")
-        self.pts = 0
-
-    def write(self, samples: np.ndarray) -> None:
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-        frame.rate, frame.pts = RATE, self.pts
-        self.pts += samples.size
-        try:
-            for packet in self.stream.encode(frame):
-                self.container.mux(packet)
-        except (av.FFmpegError, OSError) as exc:
-            raise SpeakerError(f"音频设备写入失败 ALSA device {self.device!r} failed: {exc}") \
-                from None
-
-    def close(self) -> None:
-        try:
-            for packet in self.stream.encode(None):
-                self.container.mux(packet)
-            self.container.close()
-        except (av.FFmpegError, OSError) as exc:
-            logger.warning("speaker device=%s close: %s", self.device, exc)
 
 
 class Speaker:
@@ -110,19 +83,20 @@ class Speaker:
     def play(self, claim: Claim, samples: np.ndarray) -> None:
         """Blocks while the device plays (it paces the caller). Raises SpeakerError when
         the claim is no longer the speaker's or the device failed."""
-        scaled = (samples.astype(np.int32) * self.cfg.volume // 100).astype(np.int16)
         with self._lock:
             if claim is not self.current or claim.ended.is_set():
                 raise SpeakerError(claim.reason or "speaker released")
             try:
                 if self._output is None:
+                    from edge.voice.alsa import AlsaOutput
+
                     self._output = AlsaOutput(self.cfg.device)
-                self._output.write(scaled)
+                self._output.write(samples, self.cfg.volume)
             except SpeakerError as exc:
                 self._close()
                 claim.end(str(exc))
                 raise
-            self.samples += scaled.size
+            self.samples += samples.size
 
     def release(self, claim: Claim, reason: str) -> None:
         claim.end(reason)

@@ -45,8 +45,8 @@ pytestmark = pytest.mark.timeout(90 * 60)
 
 
 # 0.1 s of silence through an ALSA PCM ("null": no sound card in the emulator), as the
-# speakers write it (edge/voice/speaker.py)
-ALSA_PLAY = ("import numpy; from edge.voice.speaker import AlsaOutput; "
+# speakers write it (edge/voice/alsa.py)
+ALSA_PLAY = ("import numpy; from edge.voice.alsa import AlsaOutput; "
              "o = AlsaOutput(\"null\"); o.write(numpy.zeros(800, numpy.int16)); o.close(); "
              "print(\"played\", o.pts)")
 

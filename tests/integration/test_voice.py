@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from edge.record.index import Index
-from edge.voice.service import VoiceService, ask
+from edge.voice.client import ask
+from edge.voice.service import VoiceService
 from edge.sim.server import free_port
 from edge.voice.library import Library
 from edge.voice.speaker import PRIORITY_CASCADE, Speakers

@@ -6,6 +6,8 @@ imports it."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2] / "edge"
@@ -78,3 +80,14 @@ def test_the_live_hub_imports_no_consumer_and_nothing_imports_the_wiring() -> No
 def test_the_old_circle_would_be_found() -> None:
     assert _cycle({"record": {"gb28181"}, "gb28181": {"record"}}) == [
         "gb28181", "record", "gb28181"]
+
+
+def test_the_daemon_loads_neither_pyav_nor_numpy_until_it_needs_them() -> None:
+    """PyAV costs ~55 MB in each process that loads it: the supervisor (the daemon with its
+    SIP, MQTT and voice runners) keeps it to the recorder and the detector, and takes it
+    (and numpy) only when a loudspeaker actually plays."""
+    code = ("import sys, edge.app, edge.mqtt.runner, edge.voice.speaker; "
+            "print(sorted({'av', 'numpy'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]", out.stdout

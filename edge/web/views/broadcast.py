@@ -26,7 +26,7 @@ from edge.config import SpeakerConfig
 from edge.timefmt import format_time
 from edge.voice.library import MAX_UPLOAD_BYTES, Library, LibraryError
 from edge.voice.schedule import KINDS, MAX_REPEAT, ScheduleError
-from edge.voice.service import NAME, TALK_IDLE_S, ask
+from edge.voice.client import NAME, TALK_IDLE_S, ask
 from edge.web.app import audit, context, current_user, db, require
 
 bp = Blueprint("broadcast", __name__)
