@@ -143,7 +143,8 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
         clocks = ThreadSlot(lambda: CameraClocks(cfg, stop))  # 统一时间: the cameras' clocks
         supervisor.add("clocks", clocks, CameraClocks.stale_after_s)
 
-    speakers = Speakers(cfg.speakers)  # the loudspeakers, shared by every broadcast source
+    # the loudspeakers, shared by every broadcast source
+    speakers = Speakers(cfg.speakers, cfg.data_dir if cfg.voice.record else None)
     if speakers.by_id:  # the room's push-to-talk and announcements, MQTT's cmd/broadcast
         from edge.voice.service import VoiceService  # numpy: only on a box with speakers
 

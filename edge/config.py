@@ -133,6 +133,15 @@ class SpeakerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class VoiceConfig:
+    """The loudspeakers' common settings."""
+
+    # keep what was said in live broadcasts (the cascade's, the room's push-to-talk) as
+    # evidence: a WAV per broadcast, kept retention.event_days, named in the audit log
+    record: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class PlatformConfig:
     """An upper GB/T 28181 platform (e.g. the township or county WVP)."""
 
@@ -302,6 +311,7 @@ class EdgeConfig:
     uplink: UplinkConfig = field(default_factory=UplinkConfig)
     update: UpdateConfig = field(default_factory=UpdateConfig)
     time: TimeConfig = field(default_factory=TimeConfig)
+    voice: VoiceConfig = field(default_factory=VoiceConfig)
 
     @property
     def data_dir(self) -> Path:
@@ -356,7 +366,7 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     sections = {"node": NodeConfig, "storage": StorageConfig, "retention": RetentionConfig,
                 "media": MediaConfig, "web": WebConfig, "detect": DetectConfig,
                 "quality": QualityConfig, "uplink": UplinkConfig, "update": UpdateConfig,
-                "time": TimeConfig}
+                "time": TimeConfig, "voice": VoiceConfig}
     for key in sorted(set(raw) - set(sections) - {"cameras", "platforms", "speakers", "mqtt"}):
         problems.append(f"{key}: 未知配置项 unknown key")
     built: dict[str, Any] = {}

@@ -655,7 +655,7 @@ class SipRunner(Runner):
             return
         if self.index is not None:
             self.index.audit(f"gb28181:{call.platform}", "broadcast_end", speaker=call.target_id,
-                             reason=reason)
+                             reason=reason, **_recorded(voice))
         upper = next((u for u in self.uppers if u.cfg.id == call.platform), None)
         if bye is not None and upper is not None:
             logger.info("platform=%s speaker=%s broadcast ended: %s; sending BYE",
@@ -871,6 +871,11 @@ class SipRunner(Runner):
         while time.monotonic() < deadline and any(
                 u.reg.state is State.UNREGISTERING for u in self.uppers):
             self._poll(min(MAX_WAIT_S, max(0.0, deadline - time.monotonic())))
+
+
+def _recorded(voice: _Voice | None) -> dict[str, str]:
+    """The evidence file of a broadcast, for its audit entry ([voice] record)."""
+    return {"recording": voice.claim.recording} if voice and voice.claim.recording else {}
 
 
 def _overridden(up: UpperPlatform, override: PlatformOverride) -> UpperPlatform:

@@ -17,6 +17,7 @@ from edge.retention.policy import (
     DAY_S, ChannelRule, bytes_to_free, kept_days, select_expired, select_for_space,
 )
 from edge.runner import Runner, survive
+from edge.voice import evidence
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class RetentionManager(Runner):
             picture = self.cfg.data_dir / rel
             picture.unlink(missing_ok=True)
             picture.with_suffix(".crop.jpg").unlink(missing_ok=True)  # a detection's crop
+        evidence.purge(self.cfg.data_dir, self.cfg.retention.event_days)  # broadcasts said
         return result
 
     def _free_space(self, index: Index, rules: dict[str, ChannelRule], locks: list,

@@ -258,7 +258,9 @@ class VoiceService(localsock.LocalServer):
                 pending = pending[whole:]
         finally:
             playout.close(reason)
-            self.audit(source, "talk_end", speakers=talking, started=started, reason=reason)
+            recordings = {s.cfg.id: c.recording for s, c in claims if c.recording}
+            self.audit(source, "talk_end", speakers=talking, started=started, reason=reason,
+                       **({"recordings": recordings} if recordings else {}))
 
 
 def _reply(conn: socket.socket, body: dict[str, Any]) -> None:

@@ -16,10 +16,12 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge.config import SpeakerConfig
 from edge.errors import EdgeError
+from edge.voice.evidence import Recording
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,6 +45,8 @@ class Claim:
     priority: int
     ended: threading.Event = field(default_factory=threading.Event)
     reason: str = ""  # why it ended, for the log and the platform
+    recording: str = ""  # the evidence file of what it said (data_dir relative), if kept
+    evidence: Recording | None = field(default=None, repr=False)
 
     def end(self, reason: str) -> None:
         if not self.ended.is_set():
@@ -51,8 +55,9 @@ class Claim:
 
 
 class Speaker:
-    def __init__(self, cfg: SpeakerConfig) -> None:
+    def __init__(self, cfg: SpeakerConfig, record_to: Path | None = None) -> None:
         self.cfg = cfg
+        self.record_to = record_to  # the data directory, when live broadcasts are recorded
         self.current: Claim | None = None
         self.samples = 0  # played since start, all claims (tests and health)
         self._output: AlsaOutput | None = None
@@ -97,10 +102,17 @@ class Speaker:
                 claim.end(str(exc))
                 raise
             self.samples += samples.size
+            if self.record_to is not None and claim.priority >= PRIORITY_ROOM:  # live ones
+                if claim.evidence is None:
+                    claim.evidence = Recording(self.record_to, self.cfg.id, claim.source)
+                    claim.recording = str(claim.evidence.rel)
+                claim.evidence.write(samples)
 
     def release(self, claim: Claim, reason: str) -> None:
         claim.end(reason)
         with self._lock:
+            if claim.evidence is not None:
+                claim.evidence.close()
             if claim is self.current:
                 self._close()  # the device is free before the speaker is
                 self.current = None
@@ -111,11 +123,13 @@ class Speaker:
             self._output = None
 
 
+
 class Speakers:
     """Every configured speaker, by GB/T 28181 ID."""
 
-    def __init__(self, speakers: tuple[SpeakerConfig, ...]) -> None:
-        self.by_id = {s.id: Speaker(s) for s in speakers if s.enabled}
+    def __init__(self, speakers: tuple[SpeakerConfig, ...], record_to: Path | None = None
+                 ) -> None:
+        self.by_id = {s.id: Speaker(s, record_to) for s in speakers if s.enabled}
 
     def get(self, speaker_id: str) -> Speaker | None:
         return self.by_id.get(speaker_id)

@@ -60,6 +60,9 @@ def pcm(seconds: float, hz: float) -> bytes:
 class Room:
     def __init__(self, tmp_path: Path) -> None:
         self.cfg, self.path = web_node(tmp_path, f"""
+[voice]
+record = true
+
 [[speakers]]
 id = "{SPEAKER}"
 name = "村委会大喇叭"
@@ -70,7 +73,7 @@ id = "{SECOND}"
 name = "村口喇叭"
 device = "nosuchcard"
 """, [("oper", "operator", None), ("guard", "viewer", None), ("gate", "operator", [SECOND])])
-        self.speakers = Speakers(self.cfg.speakers)
+        self.speakers = Speakers(self.cfg.speakers, self.cfg.data_dir)  # [voice] record
         self.stop = threading.Event()
         self.service = VoiceService(self.speakers, self.cfg.data_dir, "Asia/Shanghai", self.stop)
         self.service.start()
@@ -173,7 +176,13 @@ def test_push_to_talk_reaches_the_speaker_and_beats_an_announcement(room: Room,
     assert before.size < 3 * 8 * 8000  # of the announcement, what played before (if any)
     assert before.size == 0 or abs(peak_hz(before) - 300) < 10
     assert "taken over" in room.audited("announcement_end")[1]["reasons"][SPEAKER]
-    assert room.audited("talk_end")[0] == "web:oper"
+    actor, ended = room.audited("talk_end")
+    assert actor == "web:oper"
+    # what was said is kept as evidence ([voice] record): the talk alone, whole
+    with wave.open(str(room.cfg.data_dir / ended["recordings"][SPEAKER])) as kept:
+        said = np.frombuffer(kept.readframes(kept.getnframes()), "<i2")
+    assert said.size == 8000 and abs(peak_hz(said) - 1000) < 10
+    assert len(list((room.cfg.data_dir / "voice" / "evidence").rglob("*.wav"))) == 1
     # the cascade's broadcast holds the speaker: the room is refused, and says why
     claim = room.speakers.get(SPEAKER).claim("gb28181:34020000002000000001", PRIORITY_CASCADE)
     refused = room.post("/api/broadcast/talk", json={"speakers": [SPEAKER]})

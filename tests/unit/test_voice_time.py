@@ -1,4 +1,5 @@
-"""When announcements play (edge/voice/schedule.py): pure."""
+"""When announcements play (edge/voice/schedule.py, pure) and how long what was said is
+kept (edge/voice/evidence.py)."""
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -44,3 +45,16 @@ def test_a_time_missed_while_off_is_not_played_late() -> None:
 def test_bad_schedules_say_why(kind: str, at: str, repeat: int, problem: str) -> None:
     with pytest.raises(ScheduleError, match=problem):
         check(kind, at, repeat)
+
+
+def test_evidence_is_kept_for_the_event_days_then_removed(tmp_path) -> None:
+    from datetime import date
+
+    from edge.voice.evidence import FOLDER, purge
+
+    for day in ("2025-12-04", "2025-12-05", "2026-12-05", "notes"):
+        (tmp_path / FOLDER / day).mkdir(parents=True)
+        (tmp_path / FOLDER / day / "x.wav").write_bytes(b"RIFF")
+    assert purge(tmp_path, 365, today=date(2026, 12, 5)) == 1
+    assert sorted(p.name for p in (tmp_path / FOLDER).iterdir()) == [
+        "2025-12-05", "2026-12-05", "notes"]
