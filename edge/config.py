@@ -130,6 +130,7 @@ class SpeakerConfig:
     device: str = "default"  # the ALSA PCM: "plughw:1,0" is the first USB sound card
     volume: int = 80  # percent of the signal sent on; the amplifier has the rest
     enabled: bool = True
+    camera: str = ""  # the camera it stands beside: a platform's talk (对讲) to it plays here
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,6 +385,9 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     speakers: list[SpeakerConfig] = _build_array(SpeakerConfig, raw, "speakers", problems,
                                                  _check_speaker)
     ids = [c.id for c in cameras] + [s.id for s in speakers]
+    for n, spk in enumerate(speakers):
+        if spk.camera and spk.camera not in ids[:len(cameras)]:
+            problems.append(f"speakers[{n}].camera: 没有这个摄像机 no camera {spk.camera[:20]!r}")
     if len(set(ids)) != len(ids):
         problems.append("speakers: 编号与其他扬声器或摄像机重复 an id is used twice "
                         "(speakers and cameras share the catalog)")

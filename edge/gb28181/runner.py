@@ -106,6 +106,7 @@ class SipRunner(Runner):
         self.broadcasts = Broadcasts()
         self._voice: dict[str, _Voice] = {}  # Call-ID -> its speaker, port, receiver
         self._voice_ended: queue.Queue[tuple[str, str]] = queue.Queue()  # from receivers
+        self._talks: dict[str, Any] = {}  # media session id -> its TalkSession (对讲)
         self.steering = steering  # the domes, through ONVIF
         self._answers: queue.Queue[tuple[_Upper, list[bytes]]] = queue.Queue()  # asked late
         self.over_budget = over_budget  # the SIM's month is spent: live gets the sub stream
@@ -192,6 +193,8 @@ class SipRunner(Runner):
         finally:
             for call_id in list(self._voice):
                 self._end_voice(call_id, "SIP runner stopped")
+            for talk in self._talks.values():
+                talk.stop("SIP runner stopped")
             for upper in self.uppers:
                 if upper.tcp:
                     METER.unwatch(upper.tcp)
@@ -351,7 +354,10 @@ class SipRunner(Runner):
             reply(bytes(response))
         opening = next((str(c["id"]) for c in result.commands if c["op"] == "open"), None)
         if opening is None:
-            self._media_result(result, upper.cfg.id)
+            if not self._media_result(result, upper.cfg.id) and any(
+                    c["op"] == "talk" for c in result.commands):
+                self.sessions.event({"id": result.commands[0]["id"], "event": "ended"})
+                return response_to(request, 500, "Server Internal Error")
             return final
         # a platform in TCP active mode connects as soon as it reads our answer
         self._opening[opening] = outcome = queue.Queue()
@@ -379,11 +385,52 @@ class SipRunner(Runner):
             logger.info("platform=%s media: %s", platform or "-", result.note)
         delivered = True
         for command in result.commands:
+            if command["op"] == "talk" or command["id"] in self._talks:
+                delivered &= self._talk_command(command, platform)
+                continue
             if self.media is None or not self.media(command):
                 delivered = False
                 logger.warning("platform=%s media: recorder not running; %s for session %s "
                                "dropped", platform or "-", command["op"], command["id"])
         return delivered
+
+    def _talk_command(self, command: dict[str, Any], platform: str) -> bool:
+        """Talk sessions are the daemon's (the recorder sends video): start, play, close."""
+        op, sid = command["op"], str(command["id"])
+        if op == "talk":
+            from edge.gb28181.media.talk import TalkSession  # numpy: only for a talk
+
+            channel = str(command["channel"])
+            claims = []
+            for speaker in self.speakers.by_id.values() if self.speakers else []:
+                if speaker.cfg.camera == channel:
+                    claim = speaker.claim(f"gb28181:{platform}", PRIORITY_CASCADE)
+                    if claim is not None:
+                        claims.append((speaker, claim))
+            talk = TalkSession(command, platform, self.cfg.data_dir, claims,
+                               lambda s, why: self.media_events.put(
+                                   {"id": s, "event": "ended", "reason": why}))
+            try:
+                talk.prepare()
+            except OSError as exc:
+                logger.warning("platform=%s channel=%s talk refused: port %s: %s", platform,
+                               channel, command["local_port"], exc)
+                for speaker, claim in claims:
+                    speaker.release(claim, str(exc))
+                return False
+            self._talks[sid] = talk
+            talk.start()
+            if self.index is not None:
+                self.index.audit(f"gb28181:{platform}", "gb_talk", channel=channel,
+                                 speakers=[s.cfg.id for s, _ in claims])
+            logger.info("platform=%s channel=%s talk over %s to %s:%s; its voice to %s",
+                        platform, channel, command["transport"], command["address"],
+                        command["port"], [s.cfg.id for s, _ in claims] or "no speaker")
+        elif op == "play":
+            self._talks[sid].play()
+        elif op == "close":  # its end event forgets it (and audits the end)
+            self._talks[sid].stop("the platform ended the talk")
+        return True
 
     def _media_housekeeping(self, now: float) -> None:
         while True:
@@ -395,10 +442,13 @@ class SipRunner(Runner):
                 self._media_event(event)
         for command in self.sessions.tick(now):
             logger.warning("media session %s: no ACK in time, closed", command["id"])
-            if self.media:
-                self.media(command)
+            self._media_result(MediaResult(commands=[command]), "")
 
     def _media_event(self, event: dict[str, Any]) -> None:
+        talk = self._talks.pop(str(event.get("id")), None)
+        if talk is not None and self.index is not None:
+            self.index.audit(f"gb28181:{talk.platform}", "gb_talk_end", channel=talk.channel,
+                             reason=event.get("reason"))
         ended = self.sessions.event(event)
         if ended and ended.state == "finished":
             self._media_status(ended)

@@ -70,6 +70,11 @@ MANSCDP = {
 }
 
 SDP = {
+    # WVP-GB28181-pro's talk (对讲): TCP, it listens, G.711A both ways
+    "wvp_talk": "v=0\r\no=34020000002000000001 0 0 IN IP4 192.168.1.10\r\ns=Talk\r\n"
+                "c=IN IP4 192.168.1.10\r\nt=0 0\r\nm=audio 30010 TCP/RTP/AVP 8\r\n"
+                "a=setup:passive\r\na=connection:new\r\na=sendrecv\r\na=rtpmap:8 PCMA/8000\r\n"
+                "y=0100000001\r\nf=v/////a/1/8/1\r\n",
     # WVP-GB28181-pro, live over UDP and over TCP in both setup roles
     "wvp_play_udp": "v=0\r\no=34020000002000000001 0 0 IN IP4 192.168.1.10\r\ns=Play\r\n"
                     "c=IN IP4 192.168.1.10\r\nt=0 0\r\nm=video 30012 RTP/AVP 96 97 98 99\r\n"

@@ -14,7 +14,7 @@ from edge.digits import is_digits, parse_uint
 from edge.errors import ProtocolError
 
 NTP_UNIX_OFFSET = 2_208_988_800  # some platforms send NTP-epoch t= values
-KINDS = ("Play", "Playback", "Download")
+KINDS = ("Play", "Playback", "Download", "Talk")  # Talk (对讲): G.711 both ways, no PS
 MAX_DOWNLOAD_SPEED = 16  # WVP offers 1..8; more would only burn the uplink
 
 
@@ -24,12 +24,12 @@ class SdpError(ProtocolError):
 
 @dataclass(frozen=True, slots=True)
 class Offer:
-    kind: str  # Play, Playback or Download
+    kind: str  # Play, Playback, Download or Talk
     channel: str | None  # from u=, if present
     address: str  # where to send (c=)
     port: int
     transport: str  # "udp", "tcp-active" (we connect) or "tcp-passive" (we listen)
-    payload_type: int  # the PT the offer gives PS/90000 (96 by default)
+    payload_type: int  # the PT the offer gives PS/90000 (96 by default); Talk: 8 or 0
     ssrc: str  # the y= digits, verbatim
     start: float  # history: Unix seconds; live: 0
     end: float
@@ -50,10 +50,11 @@ def parse_offer(text: str) -> Offer:
     fields = _fields(text)
     kind = _one(fields, "s") or "Play"
     if kind not in KINDS:
-        raise SdpError(f"s={kind} is not Play, Playback or Download")
-    media = [m for m in fields.get("m", []) if m.startswith("video")]
+        raise SdpError(f"s={kind[:20]} is not Play, Playback, Download or Talk")
+    wanted = "audio" if kind == "Talk" else "video"
+    media = [m for m in fields.get("m", []) if m.startswith(wanted)]
     if not media:
-        raise SdpError("no m=video line")
+        raise SdpError(f"no m={wanted} line")
     parts = media[0].split()
     if len(parts) < 4:
         raise SdpError(f"m= line {media[0]!r} has no port")
@@ -81,8 +82,15 @@ def parse_offer(text: str) -> Offer:
     u = _one(fields, "u")
     stream = attrs.get("streamnumber", attrs.get("stream", "0"))
     speed = attrs.get("downloadspeed", "1")
+    if kind == "Talk":  # raw G.711 both ways: PCMA where offered, else PCMU
+        formats = set(parts[3:])
+        if not formats & {"8", "0"}:
+            raise SdpError(f"Talk offers {' '.join(parts[3:])[:40]}: not G.711 (8 or 0)")
+        payload_type = 8 if "8" in formats else 0
+    else:
+        payload_type = _ps_payload_type(fields.get("a", []))
     return Offer(kind, u.split(":")[0] if u else None, address, port, transport,
-                 _ps_payload_type(fields.get("a", [])), ssrc, start, end,
+                 payload_type, ssrc, start, end,
                  _speed(speed),
                  1 if stream.strip() == "1" else 0)
 
@@ -92,13 +100,19 @@ def answer(offer: Offer, local_id: str, local_address: str, local_port: int) -> 
     proto = "RTP/AVP" if offer.transport == "udp" else "TCP/RTP/AVP"
     lines = ["v=0", f"o={local_id} 0 0 IN IP4 {local_address}", f"s={offer.kind}",
              f"c=IN IP4 {local_address}",
-             f"t={int(offer.start)} {int(offer.end)}" if offer.kind != "Play" else "t=0 0",
-             f"m=video {local_port} {proto} {offer.payload_type}", "a=sendonly",
-             f"a=rtpmap:{offer.payload_type} PS/90000"]
+             f"t={int(offer.start)} {int(offer.end)}" if offer.kind not in ("Play", "Talk")
+             else "t=0 0"]
+    if offer.kind == "Talk":
+        codec = "PCMA" if offer.payload_type == 8 else "PCMU"
+        lines += [f"m=audio {local_port} {proto} {offer.payload_type}", "a=sendrecv",
+                  f"a=rtpmap:{offer.payload_type} {codec}/8000"]
+    else:
+        lines += [f"m=video {local_port} {proto} {offer.payload_type}", "a=sendonly",
+                  f"a=rtpmap:{offer.payload_type} PS/90000"]
     if offer.transport != "udp":
         lines += [f"a=setup:{'active' if offer.transport == 'tcp-active' else 'passive'}",
                   "a=connection:new"]
-    lines += [f"y={offer.ssrc}", "f="]
+    lines += [f"y={offer.ssrc}", "f=v/////a/1/8/1" if offer.kind == "Talk" else "f="]
     return "\r\n".join(lines) + "\r\n"
 
 
@@ -163,7 +177,7 @@ def _times(t: str, kind: str) -> tuple[float, float]:
     if len(parts) != 2 or not all(is_digits(p) and len(p) <= 12 for p in parts):
         raise SdpError(f"t={t[:60]!r} is not two numbers")
     start, end = (int(p) - NTP_UNIX_OFFSET if int(p) > 3e9 else int(p) for p in parts)
-    if kind != "Play" and not 0 < start < end:
+    if kind in ("Playback", "Download") and not 0 < start < end:
         raise SdpError(f"t={t!r}: {kind} needs a start before its end")
     return float(start), float(end)
 

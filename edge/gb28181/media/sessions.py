@@ -85,7 +85,7 @@ class MediaSessions:
         if offer.channel and offer.channel != channel.id:
             return Result([trying, response_to(request, 488, "Not Acceptable Here")],
                           note=f"u={offer.channel} does not match the Request-URI {channel.id}")
-        if offer.kind == "Play" and not channel.online:
+        if offer.kind in ("Play", "Talk") and not channel.online:
             return Result([trying, response_to(request, 480, "Temporarily Unavailable")],
                           note=f"camera {channel.id} is offline")
         if len(self.dialogs) >= self.max_sessions:
@@ -96,7 +96,9 @@ class MediaSessions:
                         _tag(request.header("From") or ""), f"{self.rng.getrandbits(32):08x}",
                         offer, port, request, now)
         self.dialogs[call_id] = dialog
-        command = {"op": "open", "id": dialog.sid, "channel": channel.id, "kind": offer.kind,
+        # Talk is carried by the daemon itself (the camera's audio from the live tap, the
+        # platform's voice to a loudspeaker), not the recorder: its own command
+        command = {"op": "talk" if offer.kind == "Talk" else "open", "id": dialog.sid, "channel": channel.id, "kind": offer.kind,
                    "transport": offer.transport, "address": offer.address, "port": offer.port,
                    "local_port": port, "ssrc": int(offer.ssrc), "pt": offer.payload_type,
                    "start": offer.start, "end": offer.end, "speed": offer.speed,

@@ -208,3 +208,34 @@ def test_the_speaker_is_in_the_catalog() -> None:
     found = [i for i in items if i.findtext("DeviceID") == SPEAKER]
     assert len(found) == 1 and found[0].findtext("Name") == "村委会大喇叭"
     assert found[0].findtext("Status") == "ON" and found[0].findtext("Parental") == "0"
+
+
+TALK_OFFER = ("v=0\r\no=34020000002000000001 0 0 IN IP4 10.0.0.9\r\ns=Talk\r\n"
+              "c=IN IP4 10.0.0.9\r\nt=0 0\r\nm=audio 30010 TCP/RTP/AVP 8\r\na=setup:passive\r\n"
+              "a=connection:new\r\na=sendrecv\r\na=rtpmap:8 PCMA/8000\r\ny=0100000001\r\n"
+              "f=v/////a/1/8/1\r\n")
+
+
+def test_a_talk_offer_as_wvp_sends_it_and_our_answer() -> None:
+    from edge.gb28181.media.sdp import answer, parse_offer
+
+    offer = parse_offer(TALK_OFFER)
+    assert (offer.kind, offer.transport, offer.payload_type, offer.port) == \
+        ("Talk", "tcp-active", 8, 30010)
+    ours = answer(offer, CAMERA, "10.0.0.5", 30002)
+    assert "m=audio 30002 TCP/RTP/AVP 8" in ours and "a=sendrecv" in ours
+    assert "a=setup:active" in ours and "a=rtpmap:8 PCMA/8000" in ours
+    assert "y=0100000001" in ours and "PS/90000" not in ours
+    assert parse_offer(TALK_OFFER.replace("TCP/RTP/AVP 8", "TCP/RTP/AVP 0")).payload_type == 0
+    with pytest.raises(SdpError, match="not G.711"):
+        parse_offer(TALK_OFFER.replace("TCP/RTP/AVP 8", "TCP/RTP/AVP 97"))
+
+
+def test_g711_encoding_picks_the_nearest_code() -> None:
+    for codec in ("pcma", "pcmu"):
+        values = np.sort(g711.TABLES[codec].astype(np.int32))  # beyond them: clipped
+        x = np.arange(values[0], values[-1] + 1, 7)
+        back = g711.decode(codec, g711.encode(codec, x.astype(np.int16))).astype(np.int32)
+        assert np.abs(back - x).max() <= np.diff(values).max() // 2 + 1
+    codes = bytes(range(256))
+    assert g711.encode("pcma", g711.decode("pcma", codes)) == codes

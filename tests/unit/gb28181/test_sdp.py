@@ -55,7 +55,8 @@ def test_playback_and_download_times_speed_and_channel() -> None:
     (("y=0200000001", "y=\u0660200000001"), "not a 10-digit SSRC"),  # Arabic-Indic 0
     (("TCP/RTP/AVP", "SCTP/RTP/AVP"), "is not RTP/AVP or TCP/RTP/AVP"),
     (("a=setup:passive", "a=setup:actpass"), "neither active nor passive"),
-    (("s=Play", "s=Talk"), "is not Play, Playback or Download"),
+    (("s=Play", "s=Listen"), "is not Play, Playback, Download or Talk"),
+    (("s=Play", "s=Talk"), "no m=audio line"),  # a Talk offer with video only
     (("m=video", "m=audio"), "no m=video line"),
     (("c=IN IP4 192.168.1.10", "c=IN"), "is not an IN IP4 address"),
 ])
