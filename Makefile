@@ -33,7 +33,7 @@ demo: venv
 	$(VENV)/bin/edge demo
 
 test: system-test venv
-	$(PY) -m pytest -p no:cacheprovider
+	$(PY) -m pytest -p no:cacheprovider --durations=30
 
 bench: venv
 	$(PY) bench/record.py
