@@ -188,6 +188,12 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
     # bytes by purpose, the SIM's budget, the modem
     uplink: ThreadSlot[UplinkRunner] = ThreadSlot(lambda: UplinkRunner(cfg, stop, live_status))
     supervisor.add("uplink", uplink, UplinkRunner.stale_after_s)
+    if any(a.enabled for a in cfg.alerts):  # events to the duty officers' phones
+        from edge.alerts.runner import AlertRunner
+
+        supervisor.add("alerts", ThreadSlot(lambda: AlertRunner(
+            cfg, stop, lambda: bool(uplink.current and uplink.current.restricted))),
+            AlertRunner.stale_after_s)
 
     children: list[ChildProcess] = []
     if cfg.web.enabled:  # the web UI and its thumbnails, each in its own process

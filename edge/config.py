@@ -133,6 +133,29 @@ class SpeakerConfig:
     camera: str = ""  # the camera it stands beside: a platform's talk (对讲) to it plays here
 
 
+ALERT_TYPES = ("webhook", "wecom", "dingtalk", "feishu")
+ALERT_EVENTS = ("tripwire", "loitering", "intrusion", "person", "vehicle", "camera_offline",
+                "picture_fault", "disk", "budget", "retention")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertConfig:
+    """A receiver of alerts: a group robot (WeChat Work, DingTalk, Feishu) or a webhook."""
+
+    name: str
+    type: str  # one of ALERT_TYPES
+    url: str  # may hold the robot's key: printed only through redact()
+    secret: str = ""  # DingTalk/Feishu signing secret, the webhook's HMAC key
+    secret_file: str = ""  # or a 0600 file holding it
+    events: tuple[str, ...] = ALERT_EVENTS  # which kinds (default all)
+    cameras: tuple[str, ...] = ()  # which cameras (default all)
+    quiet: tuple[str, ...] = ()  # "22:00-06:00": nothing sent then (still in the alert log)
+    max_per_10min: int = 5  # per rule; the rest are folded into "and N more"
+    pictures: bool = True  # the object's picture where the receiver takes one
+    ca_file: str = ""  # a private CA for an https:// receiver on the LAN
+    enabled: bool = True
+
+
 @dataclass(frozen=True, slots=True)
 class VoiceConfig:
     """The loudspeakers' common settings."""
@@ -304,6 +327,7 @@ class EdgeConfig:
     cameras: tuple[CameraConfig, ...] = ()
     platforms: tuple[PlatformConfig, ...] = ()
     speakers: tuple[SpeakerConfig, ...] = ()
+    alerts: tuple[AlertConfig, ...] = ()
     mqtt: MqttConfig | None = None
     media: MediaConfig = field(default_factory=MediaConfig)
     web: WebConfig = field(default_factory=WebConfig)
@@ -368,7 +392,7 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
                 "media": MediaConfig, "web": WebConfig, "detect": DetectConfig,
                 "quality": QualityConfig, "uplink": UplinkConfig, "update": UpdateConfig,
                 "time": TimeConfig, "voice": VoiceConfig}
-    for key in sorted(set(raw) - set(sections) - {"cameras", "platforms", "speakers", "mqtt"}):
+    for key in sorted(set(raw) - set(sections) - {"cameras", "platforms", "speakers", "alerts", "mqtt"}):
         problems.append(f"{key}: 未知配置项 unknown key")
     built: dict[str, Any] = {}
     for name, cls in sections.items():
@@ -384,6 +408,7 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
         problems.append("platforms: 上级平台编号重复 duplicate platform id")
     speakers: list[SpeakerConfig] = _build_array(SpeakerConfig, raw, "speakers", problems,
                                                  _check_speaker)
+    alerts: list[AlertConfig] = _build_array(AlertConfig, raw, "alerts", problems, _check_alert)
     ids = [c.id for c in cameras] + [s.id for s in speakers]
     for n, spk in enumerate(speakers):
         if spk.camera and spk.camera not in ids[:len(cameras)]:
@@ -431,7 +456,7 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     if problems:
         raise ConfigError(problems)
     return EdgeConfig(cameras=tuple(cameras), platforms=tuple(platforms),
-                      speakers=tuple(speakers), mqtt=mqtt, **built)
+                      speakers=tuple(speakers), alerts=tuple(alerts), mqtt=mqtt, **built)
 
 
 def _build_array(cls: type, raw: Mapping[str, Any], key: str, problems: list[str],
@@ -538,6 +563,52 @@ def _check_node(node: NodeConfig, problems: list[str]) -> None:
     if not 0 < node.sip_port < 65536:
         problems.append(f"node.sip_port: 端口无效 invalid port {node.sip_port}")
     _check_position(node.longitude, node.latitude, "node", problems)
+
+
+QUIET_RANGE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0-9])")
+
+
+def check_quiet(text: str) -> str | None:
+    """Why ``text`` is not a quiet-hours range "HH:MM-HH:MM" (may cross midnight), or None."""
+    match = QUIET_RANGE.fullmatch(text)
+    if match is None:
+        return f"应为 时:分-时:分 must be HH:MM-HH:MM, got {text[:20]!r}"
+    if match.group(1, 2) == match.group(3, 4):
+        return f"起止相同 an empty range {text!r}"
+    return None
+
+
+def _check_alert(alert: AlertConfig, where: str, problems: list[str]) -> None:
+    if alert.type not in ALERT_TYPES:
+        problems.append(f"{where}.type: 应为 must be one of {list(ALERT_TYPES)}"
+                        + (" (短信与网页推送尚未支持 sms and webpush are not supported yet)"
+                           if alert.type in ("sms", "webpush") else ""))
+    parts = urllib.parse.urlsplit(alert.url)
+    if parts.scheme != "https" and not (parts.scheme == "http" and alert.type == "webhook"
+                                        and _is_private(parts.hostname or "")):
+        problems.append(f"{where}.url: 应为 https:// (局域网内的 webhook 可用 http://) must be "
+                        "https:// (http:// only for a webhook at a private address)")
+    if not parts.hostname:
+        problems.append(f"{where}.url: 没有主机 has no host")
+    _check_secret(alert.secret, alert.secret_file, f"{where}.secret", problems)
+    unknown = sorted(set(alert.events) - set(ALERT_EVENTS))
+    if unknown:
+        problems.append(f"{where}.events: 未知 unknown {unknown}; known: {list(ALERT_EVENTS)}")
+    for text in alert.quiet:
+        reason = check_quiet(text)
+        if reason:
+            problems.append(f"{where}.quiet: {reason}")
+    if not 1 <= alert.max_per_10min <= 100:
+        problems.append(f"{where}.max_per_10min: 应在 1–100 之间 must be within 1..100")
+    if alert.ca_file:
+        _check_readable(alert.ca_file, f"{where}.ca_file", problems)
+
+
+def _is_private(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_private
+    except ValueError:
+        return False
 
 
 def _check_speaker(speaker: SpeakerConfig, where: str, problems: list[str]) -> None:

@@ -30,7 +30,8 @@ PURE = [
     "edge/web/params.py", "edge/web/sheet.py", "edge/gb28181/ptzcmd.py", "edge/ptz/ops.py",
     "edge/web/plan.py",
     "edge/gb28181/place.py", "edge/gb28181/broadcast.py", "edge/voice/g711.py",
-    "edge/gb28181/media/audio.py",
+    "edge/gb28181/media/audio.py", "edge/alerts/formats.py", "edge/alerts/policy.py",
+    "edge/alerts/mapping.py",
 ]
 IMPURE = {"socket", "threading", "sqlite3", "av", "subprocess", "time", "os", "shutil"}
 

@@ -1,0 +1,1 @@
+"""Alerts: events turned into messages on the duty officer's phone (issue 21)."""

@@ -1,0 +1,275 @@
+"""Runner: events to the duty officer's phone. Every second it reads the index's new
+events (detections, a camera going offline, alarms raised), turns each into an alert for
+every receiver that wants it (its kinds, its cameras, its quiet hours, its rate limit) and
+keeps them in a queue on disk (``data_dir/alerts.db``), then sends what is due.
+
+Store and forward, like the MQTT outbox: an alert raised during a 4G outage stays queued
+and is sent when the link returns, marked late; each attempt and its answer is kept (the
+alert log). A receiver that hangs, answers 500 or megabytes, or redirects costs one
+bounded attempt and a retry later, never the loop. Over the month's data budget pictures
+are left out, text still goes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import sqlite3
+import ssl
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from edge.alerts.formats import Alert, render
+from edge.alerts.mapping import SOURCES, classify
+from edge.alerts.policy import Limiter, quiet
+from edge.config import AlertConfig, EdgeConfig, read_secret
+from edge.log import redact
+from edge.record.index import Index
+from edge.runner import Runner, survive
+from edge.uplink.meter import METER
+
+logger = logging.getLogger(__name__)
+
+DB_NAME = "alerts.db"
+TURN_S = 1.0
+TIMEOUT_S = 10.0
+MAX_ANSWER = 64 * 1024  # a receiver's answer read at most this far
+RETRY_S = 10.0  # the first retry; doubling to 10 minutes
+GIVE_UP_S = 24 * 3600.0  # a queued alert older than this is not sent any more
+KEEP_LOG_S = 90 * 86400.0
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY,
+    receiver TEXT NOT NULL,
+    created_ts REAL NOT NULL,
+    alert TEXT NOT NULL,        -- JSON of formats.Alert without the picture
+    picture TEXT,               -- data_dir-relative JPEG, read when sent
+    state TEXT NOT NULL,        -- queued, sent, failed, quiet, folded
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_ts REAL NOT NULL DEFAULT 0,
+    result TEXT,
+    sent_ts REAL
+);
+CREATE INDEX IF NOT EXISTS queue_due ON queue (state, next_ts);
+CREATE TABLE IF NOT EXISTS cursors (source TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
+"""
+
+
+class AlertStore:
+    def __init__(self, data_dir: Path) -> None:
+        self.db = sqlite3.connect(Path(data_dir) / DB_NAME, timeout=30, isolation_level=None,
+                                  check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.executescript(SCHEMA)
+        self.lock = threading.Lock()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def cursor(self, source: str) -> int | None:
+        row = self.db.execute("SELECT last_id FROM cursors WHERE source = ?", (source,)).fetchone()
+        return int(row[0]) if row else None
+
+    def set_cursor(self, source: str, last_id: int) -> None:
+        self.db.execute("INSERT INTO cursors VALUES (?, ?) ON CONFLICT(source) DO UPDATE SET "
+                        "last_id = excluded.last_id", (source, last_id))
+
+    def add(self, receiver: str, alert: dict[str, Any], picture: str | None, state: str,
+            now: float) -> int:
+        cur = self.db.execute(
+            "INSERT INTO queue (receiver, created_ts, alert, picture, state) VALUES (?, ?, ?, ?, ?)",
+            (receiver, now, json.dumps(alert, ensure_ascii=False), picture, state))
+        return int(cur.lastrowid or 0)
+
+    def due(self, now: float, limit: int = 20) -> list[tuple[int, str, float, dict[str, Any],
+                                                             str | None, int]]:
+        rows = self.db.execute(
+            "SELECT id, receiver, created_ts, alert, picture, attempts FROM queue "
+            "WHERE state = 'queued' AND next_ts <= ? ORDER BY id LIMIT ?", (now, limit))
+        return [(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
+
+    def attempted(self, row_id: int, state: str, result: str, next_ts: float,
+                  now: float) -> None:
+        self.db.execute("UPDATE queue SET state = ?, attempts = attempts + 1, result = ?, "
+                        "next_ts = ?, sent_ts = CASE WHEN ? = 'sent' THEN ? ELSE sent_ts END "
+                        "WHERE id = ?", (state, result[:500], next_ts, state, now, row_id))
+
+    def log(self, since: float, limit: int = 200) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT id, receiver, created_ts, alert, state, attempts, result, sent_ts FROM queue "
+            "WHERE created_ts >= ? ORDER BY id DESC LIMIT ?", (since, limit))
+        return [{"id": r[0], "receiver": r[1], "created_ts": r[2], "alert": json.loads(r[3]),
+                 "state": r[4], "attempts": r[5], "result": r[6], "sent_ts": r[7]}
+                for r in rows]
+
+    def trim(self, now: float) -> None:
+        self.db.execute("DELETE FROM queue WHERE created_ts < ? AND state != 'queued'",
+                        (now - KEEP_LOG_S,))
+
+
+class AlertRunner(Runner):
+    stale_after_s = 60.0  # a send is bounded by TIMEOUT_S per request
+
+    def __init__(self, cfg: EdgeConfig, stop: threading.Event,
+                 restricted: Callable[[], bool] = lambda: False) -> None:
+        super().__init__("alerts", stop)
+        self.cfg = cfg
+        self.restricted = restricted  # the SIM's month is spent: no pictures
+        self.receivers = {a.name: a for a in cfg.alerts if a.enabled}
+        self.secrets = {a.name: read_secret(a.secret, a.secret_file)
+                        for a in self.receivers.values()}
+        self.limiters = {a.name: Limiter(a.max_per_10min) for a in self.receivers.values()}
+        self.link_base = _link_base(cfg)
+        self.store: AlertStore | None = None
+
+    def loop(self) -> None:
+        self.store = AlertStore(self.cfg.data_dir)
+        index = Index(self.cfg.data_dir)
+        try:
+            while not self.stop_event.is_set():
+                self.beat()
+                now = time.time()
+                with survive(logger, "alerts: reading events"):
+                    self._collect(index, now)
+                self._send_due(now)
+                self.store.trim(now)
+                self.stop_event.wait(TURN_S)
+        finally:
+            index.close()
+            self.store.close()
+
+    # -- events to queued alerts -----------------------------------------------------
+
+    def _collect(self, index: Index, now: float) -> None:
+        assert self.store is not None
+        for source in SOURCES:
+            cursor = self.store.cursor(source)
+            if cursor is None:  # the first run: from now on, not the whole history
+                newest = index.db.execute("SELECT MAX(id) FROM events").fetchone()[0]
+                self.store.set_cursor(source, int(newest or 0))
+                continue
+            for event in index.events_after(cursor, source):
+                with survive(logger, "alerts: event %s of camera=%s", event.id,
+                             event.channel_id):
+                    self._alert(event.id, event.kind, event.channel_id, event.ts,
+                                event.data, event.snapshot_path, now)
+                cursor = event.id
+            self.store.set_cursor(source, cursor)
+
+    def _alert(self, event_id: int, kind: str, channel: str, ts: float,
+               data: dict[str, Any], snapshot: str | None, now: float) -> None:
+        assert self.store is not None
+        found = classify(kind, channel, data, self.cfg)
+        if found is None:
+            return
+        alert_kind, text, rule = found
+        camera = self.cfg.camera(channel)
+        tz = ZoneInfo(self.cfg.node.timezone)
+        local = datetime.fromtimestamp(ts, tz)
+        alert = {"kind": alert_kind, "camera_id": channel,
+                 "camera_name": camera.name if camera else channel, "ts": ts,
+                 "local_time": local.strftime("%Y-%m-%d %H:%M:%S"), "text": text,
+                 "node_name": self.cfg.node.name, "rule": rule, "event_id": event_id,
+                 "link": f"{self.link_base}playback?channel={channel}&day="
+                         f"{local:%Y-%m-%d}&at={local:%H:%M:%S}" if camera else ""}
+        picture = None
+        if snapshot:
+            crop = Path(snapshot).with_suffix(".crop.jpg")
+            picture = str(crop if (self.cfg.data_dir / crop).exists() else snapshot)
+        wall = datetime.fromtimestamp(now, tz)
+        for name, receiver in self.receivers.items():
+            if alert_kind not in receiver.events or (receiver.cameras
+                                                     and channel not in receiver.cameras):
+                continue
+            if quiet(receiver.quiet, wall.hour, wall.minute):
+                state, more = "quiet", 0
+            else:
+                send, more = self.limiters[name].admit(f"{alert_kind}/{channel}/{rule}", now)
+                state = "queued" if send else "folded"
+            self.store.add(name, {**alert, "more": more},
+                           picture if receiver.pictures else None, state, now)
+            logger.info("alerts: receiver=%s camera=%s %s %s", name, channel, alert_kind, state)
+
+    # -- sending -----------------------------------------------------------------------
+
+    def _send_due(self, now: float) -> None:
+        assert self.store is not None
+        for row_id, name, created, fields, picture, attempts in self.store.due(now):
+            receiver = self.receivers.get(name)
+            if receiver is None or now - created > GIVE_UP_S:
+                self.store.attempted(row_id, "failed", "receiver gone or too late", 0, now)
+                continue
+            with survive(logger, "alerts: receiver=%s alert %s", name, row_id):
+                ok, result = self._deliver(receiver, fields, picture, now)
+                if ok:
+                    self.store.attempted(row_id, "sent", result, 0, now)
+                else:
+                    retry = now + min(600.0, RETRY_S * 2 ** min(attempts, 6))
+                    self.store.attempted(row_id, "queued", result, retry, now)
+                    logger.warning("alerts: receiver=%s alert %s not delivered (%s); again at "
+                                   "+%.0f s", name, row_id, result, retry - now)
+
+    def _deliver(self, receiver: AlertConfig, fields: dict[str, Any], picture: str | None,
+                 now: float) -> tuple[bool, str]:
+        data = None
+        if picture and not self.restricted():  # over the budget pictures go first
+            try:
+                data = (self.cfg.data_dir / picture).read_bytes()
+            except OSError:
+                data = None  # retention took it: the text still goes
+        alert = Alert(**fields, picture=data, late_s=max(0.0, now - float(fields["ts"])))
+        results = []
+        for request in render(receiver.type, receiver.url, self.secrets[receiver.name], alert,
+                              now):
+            ok, result = send(request.url, request.body, request.headers, receiver.ca_file)
+            results.append(result)
+            if not ok:
+                return False, "; ".join(results)
+        return True, "; ".join(results)
+
+
+def send(url: str, body: bytes, headers: dict[str, str], ca_file: str = "") -> tuple[bool, str]:
+    """One POST, bounded: no redirects followed, the answer read to MAX_ANSWER; a robot's
+    JSON answer must say success (errcode/code 0)."""
+    try:
+        verify: Any = ssl.create_default_context(cafile=ca_file) if ca_file else True
+        with httpx.Client(timeout=TIMEOUT_S, follow_redirects=False, verify=verify) as client:
+            with client.stream("POST", url, content=body, headers=headers) as response:
+                answer = b""
+                for chunk in response.iter_bytes():
+                    answer += chunk
+                    if len(answer) > MAX_ANSWER:
+                        break
+                METER.add("other", len(body), len(answer))  # the budget counts alerts
+    except (httpx.HTTPError, OSError) as exc:  # OSError: a CA file unreadable, TLS
+        return False, f"{type(exc).__name__}: {redact(str(exc))}"[:300]
+    text = answer[:300].decode("utf-8", "replace")
+    if not 200 <= response.status_code < 300:
+        return False, f"HTTP {response.status_code}: {text}"
+    try:
+        reply = json.loads(answer) if answer.strip().startswith(b"{") else {}
+    except ValueError:
+        reply = {}
+    code = reply.get("errcode", reply.get("code", reply.get("StatusCode", 0)))
+    if code not in (0, None, "0"):
+        return False, f"HTTP {response.status_code}, refused: {text}"
+    return True, f"HTTP {response.status_code}: {text[:100]}"
+
+
+def _link_base(cfg: EdgeConfig) -> str:
+    """The web UI as a phone on the LAN or VPN reaches it: the box's address on its way out."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 9))  # UDP connect sends nothing
+            host = str(probe.getsockname()[0])
+        except OSError:
+            host = "127.0.0.1"
+    scheme = "https" if cfg.web.tls_cert else "http"
+    return f"{scheme}://{host}:{cfg.web.port}/"
