@@ -251,6 +251,8 @@ def send(url: str, body: bytes, headers: dict[str, str], ca_file: str = "") -> t
     except (httpx.HTTPError, OSError) as exc:  # OSError: a CA file unreadable, TLS
         return False, f"{type(exc).__name__}: {redact(str(exc))}"[:300]
     text = answer[:300].decode("utf-8", "replace")
+    if len(answer) > MAX_ANSWER:  # no robot answers that much: not the receiver meant
+        return False, f"HTTP {response.status_code}: an answer over {MAX_ANSWER >> 10} KB"
     if not 200 <= response.status_code < 300:
         return False, f"HTTP {response.status_code}: {text}"
     try:
