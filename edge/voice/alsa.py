@@ -6,6 +6,8 @@ the writer."""
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 import av
 import numpy as np
@@ -13,6 +15,13 @@ import numpy as np
 from edge.voice.speaker import RATE, SpeakerError
 
 logger = logging.getLogger(__name__)
+
+# PyAV's wheels carry their own alsa-lib, which looks for its configuration where the wheel
+# was built (the aarch64 one: /tmp/vendor/share/alsa; found by booting the image): point it
+# at the system's (Debian's libasound2-data), unless the caller chose another
+SYSTEM_ALSA = Path("/usr/share/alsa")
+if (SYSTEM_ALSA / "alsa.conf").exists():
+    os.environ.setdefault("ALSA_CONFIG_DIR", str(SYSTEM_ALSA))
 
 
 class AlsaOutput:
