@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 import pytest
 
 from edge.config import parse as parse_config
