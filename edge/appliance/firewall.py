@@ -62,6 +62,9 @@ def render(cfg: EdgeConfig, peers: Peers, admin_exists: bool) -> str:
             f"    ip saddr @platforms tcp dport {first}-{last} accept"
             " comment \"media, platform connecting (TCP passive)\"",
         ]
+        if cfg.speakers:  # a broadcast's audio over UDP comes unasked, from the platform
+            lines.append(f"    ip saddr @platforms udp dport {first}-{last} accept"
+                         " comment \"broadcast audio (UDP)\"")
     lines += [
         "    ip saddr @lan tcp dport 22 accept comment \"SSH from the LAN\"",
         f"    ip saddr @lan tcp dport {web} accept comment \"web UI from the LAN\"",

@@ -1,6 +1,7 @@
 """The box's firewall rules from the config: platforms only for SIP and media, the LAN
 for SSH and the web UI, extra subnets for the web UI only once an admin exists."""
 
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge.appliance.firewall import Peers, render
+from edge.config import SpeakerConfig
 from edge.config import parse as parse_config
 
 CFG = parse_config({
@@ -27,6 +29,12 @@ def test_sip_and_media_only_from_the_platforms() -> None:
     assert "policy drop" in text and "100.64.0.0/10" not in text  # not the carrier's side
     assert "ip saddr @lan tcp dport 22 accept" in text
     assert "ip saddr @web_from tcp dport 8443 accept" in text
+    assert "udp dport 31000" not in text  # no speakers: no audio comes in unasked
+
+
+def test_a_box_with_speakers_takes_the_platforms_broadcast_audio_over_udp() -> None:
+    cfg = dataclasses.replace(CFG, speakers=(SpeakerConfig("34020000001370000001", "喇叭"),))
+    assert "ip saddr @platforms udp dport 31000-31099 accept" in render(cfg, PEERS, True)
 
 
 def test_before_an_admin_exists_the_web_ui_is_for_the_lan_only() -> None:
