@@ -350,8 +350,11 @@ def test_a_dead_or_hung_web_ui_is_restarted_and_recording_goes_on(
         os.kill(first, signal.SIGKILL)  # a crash
         wait_for(lambda: web_pid() not in (0, first) and answers(), 15, "a new web process")
         second = web_pid()
+        # the supervisor probes every 2 s: let it see the new one answer, so the hang is
+        # judged by the stale limit (30 s), not the start-up grace (hung before its first
+        # answer, it would have 180 s; the test waits for that too, only longer)
+        time.sleep(5)
         os.kill(second, signal.SIGSTOP)  # a hang: alive, answering nothing
-        # (hung before the supervisor saw its first answer, it has its start-up grace)
         wait_for(lambda: web_pid() not in (0, second) and answers(), 60 + START_GRACE_S,
                  "the hung one replaced")
         wait_for(lambda: runners(data)["web"]["restarts"] == 2
