@@ -51,16 +51,7 @@ def parse_offer(text: str) -> Offer:
     kind = _one(fields, "s") or "Play"
     if kind not in KINDS:
         raise SdpError(f"s={kind[:20]} is not Play, Playback, Download or Talk")
-    wanted = "audio" if kind == "Talk" else "video"
-    media = [m for m in fields.get("m", []) if m.startswith(wanted)]
-    if not media:
-        raise SdpError(f"no m={wanted} line")
-    parts = media[0].split()
-    if len(parts) < 4:
-        raise SdpError(f"m= line {media[0]!r} has no port")
-    port = parse_uint(parts[1].split("/")[0], "m= port", SdpError)
-    if not 0 < port < 65536:
-        raise SdpError(f"m= port {port} is invalid")
+    parts, port = _media_line(fields, "audio" if kind == "Talk" else "video")
     proto = parts[2].upper()
     attrs = {a.split(":", 1)[0]: (a.split(":", 1)[1] if ":" in a else "")
              for a in fields.get("a", [])}
@@ -141,15 +132,7 @@ def audio_offer(local_id: str, address: str, port: int, ssrc: str, tcp: bool) ->
 
 def parse_audio_answer(text: str) -> AudioAnswer:
     fields = _fields(text)
-    media = [m for m in fields.get("m", []) if m.startswith("audio")]
-    if not media:
-        raise SdpError("the answer has no m=audio line")
-    parts = media[0].split()
-    if len(parts) < 4:
-        raise SdpError(f"m= line {media[0][:60]!r} has no port or format")
-    port = parse_uint(parts[1].split("/")[0], "m= port", SdpError)
-    if not 0 < port < 65536:
-        raise SdpError(f"m= port {port} is invalid")
+    parts, port = _media_line(fields, "audio")
     proto = parts[2].upper()
     if proto not in ("RTP/AVP", "TCP/RTP/AVP", "RTP/AVP/TCP"):
         raise SdpError(f"transport {parts[2][:30]} is not RTP/AVP or TCP/RTP/AVP")
@@ -158,6 +141,21 @@ def parse_audio_answer(text: str) -> AudioAnswer:
         raise SdpError("m=audio names no payload type")
     address = _address(_one(fields, "c") or "")
     return AudioAnswer(address, port, proto != "RTP/AVP", types)
+
+
+def _media_line(fields: dict[str, list[str]], wanted: str) -> tuple[list[str], int]:
+    """The first m=``wanted`` line, split (at least: media, port, proto, one format), and
+    its port."""
+    media = [m for m in fields.get("m", []) if m.startswith(wanted)]
+    if not media:
+        raise SdpError(f"no m={wanted} line")
+    parts = media[0].split()
+    if len(parts) < 4:
+        raise SdpError(f"m= line {media[0][:60]!r} has no port or format")
+    port = parse_uint(parts[1].split("/")[0], "m= port", SdpError)
+    if not 0 < port < 65536:
+        raise SdpError(f"m= port {port} is invalid")
+    return parts, port
 
 
 def _one(fields: dict[str, list[str]], key: str) -> str | None:
