@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import re
 import tomllib
 import types
@@ -24,7 +25,9 @@ from edge.errors import ConfigError
 from edge.gbid import (
     CAMERA_TYPES, NODE_TYPES, PLATFORM_TYPES, SPEAKER_TYPES, check_gb_id, type_code,
 )
+from edge.geometry import segments_cross
 from edge.log import redact
+from edge.timeranges import check_range
 
 ORDINARY_DAYS = 60  # legal minimum for ordinary channels
 KEY_AREA_DAYS = 90  # legal minimum for key areas
@@ -75,6 +78,24 @@ class ZoneConfig:
     labels: tuple[str, ...] = DETECT_LABELS
     min_score: float = 0.0  # 0: detect.min_score
     min_area: float = 0.0005  # of the frame
+    # loitering (徘徊, people) / parked (停留, vehicles): inside longer than this; 0: off
+    dwell_seconds: int = 0
+    schedule: tuple[str, ...] = ()  # armed when (edge/timeranges.py); none: always
+
+
+TRIPWIRE_DIRECTIONS = ("both", "a_to_b", "b_to_a")
+
+
+@dataclass(frozen=True, slots=True)
+class TripwireConfig:
+    """A line an object's foot crosses (绊线): two points in fractions of the picture. Side A
+    is on the left of the line going from its first point to its second, as on the screen."""
+
+    name: str
+    line: tuple[tuple[float, ...], ...]
+    direction: str = "both"  # one of TRIPWIRE_DIRECTIONS
+    labels: tuple[str, ...] = DETECT_LABELS
+    schedule: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +110,7 @@ class CameraConfig:
     record: bool = True
     detect: bool = False  # people and vehicles ([detect])
     zones: tuple[ZoneConfig, ...] = ()  # none: the whole frame
+    tripwires: tuple[TripwireConfig, ...] = ()
     masks: tuple[tuple[tuple[float, ...], ...], ...] = ()  # polygons never looked at
     # ONVIF (PTZ, the camera's clock): "http://HOST[:PORT][/path]", a host alone means
     # port 80 and /onvif/device_service; user and password default to the RTSP URL's
@@ -149,7 +171,8 @@ class AlertConfig:
     secret_file: str = ""  # or a 0600 file holding it
     events: tuple[str, ...] = ALERT_EVENTS  # which kinds (default all)
     cameras: tuple[str, ...] = ()  # which cameras (default all)
-    quiet: tuple[str, ...] = ()  # "22:00-06:00": nothing sent then (still in the alert log)
+    quiet: tuple[str, ...] = ()  # "22:00-06:00", "sun 00:00-24:00": nothing sent then
+    # (still in the alert log); edge/timeranges.py
     max_per_10min: int = 5  # per rule; the rest are folded into "and N more"
     pictures: bool = True  # the object's picture where the receiver takes one
     ca_file: str = ""  # a private CA for an https:// receiver on the LAN
@@ -565,19 +588,6 @@ def _check_node(node: NodeConfig, problems: list[str]) -> None:
     _check_position(node.longitude, node.latitude, "node", problems)
 
 
-QUIET_RANGE = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0-9])")
-
-
-def check_quiet(text: str) -> str | None:
-    """Why ``text`` is not a quiet-hours range "HH:MM-HH:MM" (may cross midnight), or None."""
-    match = QUIET_RANGE.fullmatch(text)
-    if match is None:
-        return f"应为 时:分-时:分 must be HH:MM-HH:MM, got {text[:20]!r}"
-    if match.group(1, 2) == match.group(3, 4):
-        return f"起止相同 an empty range {text!r}"
-    return None
-
-
 def _check_alert(alert: AlertConfig, where: str, problems: list[str]) -> None:
     if alert.type not in ALERT_TYPES:
         problems.append(f"{where}.type: 应为 must be one of {list(ALERT_TYPES)}"
@@ -595,7 +605,7 @@ def _check_alert(alert: AlertConfig, where: str, problems: list[str]) -> None:
     if unknown:
         problems.append(f"{where}.events: 未知 unknown {unknown}; known: {list(ALERT_EVENTS)}")
     for text in alert.quiet:
-        reason = check_quiet(text)
+        reason = check_range(text)
         if reason:
             problems.append(f"{where}.quiet: {reason}")
     if not 1 <= alert.max_per_10min <= 100:
@@ -747,6 +757,35 @@ def _check_polygon(polygon: tuple[tuple[float, ...], ...], where: str,
                                for p in polygon):
         problems.append(f"{where}: 多边形应为至少 3 个 [x, y] 点, 取值 0–1 a polygon is at least "
                         "3 [x, y] points within 0..1 (fractions of the picture)")
+        return
+    edges = list(zip(polygon, polygon[1:] + polygon[:1]))
+    for i, j in ((i, j) for i in range(len(edges)) for j in range(i + 2, len(edges))):
+        if (i, j) != (0, len(edges) - 1) and segments_cross(*edges[i], *edges[j]):
+            problems.append(f"{where}: 多边形自相交 the polygon crosses itself (edges {i + 1} "
+                            f"and {j + 1}): draw its corners in order around it")
+            return
+
+
+def _check_tripwire(wire: TripwireConfig, where: str, problems: list[str]) -> None:
+    line = wire.line
+    if len(line) != 2 or any(len(p) != 2 or not all(0 <= v <= 1 for v in p) for p in line):
+        problems.append(f"{where}.line: 应为两个 [x, y] 点, 取值 0–1 must be two [x, y] points "
+                        "within 0..1 (fractions of the picture)")
+    elif math.dist(line[0], line[1]) < 0.02:
+        problems.append(f"{where}.line: 线太短 the line is (almost) zero length: its two "
+                        "points must be at least 2 % of the picture apart")
+    if wire.direction not in TRIPWIRE_DIRECTIONS:
+        problems.append(f"{where}.direction: 应为 must be one of {list(TRIPWIRE_DIRECTIONS)}, "
+                        f"got {wire.direction[:20]!r}")
+    _check_labels(wire.labels, f"{where}.labels", problems)
+    _check_schedule(wire.schedule, f"{where}.schedule", problems)
+
+
+def _check_schedule(ranges: tuple[str, ...], where: str, problems: list[str]) -> None:
+    for text in ranges:
+        reason = check_range(text)
+        if reason:
+            problems.append(f"{where}: {reason}")
 
 
 def _check_mqtt(mqtt: MqttConfig, problems: list[str]) -> None:
@@ -815,6 +854,16 @@ def _check_cameras(
             if not 0 <= zone.min_score <= 0.99:
                 problems.append(f"{where}.zones[{z}].min_score: 应在 0–0.99 之间 "
                                 "must be within 0..0.99")
+            if not 0 <= zone.dwell_seconds <= 86400:
+                problems.append(f"{where}.zones[{z}].dwell_seconds: 应在 0–86400 之间 "
+                                "must be within 0..86400")
+            _check_schedule(zone.schedule, f"{where}.zones[{z}].schedule", problems)
+        for t, wire in enumerate(cam.tripwires):
+            _check_tripwire(wire, f"{where}.tripwires[{t}]", problems)
+        for kind, rules in (("zones", cam.zones), ("tripwires", cam.tripwires)):
+            names = [r.name for r in rules]
+            for name in sorted({n for n in names if names.count(n) > 1}):
+                problems.append(f"{where}.{kind}: 名称重复 duplicate name {name!r}")
         for m, mask in enumerate(cam.masks):
             _check_polygon(mask, f"{where}.masks[{m}]", problems)
         if cam.onvif:

@@ -6,24 +6,35 @@ from typing import Any
 
 from edge.config import EdgeConfig
 
-SOURCES = ("detection", "camera_offline", "alarm_raised")  # index event kinds read
+SOURCES = ("detection", "tripwire", "loitering", "parked", "camera_offline",
+           "alarm_raised")  # index event kinds read
 LABELS = {"person": "行人 person", "vehicle": "车辆 vehicle", "two_wheeler": "两轮车 two-wheeler"}
+DIRECTIONS = {"a_to_b": "A→B", "b_to_a": "B→A"}
 
 
 def classify(kind: str, channel: str, data: dict[str, Any], cfg: EdgeConfig
              ) -> tuple[str, str, str] | None:
     """(alert kind, what happened, rule) for an index event, or None for no alert."""
+    if data.get("armed") is False:
+        return None  # outside its rule's arming schedule: on the events page only
+    label = LABELS.get(str(data.get("label", "")), str(data.get("label", "")))
+    rule = str(data.get("rule", ""))
+    if kind == "tripwire":
+        way = DIRECTIONS.get(str(data.get("direction")), "")
+        return "tripwire", f"{label} 越线 crossed {rule} {way}".rstrip(), rule
+    if kind in ("loitering", "parked"):
+        what = "停留 parked" if kind == "parked" else "徘徊 loitering"
+        return "loitering", f"{label} {what} 在 in {rule} {data.get('seconds', '?')} s", rule
     if kind == "detection":
-        label = str(data.get("label", ""))
         zones = [str(z) for z in data.get("zones", []) or []] if isinstance(
             data.get("zones"), list) else []
         camera = cfg.camera(channel)
-        text = f"发现{LABELS.get(label, label)}"
+        text = f"发现{label}"
         if zones and camera is not None and camera.zones:
             return "intrusion", f"{text} 进入区域 entered {', '.join(zones)}", ", ".join(zones)
-        if label == "person":
+        if data.get("label") == "person":
             return "person", text, ""
-        if label in ("vehicle", "two_wheeler"):
+        if data.get("label") in ("vehicle", "two_wheeler"):
             return "vehicle", text, ""
         return None
     if kind == "camera_offline":

@@ -1,27 +1,11 @@
-"""Who is told what, and how often: the receiver's event kinds and cameras, its quiet hours,
-and the rate limit that folds a burst into "and 7 more". Pure."""
+"""How often a receiver is told: the rate limit that folds a burst into "and 7 more". Pure.
+(Quiet hours: edge/timeranges.py.)"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from edge.config import QUIET_RANGE
-
 WINDOW_S = 600.0  # the rate limit's window: ten minutes
-
-
-def quiet(ranges: tuple[str, ...], hour: int, minute: int) -> bool:
-    """Whether the local time falls in one of ``ranges`` (start inclusive, end exclusive)."""
-    now = hour * 60 + minute
-    for text in ranges:
-        match = QUIET_RANGE.fullmatch(text)
-        if match is None:
-            continue
-        h1, m1, h2, m2 = (int(g) for g in match.groups())
-        start, end = h1 * 60 + m1, h2 * 60 + m2
-        if (start <= now < end) if start < end else (now >= start or now < end):
-            return True
-    return False
 
 
 @dataclass

@@ -28,11 +28,12 @@ import httpx
 
 from edge.alerts.formats import Alert, render
 from edge.alerts.mapping import SOURCES, classify
-from edge.alerts.policy import Limiter, quiet
+from edge.alerts.policy import Limiter
 from edge.config import AlertConfig, EdgeConfig, read_secret
 from edge.log import redact
 from edge.record.index import Index
 from edge.runner import Runner, survive
+from edge.timeranges import in_ranges
 from edge.uplink.meter import METER
 
 logger = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ class AlertRunner(Runner):
                 newest = index.db.execute("SELECT MAX(id) FROM events").fetchone()[0]
                 self.store.set_cursor(source, int(newest or 0))
                 continue
-            for event in index.events_after(cursor, source):
+            for event in index.events_after(cursor, [source]):
                 with survive(logger, "alerts: event %s of camera=%s", event.id,
                              event.channel_id):
                     self._alert(event.id, event.kind, event.channel_id, event.ts,
@@ -188,7 +189,7 @@ class AlertRunner(Runner):
             if alert_kind not in receiver.events or (receiver.cameras
                                                      and channel not in receiver.cameras):
                 continue
-            if quiet(receiver.quiet, wall.hour, wall.minute):
+            if in_ranges(receiver.quiet, wall):
                 state, more = "quiet", 0
             else:
                 send, more = self.limiters[name].admit(f"{alert_kind}/{channel}/{rule}", now)

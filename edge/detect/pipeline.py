@@ -1,6 +1,10 @@
 """One camera's detection, frame by frame: motion gate -> model on the moving region ->
-zones and filters -> tracker. No I/O: the model is passed in as a function, the time
-with each frame."""
+zones and filters -> tracker -> rules (tripwires, loitering). No I/O: the model is passed
+in as a function, the time with each frame.
+
+An object standing in a zone that times stays moves too little for the motion gate: while
+one is there, the model looks at where it stands every time, or its track would end and its
+stay never add up."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import numpy as np
 from edge.config import CameraConfig, DetectConfig
 from edge.detect.motion import MotionGate, MotionSettings, grey_small
 from edge.detect.objects import Box, Detection
+from edge.detect.rules import RuleEvent, rules_for
 from edge.detect.tracker import Tracker, TrackerSettings, Update
 from edge.detect.zones import WHOLE_FRAME, Zone, zones_of
 
@@ -51,6 +56,7 @@ class CameraPipeline:
                                               min_area=detect.motion_min_area))
         # seen seldom (keyframes only): a track survives a few missed looks
         self.tracker = Tracker(TrackerSettings(max_age_s=max(8.0, 4 * frame_interval_s)))
+        self.rules = rules_for(cam)
         self.counters = Counters()
 
     @property
@@ -63,16 +69,31 @@ class CameraPipeline:
         every = QUIET_EVERY_S if self.quiet else self.every_s
         return t - self.last_t >= every * 0.9  # frames come a little early or late
 
-    def frame(self, rgb: np.ndarray, now: float) -> Update:
+    def frame(self, rgb: np.ndarray, now: float) -> tuple[Update, list[RuleEvent]]:
         self.counters.frames += 1
         self.last_t = now
         region = self.gate.update(grey_small(rgb))
         self.still = self.still + 1 if region is None else 0
-        found: list[tuple[Detection, list[str]]] = []
         if region is not None:
             self.counters.moving += 1
+        else:
+            region = self._dwelling()
+        found: list[tuple[Detection, list[str]]] = []
+        if region is not None:
             self.counters.inferences += 1
             found = [(d, zones_of(d, self.zones, self.masks)) for d in self.model(rgb, region)]
         update = self.tracker.update(found, now)
-        self.counters.events += len(update.started)
-        return update
+        events = self.rules.check(self.tracker.tracks, now) if self.rules else []
+        self.counters.events += len(update.started) + len(events)
+        return update, events
+
+    def _dwelling(self) -> Box | None:
+        """Around the objects whose stay is timed (their size again on each side: the model
+        finds an object better with some of its surroundings)."""
+        boxes = [t.box for t in self.tracker.tracks if self.rules.dwelling(t)]
+        if not boxes:
+            return None
+        x0, y0 = min(b.x0 for b in boxes), min(b.y0 for b in boxes)
+        x1, y1 = max(b.x1 for b in boxes), max(b.y1 for b in boxes)
+        dx, dy = x1 - x0, y1 - y0
+        return Box(max(0.0, x0 - dx), max(0.0, y0 - dy), min(1.0, x1 + dx), min(1.0, y1 + dy))

@@ -8,7 +8,10 @@ camera connection; for quality diagnosis (every camera) one keyframe per
 Each event is written at once and in one transaction — the event row, its pictures under
 ``snapshots/`` and, with MQTT, an outbox message — when its track is confirmed; its
 picture is replaced when a better one comes, and its end, path and duration are written
-when the object leaves. ``detect.json`` has each camera's counters (frames, frames with
+when the object leaves. A rule's event (a tripwire crossed, a stay in a zone: kinds
+``tripwire``, ``loitering``, ``parked``) has its own row and the picture of that moment.
+Outside its rule's arming schedule an event is still written, with ``armed: false``: no
+alert, no alarm to the platform, but the morning review sees it. ``detect.json`` has each camera's counters (frames, frames with
 motion, model runs, events) for ``edge status`` and the tests.
 """
 
@@ -19,8 +22,10 @@ import os
 import signal
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import av
 import cv2
@@ -31,6 +36,8 @@ from edge.config import CameraConfig, EdgeConfig
 from edge.detect import STATUS_FILE
 from edge.detect.coco import ObjectDetector
 from edge.detect.pipeline import CameraPipeline
+from edge.detect.rules import RuleEvent
+from edge.detect.objects import Box
 from edge.detect.tracker import Track, Update
 from edge.errors import ProtocolError
 from edge.ingest.media import StreamInfo
@@ -40,6 +47,7 @@ from edge.quality.watch import QualityWatch
 from edge.record.index import Index
 from edge.runner import survive, write_status
 from edge.stream.tap import TapReader
+from edge.timeranges import in_ranges
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +62,8 @@ class EventStore:
 
     def __init__(self, cfg: EdgeConfig) -> None:
         self.cfg = cfg
+        self.tz = ZoneInfo(cfg.node.timezone)
+        self.schedules = {c.id: {z.name: z.schedule for z in c.zones} for c in cfg.cameras}
         self.lock = threading.Lock()
         self.rows: dict[tuple[str, int], int] = {}  # (channel, track id) -> event id
         self._local = threading.local()  # a connection per camera thread (SQLite's rule)
@@ -74,19 +84,33 @@ class EventStore:
         outbox: Outbox = self._local.outbox
         return outbox
 
-    def write(self, channel: str, update: Update, rgb: np.ndarray) -> None:
+    def write(self, channel: str, update: Update, rgb: np.ndarray,
+              rules: list[RuleEvent] | None = None) -> None:
         with self.lock, self.index.transaction():
             for track in update.started:
                 self._start(channel, track, rgb)
             for track in update.improved:
                 self._pictures(channel, track, rgb)
                 self._update(channel, track)
+            for event in rules or []:
+                self._rule(channel, event, rgb)
             for track in update.ended:
                 self._end(channel, track)
 
+    def armed(self, schedule: tuple[str, ...], ts: float) -> bool:
+        return not schedule or in_ranges(schedule, datetime.fromtimestamp(ts, self.tz))
+
+    def _data(self, channel: str, track: Track) -> dict[str, Any]:
+        """An object's event: armed when one of its zones is at its start (a camera without
+        zones, or a zone without a schedule: always)."""
+        zones = self.schedules.get(channel, {})
+        armed = not track.zones or any(self.armed(zones.get(z, ()), track.start)
+                                       for z in track.zones)
+        return {**_data(track), "armed": armed}
+
     def _start(self, channel: str, track: Track, rgb: np.ndarray) -> None:
         rel = self._pictures(channel, track, rgb)
-        data = _data(track)
+        data = self._data(channel, track)
         event_id = self.index.add_event(channel, track.start, KIND, data, rel)
         self.rows[(channel, track.id)] = event_id
         if self.outbox is not None:
@@ -98,13 +122,13 @@ class EventStore:
     def _update(self, channel: str, track: Track) -> None:
         event_id = self.rows.get((channel, track.id))
         if event_id is not None:
-            self.index.update_event(event_id, _data(track))
+            self.index.update_event(event_id, self._data(channel, track))
 
     def _end(self, channel: str, track: Track) -> None:
         event_id = self.rows.pop((channel, track.id), None)
         if event_id is None:
             return
-        data = _data(track)
+        data = self._data(channel, track)
         self.index.update_event(event_id, data)
         if self.outbox is not None:
             self.outbox.put("events", {"type": KIND, "channel": channel, "event": event_id,
@@ -114,14 +138,38 @@ class EventStore:
             self.index.add_lock(channel, track.start - seconds, track.last + seconds,
                                 f"{track.label} event {event_id}")
 
-    def _pictures(self, channel: str, track: Track, rgb: np.ndarray) -> str:
-        """The frame with the box drawn, and the clean crop beside it (``.crop.jpg``)."""
-        day = time.strftime("%Y-%m-%d", time.gmtime(track.start))
-        rel = f"snapshots/{channel}/{day}/{int(track.start * 1000)}_{track.id}.jpg"
+    def _rule(self, channel: str, event: RuleEvent, rgb: np.ndarray) -> None:
+        track = event.track
+        rel = self._pictures(channel, track, rgb, track.box, f"_{event.kind}_{event.rule}")
+        b = track.box
+        data: dict[str, Any] = {
+            "label": track.label, "rule": event.rule, "score": round(track.best.score, 3),
+            "box": [round(v, 4) for v in (b.x0, b.y0, b.x1, b.y1)],
+            "armed": self.armed(event.schedule, track.last),
+            "object_event": self.rows.get((channel, track.id))}
+        if event.kind == "tripwire":
+            data["direction"] = event.direction
+        else:
+            data["seconds"] = round(event.seconds)
+        event_id = self.index.add_event(channel, track.last, event.kind, data, rel)
+        if self.outbox is not None:
+            self.outbox.put("events", {"type": event.kind, "channel": channel,
+                                       "event": event_id, **data}, time.time())
+        logger.info("camera=%s %s %s: %s %s%s", channel, event.kind, event.rule, track.label,
+                    event.direction or f"{event.seconds:.0f} s",
+                    "" if data["armed"] else " (not armed)")
+
+    def _pictures(self, channel: str, track: Track, rgb: np.ndarray, box: Box | None = None,
+                  tag: str = "") -> str:
+        """The frame with the box drawn (the best one's, or ``box``), and the clean crop
+        beside it (``.crop.jpg``)."""
+        ts = track.start if not tag else track.last
+        day = time.strftime("%Y-%m-%d", time.gmtime(ts))
+        rel = f"snapshots/{channel}/{day}/{int(ts * 1000)}_{track.id}{_safe(tag)}.jpg"
         path = self.cfg.data_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         h, w = rgb.shape[:2]
-        b = track.best.box
+        b = box or track.best.box
         x0, y0, x1, y1 = int(b.x0 * w), int(b.y0 * h), int(b.x1 * w), int(b.y1 * h)
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         crop = bgr[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)].copy()
@@ -133,6 +181,11 @@ class EventStore:
                 tmp.write_bytes(jpeg.tobytes())
                 os.replace(tmp, target)
         return rel
+
+
+def _safe(tag: str) -> str:
+    """A rule's name in a file name: letters, digits (any script), - and _ only."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in tag)[:40]
 
 
 def crop_path(snapshot: Path) -> Path:
@@ -227,9 +280,9 @@ class CameraWatcher(threading.Thread):
         if self.quality is not None and self.quality.due(frame.t):
             self.quality.sample(rgb, frame.t)
         if self.pipeline is not None and self._detect_due(frame.t):
-            update = self.pipeline.frame(rgb, frame.t)
-            if update.started or update.improved or update.ended:
-                self.store.write(self.cam.id, update, rgb)
+            update, rules = self.pipeline.frame(rgb, frame.t)
+            if update.started or update.improved or update.ended or rules:
+                self.store.write(self.cam.id, update, rgb, rules)
         self.last_error = None
 
     def _error(self, message: str) -> None:

@@ -45,6 +45,13 @@ class Track:
     path: list[tuple[float, float, float]] = field(default_factory=list)  # (t, x, y) centres
     parked: bool = False  # found where a stationary object was remembered
     reported: bool = False
+    # zone -> (since, last seen in it): how long it has stayed (loitering); a frame or two
+    # missed in it (a low score, a gap) does not start the clock again
+    inside: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    @property
+    def inside_since(self) -> dict[str, float]:
+        return {zone: since for zone, (since, _) in self.inside.items()}
 
     def moved(self) -> float:
         """Farthest the centre went from where the track began."""
@@ -110,6 +117,7 @@ class Tracker:
         track = Track(self._next_id, det.label, now, now, det.box, det, now, set(zones))
         self._next_id += 1
         track.path.append((now, *det.box.centre))
+        track.inside = {z: (now, now) for z in zones}
         for i, (label, box, _) in enumerate(self.parked):
             if label == det.label and box.iou(det.box) >= self.s.parked_iou:
                 track.parked = True
@@ -124,6 +132,9 @@ class Tracker:
         track.last = now
         track.box = det.box
         track.zones |= set(zones)
+        track.inside = {z: (track.inside.get(z, (now, now))[0], now) for z in zones} | {
+            z: (since, last) for z, (since, last) in track.inside.items()
+            if z not in zones and now - last <= self.s.max_age_s}
         track.path.append((now, *det.box.centre))
         if len(track.path) > MAX_PATH:
             track.path = track.path[::2]

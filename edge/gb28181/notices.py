@@ -11,7 +11,13 @@ ALARM_METHOD_DEVICE = "2"
 ALARM_TYPE_VIDEO_LOSS = "1"  # for method 2 (device): 1 video loss
 ALARM_METHOD_VIDEO = "5"  # video analysis; its types (GB/T 28181-2016 A.2.5):
 ALARM_TYPE_MOVING_TARGET = "2"  # moving target detected (a person or vehicle anywhere)
+ALARM_TYPE_TRIPWIRE = "5"  # a line crossed (绊线)
 ALARM_TYPE_INTRUSION = "6"  # intrusion: in a zone the technician drew
+ALARM_TYPE_LOITERING = "8"  # a person staying in a zone (徘徊)
+# detection-process event kinds that are alarms (None: by whether the camera has zones);
+# a vehicle parked has no alarm type of its own in the standard: it stays on the box
+RULE_ALARM_TYPES: dict[str, str | None] = {
+    "detection": None, "tripwire": ALARM_TYPE_TRIPWIRE, "loitering": ALARM_TYPE_LOITERING}
 ALARM_TYPE_VIDEO_ABNORMAL = "11"  # video abnormal (quality diagnosis)
 ALARM_PRIORITY_DETECTION = "3"
 ALARM_PRIORITY_QUALITY = "2"  # as video loss: the camera needs a visit

@@ -40,7 +40,8 @@ from edge.gb28181.model import (
 from edge.gb28181.notices import (
     ALARM_METHOD_FAULT, ALARM_METHOD_VIDEO, ALARM_PRIORITY_DETECTION, ALARM_PRIORITY_DISK_FAILING,
     ALARM_PRIORITY_DISK_WARNING, ALARM_PRIORITY_QUALITY, ALARM_TYPE_DISK_FAULT,
-    ALARM_TYPE_INTRUSION, ALARM_TYPE_MOVING_TARGET, ALARM_TYPE_VIDEO_ABNORMAL, catalog_changes,
+    ALARM_TYPE_INTRUSION, ALARM_TYPE_MOVING_TARGET, ALARM_TYPE_VIDEO_ABNORMAL, RULE_ALARM_TYPES,
+    catalog_changes,
     video_alarm, video_loss_alarm,
 )
 from edge.gb28181.settings import PlatformOverride, RuntimeSettings
@@ -793,12 +794,16 @@ class SipRunner(Runner):
         names = {c.id: c.name for c in self.cfg.cameras}
         zoned = {c.id for c in self.cfg.cameras if c.zones}
         out: list[tuple[str, str, str, str, float, str]] = []
-        for event in self.index.events_after(self._event_cursor, "detection"):
+        for event in self.index.events_after(self._event_cursor, RULE_ALARM_TYPES):
             self._event_cursor = event.id
+            if event.data.get("armed") is False:
+                continue  # outside its rule's arming schedule: kept for the review only
             label = LABEL_NAMES.get(str(event.data.get("label")), str(event.data.get("label")))
-            kind = ALARM_TYPE_INTRUSION if event.channel_id in zoned else ALARM_TYPE_MOVING_TARGET
+            kind = RULE_ALARM_TYPES[event.kind] or (
+                ALARM_TYPE_INTRUSION if event.channel_id in zoned else ALARM_TYPE_MOVING_TARGET)
+            rule = f" {event.data.get('rule')}" if event.data.get("rule") else ""
             out.append((event.channel_id, kind, ALARM_PRIORITY_DETECTION,
-                        f"{label}: {names.get(event.channel_id, '')}", event.ts,
+                        f"{label}{rule}: {names.get(event.channel_id, '')}", event.ts,
                         ALARM_METHOD_VIDEO))
         for alarm in self.index.alarms(open_only=False):
             if alarm.id > self._alarm_cursor:

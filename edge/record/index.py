@@ -399,11 +399,13 @@ class Index:
                             " acked_by FROM events WHERE id = ?", (event_id,)).fetchone()
         return Event(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7]) if r else None
 
-    def events_after(self, event_id: int, kind: str, limit: int = 100) -> list[Event]:
-        """Events of ``kind`` newer than ``event_id``, oldest first (a reader's cursor)."""
+    def events_after(self, event_id: int, kinds: Iterable[str], limit: int = 100) -> list[Event]:
+        """Events of ``kinds`` newer than ``event_id``, oldest first (a reader's cursor)."""
+        kinds = list(kinds)
         rows = self.db.execute(
             "SELECT id, channel_id, ts, kind, data, snapshot_path, acked_ts, acked_by FROM events"
-            " WHERE id > ? AND kind = ? ORDER BY id LIMIT ?", (event_id, kind, limit))
+            f" WHERE id > ? AND kind IN ({','.join('?' * len(kinds))}) ORDER BY id LIMIT ?",
+            (event_id, *kinds, limit))
         return [Event(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7]) for r in rows]
 
     def last_ids(self) -> tuple[int, int]:

@@ -13,7 +13,7 @@ import pytest
 
 from edge.alerts.formats import Alert, render
 from edge.alerts.mapping import classify
-from edge.alerts.policy import Limiter, quiet
+from edge.alerts.policy import Limiter
 from edge.config import ConfigError, parse
 from tests.unit.test_config import MINIMAL
 
@@ -63,15 +63,11 @@ def test_the_generic_webhook_is_one_signed_json_object() -> None:
     assert req.headers["X-Edge-Signature"] == "sha256=" + mac
 
 
-def test_a_burst_is_folded_and_quiet_hours_cross_midnight() -> None:
+def test_a_burst_is_folded() -> None:
     limiter = Limiter(2)
     assert [limiter.admit("r", t) for t in (0, 10, 20, 30, 599, 610)] == [
         (True, 0), (True, 0), (False, 0), (False, 0), (False, 0), (True, 3)]
     assert limiter.admit("other", 30) == (True, 0)  # per rule
-    night = ("22:00-06:00",)
-    assert quiet(night, 23, 59) and quiet(night, 0, 0) and quiet(night, 5, 59)
-    assert not quiet(night, 6, 0) and not quiet(night, 21, 59)
-    assert quiet(("12:00-13:00",), 12, 30) and not quiet(("12:00-13:00",), 13, 0)
 
 
 def test_which_events_are_which_alerts() -> None:

@@ -1,0 +1,130 @@
+"""Rules on tracks: a tripwire crossed (绊线) and an object staying in a zone (徘徊 people,
+停留 vehicles). Pure: the caller passes the tracks seen in a frame and the time.
+
+An object is placed by its foot (the middle of its box's bottom edge), as for zones. A
+foot within MARGIN of a line has no side yet: a person standing on the line, whose box
+jitters by a few pixels, does not cross it back and forth. A crossing is a change of side
+whose step goes through the line itself (not around its end), and each object crosses
+each line at most once per direction (someone pacing over it is one event each way).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from edge.config import CameraConfig
+from edge.detect.tracker import Track
+from edge.geometry import Point, segments_cross, side
+
+MARGIN = 0.01  # of the picture: a foot this near the line is on it, not on either side
+
+
+@dataclass(frozen=True, slots=True)
+class Tripwire:
+    name: str
+    a: tuple[float, float]
+    b: tuple[float, float]
+    direction: str = "both"  # "a_to_b", "b_to_a" or "both"
+    labels: tuple[str, ...] = ("person", "vehicle", "two_wheeler")
+    schedule: tuple[str, ...] = ()
+
+    def side_of(self, foot: Point) -> int:
+        """-1 on side A (left of a→b on the screen), 1 on side B, 0 on the line."""
+        distance = side(self.a, self.b, foot) / math.dist(self.a, self.b)
+        return 0 if abs(distance) < MARGIN else (-1 if distance < 0 else 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Dwell:
+    zone: str
+    seconds: float
+    schedule: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleEvent:
+    kind: str  # "tripwire", "loitering" (people, two-wheelers) or "parked" (vehicles)
+    rule: str  # the tripwire's or zone's name
+    track: Track
+    schedule: tuple[str, ...]  # when the rule is armed (none: always)
+    direction: str = ""  # tripwire: "a_to_b" or "b_to_a"
+    seconds: float = 0.0  # loitering/parked: how long it had been in the zone
+
+
+@dataclass
+class _Seen:
+    """One track against one tripwire: the last side it was clearly on, and where."""
+
+    side: int
+    foot: Point
+    crossed: set[str] = field(default_factory=set)
+
+
+class Rules:
+    def __init__(self, tripwires: tuple[Tripwire, ...] = (), dwells: tuple[Dwell, ...] = ()):
+        self.tripwires = tripwires
+        self.dwells = dwells
+        self._seen: dict[tuple[int, str], _Seen] = {}
+        self._dwelt: set[tuple[int, str]] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.tripwires or self.dwells)
+
+    def dwelling(self, track: Track) -> bool:
+        """Whether ``track`` is in a zone that times its stay (the model keeps looking at
+        it though it stands still)."""
+        return any(d.zone in track.inside_since for d in self.dwells)
+
+    def check(self, tracks: list[Track], now: float) -> list[RuleEvent]:
+        """The events of the tracks seen at ``now`` (the tracker's live tracks)."""
+        out: list[RuleEvent] = []
+        for track in tracks:
+            if track.last != now:
+                continue  # not seen in this frame: where it is now is not known
+            for wire in self.tripwires:
+                if track.label in wire.labels:
+                    out += self._cross(track, wire)
+            for dwell in self.dwells:
+                out += self._dwell(track, dwell, now)
+        live = {t.id for t in tracks}
+        self._seen = {k: v for k, v in self._seen.items() if k[0] in live}
+        self._dwelt = {k for k in self._dwelt if k[0] in live}
+        return out
+
+    def _cross(self, track: Track, wire: Tripwire) -> list[RuleEvent]:
+        foot = track.box.foot
+        now_side = wire.side_of(foot)
+        if now_side == 0:
+            return []
+        seen = self._seen.get((track.id, wire.name))
+        if seen is None:
+            self._seen[(track.id, wire.name)] = _Seen(now_side, foot)
+            return []
+        was, before = seen.side, seen.foot
+        seen.side, seen.foot = now_side, foot
+        if was == now_side or not segments_cross(before, foot, wire.a, wire.b):
+            return []  # the same side, or it went round the line's end
+        direction = "a_to_b" if was < 0 else "b_to_a"
+        if direction in seen.crossed or wire.direction not in ("both", direction):
+            return []
+        seen.crossed.add(direction)
+        return [RuleEvent("tripwire", wire.name, track, wire.schedule, direction=direction)]
+
+    def _dwell(self, track: Track, dwell: Dwell, now: float) -> list[RuleEvent]:
+        since = track.inside_since.get(dwell.zone)
+        key = (track.id, dwell.zone)
+        # a track found where a stationary object was remembered was there before: told then
+        if since is None or now - since < dwell.seconds or key in self._dwelt or track.parked:
+            return []
+        self._dwelt.add(key)
+        kind = "parked" if track.label == "vehicle" else "loitering"
+        return [RuleEvent(kind, dwell.zone, track, dwell.schedule, seconds=now - since)]
+
+
+def rules_for(cam: CameraConfig) -> Rules:
+    wires = tuple(Tripwire(w.name, (w.line[0][0], w.line[0][1]), (w.line[1][0], w.line[1][1]),
+                           w.direction, w.labels, w.schedule) for w in cam.tripwires)
+    dwells = tuple(Dwell(z.name, float(z.dwell_seconds), z.schedule)
+                   for z in cam.zones if z.dwell_seconds > 0)
+    return Rules(wires, dwells)

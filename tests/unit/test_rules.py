@@ -1,0 +1,141 @@
+"""Tripwires and stays on real tracks (the tracker fed detections along known paths):
+directions, a foot jittering on the line, pacing, going round a line's end, labels; a
+person loitering and a car parked; the model kept looking at an object standing in a timed
+zone; rule configs that cannot work refused with the reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.config import CameraConfig, DetectConfig, TripwireConfig, ZoneConfig, parse
+from edge.detect.objects import Box, Detection
+from edge.detect.pipeline import CameraPipeline
+from edge.detect.rules import Dwell, RuleEvent, Rules, Tripwire
+from edge.detect.tracker import Tracker
+from edge.errors import ConfigError
+
+# a horizontal line across the middle, drawn left to right: side A is above it
+WIRE = Tripwire("河堤", (0.1, 0.5), (0.9, 0.5))
+
+
+def person(x: float, foot_y: float, label: str = "person") -> Detection:
+    return Detection(label, 1, 0.9, Box(x - 0.03, foot_y - 0.2, x + 0.03, foot_y))
+
+
+def walk(rules: Rules, points: list[tuple[float, float]], label: str = "person",
+         zones: list[str] | None = None, step_s: float = 0.2) -> list[RuleEvent]:
+    """One object's feet at ``points``, one frame each; the rule events of all frames."""
+    tracker = Tracker()
+    out: list[RuleEvent] = []
+    for i, (x, y) in enumerate(points):
+        tracker.update([(person(x, y, label), zones or ["全画面"])], i * step_s)
+        out += rules.check(tracker.tracks, i * step_s)
+    return out
+
+
+def down(x: float = 0.5) -> list[tuple[float, float]]:
+    return [(x, 0.3 + 0.05 * i) for i in range(9)]  # 0.30 .. 0.70
+
+
+def test_walking_down_over_the_line_is_one_a_to_b_crossing_and_up_is_b_to_a() -> None:
+    events = walk(Rules((WIRE,)), down())
+    assert [(e.kind, e.rule, e.direction) for e in events] == [("tripwire", "河堤", "a_to_b")]
+    events = walk(Rules((WIRE,)), down()[::-1])
+    assert [e.direction for e in events] == ["b_to_a"]
+
+
+def test_a_one_way_line_and_its_labels() -> None:
+    one_way = Tripwire("进村", (0.1, 0.5), (0.9, 0.5), "b_to_a", ("vehicle",))
+    assert walk(Rules((one_way,)), down(), "vehicle") == []  # the other way
+    assert len(walk(Rules((one_way,)), down()[::-1], "vehicle")) == 1
+    assert walk(Rules((one_way,)), down()[::-1], "person") == []  # not a vehicle
+
+
+def test_a_foot_jittering_on_the_line_crosses_nothing_and_pacing_counts_once_each_way() -> None:
+    jitter = [(0.5, 0.44)] + [(0.5, 0.5 + (0.006 if i % 2 else -0.006)) for i in range(20)]
+    assert walk(Rules((WIRE,)), jitter) == []
+    pacing = down() + down()[::-1] + down() + down()[::-1]
+    assert [e.direction for e in walk(Rules((WIRE,)), pacing)] == ["a_to_b", "b_to_a"]
+
+
+def test_going_round_the_end_of_the_line_is_no_crossing() -> None:
+    round_end = [(0.95, 0.3 + 0.05 * i) for i in range(9)]  # beyond x = 0.9
+    assert walk(Rules((WIRE,)), round_end) == []
+    slanted = Tripwire("斜", (0.2, 0.2), (0.8, 0.8))  # side A is above-right
+    assert [e.direction for e in walk(Rules((slanted,)), [(0.3 + 0.05 * i, 0.7 - 0.05 * i)
+                                                          for i in range(9)])] == ["b_to_a"]
+
+
+def test_a_person_staying_is_loitering_once_a_car_is_parked_and_a_gap_does_not_reset() -> None:
+    rules = Rules(dwells=(Dwell("校门", 10.0),))
+    tracker = Tracker()
+    events: list[RuleEvent] = []
+    for t in range(25):
+        found = [] if t in (6, 7) else [(person(0.5, 0.6), ["校门"]),
+                                         (person(0.2, 0.6, "vehicle"), ["校门"])]
+        tracker.update(found, float(t))  # two missed looks: the stay goes on
+        events += rules.check(tracker.tracks, float(t))
+    assert sorted((e.kind, e.rule, e.track.label, e.seconds) for e in events) == [
+        ("loitering", "校门", "person", 10.0), ("parked", "校门", "vehicle", 10.0)]
+    passing = walk(Rules(dwells=(Dwell("校门", 10.0),)), [(0.1 * i, 0.6) for i in range(9)],
+                   zones=["校门"], step_s=1.0)
+    assert passing == []  # 8 s in the zone
+
+
+def test_an_object_standing_in_a_timed_zone_is_still_looked_at() -> None:
+    """The motion gate sees nothing in a still picture; the model is asked about where the
+    object stands until its stay is an event."""
+    looked: list[Box] = []
+
+    def model(rgb: np.ndarray, region: Box) -> list[Detection]:
+        looked.append(region)
+        return [person(0.5, 0.8)]
+
+    zone = ZoneConfig("校门", ((0.3, 0.5), (0.7, 0.5), (0.7, 1.0), (0.3, 1.0)), dwell_seconds=5)
+    cam = CameraConfig("34020000001320000001", "a", "rtsp://x/", detect=True, zones=(zone,))
+    pipe = CameraPipeline(cam, DetectConfig(fps=1), model, 1.0)
+    picture = np.full((360, 640, 3), 90, np.uint8)
+    picture[150:290, 300:340] = 250
+    pipe.frame(np.full((360, 640, 3), 90, np.uint8), 0.0)
+    events = []
+    for t in range(1, 10):  # someone walks in and stands still
+        events += pipe.frame(picture, float(t))[1]
+    assert [(e.kind, e.rule) for e in events] == [("loitering", "校门")]
+    assert events[0].seconds == 5.0 and len(looked) == 9  # every second, still or not
+    b = looked[-1]  # around where it stands
+    assert (b.x0, b.y0, b.x1, b.y1) == pytest.approx((0.41, 0.4, 0.59, 1.0))
+
+
+@pytest.mark.parametrize("rule, reason", [
+    ({"tripwires": [{"name": "a", "line": [[0.5, 0.5], [0.505, 0.5]]}]}, "zero length"),
+    ({"tripwires": [{"name": "a", "line": [[0.5, 0.5]]}]}, "two [x, y] points"),
+    ({"tripwires": [{"name": "a", "line": [[0, 0], [1, 1]], "direction": "up"}]},
+     "direction"),
+    ({"tripwires": [{"name": "a", "line": [[0, 0], [1, 1]], "schedule": ["25:00-26:00"]}]},
+     "tripwires[0].schedule: 应为"),
+    ({"tripwires": [{"name": "a", "line": [[0, 0], [1, 1]]},
+                    {"name": "a", "line": [[0, 1], [1, 0]]}]}, "duplicate name 'a'"),
+    ({"zones": [{"name": "z", "polygon": [[0, 0], [1, 1], [1, 0], [0, 1]]}]},
+     "crosses itself (edges 1 and 3)"),
+    ({"zones": [{"name": "z", "polygon": [[0, 0], [1, 0], [1, 1]], "dwell_seconds": -1}]},
+     "dwell_seconds"),
+])
+def test_rules_that_cannot_work_are_refused_with_the_reason(rule: dict, reason: str) -> None:
+    raw = {"node": {"id": "34020000001180000001", "data_dir": "/tmp/x"},
+           "cameras": [{"id": "34020000001320000001", "name": "a", "url": "rtsp://x/",
+                        **rule}]}
+    with pytest.raises(ConfigError) as err:
+        parse(raw)
+    assert reason in str(err.value)
+
+
+def test_a_good_rule_config_reads() -> None:
+    raw = {"node": {"id": "34020000001180000001", "data_dir": "/tmp/x"},
+           "cameras": [{"id": "34020000001320000001", "name": "a", "url": "rtsp://x/",
+                        "tripwires": [{"name": "河堤", "line": [[0.1, 0.5], [0.9, 0.5]],
+                                       "direction": "a_to_b", "labels": ["person"],
+                                       "schedule": ["22:00-06:00"]}]}]}
+    wire = parse(raw).cameras[0].tripwires[0]
+    assert wire == TripwireConfig("河堤", ((0.1, 0.5), (0.9, 0.5)), "a_to_b", ("person",),
+                                  ("22:00-06:00",))
