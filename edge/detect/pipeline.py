@@ -3,8 +3,8 @@ zones and filters -> tracker -> rules (tripwires, loitering). No I/O: the model 
 in as a function, the time with each frame.
 
 An object standing in a zone that times stays moves too little for the motion gate: while
-one is there, the model looks at where it stands every time, or its track would end and its
-stay never add up."""
+one is there, the model also looks at where it stands every time, or its track would end and
+its stay never add up."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from edge.detect.zones import WHOLE_FRAME, Zone, zones_of
 Model = Callable[[np.ndarray, Box], list[Detection]]
 QUIET_LOOKS = 5  # looks in a row without motion, nothing tracked: the camera is quiet
 QUIET_EVERY_S = 2.0  # and is looked at this often at most (a village night costs half)
+MAX_DWELL_REGIONS = 3  # model runs a frame for objects standing in timed zones
 
 
 @dataclass
@@ -76,24 +77,46 @@ class CameraPipeline:
         self.still = self.still + 1 if region is None else 0
         if region is not None:
             self.counters.moving += 1
-        else:
-            region = self._dwelling()
+        regions = ([region] if region is not None else []) + self._dwelling(region)
         found: list[tuple[Detection, list[str]]] = []
-        if region is not None:
+        for r in regions:
             self.counters.inferences += 1
-            found = [(d, zones_of(d, self.zones, self.masks)) for d in self.model(rgb, region)]
+            for d in self.model(rgb, r):  # an object in two regions is kept once
+                if not any(d.label == f.label and d.box.iou(f.box) > 0.5 for f, _ in found):
+                    found.append((d, zones_of(d, self.zones, self.masks)))
         update = self.tracker.update(found, now)
         events = self.rules.check(self.tracker.tracks, now) if self.rules else []
         self.counters.events += len(update.started) + len(events)
         return update, events
 
-    def _dwelling(self) -> Box | None:
-        """Around the objects whose stay is timed (their size again on each side: the model
-        finds an object better with some of its surroundings)."""
-        boxes = [t.box for t in self.tracker.tracks if self.rules.dwelling(t)]
-        if not boxes:
-            return None
-        x0, y0 = min(b.x0 for b in boxes), min(b.y0 for b in boxes)
-        x1, y1 = max(b.x1 for b in boxes), max(b.y1 for b in boxes)
-        dx, dy = x1 - x0, y1 - y0
-        return Box(max(0.0, x0 - dx), max(0.0, y0 - dy), min(1.0, x1 + dx), min(1.0, y1 + dy))
+    def _dwelling(self, motion: Box | None) -> list[Box]:
+        """Where the objects whose stay is timed stand and the motion region does not
+        cover: each with its size again on every side (the model finds an object better
+        with some surroundings, and far better in a crop than in the whole picture);
+        overlapping ones merged, at most MAX_DWELL_REGIONS (else one around them all)."""
+        boxes = [_grown(t.box) for t in self.tracker.tracks if self.rules.dwelling(t)
+                 and not (motion is not None and _within(t.box, motion))]
+        merged: list[Box] = []
+        for box in boxes:
+            for i, other in enumerate(merged):
+                if box.iou(other) > 0:
+                    merged[i] = _union([box, other])
+                    break
+            else:
+                merged.append(box)
+        return merged if len(merged) <= MAX_DWELL_REGIONS else [_union(merged)]
+
+
+def _grown(b: Box) -> Box:
+    dx, dy = b.x1 - b.x0, b.y1 - b.y0
+    return Box(max(0.0, b.x0 - dx), max(0.0, b.y0 - dy), min(1.0, b.x1 + dx), min(1.0, b.y1 + dy))
+
+
+def _union(boxes: list[Box]) -> Box:
+    return Box(min(b.x0 for b in boxes), min(b.y0 for b in boxes), max(b.x1 for b in boxes),
+               max(b.y1 for b in boxes))
+
+
+def _within(inner: Box, outer: Box) -> bool:
+    return (inner.x0 >= outer.x0 and inner.y0 >= outer.y0 and inner.x1 <= outer.x1
+            and inner.y1 <= outer.y1)
