@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 _EPOCH = re.compile(r"[0-9]{1,11}(\.[0-9]{1,6})?")
@@ -36,3 +36,10 @@ def parse_time(text: str, tz: str) -> float:
 def format_time(ts: float, tz: str) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).astimezone(ZoneInfo(tz)).strftime(
         "%Y-%m-%d %H:%M:%S")
+
+
+def local_day(ts: float, tz: str) -> tuple[float, float, str]:
+    """[start, end) of the local day holding ``ts``, and its date."""
+    moment = datetime.fromtimestamp(ts, ZoneInfo(tz)).replace(hour=0, minute=0, second=0,
+                                                              microsecond=0)
+    return moment.timestamp(), (moment + timedelta(days=1)).timestamp(), moment.strftime("%Y-%m-%d")

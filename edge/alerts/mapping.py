@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from edge.config import EdgeConfig
+from edge.detect.counts import WAYS
 
 SOURCES = ("detection", "tripwire", "loitering", "parked", "camera_offline",
            "alarm_raised")  # index event kinds read
 LABELS = {"person": "行人 person", "vehicle": "车辆 vehicle", "two_wheeler": "两轮车 two-wheeler"}
-DIRECTIONS = {"a_to_b": "A→B", "b_to_a": "B→A"}
 
 
 def classify(kind: str, channel: str, data: dict[str, Any], cfg: EdgeConfig
@@ -20,7 +20,7 @@ def classify(kind: str, channel: str, data: dict[str, Any], cfg: EdgeConfig
     label = LABELS.get(str(data.get("label", "")), str(data.get("label", "")))
     rule = str(data.get("rule", ""))
     if kind == "tripwire":
-        way = DIRECTIONS.get(str(data.get("direction")), "")
+        way = WAYS.get(str(data.get("direction")), "")
         return "tripwire", f"{label} 越线 crossed {rule} {way}".rstrip(), rule
     if kind in ("loitering", "parked"):
         what = "停留 parked" if kind == "parked" else "徘徊 loitering"

@@ -30,6 +30,8 @@ class CameraFacts:
     last_30d: Availability
     quality_faults: tuple[str, ...] = ()  # picture faults open now (quality diagnosis)
     place: tuple[float, float, float | None] | None = None  # longitude, latitude, direction
+    # cameras with tripwires: today's crossings, {line: {direction: {label: n}}}
+    crossings_today: dict[str, dict[str, dict[str, int]]] | None = None
 
 
 def camera_entry(facts: CameraFacts, live: Mapping[str, Any], now: float) -> dict[str, Any]:
@@ -57,6 +59,8 @@ def camera_entry(facts: CameraFacts, live: Mapping[str, Any], now: float) -> dic
            if "clock_offset_s" in live else {}),
         **({"longitude": facts.place[0], "latitude": facts.place[1],
             "direction": facts.place[2]} if facts.place else {}),
+        **({"crossings_today": facts.crossings_today}
+           if facts.crossings_today is not None else {}),
     }
 
 

@@ -29,6 +29,7 @@ from edge import __version__, faults
 from edge import config as config_mod
 from edge.command import edge_argv
 from edge.config import EdgeConfig, MqttConfig, read_secret
+from edge.detect.counts import by_hour, totals
 from edge.errors import ConfigError
 from edge.gb28181.answers import format_local_time
 from edge.health import delta, payload
@@ -42,6 +43,7 @@ from edge.mqtt.outbox import Outbox
 from edge.mqtt.topics import Topics
 from edge.record.index import Index
 from edge.retention.manager import ALARM_BELOW_MINIMUM
+from edge.timefmt import local_day
 from edge.runner import Runner, survive
 from edge.uplink.meter import METER
 from edge.voice import client as voice
@@ -425,6 +427,8 @@ class MqttRunner(Runner):
         open_alarms = self.index.alarms()
         below = {a.channel_id for a in open_alarms if a.kind == ALARM_BELOW_MINIMUM}
         sessions = self.history.sessions(now - 30 * DAY_S)
+        day_start = local_day(now, self.cfg.node.timezone)[0]
+        crossed = totals(by_hour(self.index.crossings(day_start, now), day_start))
         cameras = []
         for cam in self.cfg.cameras:
             changes = self.history.changes(cam.id, now - 30 * DAY_S)
@@ -437,7 +441,8 @@ class MqttRunner(Runner):
                 tuple(a.kind.removeprefix("quality_") for a in open_alarms
                       if a.channel_id == cam.id and a.kind.startswith("quality_")),
                 (cam.longitude, cam.latitude, cam.direction)
-                if cam.longitude is not None and cam.latitude is not None else None)
+                if cam.longitude is not None and cam.latitude is not None else None,
+                crossed.get(cam.id, {}) if cam.tripwires else None)
             cameras.append(payload.camera_entry(facts, live[cam.id], now))
         time_platform = self.cfg.time_platform()
         platforms = status.get("platforms", [])

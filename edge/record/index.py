@@ -438,6 +438,21 @@ class Index:
         rows = self.db.execute(sql + " ORDER BY ts DESC, id DESC LIMIT ?", [*args, limit])
         return [Event(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7]) for r in rows]
 
+    def crossings(self, start: float, end: float, channels: Iterable[str] | None = None
+                  ) -> list[tuple[str, str, str, str, float]]:
+        """(channel, tripwire, direction, label, ts) of the lines crossed in [start, end),
+        armed or not (a count is of everyone who came through)."""
+        sql = ("SELECT channel_id, json_extract(data, '$.rule'), json_extract(data, "
+               "'$.direction'), json_extract(data, '$.label'), ts FROM events"
+               " WHERE kind = 'tripwire' AND ts >= ? AND ts < ?")
+        args: list[object] = [start, end]
+        if channels is not None:
+            channels = list(channels)
+            sql += f" AND channel_id IN ({','.join('?' * len(channels))})"
+            args += channels
+        return [(r[0], str(r[1]), str(r[2]), str(r[3]), r[4])
+                for r in self.db.execute(sql + " ORDER BY ts", args)]
+
     def ack_event(self, event_id: int, by: str, now: float) -> bool:
         return self.db.execute("UPDATE events SET acked_ts = ?, acked_by = ? WHERE id = ?"
                                " AND acked_ts IS NULL", (now, by, event_id)).rowcount > 0

@@ -51,12 +51,12 @@ def create_app(cfg: EdgeConfig, config_path: Path) -> Flask:
     app.url_map.converters["id"] = IdConverter  # before the blueprints' rules use it
 
     from edge.web.views import (
-        auth, broadcast, compliance, dashboard, discover, events, export, live, playback, ptz,
-        settings, system, users,
+        auth, broadcast, compliance, counts, dashboard, discover, events, export, live, playback,
+        ptz, settings, system, users,
     )
 
-    for module in (auth, dashboard, live, ptz, playback, events, export, compliance, settings,
-                   discover, users, system, broadcast):
+    for module in (auth, dashboard, live, ptz, playback, events, counts, export, compliance,
+                   settings, discover, users, system, broadcast):
         app.register_blueprint(module.bp)
     app.before_request(_before)
     app.after_request(_headers)
@@ -69,6 +69,7 @@ def create_app(cfg: EdgeConfig, config_path: Path) -> Flask:
     app.context_processor(lambda: {"user": g.get("user"), "csrf": session.get("csrf", ""),
                                    "lang": _lang(), "node": cfg.node,
                                    "has_speakers": bool(cfg.speakers),
+                                   "has_tripwires": any(c.tripwires for c in cfg.cameras),
                                    "other_lang": "en" if _lang() == "zh" else "zh"})
     return app
 

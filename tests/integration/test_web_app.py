@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 
 from edge import config as config_mod
 from edge.record.index import Index
+from edge.timefmt import local_day
 from edge.web.accounts import LOCK_AFTER, Accounts
 from edge.web.app import create_app
 from tests.conftest import wait_for
@@ -50,10 +51,9 @@ url = "rtsp://10.0.0.6/live"
 """
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
+def make_app(tmp_path: Path, config: str = CONFIG) -> Flask:
     path = tmp_path / "edge.toml"
-    path.write_text(CONFIG.replace("{data}", str(tmp_path / "data")), encoding="utf-8")
+    path.write_text(config.replace("{data}", str(tmp_path / "data")), encoding="utf-8")
     cfg = config_mod.load(path)
     index = Index(cfg.data_dir)
     Accounts.create_schema(index.db)
@@ -64,7 +64,12 @@ def app(tmp_path: Path) -> Iterator[Flask]:
     index.close()
     application = create_app(cfg, path)
     application.config["TESTING"] = True
-    yield application
+    return application
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Flask:
+    return make_app(tmp_path)
 
 
 def csrf(client: FlaskClient) -> str:
@@ -566,6 +571,7 @@ def test_a_redirect_back_never_leaves_the_site(app: Flask) -> None:
     "/events/99999999999999999999999/picture", "/events?before=99999999999999999999999",
     "/events?to=9999-12-31", "/events?from=0001-01-01", "/events?from=２０２６-01-01",
     "/playback?day=9999-12-31", "/compliance?month=9999-12", "/compliance.csv?month=12-2026",
+    "/counts?day=2026-02-30", "/counts.csv?day=x",
     "/audit?from=2026-13-01"])
 def test_crafted_parameters_get_a_400_or_404_never_a_500(app: Flask, path: str) -> None:
     """Finding 9: one bounded parser for query-string numbers and dates."""
@@ -671,3 +677,37 @@ def test_a_clock_never_synchronised_is_on_the_dashboard(
     answer.write_text("yes\n")
     page = viewer.get("/").get_data(as_text=True)
     assert "时间已同步" in page and "时间未同步" not in page
+
+
+def test_crossings_are_counted_per_hour_shown_and_exported_for_those_who_may_see_them(
+        tmp_path: Path) -> None:
+    app = make_app(tmp_path, CONFIG + '[[cameras.tripwires]]\nname = "=村道"\n'
+                                      'line = [[0.1, 0.5], [0.9, 0.5]]\n')  # on CAM2
+    data = app.extensions["edge"].cfg.data_dir
+    today = local_day(time.time(), "Asia/Shanghai")[2]  # the node's time zone
+    index = Index(data)
+    now = time.time()
+    for i, (way, label, armed) in enumerate([("a_to_b", "person", True),
+                                             ("a_to_b", "person", False),
+                                             ("b_to_a", "vehicle", True)]):
+        index.add_event(CAM2, now - i, "tripwire", {"rule": "=村道", "direction": way,
+                                                    "label": label, "score": 0.8,
+                                                    "armed": armed}, None)
+    index.close()
+    admin = signed_in(app, "admin")
+    page = admin.get("/counts").get_data(as_text=True)
+    assert "过线计数" in page and "村委会" in page and "A→B" in page and "<b>2</b>" in page
+    assert "只看关键帧" in page  # no sub stream: crossings between keyframes go unseen
+    csv = admin.get(f"/counts.csv?day={today}").get_data(as_text=True)
+    lines = csv.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("日期 date,") and len(lines) == 3
+    row = lines[1].split(",")
+    assert row[3] == "'=村道" and row[4] == "A→B" and row[5] == "person" and row[-1] == "2"
+    assert sum(int(n) for n in row[6:30]) == 2
+    assert ("web:admin", "counts_csv") in [(a, b) for a, b, _ in audit(app)]
+    events = admin.get("/events?kind=tripwire").get_data(as_text=True)
+    assert "越线" in events and "越过 =村道 (B→A)" in events and "未布防" in events
+    assert "今日过线" in admin.get("/").get_data(as_text=True)
+    guard = signed_in(app, "guard")  # camera 1 only: none of camera 2's crossings
+    assert "村委会" not in guard.get("/counts").get_data(as_text=True)
+    assert len(guard.get("/counts.csv").get_data(as_text=True).splitlines()) == 1

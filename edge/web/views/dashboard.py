@@ -12,6 +12,7 @@ from flask import Blueprint, abort, render_template, request, send_file, url_for
 from werkzeug.wrappers import Response
 
 from edge import bootnotes
+from edge.detect.counts import WAYS
 from edge.health.system import disk_facts, ntp_synchronized, system_facts, uplink_facts
 from edge.record.index import NODE
 from edge.retention.manager import ALARM_BELOW_MINIMUM
@@ -42,6 +43,7 @@ class Tile:
     thumb_ts: int
     faults: list[str]  # picture faults open (quality diagnosis)
     detections: dict[str, int]  # people, vehicles ... seen today
+    crossed: dict[str, dict[str, int]]  # tripwire -> direction -> crossings today
     clock_offset: float | None = None  # ONVIF cameras: their clock minus the box's
 
     @property
@@ -63,6 +65,11 @@ def tiles(status: dict[str, Any] | None) -> list[Tile]:
         label = str(event.data.get("label"))
         seen.setdefault(event.channel_id, {}).setdefault(label, 0)
         seen[event.channel_id][label] += 1
+    crossed: dict[str, dict[str, dict[str, int]]] = {}
+    for channel, wire, direction, _, _ in index.crossings(
+            today, now, [c.id for c in visible_cameras() if c.tripwires]):
+        ways = crossed.setdefault(channel, {}).setdefault(wire, {})
+        ways[direction] = ways.get(direction, 0) + 1
     out = []
     for cam in visible_cameras():
         state = live.get(cam.id, {}) if status else {}
@@ -76,7 +83,7 @@ def tiles(status: dict[str, Any] | None) -> list[Tile]:
             any(a.kind == ALARM_BELOW_MINIMUM for a in mine), [a.message for a in mine],
             int(thumb.stat().st_mtime) if thumb.exists() else 0,
             [a.kind.removeprefix(QUALITY) for a in mine if a.kind.startswith(QUALITY)],
-            seen.get(cam.id, {}), state.get("clock_offset_s")))
+            seen.get(cam.id, {}), crossed.get(cam.id, {}), state.get("clock_offset_s")))
     return out
 
 
@@ -115,7 +122,7 @@ def index() -> str:
     status = context().status()
     template = "dashboard_body.html" if request.args.get("part") else "dashboard.html"
     return render_template(template, tiles=tiles(status), facts=node_facts(status),
-                           boot_notes=bootnotes.notes())
+                           boot_notes=bootnotes.notes(), ways=WAYS)
 
 
 @bp.route("/quality/<channel>/accept-view", methods=["POST"])

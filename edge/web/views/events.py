@@ -6,30 +6,28 @@ cropped; the whole frame with its box on a click, audited) and a link to its foo
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, render_template, request, send_file, url_for
 from werkzeug.wrappers import Response
 
-from edge.timefmt import format_time
+from edge.detect.counts import WAYS
+from edge.timefmt import format_time, local_day
 from edge.web.app import arg_day, arg_id, audit, back, context, current_user, db, require, \
     require_owner, visible_cameras
 
 bp = Blueprint("events", __name__)
-KINDS = ("detection", "camera_offline", "camera_online", "platform_registered",
+KINDS = ("detection", "tripwire", "loitering", "parked", "camera_offline", "camera_online", "platform_registered",
          "platform_unregistered", "alarm_raised", "alarm_cleared", "disk_low", "disk_ok",
          "broadcast_started", "broadcast_ended")
 LABELS = ("person", "vehicle", "two_wheeler")
+OBJECT_KINDS = ("detection", "tripwire", "loitering", "parked")  # with a picture, a label
 SNAPSHOTS = "snapshots"
 PAGE = 100
 
 
 def today(tz: str) -> tuple[float, float, str]:
     """[start, end) of the local day today."""
-    zone = ZoneInfo(tz)
-    moment = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
-    return moment.timestamp(), (moment + timedelta(days=1)).timestamp(), moment.strftime("%Y-%m-%d")
+    return local_day(time.time(), tz)
 
 
 def day_range() -> tuple[float, float, str, str]:
@@ -56,7 +54,7 @@ def index() -> str:
                          request.args.get("open") == "1", PAGE, before)
     what = request.args.get("label", "")
     if what in LABELS:  # people only, say: a filter on the rows of one kind
-        events = [e for e in events if e.kind != "detection" or e.data.get("label") == what]
+        events = [e for e in events if e.kind not in OBJECT_KINDS or e.data.get("label") == what]
     alarms = [a for a in db().alarms() if a.channel_id in allowed]
     names = {c.id: c.name for c in cfg.cameras} | {p.id: p.id for p in cfg.platforms}
     older = None
@@ -64,6 +62,7 @@ def index() -> str:
         older = url_for("events.index", **{**request.args.to_dict(), "before": events[-1].id})
     return render_template("events.html", events=events, alarms=alarms, cameras=cams,
                            kinds=KINDS, labels=LABELS, what=what, channel=channel,
+                           object_kinds=OBJECT_KINDS, ways=WAYS,
                            kind=kind, first_day=first_day,
                            last_day=last_day, names=names, older=older,
                            fmt=lambda ts: format_time(ts, tz) if ts else "")
