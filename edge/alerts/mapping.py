@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from edge.config import EdgeConfig
-from edge.detect.counts import WAYS
+from edge.health.counts import WAYS
 
 SOURCES = ("detection", "tripwire", "loitering", "parked", "camera_offline",
            "alarm_raised")  # index event kinds read

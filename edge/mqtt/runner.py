@@ -29,7 +29,7 @@ from edge import __version__, faults
 from edge import config as config_mod
 from edge.command import edge_argv
 from edge.config import EdgeConfig, MqttConfig, read_secret
-from edge.detect.counts import by_hour, totals
+from edge.health.counts import by_hour, totals
 from edge.errors import ConfigError
 from edge.gb28181.answers import format_local_time
 from edge.health import delta, payload

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import jsonschema
 import pytest
 
-from edge.detect.counts import by_hour, totals
+from edge.health.counts import by_hour, totals
 from edge.health.availability import Availability
 from edge.health.payload import CameraFacts, camera_entry
 from edge.record.index import Index

@@ -8,7 +8,7 @@ import time
 from flask import Blueprint, render_template
 from werkzeug.wrappers import Response
 
-from edge.detect.counts import WAYS, Count, by_hour
+from edge.health.counts import WAYS, Count, by_hour
 from edge.timefmt import local_day
 from edge.web.app import arg_day, audit, context, db, visible_cameras
 from edge.web.sheet import csv_text

@@ -12,7 +12,7 @@ from flask import Blueprint, abort, render_template, request, send_file, url_for
 from werkzeug.wrappers import Response
 
 from edge import bootnotes
-from edge.detect.counts import WAYS
+from edge.health.counts import WAYS
 from edge.health.system import disk_facts, ntp_synchronized, system_facts, uplink_facts
 from edge.record.index import NODE
 from edge.retention.manager import ALARM_BELOW_MINIMUM

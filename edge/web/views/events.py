@@ -10,7 +10,7 @@ import time
 from flask import Blueprint, abort, render_template, request, send_file, url_for
 from werkzeug.wrappers import Response
 
-from edge.detect.counts import WAYS
+from edge.health.counts import WAYS
 from edge.timefmt import format_time, local_day
 from edge.web.app import arg_day, arg_id, audit, back, context, current_user, db, require, \
     require_owner, visible_cameras
