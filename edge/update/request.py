@@ -26,7 +26,7 @@ from typing import Any
 
 from edge import __version__
 from edge.config import EdgeConfig
-from edge.update.bundle import BundleError, Manifest, load_public_key, verify, version_key
+from edge.update.bundle import Manifest, load_public_key, verify, version_key
 
 UPDATES = "updates"
 REQUEST, STATE = "request.json", "state.json"

@@ -133,7 +133,7 @@ def edge_runs_unharmed(box: Box) -> dict[str, tuple[str, int]]:
 
 def test_set_up_in_the_browser_and_record_a_camera(box: Box, camera: str) -> None:
     web = Browser(f"https://127.0.0.1:{box.web_port}/")
-    token = box.ssh(f"cat /var/lib/edge/setup-token").stdout.strip()
+    token = box.ssh("cat /var/lib/edge/setup-token").stdout.strip()
     fields = web.form("setup")
     status, landed, _ = web.post("setup", {**fields, "token": token, "name": "admin",
                                            "password": PASSWORD, "confirm": PASSWORD})

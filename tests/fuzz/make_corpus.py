@@ -142,7 +142,7 @@ def sip_messages() -> dict[str, bytes]:
                             f"Contact: <sip:{SERVER_ID}@10.0.0.9:5070>"),
         "wvp_404": sip("SIP/2.0 404 device not found", *answer),
         "compact": sip(f"MESSAGE sip:{NODE_ID}@3402000000 SIP/2.0",
-                       f"v: SIP/2.0/UDP 192.168.1.10:5060;branch=z9hG4bK9",
+                       "v: SIP/2.0/UDP 192.168.1.10:5060;branch=z9hG4bK9",
                        f"f: <sip:{SERVER_ID}@3402000000>;tag=9", f"t: <sip:{NODE_ID}@3402000000>",
                        "i: compact@192.168.1.10", "CSeq: 9 MESSAGE",
                        "c: Application/MANSCDP+xml", body=MANSCDP["device_info"]),

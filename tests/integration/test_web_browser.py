@@ -149,7 +149,7 @@ def test_the_monitoring_room_in_a_browser(browser: Any, node: tuple[str, Path],
     with av.open(str(plain)) as container:
         seconds = float(container.duration or 0) / av.time_base
     assert 19.0 <= seconds <= 22.5, seconds  # from the keyframe at or before the start
-    sha = page.locator(f"tr[data-state=done] td.mono").first.inner_text()
+    sha = page.locator("tr[data-state=done] td.mono").first.inner_text()
     assert len(sha) == 64
 
     # desensitised: the face that is there in the plain export is gone
