@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import sqlite3
 import ssl
 import threading
 import time
@@ -29,6 +28,7 @@ import httpx
 from edge.alerts.formats import Alert, render
 from edge.alerts.mapping import SOURCES, classify
 from edge.alerts.policy import Limiter
+from edge.alerts.store import AlertStore
 from edge.config import AlertConfig, EdgeConfig, read_secret
 from edge.log import redact
 from edge.record.index import Index
@@ -38,81 +38,11 @@ from edge.uplink.meter import METER
 
 logger = logging.getLogger(__name__)
 
-DB_NAME = "alerts.db"
 TURN_S = 1.0
 TIMEOUT_S = 10.0
 MAX_ANSWER = 64 * 1024  # a receiver's answer read at most this far
 RETRY_S = 10.0  # the first retry; doubling to 10 minutes
 GIVE_UP_S = 24 * 3600.0  # a queued alert older than this is not sent any more
-KEEP_LOG_S = 90 * 86400.0
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS queue (
-    id INTEGER PRIMARY KEY,
-    receiver TEXT NOT NULL,
-    created_ts REAL NOT NULL,
-    alert TEXT NOT NULL,        -- JSON of formats.Alert without the picture
-    picture TEXT,               -- data_dir-relative JPEG, read when sent
-    state TEXT NOT NULL,        -- queued, sent, failed, quiet, folded
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_ts REAL NOT NULL DEFAULT 0,
-    result TEXT,
-    sent_ts REAL
-);
-CREATE INDEX IF NOT EXISTS queue_due ON queue (state, next_ts);
-CREATE TABLE IF NOT EXISTS cursors (source TEXT PRIMARY KEY, last_id INTEGER NOT NULL);
-"""
-
-
-class AlertStore:
-    def __init__(self, data_dir: Path) -> None:
-        self.db = sqlite3.connect(Path(data_dir) / DB_NAME, timeout=30, isolation_level=None,
-                                  check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.executescript(SCHEMA)
-        self.lock = threading.Lock()
-
-    def close(self) -> None:
-        self.db.close()
-
-    def cursor(self, source: str) -> int | None:
-        row = self.db.execute("SELECT last_id FROM cursors WHERE source = ?", (source,)).fetchone()
-        return int(row[0]) if row else None
-
-    def set_cursor(self, source: str, last_id: int) -> None:
-        self.db.execute("INSERT INTO cursors VALUES (?, ?) ON CONFLICT(source) DO UPDATE SET "
-                        "last_id = excluded.last_id", (source, last_id))
-
-    def add(self, receiver: str, alert: dict[str, Any], picture: str | None, state: str,
-            now: float) -> int:
-        cur = self.db.execute(
-            "INSERT INTO queue (receiver, created_ts, alert, picture, state) VALUES (?, ?, ?, ?, ?)",
-            (receiver, now, json.dumps(alert, ensure_ascii=False), picture, state))
-        return int(cur.lastrowid or 0)
-
-    def due(self, now: float, limit: int = 20) -> list[tuple[int, str, float, dict[str, Any],
-                                                             str | None, int]]:
-        rows = self.db.execute(
-            "SELECT id, receiver, created_ts, alert, picture, attempts FROM queue "
-            "WHERE state = 'queued' AND next_ts <= ? ORDER BY id LIMIT ?", (now, limit))
-        return [(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]) for r in rows]
-
-    def attempted(self, row_id: int, state: str, result: str, next_ts: float,
-                  now: float) -> None:
-        self.db.execute("UPDATE queue SET state = ?, attempts = attempts + 1, result = ?, "
-                        "next_ts = ?, sent_ts = CASE WHEN ? = 'sent' THEN ? ELSE sent_ts END "
-                        "WHERE id = ?", (state, result[:500], next_ts, state, now, row_id))
-
-    def log(self, since: float, limit: int = 200) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            "SELECT id, receiver, created_ts, alert, state, attempts, result, sent_ts FROM queue "
-            "WHERE created_ts >= ? ORDER BY id DESC LIMIT ?", (since, limit))
-        return [{"id": r[0], "receiver": r[1], "created_ts": r[2], "alert": json.loads(r[3]),
-                 "state": r[4], "attempts": r[5], "result": r[6], "sent_ts": r[7]}
-                for r in rows]
-
-    def trim(self, now: float) -> None:
-        self.db.execute("DELETE FROM queue WHERE created_ts < ? AND state != 'queued'",
-                        (now - KEEP_LOG_S,))
 
 
 class AlertRunner(Runner):
@@ -226,14 +156,31 @@ class AlertRunner(Runner):
             except OSError:
                 data = None  # retention took it: the text still goes
         alert = Alert(**fields, picture=data, late_s=max(0.0, now - float(fields["ts"])))
-        results = []
-        for request in render(receiver.type, receiver.url, self.secrets[receiver.name], alert,
-                              now):
-            ok, result = send(request.url, request.body, request.headers, receiver.ca_file)
-            results.append(result)
-            if not ok:
-                return False, "; ".join(results)
-        return True, "; ".join(results)
+        return deliver(receiver, self.secrets[receiver.name], alert, now)
+
+
+def deliver(receiver: AlertConfig, secret: str, alert: Alert, now: float) -> tuple[bool, str]:
+    """Every request of one alert (a robot takes the picture as a message of its own),
+    stopping at the first that fails; the answers."""
+    results = []
+    for request in render(receiver.type, receiver.url, secret, alert, now):
+        ok, result = send(request.url, request.body, request.headers, receiver.ca_file)
+        results.append(result)
+        if not ok:
+            return False, "; ".join(results)
+    return True, "; ".join(results)
+
+
+def send_test_alert(cfg: EdgeConfig, receiver: AlertConfig, by: str, now: float
+               ) -> tuple[bool, str]:
+    """A test alert to ``receiver`` now (the settings page's button), not queued: the
+    remote's answer is what the technician wants to see."""
+    local = datetime.fromtimestamp(now, ZoneInfo(cfg.node.timezone))
+    alert = Alert("test", cfg.node.id, cfg.node.name or cfg.node.id, now,
+                  local.strftime("%Y-%m-%d %H:%M:%S"),
+                  f"测试告警, 由 {by} 发送: 收到即表示推送正常 test alert sent by {by}: "
+                  "receiving it means alerts reach you", cfg.node.name)
+    return deliver(receiver, read_secret(receiver.secret, receiver.secret_file), alert, now)
 
 
 def send(url: str, body: bytes, headers: dict[str, str], ca_file: str = "") -> tuple[bool, str]:

@@ -51,12 +51,12 @@ def create_app(cfg: EdgeConfig, config_path: Path) -> Flask:
     app.url_map.converters["id"] = IdConverter  # before the blueprints' rules use it
 
     from edge.web.views import (
-        auth, broadcast, compliance, counts, dashboard, discover, events, export, live, playback,
-        ptz, settings, system, users,
+        alerts, auth, broadcast, compliance, counts, dashboard, discover, events, export, live,
+        playback, ptz, settings, system, users,
     )
 
     for module in (auth, dashboard, live, ptz, playback, events, counts, export, compliance,
-                   settings, discover, users, system, broadcast):
+                   settings, alerts, discover, users, system, broadcast):
         app.register_blueprint(module.bp)
     app.before_request(_before)
     app.after_request(_headers)

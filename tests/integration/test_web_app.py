@@ -5,12 +5,16 @@ file's comments and refuse an invalid config."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import http.server
 import io
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -711,3 +715,83 @@ def test_crossings_are_counted_per_hour_shown_and_exported_for_those_who_may_see
     guard = signed_in(app, "guard")  # camera 1 only: none of camera 2's crossings
     assert "村委会" not in guard.get("/counts").get_data(as_text=True)
     assert len(guard.get("/counts.csv").get_data(as_text=True).splitlines()) == 1
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    bodies: list[tuple[dict[str, str], bytes]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Hook.bodies.append((dict(self.headers), body))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b'{"errcode": 0, "errmsg": "ok"}')
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_alert_receivers_are_edited_tested_and_their_log_is_on_the_events_page(
+        tmp_path: Path) -> None:
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{hook.server_port}/hook"
+    app = make_app(tmp_path, CONFIG + f'\n[[alerts]]\nname = "值班群"\ntype = "webhook"\n'
+                                      f'url = "{url}?token=s3cret"\nsecret = "hmac-key"\n')
+    admin = signed_in(app, "admin")
+    page = admin.get("/alerts").get_data(as_text=True)
+    assert "值班群" in page and "s3cret" not in page and "hmac-key" not in page
+    assert f"{url}?***" in page  # the key in the URL is write-only too
+    try:
+        tested = admin.post("/alerts", data={"csrf": csrf(admin), "test": "值班群"})
+        text = tested.get_data(as_text=True)
+        assert "测试告警已送达 值班群" in text and "HTTP 200" in text
+        headers, body = _Hook.bodies[-1]
+        sent = json.loads(body)
+        assert sent["kind"] == "test" and "admin" in sent["text"]
+        mac = hmac.new(b"hmac-key", headers["X-Edge-Timestamp"].encode() + b"." + body,
+                       hashlib.sha256).hexdigest()
+        assert headers["X-Edge-Signature"] == "sha256=" + mac
+    finally:
+        hook.shutdown()
+        hook.server_close()
+    failed = admin.post("/alerts", data={"csrf": csrf(admin), "test": "值班群"})
+    assert "测试告警未能送达" in failed.get_data(as_text=True)  # the receiver is gone now
+    assert [d["ok"] for _, a, d in audit(app) if a == "alert_test"] == [True, False]
+    # an edit keeps the saved key and secret; a bad quiet range is refused, nothing written
+    form = {"csrf": csrf(admin), "al-0-name": "值班群", "al-0-type": "webhook",
+            "al-0-url": f"{url}?***", "al-0-max_per_10min": "3", "al-0-enabled": "1",
+            "al-0-ev-tripwire": "1", "al-0-ev-camera_offline": "1", "al-0-quiet": "25:00-26:00",
+            "al-1-name": "钉钉", "al-1-type": "dingtalk",
+            "al-1-url": "https://oapi.dingtalk.com/robot/send?access_token=abc",
+            "al-1-secret": "SEC123", "al-1-cameras": CAM1, "al-1-max_per_10min": "5"}
+    for e in config_mod.ALERT_EVENTS:
+        form[f"al-1-ev-{e}"] = "1"
+    refused = admin.post("/alerts", data=form).get_data(as_text=True)
+    assert "alerts[0].quiet" in refused and "HH:MM-HH:MM" in refused
+    form["al-0-quiet"] = "22:00-06:00"
+    admin.post("/alerts", data=form)
+    saved = config_mod.load(tmp_path / "edge.toml")
+    duty, ding = saved.alerts
+    assert duty.url == f"{url}?token=s3cret" and duty.secret == "hmac-key"
+    assert duty.events == ("tripwire", "camera_offline") and duty.quiet == ("22:00-06:00",)
+    assert duty.max_per_10min == 3 and not duty.pictures
+    assert ding.secret == "SEC123" and ding.cameras == (CAM1,)
+    assert ding.events == config_mod.ALERT_EVENTS  # all ticked: the default, new kinds too
+    assert "events" not in (tmp_path / "edge.toml").read_text().split("钉钉")[1]
+    # the log: what went to whom, for those who may see the camera
+    from edge.alerts.store import AlertStore
+    store = AlertStore(saved.data_dir)
+    now = time.time()
+    store.add("值班群", {"camera_id": CAM2, "camera_name": "村委会", "text": "发现行人 越线"},
+              None, "queued", now)
+    store.attempted(1, "queued", "HTTP 500: busy", now + 10, now)
+    store.add("值班群", {"camera_id": CAM1, "camera_name": "村口", "text": "摄像机离线"},
+              None, "sent", now)
+    store.close()
+    events = admin.get("/events").get_data(as_text=True)
+    assert "推送记录" in events and "HTTP 500: busy" in events and "待重发" in events
+    guard = signed_in(app, "guard")  # camera 1 only
+    log = guard.get("/events").get_data(as_text=True).split('id="alert-log"')[-1]
+    assert "摄像机离线" in log and "越线" not in log
+    assert guard.get("/alerts").status_code == 403

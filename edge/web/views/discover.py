@@ -20,7 +20,7 @@ from tomlkit.items import AoT
 from edge.onvif import scan
 from edge.onvif.device import DeviceFacts
 from edge.web.app import context, current_user, require
-from edge.web.views.settings import _load, save
+from edge.web.views.settings import load_doc, save
 
 bp = Blueprint("discover", __name__)
 SCAN_TIMEOUT_S = 3.0
@@ -120,7 +120,7 @@ def add() -> Response | tuple[Response, int]:
         return jsonify({"ok": False, "error": "请重新搜索 scan again (10 minutes passed)"}), 409
     if not isinstance(items, list) or not 0 < len(items) <= MAX_ADD:
         return jsonify({"ok": False, "error": "items"}), 400
-    doc = _load()
+    doc = load_doc()
     cameras = doc.get("cameras")
     if not isinstance(cameras, AoT):
         cameras = tomlkit.aot()

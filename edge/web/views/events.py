@@ -1,7 +1,8 @@
 """Events and alarms: what the node recorded (camera offline/online, platform
-registration, alarms, the disk, people and vehicles detected), filterable, each
-acknowledged with who and when (audited). A detection shows its picture (the object
-cropped; the whole frame with its box on a click, audited) and a link to its footage."""
+registration, alarms, the disk, people and vehicles detected, lines crossed, stays),
+filterable, each acknowledged with who and when (audited). A detection shows its picture
+(the object cropped; the whole frame with its box on a click, audited) and a link to its
+footage. Below them, the alert log: what was pushed to whose phone, and the answer."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from flask import Blueprint, abort, render_template, request, send_file, url_for
 from werkzeug.wrappers import Response
 
+from edge.alerts.store import read_log
 from edge.health.counts import WAYS
 from edge.timefmt import format_time, local_day
 from edge.web.app import arg_day, arg_id, audit, back, context, current_user, db, require, \
@@ -60,7 +62,9 @@ def index() -> str:
     older = None
     if len(events) == PAGE:
         older = url_for("events.index", **{**request.args.to_dict(), "before": events[-1].id})
-    return render_template("events.html", events=events, alarms=alarms, cameras=cams,
+    log = [entry for entry in read_log(cfg.data_dir, start, end, PAGE)
+           if entry["alert"].get("camera_id") in allowed] if cfg.alerts else []
+    return render_template("events.html", events=events, alarms=alarms, cameras=cams, log=log,
                            kinds=KINDS, labels=LABELS, what=what, channel=channel,
                            object_kinds=OBJECT_KINDS, ways=WAYS,
                            kind=kind, first_day=first_day,

@@ -42,7 +42,7 @@ PLACE_FIELDS = ("longitude", "latitude", "direction", "ptz_type", "home_preset",
 PLATFORM_FIELDS = ("id", "host", "port", "transport", "username", "password", "enabled")
 
 
-def _load() -> tomlkit.TOMLDocument:
+def load_doc() -> tomlkit.TOMLDocument:
     return tomlkit.parse(context().config_path.read_text(encoding="utf-8"))
 
 
@@ -69,7 +69,7 @@ def merge_url(submitted: str, original: str | None, where: str = "url") -> str:
     return submitted.replace(":***@", f":{old.password or ''}@", 1)
 
 
-def _text(name: str) -> str:
+def form_text(name: str) -> str:
     return request.form.get(name, "").strip()
 
 
@@ -82,7 +82,7 @@ def _set(table: Any, key: str, value: Any) -> None:
         table[key] = value
 
 
-def _number(text: str) -> int | float | str:
+def form_number(text: str) -> int | float | str:
     """A form number as TOML wants it; text that is no number stays text, so the checker
     names the field."""
     if is_digits(text):
@@ -118,12 +118,12 @@ def apply_form(doc: tomlkit.TOMLDocument) -> list[str]:
 
     node = doc.setdefault("node", tomlkit.table())
     for key in ("id", "name", "timezone"):
-        put(node, key, _text(f"node-{key}"), "node")
+        put(node, key, form_text(f"node-{key}"), "node")
     for key in ("longitude", "latitude"):
-        put(node, key, _number(_text(f"node-{key}")) if _text(f"node-{key}") else "", "node")
+        put(node, key, form_number(form_text(f"node-{key}")) if form_text(f"node-{key}") else "", "node")
     storage = doc.setdefault("storage", tomlkit.table())
     for key in ("min_free_percent", "min_free_gb"):
-        put(storage, key, _number(_text(f"storage-{key}")) if _text(f"storage-{key}") else "",
+        put(storage, key, form_number(form_text(f"storage-{key}")) if form_text(f"storage-{key}") else "",
             "storage")
     cameras = doc.get("cameras")
     if not isinstance(cameras, AoT):
@@ -133,28 +133,28 @@ def apply_form(doc: tomlkit.TOMLDocument) -> list[str]:
     for i in range(len(cameras) + 1):  # the file's cameras, and the form's blank new one
         prefix = f"cam-{i}-"
         table = cameras[i] if i < len(cameras) else tomlkit.table()
-        if request.form.get(prefix + "remove") or (i >= len(cameras) and not _text(prefix + "id")):
+        if request.form.get(prefix + "remove") or (i >= len(cameras) and not form_text(prefix + "id")):
             if i < len(cameras):
                 changed.append(f"cameras[{i}] removed")
             continue
         where = f"cameras[{i}]"
-        put(table, "id", _text(prefix + "id"), where)
-        put(table, "name", _text(prefix + "name"), where)
+        put(table, "id", form_text(prefix + "id"), where)
+        put(table, "name", form_text(prefix + "name"), where)
         for key in ("url", "sub_url"):
-            value = merge_url(_text(prefix + key), table.get(key), f"{where}.{key}")
+            value = merge_url(form_text(prefix + key), table.get(key), f"{where}.{key}")
             put(table, key, value, where)
         put(table, "key_area", bool(request.form.get(prefix + "key_area")), where)
-        days = _text(prefix + "retention_days")
-        put(table, "retention_days", _number(days) if days else "", where)
+        days = form_text(prefix + "retention_days")
+        put(table, "retention_days", form_number(days) if days else "", where)
         put(table, "record", bool(request.form.get(prefix + "record")), where)
         # ONVIF (PTZ, clock) and place (统一时空); the ONVIF password is write-only
-        put(table, "onvif", _text(prefix + "onvif"), where)
-        put(table, "onvif_user", _text(prefix + "onvif_user"), where)
-        if _text(prefix + "onvif_password"):
-            put(table, "onvif_password", _text(prefix + "onvif_password"), where)
+        put(table, "onvif", form_text(prefix + "onvif"), where)
+        put(table, "onvif_user", form_text(prefix + "onvif_user"), where)
+        if form_text(prefix + "onvif_password"):
+            put(table, "onvif_password", form_text(prefix + "onvif_password"), where)
         for key in PLACE_FIELDS:
-            text = _text(prefix + key)
-            put(table, key, _number(text) if text else "", where)
+            text = form_text(prefix + key)
+            put(table, key, form_number(text) if text else "", where)
         kept.append(table)
     doc["cameras"] = kept
     platforms = doc.get("platforms")
@@ -162,18 +162,18 @@ def apply_form(doc: tomlkit.TOMLDocument) -> list[str]:
         for i, table in enumerate(platforms):
             prefix, where = f"plat-{i}-", f"platforms[{i}]"
             for key in ("host", "transport"):
-                put(table, key, _text(prefix + key), where)
-            put(table, "port", _number(_text(prefix + "port")), where)
+                put(table, key, form_text(prefix + key), where)
+            put(table, "port", form_number(form_text(prefix + "port")), where)
             put(table, "enabled", bool(request.form.get(prefix + "enabled")), where)
-            if _text(prefix + "password"):  # write-only: empty keeps it
-                put(table, "password", _text(prefix + "password"), where)
+            if form_text(prefix + "password"):  # write-only: empty keeps it
+                put(table, "password", form_text(prefix + "password"), where)
     mqtt = doc.get("mqtt")
-    if isinstance(mqtt, Table) and _text("mqtt-host"):
-        put(mqtt, "host", _text("mqtt-host"), "mqtt")
-        put(mqtt, "port", _number(_text("mqtt-port") or "0"), "mqtt")
-        put(mqtt, "username", _text("mqtt-username"), "mqtt")
-        if _text("mqtt-password"):
-            put(mqtt, "password", _text("mqtt-password"), "mqtt")
+    if isinstance(mqtt, Table) and form_text("mqtt-host"):
+        put(mqtt, "host", form_text("mqtt-host"), "mqtt")
+        put(mqtt, "port", form_number(form_text("mqtt-port") or "0"), "mqtt")
+        put(mqtt, "username", form_text("mqtt-username"), "mqtt")
+        if form_text("mqtt-password"):
+            put(mqtt, "password", form_text("mqtt-password"), "mqtt")
     return changed
 
 
@@ -221,7 +221,7 @@ def save(doc: tomlkit.TOMLDocument, done: str, refused: str, **detail: object) -
 @bp.route("/settings", methods=["GET", "POST"])
 def index() -> str:
     require("settings")
-    doc = _load()
+    doc = load_doc()
     problems: list[str] = []
     saved = False
     if request.method == "POST":
@@ -246,7 +246,7 @@ def probe() -> Response | tuple[Response, int]:
     body = body if isinstance(body, dict) else {}
     url = str(body.get("url", ""))[:1000]
     index = body.get("camera")
-    cameras = _load().unwrap().get("cameras", [])
+    cameras = load_doc().unwrap().get("cameras", [])
     if isinstance(index, int) and 0 <= index < len(cameras):
         try:
             url = merge_url(url, cameras[index].get(str(body.get("field", "url"))))
