@@ -52,11 +52,11 @@ def create_app(cfg: EdgeConfig, config_path: Path) -> Flask:
 
     from edge.web.views import (
         alerts, auth, broadcast, compliance, counts, dashboard, discover, events, export, live,
-        playback, ptz, settings, system, users,
+        playback, ptz, rules, settings, system, users,
     )
 
     for module in (auth, dashboard, live, ptz, playback, events, counts, export, compliance,
-                   settings, alerts, discover, users, system, broadcast):
+                   settings, rules, alerts, discover, users, system, broadcast):
         app.register_blueprint(module.bp)
     app.before_request(_before)
     app.after_request(_headers)
