@@ -1,6 +1,6 @@
 // 规则编辑: zones, masks and tripwires drawn over the camera's latest picture. Points are
-// fractions of the picture (0..1), as in the config file; the SVG's viewBox is 1000x1000
-// stretched over the picture. Tap/click adds a point; a point's handle can be dragged.
+// fractions of the picture (0..1), as in the config file; the SVG's viewBox is 1000 wide and
+// as high as the picture's shape makes it. Tap/click adds a point; a handle can be dragged.
 import {messages, post} from "./common.js";
 
 const t = messages();
@@ -12,6 +12,7 @@ const finish = document.getElementById("finish");
 const cancel = document.getElementById("cancel");
 const NS = "http://www.w3.org/2000/svg";
 const S = 1000;
+let H = S;  // the viewBox's height: the picture's aspect (circles stay round)
 const rules = JSON.parse(document.getElementById("rules").textContent);
 let drawing = null;  // {kind, points}
 let dragging = null;  // {points, index}
@@ -30,11 +31,11 @@ function fraction(event) {
   return [Math.round(x * 1e4) / 1e4, Math.round(y * 1e4) / 1e4];
 }
 
-const scaled = points => points.map(([x, y]) => `${x * S},${y * S}`).join(" ");
+const scaled = points => points.map(([x, y]) => `${x * S},${y * H}`).join(" ");
 
 function handles(points) {
   points.forEach(([x, y], index) => {
-    const h = el("circle", {cx: x * S, cy: y * S, r: 14, class: "handle"}, svg);
+    const h = el("circle", {cx: x * S, cy: y * H, r: 16, class: "handle"}, svg);
     h.addEventListener("pointerdown", event => {
       event.stopPropagation();
       svg.setPointerCapture(event.pointerId);
@@ -45,9 +46,9 @@ function handles(points) {
 
 // side A is on the left going from the first point to the second, as on the screen
 function sides([[x1, y1], [x2, y2]]) {
-  const dx = (x2 - x1) * S, dy = (y2 - y1) * S, len = Math.hypot(dx, dy) || 1;
-  const mx = (x1 + x2) * S / 2, my = (y1 + y2) * S / 2, nx = dy / len, ny = -dx / len;
-  return {a: [mx + nx * 60, my + ny * 60], b: [mx - nx * 60, my - ny * 60], m: [mx, my]};
+  const dx = (x2 - x1) * S, dy = (y2 - y1) * H, len = Math.hypot(dx, dy) || 1;
+  const mx = (x1 + x2) * S / 2, my = (y1 + y2) * H / 2, nx = dy / len, ny = -dx / len;
+  return {a: [mx + nx * 90, my + ny * 90], b: [mx - nx * 90, my - ny * 90]};
 }
 
 function draw() {
@@ -60,24 +61,25 @@ function draw() {
   for (const zone of rules.zones) {
     el("polygon", {points: scaled(zone.polygon), class: "zone"}, svg);
     const [x, y] = zone.polygon[0];
-    el("text", {x: x * S + 10, y: y * S + 40, class: "tag"}, svg).textContent = zone.name;
+    el("text", {x: x * S + 10, y: y * H + 40, class: "tag"}, svg).textContent = zone.name;
     handles(zone.polygon);
   }
   for (const wire of rules.tripwires) {
     el("polyline", {points: scaled(wire.line), class: "wire"}, svg);
-    const {a, b, m} = sides(wire.line);
+    const {a, b} = sides(wire.line);
     const [from, to] = wire.direction === "b_to_a" ? [b, a] : [a, b];
     const arrow = el("line", {x1: from[0], y1: from[1], x2: to[0], y2: to[1], class: "way",
                               "marker-end": "url(#arrow)"}, svg);
     if (wire.direction === "both") arrow.setAttribute("marker-start", "url(#arrow)");
     el("text", {x: a[0], y: a[1], class: "side"}, svg).textContent = "A";
     el("text", {x: b[0], y: b[1], class: "side"}, svg).textContent = "B";
-    el("text", {x: m[0] + 10, y: m[1] - 10, class: "tag"}, svg).textContent = wire.name;
+    const [x, y] = wire.line[0];
+    el("text", {x: x * S + 16, y: y * H - 16, class: "tag"}, svg).textContent = wire.name;
     handles(wire.line);
   }
   if (drawing) {
     el("polyline", {points: scaled(drawing.points), class: `drawing ${drawing.kind}`}, svg);
-    for (const [x, y] of drawing.points) el("circle", {cx: x * S, cy: y * S, r: 10, class: "handle"}, svg);
+    for (const [x, y] of drawing.points) el("circle", {cx: x * S, cy: y * H, r: 10, class: "handle"}, svg);
   }
 }
 
@@ -146,7 +148,15 @@ function done() {
   else if (kind === "tripwires") rules.tripwires.push({name: `${t["ru.line"]}${n}`, line: points, direction: "both"});
   else rules.masks.push(points);
   stop();
-  refresh();
+  const picture = stage.querySelector("img");
+function fit() {
+  if (picture.naturalWidth) H = Math.round(S * picture.naturalHeight / picture.naturalWidth);
+  svg.setAttribute("viewBox", `0 0 ${S} ${H}`);
+  draw();
+}
+picture.addEventListener("load", fit);
+if (picture.complete) fit();
+refresh();
 }
 
 function stop() {
@@ -191,4 +201,12 @@ document.getElementById("save").addEventListener("click", async () => {
   for (const p of body.problems || []) result.append(Object.assign(document.createElement("p"), {className: "small", textContent: p}));
 });
 
+const picture = stage.querySelector("img");
+function fit() {
+  if (picture.naturalWidth) H = Math.round(S * picture.naturalHeight / picture.naturalWidth);
+  svg.setAttribute("viewBox", `0 0 ${S} ${H}`);
+  draw();
+}
+picture.addEventListener("load", fit);
+if (picture.complete) fit();
 refresh();
