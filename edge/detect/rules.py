@@ -14,7 +14,9 @@ import math
 from dataclasses import dataclass, field
 
 from edge.config import CameraConfig
+from edge.detect.objects import Box, Detection
 from edge.detect.tracker import Track
+from edge.detect.zones import inside
 from edge.geometry import Point, segments_cross, side
 
 MARGIN = 0.01  # of the picture: a foot this near the line is on it, not on either side
@@ -128,3 +130,26 @@ def rules_for(cam: CameraConfig) -> Rules:
     dwells = tuple(Dwell(z.name, float(z.dwell_seconds), z.schedule)
                    for z in cam.zones if z.dwell_seconds > 0)
     return Rules(wires, dwells)
+
+
+def replay(rules: Rules, zones: dict[str, tuple[tuple[float, float], ...]],
+           objects: list[tuple[str, float, float, list[tuple[float, float, float]]]]
+           ) -> list[RuleEvent]:
+    """What ``rules`` would have found in objects already seen: (label, box width, box
+    height, path of (t, centre x, centre y)) — the detection events' stored paths, thinned
+    beyond 100 points and of centres (the foot is placed half a box below), so this is an
+    estimate for trying a rule before saving it, not a count."""
+    out: list[RuleEvent] = []
+    for number, (label, w, h, path) in enumerate(objects):
+        if not path:
+            continue
+        t0, x0, y0 = path[0]
+        box = Box(x0 - w / 2, y0 - h / 2, x0 + w / 2, y0 + h / 2)
+        track = Track(number, label, t0, t0, box, Detection(label, 0, 1.0, box), t0, set())
+        for t, x, y in path:
+            track.last, track.box = t, Box(x - w / 2, y - h / 2, x + w / 2, y + h / 2)
+            now_in = {z for z, polygon in zones.items() if inside(track.box.foot, polygon)}
+            track.inside = {z: (track.inside.get(z, (t, t))[0], t) for z in now_in}
+            out += rules.check([track], t)
+        rules.check([], path[-1][0])  # the object is gone: forget it
+    return out

@@ -795,3 +795,37 @@ def test_alert_receivers_are_edited_tested_and_their_log_is_on_the_events_page(
     log = guard.get("/events").get_data(as_text=True).split('id="alert-log"')[-1]
     assert "摄像机离线" in log and "越线" not in log
     assert guard.get("/alerts").status_code == 403
+
+
+def test_rules_are_tried_on_the_last_hour_and_saved_through_the_checker(app: Flask) -> None:
+    data = app.extensions["edge"].cfg.data_dir
+    now = time.time()
+    index = Index(data)
+    for i in range(3):  # three people walked down across the middle of the picture
+        index.add_event(CAM2, now - 600 + i, "detection", {
+            "label": "person", "box": [0.47, 0.3, 0.53, 0.5],
+            "path": [[now - 600 + i + k, 0.5, 0.2 + 0.1 * k] for k in range(7)]}, None)
+    index.add_event(CAM2, now - 500, "detection", {"label": "person", "box": "x",
+                                                   "path": [[1, 2]]}, None)  # not readable
+    index.close()
+    admin = signed_in(app, "admin")
+    token = csrf(admin)
+    rules = {"zones": [], "masks": [],
+             "tripwires": [{"name": "村道", "line": [[0.1, 0.5], [0.9, 0.5]],
+                            "direction": "both", "schedule": []}]}
+    tried = admin.post(f"/rules/{CAM2}/try", json=rules, headers={"X-CSRF-Token": token})
+    assert tried.json == {"ok": True, "objects": 3, "found": {"村道 a_to_b": 3}}
+    bad = {**rules, "tripwires": [{"name": "村道", "line": [[0.5, 0.5], [0.5, 0.5]]}]}
+    refused = admin.post(f"/rules/{CAM2}", json=bad, headers={"X-CSRF-Token": token})
+    assert refused.status_code == 400 and "线太短" in refused.json["problems"][0]
+    assert admin.post(f"/rules/{CAM2}", json={"zones": [{"polygon": "x"}]},
+                      headers={"X-CSRF-Token": token}).status_code == 400
+    assert config_mod.load(app.extensions["edge"].config_path).camera(CAM2).tripwires == ()
+    saved = admin.post(f"/rules/{CAM2}", json=rules, headers={"X-CSRF-Token": token})
+    assert saved.json == {"ok": True, "problems": []}
+    assert config_mod.load(app.extensions["edge"].config_path).camera(CAM2).tripwires[0].name \
+        == "村道"
+    assert ("web:admin", "rules_change") in [(a, b) for a, b, _ in audit(app)]
+    guard = signed_in(app, "guard")
+    assert guard.post(f"/rules/{CAM2}/try", json=rules,
+                      headers={"X-CSRF-Token": csrf(guard)}).status_code == 403

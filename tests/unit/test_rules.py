@@ -139,3 +139,19 @@ def test_a_good_rule_config_reads() -> None:
     wire = parse(raw).cameras[0].tripwires[0]
     assert wire == TripwireConfig("河堤", ((0.1, 0.5), (0.9, 0.5)), "a_to_b", ("person",),
                                   ("22:00-06:00",))
+
+
+def test_a_rule_tried_on_stored_paths_finds_what_it_would_have() -> None:
+    from edge.detect.rules import replay
+
+    rules = Rules((WIRE,), (Dwell("长椅", 10.0),))
+    bench = ((0.0, 0.7), (0.3, 0.7), (0.3, 1.0), (0.0, 1.0))
+    walker = [(i * 0.5, 0.5, 0.2 + 0.05 * i) for i in range(12)]  # centres; feet 0.1 lower
+    sitter = [(float(t), 0.15, 0.75) for t in range(0, 30, 2)]
+    passer = [(float(t), 0.05 + 0.05 * t, 0.75) for t in range(6)]
+    found = replay(rules, {"长椅": bench}, [("person", 0.06, 0.2, walker),
+                                           ("person", 0.06, 0.2, sitter),
+                                           ("person", 0.06, 0.2, passer),
+                                           ("person", 0.06, 0.2, [])])
+    assert sorted((e.kind, e.rule, e.direction) for e in found) == [
+        ("loitering", "长椅", ""), ("tripwire", "河堤", "a_to_b")]

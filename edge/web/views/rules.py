@@ -5,6 +5,7 @@ written). Keys the editor does not show (a zone's labels, min_score …) stay as
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import tomlkit
@@ -12,12 +13,15 @@ from flask import Blueprint, jsonify, render_template, request
 from tomlkit.items import AoT
 from werkzeug.wrappers import Response
 
-from edge.web.app import context, require, require_camera
+from edge import config as config_mod
+from edge.errors import ConfigError
+from edge.web.app import context, db, require, require_camera
 from edge.web.views.settings import load_doc, save
 
 bp = Blueprint("rules", __name__)
 MAX_RULES = 16  # of each kind per camera
 MAX_POINTS = 32
+TRY_S = 3600.0  # a rule is tried on the last hour's objects
 
 
 def _camera_table(doc: tomlkit.TOMLDocument, channel: str) -> Any:
@@ -120,3 +124,48 @@ def store(channel: str) -> Response | tuple[Response, int]:
                     zones=len(body.get("zones", [])), tripwires=len(body.get("tripwires", [])),
                     masks=len(body.get("masks", [])))
     return jsonify({"ok": not problems, "problems": problems}), 200 if not problems else 400
+
+
+@bp.route("/rules/<channel>/try", methods=["POST"])
+def try_rules(channel: str) -> Response | tuple[Response, int]:
+    """The rules as drawn (not saved) against the objects detected on this camera in the
+    last hour: how many would have crossed each line each way, stayed in each zone."""
+    from edge.detect.rules import replay, rules_for  # numpy only when a rule is tried
+
+    require("settings")
+    require_camera(channel)
+    doc = load_doc()
+    table = _camera_table(doc, channel)
+    body = request.get_json(silent=True)
+    if table is None or not isinstance(body, dict):
+        return jsonify({"ok": False, "problems": ["请求无效 not a rule set"]}), 400
+    try:
+        apply(table, body)
+        cam = config_mod.parse(config_mod.parse_toml(tomlkit.dumps(doc).encode(),
+                                                     context().config_path)).camera(channel)
+    except (ValueError, TypeError, AttributeError):
+        return jsonify({"ok": False, "problems": [
+            "规则格式无效 the rules are not points, names and numbers"]}), 400
+    except ConfigError as exc:
+        return jsonify({"ok": False, "problems": exc.problems}), 400
+    assert cam is not None
+    now = time.time()
+    objects = [o for e in db().events(now - TRY_S, now, [channel], ["detection"], limit=5000)
+               if (o := _object(e.data)) is not None]
+    zones = {z.name: tuple((p[0], p[1]) for p in z.polygon) for z in cam.zones}
+    found = replay(rules_for(cam), zones, objects)
+    counts: dict[str, int] = {}
+    for e in found:
+        key = f"{e.rule} {e.direction}" if e.kind == "tripwire" else f"{e.rule} {e.kind}"
+        counts[key] = counts.get(key, 0) + 1
+    return jsonify({"ok": True, "objects": len(objects), "found": counts})
+
+
+def _object(data: dict[str, Any]) -> tuple[str, float, float, list[tuple[float, ...]]] | None:
+    """(label, box width, box height, path) of a detection event; None when it has none."""
+    try:
+        x0, y0, x1, y1 = (float(v) for v in data["box"])
+        path = [(float(t), float(x), float(y)) for t, x, y in data["path"]]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return str(data.get("label")), x1 - x0, y1 - y0, path

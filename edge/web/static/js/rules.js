@@ -209,4 +209,17 @@ function fit() {
 }
 picture.addEventListener("load", fit);
 if (picture.complete) fit();
+document.getElementById("try").addEventListener("click", async () => {
+  const out = document.getElementById("tried");
+  const answer = await post(`/rules/${stage.dataset.channel}/try`, rules);
+  const body = await answer.json().catch(() => ({ok: false, problems: [`HTTP ${answer.status}`]}));
+  if (!body.ok) { out.textContent = (body.problems || []).join("; "); return; }
+  const words = {a_to_b: "A→B", b_to_a: "B→A", loitering: t["ru.loitering"], parked: t["ru.parked"]};
+  const found = Object.entries(body.found).map(([key, n]) => {
+    const [rule, what] = [key.slice(0, key.lastIndexOf(" ")), key.slice(key.lastIndexOf(" ") + 1)];
+    return `${rule} ${words[what] ?? what}: ${n}`;
+  });
+  out.textContent = `${t["ru.tried"].replace("{n}", body.objects)} ${found.length ? found.join(" · ") : t["ru.nothing"]}`;
+});
+
 refresh();
