@@ -230,6 +230,14 @@ def web_requests() -> dict[str, bytes]:
         "playback_stream": (8, "start=1796000000"),
         "probe": (9, '{"url": "rtsp://127.0.0.1:1/x", "camera": 0}'),
         "live": (10, f"layout=9&cams={CHANNEL},,x"),
+        "rules_try": (12, '{"zones": [{"name": "z", "polygon": [[0, 0], [1, 0], [1, 1]], '
+                          '"dwell_seconds": 30, "schedule": ["22:00-06:00"]}], "masks": [], '
+                          '"tripwires": [{"name": "l", "line": [[0.1, 0.5], [0.9, 0.5]], '
+                          '"direction": "a_to_b"}]}'),
+        "counts": (13, "day=2026-11-22"),
+        "counts_csv": (14, "day=2026-11-22"),
+        "alerts": (15, "al-0-name=x&al-0-type=webhook&al-0-url=http://10.0.0.9/h&"
+                       "al-0-ev-tripwire=1&al-0-quiet=22:00-06:00&al-0-max_per_10min=5"),
     }
     return {name: bytes([route]) + body.encode() for name, (route, body) in requests.items()}
 
@@ -286,6 +294,8 @@ def main() -> None:
     seeds["tap"] = tap_records()
     seeds["broadcast_audio"] = audio_seeds()
     seeds["web"] = web_requests()
+    seeds["time_range"] = {"night": b"22:00-06:00", "days": b"sat,sun 00:00-24:00",
+                           "range": b"mon-fri 08:00-18:00", "bad": b"25:00-26:00"}
     for target, files in seeds.items():
         folder = CORPUS / target
         shutil.rmtree(folder, ignore_errors=True)

@@ -40,6 +40,7 @@ from edge.gb28181.ptzcmd import parse_ptz
 from edge.onvif.discovery import matches as probe_matches
 from edge.record.fmp4 import HEADER_PEEK, complete_length, parse_box_header
 from edge.record.naming import start_from_path
+from edge.timeranges import RangeError, parse_range
 from edge.voice import g711
 from edge.web.views import export as export_view
 from edge.web.views import settings as settings_view
@@ -216,6 +217,7 @@ TARGETS = {t.name: t for t in [
     Target("ptzcmd", lambda d: decode_ptz(parse_ptz(_text(d)))),
     Target("probe_match", lambda d: probe_matches(d, "192.168.1.64"), ()),
     Target("onvif_url", lambda d: config_mod.check_onvif_url(_text(d)), ()),
+    Target("time_range", lambda d: parse_range(_text(d)), (RangeError,)),
 ]}
 
 
@@ -298,7 +300,9 @@ _WEB: dict[str, object] = {}
 WEB_ROUTES = [("POST", "/settings"), ("POST", "/export"), ("GET", "/api/timeline/{c}"),
               ("GET", "/events"), ("GET", "/playback"), ("GET", "/compliance"),
               ("GET", "/audit"), ("POST", "/users"), ("GET", "/api/playback/{c}"),
-              ("POST", "/api/probe"), ("GET", "/live"), ("GET", "/audit.csv")]
+              ("POST", "/api/probe"), ("GET", "/live"), ("GET", "/audit.csv"),
+              ("POST", "/rules/{c}/try"), ("GET", "/counts"), ("GET", "/counts.csv"),
+              ("POST", "/alerts")]
 
 
 def _web_client() -> object:
@@ -363,7 +367,7 @@ def web(data: bytes) -> None:
 def _send(client: Any, method: str, url: str, body: bytes) -> Any:
     if method == "GET":
         return client.get(url, environ_overrides={"QUERY_STRING": body.decode("latin-1")})
-    if url == "/api/probe":
+    if url == "/api/probe" or url.startswith("/rules/"):
         return client.post(url, data=body, content_type="application/json",
                            headers={"X-CSRF-Token": _WEB["token"]})
     return client.post(url, data=body + b"&csrf=" + str(_WEB["token"]).encode(),
