@@ -293,6 +293,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ru.try": ("用最近一小时试一试", "Try on the last hour"),
     "ru.tried": ("最近一小时检测到 {n} 个目标, 按当前画的规则 (估算):", "{n} objects in the last hour; with these rules (an estimate):"),
     "ru.nothing": ("没有规则会触发", "no rule would have fired"),
+    "ru.offline": ("连不上本机 (可能正在应用上次保存), 请稍后再试", "the box does not answer (perhaps applying the last save): try again shortly"),
     "ru.loitering": ("徘徊", "loitering"),
     "ru.parked": ("停留", "parked"),
     "ru.saved": ("已保存, 检测随即按新规则运行", "Saved: detection runs with the new rules"),

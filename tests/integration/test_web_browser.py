@@ -199,12 +199,21 @@ def test_the_monitoring_room_in_a_browser(browser: Any, node: tuple[str, Path],
     shutil.copytree(shots, keep)
 
     # the rule editor: a tripwire and a zone drawn with the mouse, saved through the checker
-    # (last: a save reloads the daemon)
+    # (last: a save reloads the daemon, so the refused line comes first)
     page.goto(f"{base}/rules?camera={CAMS['h264']}")
+
     def at(x: float, y: float) -> None:
         stage = page.locator("#overlay").bounding_box()
         page.mouse.click(stage["x"] + x * stage["width"], stage["y"] + y * stage["height"])
 
+    page.click("text=画绊线")  # a line of no length is refused, and nothing written
+    at(0.3, 0.3)
+    at(0.3, 0.3)
+    page.click("#save")
+    wait_for(lambda: "未保存" in page.inner_text("#result"), 20, "the bad line refused")
+    assert "线太短" in page.inner_text("#result")
+    assert config_mod.load(tmp_path / "edge.toml").camera(CAMS["h264"]).tripwires == ()
+    page.locator("#rule-list button", has_text="删除").click()
     page.click("text=画绊线")
     at(0.5, 0.9)
     at(0.5, 0.2)
@@ -222,14 +231,6 @@ def test_the_monitoring_room_in_a_browser(browser: Any, node: tuple[str, Path],
     assert wire.direction == "a_to_b" and zone.dwell_seconds == 30
     flat = [v for point in wire.line + zone.polygon for v in point]
     assert flat == pytest.approx([0.5, 0.9, 0.5, 0.2, 0.1, 0.5, 0.4, 0.5, 0.4, 0.95], abs=0.01)
-    page.click("text=画绊线")  # a line of no length is refused, and nothing written
-    at(0.3, 0.3)
-    at(0.3, 0.3)
-    page.click("#save")
-    wait_for(lambda: "未保存" in page.inner_text("#result"), 20, "the bad line refused")
-    assert "线太短" in page.inner_text("#result")
-    assert len(config_mod.load(tmp_path / "edge.toml").camera(CAMS["h264"]).tripwires) == 1
-
 
 def _export(page: Any, base: str, channel: str, start: float, end: float, target: Path,
             desensitise: bool = False) -> Path:

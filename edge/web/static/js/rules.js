@@ -193,8 +193,9 @@ svg.addEventListener("pointerup", () => { dragging = null; });
 
 document.getElementById("save").addEventListener("click", async () => {
   const result = document.getElementById("result");
-  const answer = await post(`/rules/${stage.dataset.channel}`, rules);
-  const body = await answer.json().catch(() => ({ok: false, problems: [`HTTP ${answer.status}`]}));
+  const answer = await post(`/rules/${stage.dataset.channel}`, rules).catch(() => null);
+  const body = answer ? await answer.json().catch(() => ({ok: false, problems: [`HTTP ${answer.status}`]}))
+    : {ok: false, problems: [t["ru.offline"]]};  // the box restarting (a save just before)
   result.className = body.ok ? "banner ok" : "banner bad";
   result.replaceChildren(Object.assign(document.createElement("p"),
                                        {textContent: body.ok ? t["ru.saved"] : t["ru.refused"]}));
@@ -211,8 +212,9 @@ picture.addEventListener("load", fit);
 if (picture.complete) fit();
 document.getElementById("try").addEventListener("click", async () => {
   const out = document.getElementById("tried");
-  const answer = await post(`/rules/${stage.dataset.channel}/try`, rules);
-  const body = await answer.json().catch(() => ({ok: false, problems: [`HTTP ${answer.status}`]}));
+  const answer = await post(`/rules/${stage.dataset.channel}/try`, rules).catch(() => null);
+  const body = answer ? await answer.json().catch(() => ({ok: false, problems: [`HTTP ${answer.status}`]}))
+    : {ok: false, problems: [t["ru.offline"]]};
   if (!body.ok) { out.textContent = (body.problems || []).join("; "); return; }
   const words = {a_to_b: "A→B", b_to_a: "B→A", loitering: t["ru.loitering"], parked: t["ru.parked"]};
   const found = Object.entries(body.found).map(([key, n]) => {
