@@ -106,20 +106,30 @@ def _set(table: Any, key: str, value: Any, default: Any) -> None:
         table[key] = value
 
 
-@bp.route("/rules/<channel>", methods=["POST"])
-def store(channel: str) -> Response | tuple[Response, int]:
+def _drawn(channel: str) -> tuple[tomlkit.TOMLDocument, dict[str, Any],
+                                  tuple[Response, int] | None]:
+    """The config file with the camera's rules as the editor sent them (not written), the
+    request's body, and the 400 answer when they cannot be read."""
     require("settings")
     require_camera(channel)
     doc = load_doc()
     table = _camera_table(doc, channel)
     body = request.get_json(silent=True)
     if table is None or not isinstance(body, dict):
-        return jsonify({"ok": False, "problems": ["请求无效 not a rule set"]}), 400
+        return doc, {}, (jsonify({"ok": False, "problems": ["请求无效 not a rule set"]}), 400)
     try:
         apply(table, body)
     except (ValueError, TypeError, AttributeError):
-        return jsonify({"ok": False, "problems": [
-            "规则格式无效 the rules are not points, names and numbers"]}), 400
+        return doc, body, (jsonify({"ok": False, "problems": [
+            "规则格式无效 the rules are not points, names and numbers"]}), 400)
+    return doc, body, None
+
+
+@bp.route("/rules/<channel>", methods=["POST"])
+def store(channel: str) -> Response | tuple[Response, int]:
+    doc, body, refused = _drawn(channel)
+    if refused is not None:
+        return refused
     problems = save(doc, "rules_change", "rules_refused", camera=channel,
                     zones=len(body.get("zones", [])), tripwires=len(body.get("tripwires", [])),
                     masks=len(body.get("masks", [])))
@@ -132,20 +142,12 @@ def try_rules(channel: str) -> Response | tuple[Response, int]:
     last hour: how many would have crossed each line each way, stayed in each zone."""
     from edge.detect.rules import replay, rules_for  # numpy only when a rule is tried
 
-    require("settings")
-    require_camera(channel)
-    doc = load_doc()
-    table = _camera_table(doc, channel)
-    body = request.get_json(silent=True)
-    if table is None or not isinstance(body, dict):
-        return jsonify({"ok": False, "problems": ["请求无效 not a rule set"]}), 400
+    doc, _, refused = _drawn(channel)
+    if refused is not None:
+        return refused
     try:
-        apply(table, body)
         cam = config_mod.parse(config_mod.parse_toml(tomlkit.dumps(doc).encode(),
                                                      context().config_path)).camera(channel)
-    except (ValueError, TypeError, AttributeError):
-        return jsonify({"ok": False, "problems": [
-            "规则格式无效 the rules are not points, names and numbers"]}), 400
     except ConfigError as exc:
         return jsonify({"ok": False, "problems": exc.problems}), 400
     assert cam is not None

@@ -148,15 +148,7 @@ function done() {
   else if (kind === "tripwires") rules.tripwires.push({name: `${t["ru.line"]}${n}`, line: points, direction: "both"});
   else rules.masks.push(points);
   stop();
-  const picture = stage.querySelector("img");
-function fit() {
-  if (picture.naturalWidth) H = Math.round(S * picture.naturalHeight / picture.naturalWidth);
-  svg.setAttribute("viewBox", `0 0 ${S} ${H}`);
-  draw();
-}
-picture.addEventListener("load", fit);
-if (picture.complete) fit();
-refresh();
+  refresh();
 }
 
 function stop() {
@@ -191,11 +183,16 @@ svg.addEventListener("pointermove", event => {
 });
 svg.addEventListener("pointerup", () => { dragging = null; });
 
+// the rules as drawn, to be saved ("") or tried ("/try"); the answer's JSON
+async function send(what) {
+  const answer = await post(`/rules/${stage.dataset.channel}${what}`, rules).catch(() => null);
+  if (!answer) return {ok: false, problems: [t["ru.offline"]]};  // the box restarting
+  return answer.json().catch(() => ({ok: false, problems: [`HTTP ${answer.status}`]}));
+}
+
 document.getElementById("save").addEventListener("click", async () => {
   const result = document.getElementById("result");
-  const answer = await post(`/rules/${stage.dataset.channel}`, rules).catch(() => null);
-  const body = answer ? await answer.json().catch(() => ({ok: false, problems: [`HTTP ${answer.status}`]}))
-    : {ok: false, problems: [t["ru.offline"]]};  // the box restarting (a save just before)
+  const body = await send("");
   result.className = body.ok ? "banner ok" : "banner bad";
   result.replaceChildren(Object.assign(document.createElement("p"),
                                        {textContent: body.ok ? t["ru.saved"] : t["ru.refused"]}));
@@ -212,9 +209,7 @@ picture.addEventListener("load", fit);
 if (picture.complete) fit();
 document.getElementById("try").addEventListener("click", async () => {
   const out = document.getElementById("tried");
-  const answer = await post(`/rules/${stage.dataset.channel}/try`, rules).catch(() => null);
-  const body = answer ? await answer.json().catch(() => ({ok: false, problems: [`HTTP ${answer.status}`]}))
-    : {ok: false, problems: [t["ru.offline"]]};
+  const body = await send("/try");
   if (!body.ok) { out.textContent = (body.problems || []).join("; "); return; }
   const words = {a_to_b: "A→B", b_to_a: "B→A", loitering: t["ru.loitering"], parked: t["ru.parked"]};
   const found = Object.entries(body.found).map(([key, n]) => {
