@@ -172,7 +172,7 @@ def deliver(receiver: AlertConfig, secret: str, alert: Alert, now: float) -> tup
 
 
 def send_test_alert(cfg: EdgeConfig, receiver: AlertConfig, by: str, now: float
-               ) -> tuple[bool, str]:
+                    ) -> tuple[bool, str]:
     """A test alert to ``receiver`` now (the settings page's button), not queued: the
     remote's answer is what the technician wants to see."""
     local = datetime.fromtimestamp(now, ZoneInfo(cfg.node.timezone))
