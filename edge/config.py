@@ -155,18 +155,24 @@ class SpeakerConfig:
     camera: str = ""  # the camera it stands beside: a platform's talk (对讲) to it plays here
 
 
-ALERT_TYPES = ("webhook", "wecom", "dingtalk", "feishu")
+ALERT_TYPES = ("webhook", "wecom", "dingtalk", "feishu", "sms", "webpush")
+URL_ALERT_TYPES = ALERT_TYPES[:4]  # the ones that POST to a URL
 ALERT_EVENTS = ("tripwire", "loitering", "intrusion", "person", "vehicle", "camera_offline",
                 "picture_fault", "disk", "budget", "retention")
 
 
 @dataclass(frozen=True, slots=True)
 class AlertConfig:
-    """A receiver of alerts: a group robot (WeChat Work, DingTalk, Feishu) or a webhook."""
+    """A receiver of alerts: a group robot (WeChat Work, DingTalk, Feishu), a webhook, text
+    messages through the box's modem, or the browsers that asked for notifications."""
 
     name: str
     type: str  # one of ALERT_TYPES
-    url: str  # may hold the robot's key: printed only through redact()
+    url: str = ""  # may hold the robot's key: printed only through redact(). For webpush
+    # the sender's contact the push services ask for (mailto: or https:), optional
+    numbers: tuple[str, ...] = ()  # sms: the phones ("+8613800138000" or "13800138000")
+    users: tuple[str, ...] = ()  # webpush: whose devices (user names; default every user);
+    # a device only gets the alerts of cameras its user may see
     secret: str = ""  # DingTalk/Feishu signing secret, the webhook's HMAC key
     secret_file: str = ""  # or a 0600 file holding it
     events: tuple[str, ...] = ALERT_EVENTS  # which kinds (default all)
@@ -590,16 +596,20 @@ def _check_node(node: NodeConfig, problems: list[str]) -> None:
 
 def _check_alert(alert: AlertConfig, where: str, problems: list[str]) -> None:
     if alert.type not in ALERT_TYPES:
-        problems.append(f"{where}.type: 应为 must be one of {list(ALERT_TYPES)}"
-                        + (" (短信与网页推送尚未支持 sms and webpush are not supported yet)"
-                           if alert.type in ("sms", "webpush") else ""))
-    parts = urllib.parse.urlsplit(alert.url)
-    if parts.scheme != "https" and not (parts.scheme == "http" and alert.type == "webhook"
-                                        and _is_private(parts.hostname or "")):
-        problems.append(f"{where}.url: 应为 https:// (局域网内的 webhook 可用 http://) must be "
-                        "https:// (http:// only for a webhook at a private address)")
-    if not parts.hostname:
-        problems.append(f"{where}.url: 没有主机 has no host")
+        problems.append(f"{where}.type: 应为 must be one of {list(ALERT_TYPES)}")
+    if alert.type in URL_ALERT_TYPES:
+        _check_alert_url(alert, where, problems)
+    elif alert.type == "webpush" and alert.url and not alert.url.startswith(("mailto:",
+                                                                             "https://")):
+        problems.append(f"{where}.url: 网页推送的联系方式应为 mailto: 或 https:// the contact "
+                        "of a webpush sender must be mailto: or https://")
+    if alert.type == "sms":
+        if not alert.numbers:
+            problems.append(f"{where}.numbers: 短信需要手机号 an sms receiver needs numbers")
+        for number in alert.numbers:
+            digits = number.removeprefix("+")
+            if not (3 <= len(digits) <= 20 and digits.isascii() and digits.isdigit()):
+                problems.append(f"{where}.numbers: 号码无效 not a phone number: {number!r}")
     _check_secret(alert.secret, alert.secret_file, f"{where}.secret", problems)
     unknown = sorted(set(alert.events) - set(ALERT_EVENTS))
     if unknown:
@@ -612,6 +622,16 @@ def _check_alert(alert: AlertConfig, where: str, problems: list[str]) -> None:
         problems.append(f"{where}.max_per_10min: 应在 1–100 之间 must be within 1..100")
     if alert.ca_file:
         _check_readable(alert.ca_file, f"{where}.ca_file", problems)
+
+
+def _check_alert_url(alert: AlertConfig, where: str, problems: list[str]) -> None:
+    parts = urllib.parse.urlsplit(alert.url)
+    if parts.scheme != "https" and not (parts.scheme == "http" and alert.type == "webhook"
+                                        and _is_private(parts.hostname or "")):
+        problems.append(f"{where}.url: 应为 https:// (局域网内的 webhook 可用 http://) must be "
+                        "https:// (http:// only for a webhook at a private address)")
+    if not parts.hostname:
+        problems.append(f"{where}.url: 没有主机 has no host")
 
 
 def _is_private(host: str) -> bool:

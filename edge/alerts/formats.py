@@ -10,6 +10,10 @@ robots' webhooks. Pure: the caller gives the clock (signatures carry the time).
 - A generic webhook: one JSON object per alert (schema ``edge.alert/1``, docs/alerts.md),
   the picture base64 inside, signed ``X-Edge-Signature: sha256=<hex HMAC of
   "<timestamp>.<body>">`` with ``X-Edge-Timestamp``.
+- A text message (短信): the headline and what happened, short (no link, no picture: the
+  phone it goes to may have no data).
+- A browser's notification (Web Push): title, body, the playback link to open on a tap,
+  and a tag, so a retried alert replaces its first copy on the phone instead of adding one.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from dataclasses import dataclass, field
 
 SCHEMA = "edge.alert/1"
 WECOM_MAX_PICTURE = 2 * 1024 * 1024
+SMS_MAX_CHARS = 140  # two parts of 70 (UCS-2); the modem splits a longer text itself
+PUSH_MAX_BYTES = 3000  # of JSON; the encrypted record must stay under 4096 (RFC 8291)
 KIND_NAMES = {
     "tripwire": "越线", "loitering": "徘徊", "intrusion": "区域入侵", "person": "行人",
     "vehicle": "车辆", "camera_offline": "摄像机离线", "picture_fault": "画面异常",
@@ -121,6 +127,28 @@ def webhook(url: str, secret: str, alert: Alert, now_s: int) -> list[Request]:
         mac = hmac.new(secret.encode(), f"{now_s}.".encode() + body, hashlib.sha256)
         headers["X-Edge-Signature"] = "sha256=" + mac.hexdigest()
     return [Request(url, body, headers)]
+
+
+def sms_text(alert: Alert) -> str:
+    text = [headline(alert), alert.text, alert.local_time]
+    if alert.rule:
+        text.append(f"规则 {alert.rule}")
+    if alert.more:
+        text.append(f"另有 {alert.more} 条")
+    return " ".join(text)[:SMS_MAX_CHARS]
+
+
+def push_payload(alert: Alert) -> bytes:
+    """The JSON the box's service worker shows as a notification (edge/web/static/sw.js)."""
+    body = "\n".join(line for line in lines(alert) if not line.startswith("回放 "))
+    payload = {"title": headline(alert), "body": body, "url": alert.link or "/events",
+               "tag": f"edge-{alert.kind}-{alert.camera_id}-{alert.event_id or int(alert.ts)}",
+               "ts": alert.ts}
+    data = _json(payload)
+    while len(data) > PUSH_MAX_BYTES:  # a long Chinese text: cut the body, keep the rest
+        payload["body"] = str(payload["body"])[:-100]
+        data = _json(payload)
+    return data
 
 
 def render(kind: str, url: str, secret: str, alert: Alert, now: float) -> list[Request]:

@@ -3,6 +3,10 @@ events (detections, a camera going offline, alarms raised), turns each into an a
 every receiver that wants it (its kinds, its cameras, its quiet hours, its rate limit) and
 keeps them in a queue on disk (``data_dir/alerts.db``), then sends what is due.
 
+Receivers: robots and webhooks (a POST each), text messages through the box's modem
+(edge/alerts/sms.py), and the browsers and phones that asked for notifications (Web Push,
+edge/alerts/webpush.py; a device its push service says is gone is forgotten).
+
 Store and forward, like the MQTT outbox: an alert raised during a 4G outage stays queued
 and is sent when the link returns, marked late; each attempt and its answer is kept (the
 alert log). A receiver that hangs, answers 500 or megabytes, or redirects costs one
@@ -25,16 +29,19 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from edge.alerts.formats import Alert, render
+from edge.alerts.formats import Alert, push_payload, render, sms_text
 from edge.alerts.mapping import SOURCES, classify
 from edge.alerts.policy import Limiter
+from edge.alerts.sms import send_sms
 from edge.alerts.store import AlertStore
+from edge.alerts.webpush import PushError, encrypt, request_headers, vapid_key
 from edge.config import AlertConfig, EdgeConfig, read_secret
 from edge.log import redact
 from edge.record.index import Index
 from edge.runner import Runner, survive
 from edge.timeranges import in_ranges
 from edge.uplink.meter import METER
+from edge.web.accounts import Accounts
 
 logger = logging.getLogger(__name__)
 
@@ -156,12 +163,17 @@ class AlertRunner(Runner):
             except OSError:
                 data = None  # retention took it: the text still goes
         alert = Alert(**fields, picture=data, late_s=max(0.0, now - float(fields["ts"])))
-        return deliver(receiver, self.secrets[receiver.name], alert, now)
+        return deliver(self.cfg, receiver, self.secrets[receiver.name], alert, now)
 
 
-def deliver(receiver: AlertConfig, secret: str, alert: Alert, now: float) -> tuple[bool, str]:
+def deliver(cfg: EdgeConfig, receiver: AlertConfig, secret: str, alert: Alert, now: float
+            ) -> tuple[bool, str]:
     """Every request of one alert (a robot takes the picture as a message of its own),
     stopping at the first that fails; the answers."""
+    if receiver.type == "sms":
+        return send_sms(receiver.numbers, sms_text(alert))
+    if receiver.type == "webpush":
+        return push(cfg, receiver, alert, now)
     results = []
     for request in render(receiver.type, receiver.url, secret, alert, now):
         ok, result = send(request.url, request.body, request.headers, receiver.ca_file)
@@ -180,37 +192,85 @@ def send_test_alert(cfg: EdgeConfig, receiver: AlertConfig, by: str, now: float
                   local.strftime("%Y-%m-%d %H:%M:%S"),
                   f"测试告警, 由 {by} 发送: 收到即表示推送正常 test alert sent by {by}: "
                   "receiving it means alerts reach you", cfg.node.name)
-    return deliver(receiver, read_secret(receiver.secret, receiver.secret_file), alert, now)
+    return deliver(cfg, receiver, read_secret(receiver.secret, receiver.secret_file), alert,
+                   now)
+
+
+def push(cfg: EdgeConfig, receiver: AlertConfig, alert: Alert, now: float) -> tuple[bool, str]:
+    """The alert to every device subscribed by the receiver's users that may see its
+    camera (a node-wide alert: those who see every camera). Done when no device failed;
+    a device whose push service answers 404/410 unsubscribed and is forgotten."""
+    key = vapid_key(cfg.data_dir)
+    payload = push_payload(alert)
+    index = Index(cfg.data_dir, schema=False)
+    try:
+        accounts = Accounts(index.db)
+        targets = [d for d, user, _, _ in accounts.devices()
+                   if (not receiver.users or user.name in receiver.users)
+                   and (alert.kind == "test" or (user.sees(alert.camera_id)
+                        if cfg.camera(alert.camera_id) else user.cameras is None))]
+        if not targets:
+            return False, "没有设备订阅 no device has asked for notifications"
+        results, failed = [], False
+        for device in targets:
+            try:
+                body = encrypt(device, payload)
+                status, answer = post(device.endpoint, body,
+                                      request_headers(key, device.endpoint, now, receiver.url),
+                                      receiver.ca_file)
+            except PushError as exc:
+                status, answer = 0, str(exc).encode()
+            except (httpx.HTTPError, OSError) as exc:
+                status, answer = -1, f"{type(exc).__name__}: {redact(str(exc))}".encode()
+            result = f"HTTP {status}" if status > 0 else answer.decode("utf-8", "replace")
+            if status in (404, 410) or status == 0:  # unsubscribed, or keys we cannot use
+                accounts.remove_device(device.endpoint)
+                result += " (设备已退订 device gone: forgotten)"
+            elif not 200 <= status < 300:
+                failed = True
+                result += ": " + answer[:100].decode("utf-8", "replace")
+            accounts.device_answered(device.endpoint, result)
+            results.append(f"{device.user}: {result}")
+        return not failed, "; ".join(results)[:300]
+    finally:
+        index.close()
+
+
+def post(url: str, body: bytes, headers: dict[str, str], ca_file: str = ""
+         ) -> tuple[int, bytes]:
+    """One POST, bounded: no redirects followed, the answer read to MAX_ANSWER and one
+    byte more; raises httpx.HTTPError or OSError (a CA file unreadable, TLS)."""
+    verify: Any = ssl.create_default_context(cafile=ca_file) if ca_file else True
+    with httpx.Client(timeout=TIMEOUT_S, follow_redirects=False, verify=verify) as client:
+        with client.stream("POST", url, content=body, headers=headers) as response:
+            answer = b""
+            for chunk in response.iter_bytes():
+                answer += chunk
+                if len(answer) > MAX_ANSWER:
+                    break
+            METER.add("other", len(body), len(answer))  # the budget counts alerts
+    return response.status_code, answer
 
 
 def send(url: str, body: bytes, headers: dict[str, str], ca_file: str = "") -> tuple[bool, str]:
-    """One POST, bounded: no redirects followed, the answer read to MAX_ANSWER; a robot's
-    JSON answer must say success (errcode/code 0)."""
+    """One POST to a robot or webhook; its JSON answer must say success (errcode/code 0)."""
     try:
-        verify: Any = ssl.create_default_context(cafile=ca_file) if ca_file else True
-        with httpx.Client(timeout=TIMEOUT_S, follow_redirects=False, verify=verify) as client:
-            with client.stream("POST", url, content=body, headers=headers) as response:
-                answer = b""
-                for chunk in response.iter_bytes():
-                    answer += chunk
-                    if len(answer) > MAX_ANSWER:
-                        break
-                METER.add("other", len(body), len(answer))  # the budget counts alerts
-    except (httpx.HTTPError, OSError) as exc:  # OSError: a CA file unreadable, TLS
+        status, answer = post(url, body, headers, ca_file)
+    except (httpx.HTTPError, OSError) as exc:
         return False, f"{type(exc).__name__}: {redact(str(exc))}"[:300]
     text = answer[:300].decode("utf-8", "replace")
     if len(answer) > MAX_ANSWER:  # no robot answers that much: not the receiver meant
-        return False, f"HTTP {response.status_code}: an answer over {MAX_ANSWER >> 10} KB"
-    if not 200 <= response.status_code < 300:
-        return False, f"HTTP {response.status_code}: {text}"
+        return False, f"HTTP {status}: an answer over {MAX_ANSWER >> 10} KB"
+    if not 200 <= status < 300:
+        return False, f"HTTP {status}: {text}"
     try:
         reply = json.loads(answer) if answer.strip().startswith(b"{") else {}
     except ValueError:
         reply = {}
     code = reply.get("errcode", reply.get("code", reply.get("StatusCode", 0)))
     if code not in (0, None, "0"):
-        return False, f"HTTP {response.status_code}, refused: {text}"
-    return True, f"HTTP {response.status_code}: {text[:100]}"
+        return False, f"HTTP {status}, refused: {text}"
+    return True, f"HTTP {status}: {text[:100]}"
 
 
 def _link_base(cfg: EdgeConfig) -> str:

@@ -19,6 +19,7 @@ import sqlite3
 from pathlib import Path
 from dataclasses import dataclass
 
+from edge.alerts.webpush import Device
 from edge.errors import EdgeError
 
 ROLES = ("admin", "operator", "viewer")
@@ -57,6 +58,16 @@ CREATE TABLE IF NOT EXISTS login_failures (
     failed INTEGER NOT NULL DEFAULT 0,
     locked_until REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (name, address)
+);
+-- browsers and phones that asked for alerts by Web Push (the alert runner sends to them)
+CREATE TABLE IF NOT EXISTS push_devices (
+    endpoint TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL,
+    p256dh TEXT NOT NULL,
+    auth TEXT NOT NULL,
+    agent TEXT NOT NULL DEFAULT '',
+    created_ts REAL NOT NULL,
+    result TEXT NOT NULL DEFAULT ''  -- the push service's last answer
 );
 -- signed-in browsers: the cookie carries only the ID; signing out deletes the row
 CREATE TABLE IF NOT EXISTS web_sessions (
@@ -258,6 +269,35 @@ class Accounts:
         return [WebSession(*r) for r in self.db.execute(
             "SELECT id, user_id, created_ts, seen_ts, ip, agent FROM web_sessions"
             " WHERE user_id = ? ORDER BY seen_ts DESC", (user_id,))]
+
+    def add_device(self, user_id: int, device: Device, agent: str, now: float) -> None:
+        self.db.execute("INSERT OR REPLACE INTO push_devices (endpoint, user_id, p256dh, auth,"
+                        " agent, created_ts) VALUES (?, ?, ?, ?, ?, ?)",
+                        (device.endpoint, user_id, device.p256dh, device.auth, agent[:200], now))
+
+    def remove_device(self, endpoint: str, user_id: int | None = None) -> bool:
+        """A device gone (the push service said so) or turned off by its user."""
+        if user_id is None:
+            return bool(self.db.execute("DELETE FROM push_devices WHERE endpoint = ?",
+                                        (endpoint,)).rowcount)
+        return bool(self.db.execute("DELETE FROM push_devices WHERE endpoint = ? AND"
+                                    " user_id = ?", (endpoint, user_id)).rowcount)
+
+    def devices(self, user_id: int | None = None) -> list[tuple[Device, User, str, float]]:
+        """(device, its user, the last answer, since when) of enabled users."""
+        rows = self.db.execute("SELECT endpoint, user_id, p256dh, auth, result, created_ts FROM"
+                               " push_devices ORDER BY created_ts").fetchall()
+        out = []
+        for endpoint, uid, p256dh, auth, result, since in rows:
+            user = self.by_id(int(uid))
+            if user is None or user.disabled or (user_id is not None and user.id != user_id):
+                continue
+            out.append((Device(endpoint, p256dh, auth, user.name), user, result, since))
+        return out
+
+    def device_answered(self, endpoint: str, result: str) -> None:
+        self.db.execute("UPDATE push_devices SET result = ? WHERE endpoint = ?",
+                        (result[:200], endpoint))
 
     def prune_sessions(self, now: float, idle_s: float, max_age_s: float) -> None:
         self.db.execute("DELETE FROM web_sessions WHERE seen_ts < ? OR created_ts < ?",

@@ -29,7 +29,8 @@ from edge.web.context import Context
 from edge.web.i18n import LANGUAGES, MESSAGES, for_scripts, translate
 from edge.web.params import MAX_ID, ParamError, parse_day, parse_id, parse_month
 
-OPEN_ENDPOINTS = {"auth.login", "auth.setup", "auth.language", "static", "healthz"}
+OPEN_ENDPOINTS = {"auth.login", "auth.setup", "auth.language", "static", "healthz",
+                  "push.worker", "push.manifest"}
 CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
        "style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -52,11 +53,11 @@ def create_app(cfg: EdgeConfig, config_path: Path) -> Flask:
 
     from edge.web.views import (
         alerts, auth, broadcast, compliance, counts, dashboard, discover, events, export, live,
-        playback, ptz, rules, settings, system, users,
+        playback, ptz, push, rules, settings, system, users,
     )
 
     for module in (auth, dashboard, live, ptz, playback, events, counts, export, compliance,
-                   settings, rules, alerts, discover, users, system, broadcast):
+                   settings, rules, alerts, discover, users, system, broadcast, push):
         app.register_blueprint(module.bp)
     app.before_request(_before)
     app.after_request(_headers)

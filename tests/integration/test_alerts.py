@@ -1,11 +1,17 @@
 """Alerts to real receivers: a local HTTPS server (its own CA) that checks each provider's
 documented request and signature (WeChat Work, DingTalk, Feishu, the generic HMAC webhook),
 and hostile ones (hangs, 500, megabytes, a redirect elsewhere), against the alert runner
-reading a real index; a receiver that is down gets its alerts when it comes back."""
+reading a real index; a receiver that is down gets its alerts when it comes back.
+
+Text messages go through a stand-in for ModemManager's ``mmcli`` (no modem and no
+ModemManager daemon can run here): a script that keeps the calls and answers as mmcli does.
+Web Push goes to the same local HTTPS server acting as a push service (RFC 8030): it
+checks the VAPID token and the test decrypts what arrived with the browser's key."""
 
 from __future__ import annotations
 
 import base64
+import os
 import hashlib
 import hmac
 import http.server
@@ -19,14 +25,21 @@ import urllib.parse
 from pathlib import Path
 from typing import Iterator
 
+import http_ece
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from edge.alerts import runner as alerts_runner
 from edge.alerts.runner import AlertRunner
+from edge.alerts.sms import send_sms
 from edge.alerts.store import read_log
+from edge.alerts.webpush import Device, b64url, public_bytes, unb64url
 from edge.config import parse
 from edge.record.index import Index
 from edge.sim.server import free_port
+from edge.web.accounts import Accounts
 from tests.conftest import wait_for
 
 CAM = "34020000001320000001"
@@ -50,6 +63,8 @@ class Receiver(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if path.startswith("/push/"):  # a push service: 201 Created, 410 for a gone browser
+            return self._answer(410 if path == "/push/gone" else 201, b"")
         if path == "/huge":
             return self._answer(200, b"{" + b" " * (8 << 20) + b"}")
         self._answer(200, b'{"errcode": 0, "errmsg": "ok"}')
@@ -190,3 +205,124 @@ def test_alerts_reach_each_receiver_signed_and_survive_bad_ones(
         stop.set()
         runner.join(10)
         index.close()
+
+
+MMCLI = """#!/usr/bin/env python3
+# stand-in for ModemManager's mmcli: keeps each call, answers as mmcli does
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["MMCLI_LOG"], "a") as log:
+    log.write(json.dumps(args, ensure_ascii=False) + "\\n")
+if any(a.startswith("--messaging-create-sms=") for a in args):
+    n = sum(1 for _ in open(os.environ["MMCLI_LOG"]))
+    print(f"Successfully created new SMS: /org/freedesktop/ModemManager1/SMS/{n}")
+elif "--send" in args and os.environ.get("MMCLI_FAIL"):
+    sys.exit("error: couldn't send the SMS: 'GDBus.Error:org.freedesktop.ModemManager1."
+             "Error.Core.Timeout: SMS sending timed out'")
+elif "--send" in args:
+    print("successfully sent the SMS")
+else:
+    print("successfully deleted SMS from modem")
+"""
+
+
+def _browser(endpoint: str) -> tuple[ec.EllipticCurvePrivateKey, bytes, Device]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    auth = os.urandom(16)
+    return key, auth, Device(endpoint, b64url(public_bytes(key)), b64url(auth))
+
+
+def _vapid_ok(authorization: str, audience: str) -> bool:
+    """The push service's check of the sender's token (RFC 8292)."""
+    fields = dict(p.strip().split("=", 1) for p in authorization.split(" ", 1)[1].split(","))
+    header, claims, signature = fields["t"].split(".")
+    raw = unb64url(signature)
+    public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), unb64url(fields["k"]))
+    public.verify(encode_dss_signature(int.from_bytes(raw[:32], "big"),
+                                       int.from_bytes(raw[32:], "big")),
+                  f"{header}.{claims}".encode(), ec.ECDSA(hashes.SHA256()))
+    sent = json.loads(unb64url(claims))
+    return bool(sent["aud"] == audience and sent["exp"] > time.time()
+                and sent["sub"] == "mailto:duty@village.example")
+
+
+def test_text_messages_and_web_push_reach_phones(
+        tmp_path: Path, tls: tuple[int, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(alerts_runner, "RETRY_S", 0.5)
+    port, cert = tls
+    base = f"https://127.0.0.1:{port}"
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "mmcli").write_text(MMCLI)
+    (tools / "mmcli").chmod(0o755)
+    calls = tmp_path / "mmcli.log"
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    monkeypatch.setenv("MMCLI_LOG", str(calls))
+    cfg = parse({
+        "node": {"id": "34020000001180000001", "name": "测试村", "data_dir": str(tmp_path / "d")},
+        "cameras": [{"id": CAM, "name": "村口", "url": "rtsp://127.0.0.1:9/a"},
+                    {"id": "34020000001320000002", "name": "学校", "url": "rtsp://127.0.0.1:9/b"}],
+        "alerts": [{"name": "短信", "type": "sms", "numbers": ["13800138000", "+8613900139000"],
+                    "events": ["person"]},
+                   {"name": "手机", "type": "webpush", "url": "mailto:duty@village.example",
+                    "ca_file": str(cert), "events": ["person"]}]})
+    index = Index(cfg.data_dir)
+    Accounts.create_schema(index.db)
+    accounts = Accounts(index.db)
+    zhang = accounts.add("zhang", "duty-officer-1", "operator", cameras=[CAM])
+    li = accounts.add("li", "duty-officer-2", "viewer", cameras=["34020000001320000002"])
+    phone_key, phone_auth, phone = _browser(f"{base}/push/zhang-phone")
+    accounts.add_device(zhang.id, phone, "Android", time.time())
+    accounts.add_device(zhang.id, _browser(f"{base}/push/gone")[2], "old laptop", time.time())
+    accounts.add_device(li.id, _browser(f"{base}/push/li")[2], "iPhone", time.time())
+    stop = threading.Event()
+    runner = AlertRunner(cfg, stop)
+    runner.start()
+    try:
+        wait_for(lambda: runner.store is not None and runner.store.cursor("detection")
+                 is not None, 10, "the runner's first look")
+        index.add_event(CAM, time.time(), "detection", {"label": "person", "zones": []})
+
+        def states() -> dict[str, set[str]]:
+            out: dict[str, set[str]] = {}
+            for row in read_log(cfg.data_dir, 0, math.inf):
+                out.setdefault(row["receiver"], set()).add(row["state"])
+            return out
+
+        wait_for(lambda: states().get("短信") == {"sent"} and states().get("手机") == {"sent"},
+                 30, "the text messages and the push sent")
+        # each number: the message made, sent, and deleted from the modem again
+        made = [json.loads(line) for line in calls.read_text().splitlines()]
+        creates = [a[-1] for a in made if a[-1].startswith("--messaging-create-sms=")]
+        assert len(creates) == 2 and "number='13800138000'" in creates[0]
+        assert "text='【行人】测试村 · 村口" in creates[0] and "+8613900139000" in creates[1]
+        assert sum("--send" in a for a in made) == 2
+        assert sum(a[-1].startswith("--messaging-delete-sms=") for a in made) == 2
+        # Web Push: zhang's phone got it, signed by the box, readable only with its key
+        pushed = [(p, h, b) for p, h, b in Receiver.seen if p.startswith("/push/")]
+        got = [(h, b) for p, h, b in pushed if p == "/push/zhang-phone"]
+        assert len(got) == 1
+        headers, body = got[0]
+        assert headers["Content-Encoding"] == "aes128gcm"
+        assert _vapid_ok(headers["Authorization"], base)
+        shown = json.loads(http_ece.decrypt(body, private_key=phone_key, auth_secret=phone_auth))
+        assert shown["title"] == "【行人】测试村 · 村口" and "playback" in shown["url"]
+        # the browser that went away (410) is forgotten; li may not see 村口: nothing for li
+        assert [p for p, _, _ in pushed if p == "/push/gone"] and not [
+            p for p, _, _ in pushed if p == "/push/li"]
+        left = {d.endpoint.rsplit("/", 1)[1]: result for d, _, result, _ in accounts.devices()}
+        assert set(left) == {"zhang-phone", "li"} and left["zhang-phone"] == "HTTP 201"
+        # a send the network refuses: kept for another try, mmcli's reason in the log
+        monkeypatch.setenv("MMCLI_FAIL", "1")
+        index.add_event(CAM, time.time(), "detection", {"label": "person", "zones": []})
+        wait_for(lambda: any(r["receiver"] == "短信" and "Timeout" in (r["result"] or "")
+                             for r in read_log(cfg.data_dir, 0, math.inf)), 30,
+                 "the failed send in the log")
+        assert "queued" in states()["短信"] and runner.is_alive() and runner.crashed is None
+    finally:
+        stop.set()
+        runner.join(10)
+        index.close()
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))  # a box without ModemManager
+    ok, result = send_sms(("13800138000",), "测试")
+    assert not ok and "no ModemManager" in result

@@ -106,7 +106,8 @@ def test_every_route_needs_a_session(app: Flask) -> None:
     values = {"channel": CAM1, "job_id": "abc", "item_id": 1, "event_id": 1, "kind": "events",
               "action": "restart", "code": "en", "filename": "edge.css", "device": 0,
               "source": "VS_1", "item": "0123456789ab", "token": "t"}
-    open_routes = {"auth.login", "auth.setup", "auth.language", "static", "healthz"}
+    open_routes = {"auth.login", "auth.setup", "auth.language", "static", "healthz",
+                   "push.worker", "push.manifest"}
     checked = 0
     for rule in app.url_map.iter_rules():
         if rule.endpoint in open_routes:
@@ -829,3 +830,43 @@ def test_rules_are_tried_on_the_last_hour_and_saved_through_the_checker(app: Fla
     guard = signed_in(app, "guard")
     assert guard.post(f"/rules/{CAM2}/try", json=rules,
                       headers={"X-CSRF-Token": csrf(guard)}).status_code == 403
+
+
+def test_a_user_turns_alerts_on_for_a_device_and_the_worker_and_manifest_are_open(
+        tmp_path: Path) -> None:
+    from edge.alerts.webpush import b64url, unb64url
+
+    app = make_app(tmp_path, CONFIG + '\n[[alerts]]\nname = "值班手机"\ntype = "webpush"\n')
+    anonymous = app.test_client()
+    worker = anonymous.get("/sw.js")  # re-fetched by the browser with no session
+    assert worker.status_code == 200 and "showNotification" in worker.get_data(as_text=True)
+    assert worker.mimetype == "text/javascript"
+    manifest = anonymous.get("/manifest.webmanifest").get_json(force=True)
+    assert manifest["display"] == "standalone" and manifest["start_url"] == "/"
+    assert anonymous.get("/push/key").status_code == 302
+    guard = signed_in(app, "guard")
+    page = guard.get("/account").get_data(as_text=True)
+    assert "在本设备接收告警" in page and "值班手机" in page
+    key = unb64url(guard.get("/push/key").get_json()["key"])
+    assert len(key) == 65 and key[0] == 4  # an uncompressed P-256 point: applicationServerKey
+    assert guard.get("/push/key").get_json()["key"] == b64url(key)  # one key, kept
+    good = {"endpoint": "https://push.example.net/wpush/v2/abc",
+            "keys": {"p256dh": b64url(b"\x04" + bytes(64)), "auth": b64url(bytes(16))}}
+    headers = {"X-CSRF-Token": csrf(guard)}
+    for bad in ({"endpoint": "http://push.example.net/x", "keys": good["keys"]},
+                {"endpoint": good["endpoint"], "keys": {"p256dh": "AAAA", "auth": "AAAA"}},
+                {"endpoint": good["endpoint"], "keys": {"p256dh": "%%%", "auth": 1}},
+                {"endpoint": "https://" + "a" * 2000, "keys": good["keys"]}, [], "x"):
+        assert guard.post("/push/subscribe", json=bad, headers=headers).status_code == 400, bad
+    assert guard.post("/push/subscribe", json=good, headers=headers).get_json() == {"ok": True}
+    page = guard.get("/account").get_data(as_text=True)
+    assert "push.example.net" in page
+    # another user cannot turn off guard's device; guard can
+    oper = signed_in(app, "oper")
+    assert oper.post("/push/unsubscribe", json={"endpoint": good["endpoint"]},
+                     headers={"X-CSRF-Token": csrf(oper)}).get_json() == {"ok": False}
+    assert guard.post("/push/unsubscribe", json={"endpoint": good["endpoint"]},
+                      headers=headers).get_json() == {"ok": True}
+    assert "push.example.net" not in guard.get("/account").get_data(as_text=True)
+    assert [a for _, a, _ in audit(app) if a.startswith("push_")] == [
+        "push_subscribe", "push_unsubscribe"]

@@ -11,9 +11,10 @@ import urllib.parse
 
 import pytest
 
-from edge.alerts.formats import Alert, render
+from edge.alerts.formats import SMS_MAX_CHARS, Alert, push_payload, render, sms_text
 from edge.alerts.mapping import classify
 from edge.alerts.policy import Limiter
+from edge.alerts.sms import SmsError, create_args, created_path
 from edge.config import ConfigError, parse
 from tests.unit.test_config import MINIMAL
 
@@ -88,7 +89,11 @@ def test_which_events_are_which_alerts() -> None:
 
 
 @pytest.mark.parametrize("alert, problem", [
-    ({"type": "sms", "url": "https://x"}, "not supported yet"),
+    ({"type": "sms"}, "needs numbers"),
+    ({"type": "sms", "numbers": ["１３８００１３８０００"]}, "not a phone number"),
+    ({"type": "sms", "numbers": ["138-0013"]}, "not a phone number"),
+    ({"type": "webpush", "url": "http://example.com"}, "mailto: or https://"),
+    ({"type": "pager", "url": "https://x"}, "must be one of"),
     ({"type": "dingtalk", "url": "http://oapi.dingtalk.com/robot"}, "must be https://"),
     ({"type": "webhook", "url": "http://example.com/x"}, "must be https://"),
     ({"type": "webhook", "url": "https://x", "quiet": ["25:00-26:00"]}, "HH:MM-HH:MM"),
@@ -102,3 +107,32 @@ def test_bad_receivers_say_why(alert: dict, problem: str) -> None:
     ok = parse({**MINIMAL, "alerts": [{"name": "局域网", "type": "webhook",
                                        "url": "http://192.168.1.20:9000/hook"}]})
     assert ok.alerts[0].url.startswith("http://192.168.1.20")
+
+
+def test_text_messages_are_short_and_mmcli_gets_them_whole() -> None:
+    text = sms_text(ALERT)
+    assert text.startswith("【行人】测试村 · 村口 发现行人") and "另有 3 条" in text
+    assert "http" not in text  # no link: the phone may have no data
+    long = sms_text(Alert(**{**_fields(ALERT), "text": "很长" * 200}))
+    assert len(long) == SMS_MAX_CHARS
+    args = create_args("+8613800138000", "他说'快走', \"马上\"")
+    assert args[:3] == ["mmcli", "-m", "any"]
+    assert args[3] == ("--messaging-create-sms=text='他说’快走’, ”马上”',"
+                       "number='+8613800138000'")
+    assert created_path("Successfully created new SMS: /org/freedesktop/ModemManager1/SMS/21\n"
+                        ) == "/org/freedesktop/ModemManager1/SMS/21"
+    with pytest.raises(SmsError, match="made no message"):
+        created_path("error: couldn't create new SMS: 'GDBus.Error: no modem'")
+
+
+def test_a_push_is_a_notification_under_one_record() -> None:
+    sent = json.loads(push_payload(ALERT))
+    assert sent["title"] == "【行人】测试村 · 村口" and "另有 3 条" in sent["body"]
+    assert sent["url"] == ALERT.link and "回放" not in sent["body"]
+    assert sent["tag"] == "edge-person-34020000001320000001-1796470000"
+    huge = push_payload(Alert(**{**_fields(ALERT), "text": "很长的说明" * 1000}))
+    assert len(huge) <= 3000 and json.loads(huge)["title"] == sent["title"]
+
+
+def _fields(alert: Alert) -> dict:
+    return {name: getattr(alert, name) for name in Alert.__slots__}

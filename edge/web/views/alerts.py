@@ -1,7 +1,8 @@
 """Alert receivers (admin, ``settings`` right): the robots and webhooks that tell the duty
 officer's phone, edited in the config file (``[[alerts]]``) through the same checker and
 TOML writer as the settings page; a test button per receiver sends a test alert at once and
-shows the remote's answer. Secrets are write-only: the signing secret is never sent back,
+shows the remote's answer (for text messages, the modem's; for Web Push, each device's
+push service's). Secrets are write-only: the signing secret is never sent back,
 and a URL that carries a robot's key (its query) shows it as ``***`` (kept unless
 retyped)."""
 
@@ -59,8 +60,9 @@ def apply_form(doc: tomlkit.TOMLDocument) -> list[str]:
         _put_list(table, "events", events, len(events) == len(config_mod.ALERT_EVENTS))
         cameras = request.form.getlist(prefix + "cameras")
         _put_list(table, "cameras", cameras, not cameras)
-        quiet = [q.strip() for q in form_text(prefix + "quiet").split(",") if q.strip()]
-        _put_list(table, "quiet", quiet, not quiet)
+        for key in ("quiet", "numbers", "users"):  # comma-separated lists, empty: none
+            values = [v.strip() for v in form_text(prefix + key).split(",") if v.strip()]
+            _put_list(table, key, values, not values)
         table["max_per_10min"] = form_number(form_text(prefix + "max_per_10min") or "5")
         table["pictures"] = bool(request.form.get(prefix + "pictures"))
         table["enabled"] = bool(request.form.get(prefix + "enabled"))

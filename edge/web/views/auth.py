@@ -77,15 +77,19 @@ def _signed_out() -> Response:
 @bp.route("/account", methods=["GET", "POST"])
 def account() -> Response | str:
     """The signed-in user's own sessions (where, since when, last seen), and "sign out
-    everywhere" for a lost phone or a cookie that may have been copied."""
+    everywhere" for a lost phone or a cookie that may have been copied; the devices that
+    get alerts by Web Push (edge/web/views/push.py)."""
     user = g.user
     if request.method == "POST":
         ended = accounts().close_sessions(user.id)
         audit("logout_everywhere", sessions=ended)
         return _signed_out()
+    receivers = [a.name for a in context().cfg.alerts if a.type == "webpush" and a.enabled
+                 and (not a.users or user.name in a.users)]
     return render_template("account.html", sessions=accounts().sessions(user.id),
                            current=session.get("sid"), fmt=lambda ts: format_time(
-                               ts, context().cfg.node.timezone))
+                               ts, context().cfg.node.timezone),
+                           devices=accounts().devices(user.id), receivers=receivers)
 
 
 @bp.route("/setup", methods=["GET", "POST"])
