@@ -232,6 +232,70 @@ def test_the_monitoring_room_in_a_browser(browser: Any, node: tuple[str, Path],
     flat = [v for point in wire.line + zone.polygon for v in point]
     assert flat == pytest.approx([0.5, 0.9, 0.5, 0.2, 0.1, 0.5, 0.4, 0.5, 0.4, 0.95], abs=0.01)
 
+def test_an_alert_pushed_to_the_box_s_service_worker_is_shown_as_a_notification(
+        browser: Any, tmp_path: Path) -> None:
+    """The web UI's own service worker, in Chromium, turns a pushed alert into a system
+    notification. The browser's side of a subscription needs its vendor's push service
+    (Google's, for Chromium: not reachable here, and Playwright's profiles are incognito,
+    where Chromium refuses push): the page says so, and the push is handed to the worker
+    through the DevTools protocol, as the push service would hand it over. The box's
+    encryption for a push service is proven in tests/integration/test_alerts.py."""
+    import json
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from edge.alerts.formats import Alert, push_payload
+    from tests.integration.test_web_app import CONFIG, make_app
+    from tests.integration.test_web_app import PASSWORD as WEB_PASSWORD
+
+    app = make_app(tmp_path, CONFIG + '\n[[alerts]]\nname = "值班手机"\ntype = "webpush"\n')
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"  # loopback: a secure context
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    try:
+        context.grant_permissions(["notifications"], origin=base)
+        page = context.new_page()
+        page.goto(base + "/login")
+        page.fill("input[name=name]", "guard")
+        page.fill("input[name=password]", WEB_PASSWORD)
+        page.click("button.primary")
+        page.wait_for_url(base + "/")
+        page.goto(base + "/account")
+        wait_for(lambda: "未开启" in page.inner_text("#push-state"), 20,
+                 "the service worker registered")
+        page.click("#push-on")
+        wait_for(lambda: "推送服务不可用" in page.inner_text("#push-state"), 20,
+                 "the page saying the browser's push service is not there")
+        devtools = context.new_cdp_session(page)
+        registrations: list[dict[str, Any]] = []
+        devtools.on("ServiceWorker.workerRegistrationUpdated",
+                    lambda e: registrations.extend(e["registrations"]))
+        devtools.send("ServiceWorker.enable")
+        # Playwright hands over events only while it is called: wait through it
+        wait_for(lambda: page.wait_for_timeout(100) or any(
+            r["scopeURL"] == base + "/" for r in registrations), 20, "the worker's registration")
+        alert = Alert("tripwire", "34020000001320000001", "村口", time.time(),
+                      "2026-12-05 22:10:00", "有人越过 河堤线 (A→B) person crossed",
+                      node_name="测试村", rule="河堤线", link=base + "/events", event_id=7)
+        devtools.send("ServiceWorker.deliverPushMessage", {
+            "origin": base + "/", "registrationId": registrations[-1]["registrationId"],
+            "data": push_payload(alert).decode()})
+        shown: list[Any] = []
+        wait_for(lambda: shown.extend(page.evaluate(
+            "navigator.serviceWorker.ready.then(r => r.getNotifications())"
+            ".then(all => all.map(n => [n.title, n.body, n.tag, n.data.url]))")) or shown,
+            20, "the notification shown")
+        title, body, tag, url = shown[0]
+        assert title == "【越线】测试村 · 村口" and "河堤线" in body
+        assert tag == "edge-tripwire-34020000001320000001-7" and url == base + "/events"
+        assert json.loads(push_payload(alert))["title"] == title
+    finally:
+        context.close()
+        server.shutdown()
+
+
 def _export(page: Any, base: str, channel: str, start: float, end: float, target: Path,
             desensitise: bool = False) -> Path:
     page.goto(base + "/export")
