@@ -238,6 +238,11 @@ def web_requests() -> dict[str, bytes]:
         "counts_csv": (14, "day=2026-11-22"),
         "alerts": (15, "al-0-name=x&al-0-type=webhook&al-0-url=http://10.0.0.9/h&"
                        "al-0-ev-tripwire=1&al-0-quiet=22:00-06:00&al-0-max_per_10min=5"),
+        "push_subscribe": (16, '{"endpoint": "https://push.example.net/wpush/v2/abc", "keys": '
+                               '{"p256dh": "BAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
+                               'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "auth": '
+                               '"AAAAAAAAAAAAAAAAAAAAAA"}}'),
+        "push_unsubscribe": (17, '{"endpoint": "https://push.example.net/wpush/v2/abc"}'),
     }
     return {name: bytes([route]) + body.encode() for name, (route, body) in requests.items()}
 

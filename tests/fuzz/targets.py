@@ -302,7 +302,7 @@ WEB_ROUTES = [("POST", "/settings"), ("POST", "/export"), ("GET", "/api/timeline
               ("GET", "/audit"), ("POST", "/users"), ("GET", "/api/playback/{c}"),
               ("POST", "/api/probe"), ("GET", "/live"), ("GET", "/audit.csv"),
               ("POST", "/rules/{c}/try"), ("GET", "/counts"), ("GET", "/counts.csv"),
-              ("POST", "/alerts")]
+              ("POST", "/alerts"), ("POST", "/push/subscribe"), ("POST", "/push/unsubscribe")]
 
 
 def _web_client() -> object:
@@ -367,7 +367,7 @@ def web(data: bytes) -> None:
 def _send(client: Any, method: str, url: str, body: bytes) -> Any:
     if method == "GET":
         return client.get(url, environ_overrides={"QUERY_STRING": body.decode("latin-1")})
-    if url == "/api/probe" or url.startswith("/rules/"):
+    if url == "/api/probe" or url.startswith(("/rules/", "/push/")):
         return client.post(url, data=body, content_type="application/json",
                            headers={"X-CSRF-Token": _WEB["token"]})
     return client.post(url, data=body + b"&csrf=" + str(_WEB["token"]).encode(),
