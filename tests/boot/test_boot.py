@@ -108,6 +108,12 @@ def test_first_boot_makes_an_encrypted_data_disk_and_a_running_node(box: Box) ->
     # the loudspeakers' path: the arm64 wheel's alsa-lib with the image's ALSA configuration
     played = box.ssh("runuser -u edge -- /opt/edge/venv/bin/python -c '" + ALSA_PLAY + "'")
     assert played.stdout.strip() == "played 800", played.stdout + played.stderr
+    # alerts by text message: polkit lets the edge user (a service, no session: ModemManager
+    # grants Messaging to active sessions only) and no one else use the modem's messages
+    check = ("runuser -u {} -- sh -c 'pkcheck --action-id org.freedesktop.ModemManager1."
+             "Messaging --process $$'")
+    assert box.ssh(check.format("edge"), check=False).returncode == 0
+    assert box.ssh(check.format("nobody"), check=False).returncode != 0
     runners = edge_runs_unharmed(box)
     # the clock started at the image's build time, not 1970 (recordings, certificates)
     epoch = int(box.ssh("stat -c %Y /usr/lib/clock-epoch").stdout)
