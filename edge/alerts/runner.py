@@ -205,10 +205,10 @@ def push(cfg: EdgeConfig, receiver: AlertConfig, alert: Alert, now: float) -> tu
     index = Index(cfg.data_dir, schema=False)
     try:
         accounts = Accounts(index.db)
-        targets = [d for d, user, _, _ in accounts.devices()
-                   if (not receiver.users or user.name in receiver.users)
-                   and (alert.kind == "test" or (user.sees(alert.camera_id)
-                        if cfg.camera(alert.camera_id) else user.cameras is None))]
+        targets = [s.device for s in accounts.devices()
+                   if (not receiver.users or s.user.name in receiver.users)
+                   and (alert.kind == "test" or (s.user.sees(alert.camera_id)
+                        if cfg.camera(alert.camera_id) else s.user.cameras is None))]
         if not targets:
             return False, "没有设备订阅 no device has asked for notifications"
         results, failed = [], False

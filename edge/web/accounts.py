@@ -115,6 +115,17 @@ class User:
         return self.cameras is None or channel in self.cameras
 
 
+@dataclass(frozen=True)
+class Subscribed:
+    """A device that asked for alerts by Web Push, as its user's page lists it."""
+
+    device: Device
+    user: User
+    result: str  # the push service's last answer
+    since: float
+    agent: str  # the browser that subscribed
+
+
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
@@ -283,16 +294,17 @@ class Accounts:
         return bool(self.db.execute("DELETE FROM push_devices WHERE endpoint = ? AND"
                                     " user_id = ?", (endpoint, user_id)).rowcount)
 
-    def devices(self, user_id: int | None = None) -> list[tuple[Device, User, str, float]]:
-        """(device, its user, the last answer, since when) of enabled users."""
-        rows = self.db.execute("SELECT endpoint, user_id, p256dh, auth, result, created_ts FROM"
-                               " push_devices ORDER BY created_ts").fetchall()
+    def devices(self, user_id: int | None = None) -> list[Subscribed]:
+        """The devices of enabled users (of one user)."""
+        rows = self.db.execute("SELECT endpoint, user_id, p256dh, auth, result, created_ts,"
+                               " agent FROM push_devices ORDER BY created_ts").fetchall()
         out = []
-        for endpoint, uid, p256dh, auth, result, since in rows:
+        for endpoint, uid, p256dh, auth, result, since, agent in rows:
             user = self.by_id(int(uid))
             if user is None or user.disabled or (user_id is not None and user.id != user_id):
                 continue
-            out.append((Device(endpoint, p256dh, auth, user.name), user, result, since))
+            out.append(Subscribed(Device(endpoint, p256dh, auth, user.name), user, result,
+                                  since, agent))
         return out
 
     def device_answered(self, endpoint: str, result: str) -> None:

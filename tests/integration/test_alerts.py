@@ -310,7 +310,7 @@ def test_text_messages_and_web_push_reach_phones(
         # the browser that went away (410) is forgotten; li may not see 村口: nothing for li
         assert [p for p, _, _ in pushed if p == "/push/gone"] and not [
             p for p, _, _ in pushed if p == "/push/li"]
-        left = {d.endpoint.rsplit("/", 1)[1]: result for d, _, result, _ in accounts.devices()}
+        left = {s.device.endpoint.rsplit("/", 1)[1]: s.result for s in accounts.devices()}
         assert set(left) == {"zhang-phone", "li"} and left["zhang-phone"] == "HTTP 201"
         # a send the network refuses: kept for another try, mmcli's reason in the log
         monkeypatch.setenv("MMCLI_FAIL", "1")

@@ -57,6 +57,14 @@ async function stop() {
   location.reload();
 }
 
+// a device listed (a lost phone, an old browser): forgotten by the box
+for (const button of document.querySelectorAll("button[data-endpoint]")) {
+  button.addEventListener("click", async () => {
+    await post("/push/unsubscribe", {endpoint: button.dataset.endpoint});
+    location.reload();
+  });
+}
+
 if (!window.isSecureContext || !("serviceWorker" in navigator) || !("PushManager" in window)) {
   say("push.insecure");
   on.disabled = true;
