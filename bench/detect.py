@@ -11,9 +11,14 @@ saves, and the whole appliance with 16 cameras looked at.
    keyframes (``-skip_frame nokey``).
 3. The appliance (``edge run``, web UI off) with 16 simulated cameras (640x480 10 fps,
    keyframe a second): recording only (detection and quality off) — the reference — then
-   detection (keyframes only) and quality diagnosis on all 16, once with vtest's busy street
-   on every camera (the worst case: the model runs on every keyframe) and once with the
-   quiet street (the usual village night); CPU of every process and PSS.
+   detection (keyframes only) and quality diagnosis on all 16, with vtest's busy street on
+   every camera (the worst case: the model runs on every keyframe) with the fp16 model (the
+   anchor) and the int8 one, and with the quiet street (the usual village night); then
+   every camera with a sub stream looked at 5 times a second (tripwires), fp16 and int8;
+   CPU of every process and PSS.
+
+The model: sections 1 and 2 use the appliance's default (int8); bench/detect_int8.py
+compares it with the fp16 model it was made from.
 
 Usage: ``python bench/detect.py [--seconds 30]``.
 """
@@ -151,17 +156,26 @@ def ffmpeg_keyframes_cpu(clip: Path) -> float:
         / seconds
 
 
-def appliance(clip: Path, seconds: float, detect: bool) -> tuple[float, float]:
-    """CPU % of one core and PSS MB of ``edge run`` with 16 cameras showing ``clip``."""
-    with tempfile.TemporaryDirectory() as tmp, \
-            CameraServer({f"/c{i}": clip for i in range(16)}) as server:
+def appliance(clip: Path, seconds: float, detect: bool, model: str = "int8",
+              sub: bool = False) -> tuple[float, float]:
+    """CPU % of one core and PSS MB of ``edge run`` with 16 cameras showing ``clip``
+    (``sub``: each with a sub stream of the same clip, looked at ``detect.fps`` = 5)."""
+    mounts = {f"/c{i}": clip for i in range(16)} | {f"/s{i}": clip for i in range(16 if sub else 0)}
+    with tempfile.TemporaryDirectory() as tmp, CameraServer(mounts) as server:
         work = Path(tmp)
         cams = [(f"340200000013200000{i + 1:02d}", server.url(f"/c{i}")) for i in range(16)]
-        extra = "[web]\nenabled = false\n" + ("" if detect else
+        extra = "[web]\nenabled = false\n" + (f'[detect]\nmodel = "{model}"\n' if detect else
                                                "[detect]\nenabled = false\n"
                                                "[quality]\nenabled = false\n")
         config = write_config(work / "edge.toml", work / "data", cams, extra=extra,
                               camera_extra="detect = true" if detect else "")
+        if sub:  # each camera's sub stream, after its url line
+            text = config.read_text()
+            for i in range(16):
+                text = text.replace(f'url = "{server.url(f"/c{i}")}"\n',
+                                    f'url = "{server.url(f"/c{i}")}"\n'
+                                    f'sub_url = "{server.url(f"/s{i}")}"\n')
+            config.write_text(text)
         daemon = subprocess.Popen([sys.executable, "-m", "edge", "--log-level", "WARNING",
                                    "run", "--config", str(config)], cwd=ROOT)
         try:
@@ -199,10 +213,14 @@ def main() -> None:
     ref_cpu, ref_pss = appliance(clips["street"], args.seconds, detect=False)
     print(f"   recording only (reference)                       : {ref_cpu:5.1f} % CPU, "
           f"{ref_pss:4.0f} MB PSS")
-    for label, clip in (("16 busy streets (people all the time)", clips["street"]),
-                        ("16 quiet streets (nobody)", clips["empty"])):
-        cpu, pss = appliance(clip, args.seconds, detect=True)
-        print(f"   + detection (keyframes) + quality, {label:38s}: {cpu:5.1f} % CPU, "
+    for label, clip, model, sub in (
+            ("16 busy streets, keyframes, fp16 (anchor)", clips["street"], "fp16", False),
+            ("16 busy streets, keyframes, int8", clips["street"], "int8", False),
+            ("16 quiet streets, keyframes, int8", clips["empty"], "int8", False),
+            ("16 busy streets, sub streams 5 fps, fp16", clips["street"], "fp16", True),
+            ("16 busy streets, sub streams 5 fps, int8", clips["street"], "int8", True)):
+        cpu, pss = appliance(clip, args.seconds, detect=True, model=model, sub=sub)
+        print(f"   + detection + quality, {label:42s}: {cpu:5.1f} % CPU, "
               f"{pss:4.0f} MB PSS (ratio {cpu / ref_cpu:.2f}, +{pss - ref_pss:.0f} MB)")
 
 

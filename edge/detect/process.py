@@ -34,7 +34,7 @@ import numpy as np
 from edge import faults
 from edge.config import CameraConfig, EdgeConfig
 from edge.detect import STATUS_FILE
-from edge.detect.coco import ObjectDetector
+from edge.detect.coco import MODEL_FILES, ObjectDetector
 from edge.detect.pipeline import CameraPipeline
 from edge.detect.rules import RuleEvent
 from edge.detect.objects import Box
@@ -314,7 +314,7 @@ def run_detect(cfg: EdgeConfig) -> int:
         # the model keeps what the least demanding zone wants; each zone filters for itself
         floor = min([cfg.detect.min_score] + [z.min_score for c in detecting for z in c.zones
                                               if z.min_score])
-        detector = ObjectDetector(floor, cfg.detect.threads)
+        detector = ObjectDetector(floor, cfg.detect.threads, MODEL_FILES[cfg.detect.model])
     store = EventStore(cfg)
     watched = cfg.cameras if cfg.quality.enabled else tuple(detecting)
     watchers = [CameraWatcher(cfg, c, detector if c in detecting else None, store, stop)
