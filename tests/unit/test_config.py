@@ -121,6 +121,13 @@ def test_camera_time_settings_are_checked(section: dict, problem: str) -> None:
     assert parse({**MINIMAL, "time": {"camera_ntp": "192.168.1.2"}}).time.camera_ntp == "192.168.1.2"
 
 
+def test_the_detection_model_is_int8_or_fp16() -> None:
+    assert parse(MINIMAL).detect.model == "int8"
+    assert parse({**MINIMAL, "detect": {"model": "fp16"}}).detect.model == "fp16"
+    with pytest.raises(ConfigError, match="detect.model"):
+        parse({**MINIMAL, "detect": {"model": "int4"}})
+
+
 @pytest.mark.parametrize("text, expected", [
     ("rtsp://admin:pw@10.0.0.5/x", "rtsp://admin:***@10.0.0.5/x"),
     ("rtsp://admin@10.0.0.5/x", "rtsp://admin:***@10.0.0.5/x"),
