@@ -1,7 +1,7 @@
 """Benchmark: detection and quality diagnosis — what the model costs, what the motion gate
 saves, and the whole appliance with 16 cameras looked at.
 
-1. Median inference (1 thread, a real vtest frame, 200 runs) with LiteRT
+1. Median inference (1 thread, a real vtest frame, 200 runs, the int8 model) with LiteRT
    (``ai-edge-litert``, the appliance's runtime) and with ``tflite-runtime`` (the runtime that
    works under qemu-user; numpy<2, so in its own venv under .cache) — the anchor.
 2. CPU per camera, in-process, on vtest's street (people walking, 10 fps source) and on the
@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 
 from bench.procstat import cpu_seconds, pss_mb, tree, window_args  # noqa: E402
 from edge.config import CameraConfig, DetectConfig  # noqa: E402
-from edge.detect.coco import MODEL, ObjectDetector  # noqa: E402
+from edge.detect.coco import MODEL_FILES, ObjectDetector  # noqa: E402
 from edge.detect.objects import Box  # noqa: E402
 from edge.detect.pipeline import CameraPipeline  # noqa: E402
 from edge.quality.diagnosis import Diagnosis  # noqa: E402
@@ -107,7 +107,7 @@ def tflite_runtime_ms(tensor: Path) -> float | None:
         if done.returncode:
             print("tflite-runtime did not install:", done.stderr.decode()[-300:])
             return None
-    out = subprocess.run([str(python), "-c", TIMING, str(MODEL), str(tensor)],
+    out = subprocess.run([str(python), "-c", TIMING, str(MODEL_FILES["int8"]), str(tensor)],
                          capture_output=True, text=True)
     return float(out.stdout.split()[-1]) if out.returncode == 0 else None
 
