@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from edge.alerts.formats import Alert, push_payload, render, sms_text
+from edge.alerts.devices import PushDevices
 from edge.alerts.mapping import SOURCES, classify
 from edge.alerts.policy import Limiter
 from edge.alerts.sms import send_sms
@@ -41,7 +42,6 @@ from edge.record.index import Index
 from edge.runner import Runner, survive
 from edge.timeranges import in_ranges
 from edge.uplink.meter import METER
-from edge.web.accounts import Accounts
 
 logger = logging.getLogger(__name__)
 
@@ -204,11 +204,11 @@ def push(cfg: EdgeConfig, receiver: AlertConfig, alert: Alert, now: float) -> tu
     payload = push_payload(alert)
     index = Index(cfg.data_dir, schema=False)
     try:
-        accounts = Accounts(index.db)
-        targets = [s.device for s in accounts.devices()
-                   if (not receiver.users or s.user.name in receiver.users)
-                   and (alert.kind == "test" or (s.user.sees(alert.camera_id)
-                        if cfg.camera(alert.camera_id) else s.user.cameras is None))]
+        devices = PushDevices(index.db)
+        targets = [s.device for s in devices.listed()
+                   if (not receiver.users or s.device.user in receiver.users)
+                   and (alert.kind == "test" or (s.sees(alert.camera_id)
+                        if cfg.camera(alert.camera_id) else s.cameras is None))]
         if not targets:
             return False, "没有设备订阅 no device has asked for notifications"
         results, failed = [], False
@@ -224,12 +224,12 @@ def push(cfg: EdgeConfig, receiver: AlertConfig, alert: Alert, now: float) -> tu
                 status, answer = -1, f"{type(exc).__name__}: {redact(str(exc))}".encode()
             result = f"HTTP {status}" if status > 0 else answer.decode("utf-8", "replace")
             if status in (404, 410) or status == 0:  # unsubscribed, or keys we cannot use
-                accounts.remove_device(device.endpoint)
+                devices.remove(device.endpoint)
                 result += " (设备已退订 device gone: forgotten)"
             elif not 200 <= status < 300:
                 failed = True
                 result += ": " + answer[:100].decode("utf-8", "replace")
-            accounts.device_answered(device.endpoint, result)
+            devices.answered(device.endpoint, result)
             results.append(f"{device.user}: {result}")
         return not failed, "; ".join(results)[:300]
     finally:

@@ -19,7 +19,7 @@ import sqlite3
 from pathlib import Path
 from dataclasses import dataclass
 
-from edge.alerts.webpush import Device
+from edge.alerts.devices import PushDevices
 from edge.errors import EdgeError
 
 ROLES = ("admin", "operator", "viewer")
@@ -58,16 +58,6 @@ CREATE TABLE IF NOT EXISTS login_failures (
     failed INTEGER NOT NULL DEFAULT 0,
     locked_until REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (name, address)
-);
--- browsers and phones that asked for alerts by Web Push (the alert runner sends to them)
-CREATE TABLE IF NOT EXISTS push_devices (
-    endpoint TEXT PRIMARY KEY,
-    user_id INTEGER NOT NULL,
-    p256dh TEXT NOT NULL,
-    auth TEXT NOT NULL,
-    agent TEXT NOT NULL DEFAULT '',
-    created_ts REAL NOT NULL,
-    result TEXT NOT NULL DEFAULT ''  -- the push service's last answer
 );
 -- signed-in browsers: the cookie carries only the ID; signing out deletes the row
 CREATE TABLE IF NOT EXISTS web_sessions (
@@ -115,17 +105,6 @@ class User:
         return self.cameras is None or channel in self.cameras
 
 
-@dataclass(frozen=True)
-class Subscribed:
-    """A device that asked for alerts by Web Push, as its user's page lists it."""
-
-    device: Device
-    user: User
-    result: str  # the push service's last answer
-    since: float
-    agent: str  # the browser that subscribed
-
-
 def hash_password(password: str) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
@@ -169,6 +148,7 @@ class Accounts:
     @staticmethod
     def create_schema(db: sqlite3.Connection) -> None:
         db.executescript(SCHEMA)
+        PushDevices.create_schema(db)  # the users' devices that get alerts
 
     def count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM users").fetchone()[0])
@@ -280,36 +260,6 @@ class Accounts:
         return [WebSession(*r) for r in self.db.execute(
             "SELECT id, user_id, created_ts, seen_ts, ip, agent FROM web_sessions"
             " WHERE user_id = ? ORDER BY seen_ts DESC", (user_id,))]
-
-    def add_device(self, user_id: int, device: Device, agent: str, now: float) -> None:
-        self.db.execute("INSERT OR REPLACE INTO push_devices (endpoint, user_id, p256dh, auth,"
-                        " agent, created_ts) VALUES (?, ?, ?, ?, ?, ?)",
-                        (device.endpoint, user_id, device.p256dh, device.auth, agent[:200], now))
-
-    def remove_device(self, endpoint: str, user_id: int | None = None) -> bool:
-        """A device gone (the push service said so) or turned off by its user."""
-        if user_id is None:
-            return bool(self.db.execute("DELETE FROM push_devices WHERE endpoint = ?",
-                                        (endpoint,)).rowcount)
-        return bool(self.db.execute("DELETE FROM push_devices WHERE endpoint = ? AND"
-                                    " user_id = ?", (endpoint, user_id)).rowcount)
-
-    def devices(self, user_id: int | None = None) -> list[Subscribed]:
-        """The devices of enabled users (of one user)."""
-        rows = self.db.execute("SELECT endpoint, user_id, p256dh, auth, result, created_ts,"
-                               " agent FROM push_devices ORDER BY created_ts").fetchall()
-        out = []
-        for endpoint, uid, p256dh, auth, result, since, agent in rows:
-            user = self.by_id(int(uid))
-            if user is None or user.disabled or (user_id is not None and user.id != user_id):
-                continue
-            out.append(Subscribed(Device(endpoint, p256dh, auth, user.name), user, result,
-                                  since, agent))
-        return out
-
-    def device_answered(self, endpoint: str, result: str) -> None:
-        self.db.execute("UPDATE push_devices SET result = ? WHERE endpoint = ?",
-                        (result[:200], endpoint))
 
     def prune_sessions(self, now: float, idle_s: float, max_age_s: float) -> None:
         self.db.execute("DELETE FROM web_sessions WHERE seen_ts < ? OR created_ts < ?",

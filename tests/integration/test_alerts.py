@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from edge.alerts import runner as alerts_runner
 from edge.alerts.runner import AlertRunner
+from edge.alerts.devices import PushDevices
 from edge.alerts.sms import send_sms
 from edge.alerts.store import read_log
 from edge.alerts.webpush import Device, b64url, public_bytes, unb64url
@@ -269,12 +270,13 @@ def test_text_messages_and_web_push_reach_phones(
     index = Index(cfg.data_dir)
     Accounts.create_schema(index.db)
     accounts = Accounts(index.db)
+    devices = PushDevices(index.db)
     zhang = accounts.add("zhang", "duty-officer-1", "operator", cameras=[CAM])
     li = accounts.add("li", "duty-officer-2", "viewer", cameras=["34020000001320000002"])
     phone_key, phone_auth, phone = _browser(f"{base}/push/zhang-phone")
-    accounts.add_device(zhang.id, phone, "Android", time.time())
-    accounts.add_device(zhang.id, _browser(f"{base}/push/gone")[2], "old laptop", time.time())
-    accounts.add_device(li.id, _browser(f"{base}/push/li")[2], "iPhone", time.time())
+    devices.add(zhang.id, phone, "Android", time.time())
+    devices.add(zhang.id, _browser(f"{base}/push/gone")[2], "old laptop", time.time())
+    devices.add(li.id, _browser(f"{base}/push/li")[2], "iPhone", time.time())
     stop = threading.Event()
     runner = AlertRunner(cfg, stop)
     runner.start()
@@ -310,7 +312,7 @@ def test_text_messages_and_web_push_reach_phones(
         # the browser that went away (410) is forgotten; li may not see 村口: nothing for li
         assert [p for p, _, _ in pushed if p == "/push/gone"] and not [
             p for p, _, _ in pushed if p == "/push/li"]
-        left = {s.device.endpoint.rsplit("/", 1)[1]: s.result for s in accounts.devices()}
+        left = {s.device.endpoint.rsplit("/", 1)[1]: s.result for s in devices.listed()}
         assert set(left) == {"zhang-phone", "li"} and left["zhang-phone"] == "HTTP 201"
         # a send the network refuses: kept for another try, mmcli's reason in the log
         monkeypatch.setenv("MMCLI_FAIL", "1")

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, g, redirect, render_template, request, session, \
     url_for
 
+from edge.alerts.devices import PushDevices
 from edge.timefmt import format_time
 from edge.web.accounts import AccountError, User, setup_token
 from edge.web.app import accounts, audit, context, db
@@ -89,7 +90,7 @@ def account() -> Response | str:
     return render_template("account.html", sessions=accounts().sessions(user.id),
                            current=session.get("sid"), fmt=lambda ts: format_time(
                                ts, context().cfg.node.timezone),
-                           devices=accounts().devices(user.id), receivers=receivers)
+                           devices=PushDevices(db().db).listed(user.id), receivers=receivers)
 
 
 @bp.route("/setup", methods=["GET", "POST"])

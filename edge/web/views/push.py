@@ -18,8 +18,9 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
 
+from edge.alerts.devices import PushDevices
 from edge.alerts.webpush import Device, PushError, b64url, public_bytes, unb64url, vapid_key
-from edge.web.app import accounts, audit, context, current_user
+from edge.web.app import audit, context, current_user, db
 
 bp = Blueprint("push", __name__)
 MAX_ENDPOINT = 1000
@@ -53,7 +54,7 @@ def key() -> Response:
 def subscribe() -> tuple[Response, int] | Response:
     device = _device(request.get_json(silent=True))
     user = current_user()
-    accounts().add_device(user.id, device, request.headers.get("User-Agent", ""),
+    PushDevices(db().db).add(user.id, device, request.headers.get("User-Agent", ""),
                           time.time())
     audit("push_subscribe", push_service=urllib.parse.urlsplit(device.endpoint).netloc)
     return jsonify({"ok": True})
@@ -65,7 +66,7 @@ def unsubscribe() -> Response:
     endpoint = sent.get("endpoint") if isinstance(sent, dict) else None
     if not isinstance(endpoint, str):
         abort(400, description="endpoint")
-    removed = accounts().remove_device(endpoint, current_user().id)
+    removed = PushDevices(db().db).remove(endpoint, current_user().id)
     if removed:
         audit("push_unsubscribe", push_service=urllib.parse.urlsplit(endpoint).netloc)
     return jsonify({"ok": removed})
