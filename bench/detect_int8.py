@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edge.detect.coco import MODEL, MODEL_FILES, ObjectDetector  # noqa: E402
-from edge.detect.objects import Box, Detection  # noqa: E402
+from edge.detect.objects import Detection  # noqa: E402
 from edge.sim.scenes import vtest_avi  # noqa: E402
 
 INT8 = MODEL_FILES["int8"]
@@ -47,20 +47,12 @@ def pictures() -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def iou(a: Box, b: Box) -> float:
-    w = max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0))
-    h = max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
-    inter = w * h
-    union = (a.x1 - a.x0) * (a.y1 - a.y0) + (b.x1 - b.x0) * (b.y1 - b.y0) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def match(ref: list[Detection], got: list[Detection]) -> list[tuple[Detection, Detection]]:
     pairs, free = [], list(got)
     for r in ref:  # best first
-        best = max((g for g in free if g.label == r.label), key=lambda g: iou(r.box, g.box),
+        best = max((g for g in free if g.label == r.label), key=lambda g: r.box.iou(g.box),
                    default=None)
-        if best is not None and iou(r.box, best.box) >= 0.5:
+        if best is not None and r.box.iou(best.box) >= 0.5:
             pairs.append((r, best))
             free.remove(best)
     return pairs
@@ -93,7 +85,7 @@ def main() -> None:
             per_label.setdefault(d.label, [0, 0, 0])[1] += 1
         for r, g in pairs:
             per_label[r.label][2] += 1
-            ious.append(iou(r.box, g.box))
+            ious.append(r.box.iou(g.box))
             score_diffs.append(g.score - r.score)
     ms16, ms8 = speed(fp16, int8, shots[len(shots) // 2][1])
     print(f"pictures: {len(shots)} ({len(shots) - len(list((ROOT / 'tests' / 'data').glob('*.jpg')))}"

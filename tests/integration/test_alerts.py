@@ -37,7 +37,7 @@ from edge.alerts.devices import PushDevices
 from edge.alerts.sms import send_sms
 from edge.alerts.store import read_log
 from edge.alerts.webpush import Device, b64url, public_bytes, unb64url
-from edge.config import parse
+from edge.config import EdgeConfig, parse
 from edge.record.index import Index
 from edge.sim.server import free_port
 from edge.web.accounts import Accounts
@@ -107,6 +107,27 @@ def tls(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     server.server_close()
 
 
+def _started(cfg: EdgeConfig, stop: threading.Event) -> AlertRunner:
+    """The alert runner, once it has taken its first look at the events (from then on)."""
+    runner = AlertRunner(cfg, stop)
+    runner.start()
+    try:
+        wait_for(lambda: runner.store is not None and runner.store.cursor("detection")
+                 is not None, 10, "the runner's first look")
+    except AssertionError:
+        stop.set()
+        raise
+    return runner
+
+
+def _states(data_dir: Path) -> dict[str, set[str]]:
+    """Each receiver's states in the alert log."""
+    out: dict[str, set[str]] = {}
+    for row in read_log(data_dir, 0, math.inf):
+        out.setdefault(row["receiver"], set()).add(row["state"])
+    return out
+
+
 def test_alerts_reach_each_receiver_signed_and_survive_bad_ones(
         tmp_path: Path, tls: tuple[int, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(alerts_runner, "TIMEOUT_S", 2.0)
@@ -128,11 +149,8 @@ def test_alerts_reach_each_receiver_signed_and_survive_bad_ones(
                       "secret": SECRET}]})
     index = Index(cfg.data_dir)
     stop = threading.Event()
-    runner = AlertRunner(cfg, stop)
-    runner.start()
+    runner = _started(cfg, stop)
     try:
-        wait_for(lambda: runner.store is not None and runner.store.cursor("detection")
-                 is not None, 10, "the runner's first look")
         picture = Path("snapshots") / "p.jpg"
         (cfg.data_dir / picture).parent.mkdir(parents=True, exist_ok=True)
         (cfg.data_dir / picture).write_bytes(b"\xff\xd8frame\xff\xd9")
@@ -176,32 +194,26 @@ def test_alerts_reach_each_receiver_signed_and_survive_bad_ones(
         assert base64.b64decode(image[0]["image"]["base64"]) == b"\xff\xd8crop\xff\xd9"
 
         # the bad receivers: each attempt bounded, kept for another try, the reason logged
-        def states() -> dict[str, set[str]]:
-            out: dict[str, set[str]] = {}
-            for row in read_log(cfg.data_dir, 0, math.inf):
-                out.setdefault(row["receiver"], set()).add(row["state"])
-            return out
-
         wait_for(lambda: all(len(got(p)) >= 2 for p in ("/hang", "/500", "/huge", "/redirect")),
                  60, "the bad receivers tried again")
         results = {row["receiver"]: row["result"] for row in read_log(cfg.data_dir, 0, math.inf)}
         assert "ReadTimeout" in results["hang"] and "HTTP 500" in results["err"]
         assert "HTTP 302" in results["moved"]
-        assert states()["huge"] == {"queued"}  # an 8-MB answer is not success
+        assert _states(cfg.data_dir)["huge"] == {"queued"}  # an 8-MB answer is not success
         assert runner.is_alive() and runner.crashed is None
         # the receiver that was down gets both, late, once it is up
-        assert states()["down"] == {"queued"}
+        assert _states(cfg.data_dir)["down"] == {"queued"}
         time.sleep(1.0)
         lan = serve(outage, None)
         try:
-            wait_for(lambda: states()["down"] == {"sent"}, 60, "the queued alerts delivered")
+            wait_for(lambda: _states(cfg.data_dir)["down"] == {"sent"}, 60, "the queued alerts delivered")
             late = [json.loads(b)["late_s"] for p, _, b in Receiver.seen
                     if p == "/hook" and b'"late_s"' in b]
             assert max(late) >= 1.0
         finally:
             lan.shutdown()
             lan.server_close()
-        assert states()["运维"] == {"sent"}
+        assert _states(cfg.data_dir)["运维"] == {"sent"}
     finally:
         stop.set()
         runner.join(10)
@@ -278,20 +290,11 @@ def test_text_messages_and_web_push_reach_phones(
     devices.add(zhang.id, _browser(f"{base}/push/gone")[2], "old laptop", time.time())
     devices.add(li.id, _browser(f"{base}/push/li")[2], "iPhone", time.time())
     stop = threading.Event()
-    runner = AlertRunner(cfg, stop)
-    runner.start()
+    runner = _started(cfg, stop)
     try:
-        wait_for(lambda: runner.store is not None and runner.store.cursor("detection")
-                 is not None, 10, "the runner's first look")
         index.add_event(CAM, time.time(), "detection", {"label": "person", "zones": []})
 
-        def states() -> dict[str, set[str]]:
-            out: dict[str, set[str]] = {}
-            for row in read_log(cfg.data_dir, 0, math.inf):
-                out.setdefault(row["receiver"], set()).add(row["state"])
-            return out
-
-        wait_for(lambda: states().get("短信") == {"sent"} and states().get("手机") == {"sent"},
+        wait_for(lambda: _states(cfg.data_dir).get("短信") == {"sent"} and _states(cfg.data_dir).get("手机") == {"sent"},
                  30, "the text messages and the push sent")
         # each number: the message made, sent, and deleted from the modem again
         made = [json.loads(line) for line in calls.read_text().splitlines()]
@@ -320,7 +323,7 @@ def test_text_messages_and_web_push_reach_phones(
         wait_for(lambda: any(r["receiver"] == "短信" and "Timeout" in (r["result"] or "")
                              for r in read_log(cfg.data_dir, 0, math.inf)), 30,
                  "the failed send in the log")
-        assert "queued" in states()["短信"] and runner.is_alive() and runner.crashed is None
+        assert "queued" in _states(cfg.data_dir)["短信"] and runner.is_alive() and runner.crashed is None
     finally:
         stop.set()
         runner.join(10)
