@@ -33,7 +33,7 @@ demo: venv
 	$(VENV)/bin/edge demo
 
 test: system-test venv
-	$(PY) -m pytest -p no:cacheprovider --durations=30
+	$(PY) -m pytest -p no:cacheprovider --durations=30 -n 2 --dist loadfile
 
 bench: venv
 	$(PY) bench/record.py

@@ -13,7 +13,7 @@ from typing import Callable, Iterator, TypeVar
 
 import pytest
 
-from edge.sim.clips import ClipSpec, ensure_clip
+from edge.sim.clips import ClipSpec, ensure_clip, filling
 from edge.sim.scenes import vtest_avi
 from edge.sim.server import CameraServer, gstreamer_missing
 
@@ -50,20 +50,9 @@ def street_clips() -> dict[str, Path]:
     street with nobody in it (the median of vtest's frames), standing still."""
     vtest = vtest_avi(MEDIA_CACHE)
     empty = MEDIA_CACHE / "vtest-empty.png"
-    if not empty.exists():
-        import av
-        import numpy as np
-
-        with av.open(str(vtest)) as container:
-            frames = [f.to_ndarray(format="rgb24")
-                      for i, f in enumerate(container.decode(video=0)) if i % 8 == 0]
-        median = np.median(np.stack(frames), axis=0).astype(np.uint8)
-        picture = av.VideoFrame.from_ndarray(median, format="rgb24")
-        with av.open(str(empty), "w", format="image2") as out:
-            stream = out.add_stream("png", rate=1)
-            stream.width, stream.height, stream.pix_fmt = picture.width, picture.height, "rgb24"
-            out.mux(stream.encode(picture))
-            out.mux(stream.encode(None))
+    with filling(empty):
+        if not empty.exists():
+            _median_picture(vtest, empty)
     specs = {"street": ClipSpec("t-street", width=640, height=480, fps=10, seconds=30, gop=10,
                                 bitrate=1_000_000, source=str(vtest)),
              "empty": ClipSpec("t-street-empty", width=640, height=480, fps=10, seconds=10,
@@ -71,15 +60,33 @@ def street_clips() -> dict[str, Path]:
     return {name: ensure_clip(spec, CLIP_CACHE) for name, spec in specs.items()}
 
 
+def _median_picture(vtest: Path, out: Path) -> None:
+    """The street with nobody in it: the median of every 8th frame."""
+    import av
+    import numpy as np
+
+    with av.open(str(vtest)) as container:
+        frames = [f.to_ndarray(format="rgb24")
+                  for i, f in enumerate(container.decode(video=0)) if i % 8 == 0]
+    median = np.median(np.stack(frames), axis=0).astype(np.uint8)
+    picture = av.VideoFrame.from_ndarray(median, format="rgb24")
+    with av.open(str(out), "w", format="image2") as png:
+        stream = png.add_stream("png", rate=1)
+        stream.width, stream.height, stream.pix_fmt = picture.width, picture.height, "rgb24"
+        png.mux(stream.encode(picture))
+        png.mux(stream.encode(None))
+
+
 def skimage_picture(name: str) -> Path:
     """A picture of scikit-image's data folder (e.g. ``motorcycle_left.png``), from its wheel
     on PyPI (downloaded once, not installed; only that file kept)."""
     target = MEDIA_CACHE / name
-    if not target.exists():
+    with filling(target):
+        if target.exists():
+            return target
         import tempfile
         import zipfile
 
-        MEDIA_CACHE.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
             subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
                             "--only-binary=:all:", "-d", tmp, "scikit-image==0.26.0"],

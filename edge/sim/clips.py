@@ -12,9 +12,11 @@ tests can prove that no frame went missing between a camera and a decoder.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import struct
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -55,20 +57,36 @@ class ClipSpec:
 def ensure_clip(spec: ClipSpec, cache_dir: Path) -> Path:
     """Encode the clip unless the cache already holds it; return its ``.json`` path."""
     meta_path = cache_dir / f"{spec.name}.json"
-    if meta_path.exists() and json.loads(meta_path.read_text())["spec"] == asdict(spec):
+
+    def cached() -> bool:
+        return meta_path.exists() and json.loads(meta_path.read_text())["spec"] == asdict(spec)
+
+    if cached():
         return meta_path
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    _write_units(cache_dir / f"{spec.name}.video", _encode_video(spec))
-    meta: dict[str, object] = {"spec": asdict(spec), "video": spec.codec, "fps": spec.fps}
-    if spec.audio:
-        frames, rate, frame_samples = _encode_audio(spec)
-        _write_units(cache_dir / f"{spec.name}.audio", frames)
-        meta.update(audio=spec.audio, audio_rate=rate, audio_frame_samples=frame_samples)
-    # Written last: a half-written clip is never mistaken for a cached one.
-    tmp = meta_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(meta))
-    tmp.replace(meta_path)
+    with filling(meta_path):
+        if cached():  # another process encoded it while this one waited
+            return meta_path
+        _write_units(cache_dir / f"{spec.name}.video", _encode_video(spec))
+        meta: dict[str, object] = {"spec": asdict(spec), "video": spec.codec, "fps": spec.fps}
+        if spec.audio:
+            frames, rate, frame_samples = _encode_audio(spec)
+            _write_units(cache_dir / f"{spec.name}.audio", frames)
+            meta.update(audio=spec.audio, audio_rate=rate, audio_frame_samples=frame_samples)
+        # Written last: a half-written clip is never mistaken for a cached one.
+        tmp = meta_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(meta))
+        tmp.replace(meta_path)
     return meta_path
+
+
+@contextmanager
+def filling(target: Path) -> Iterator[None]:
+    """One process at a time makes the cached file ``target`` (test workers running in
+    parallel share the cache): the others wait, then find it made."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(f".{target.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def draw_frame(index: int, width: int, height: int) -> np.ndarray:

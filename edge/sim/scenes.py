@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from edge.errors import EdgeError
+from edge.sim.clips import filling
 
 VTEST_MEMBER = "./usr/share/doc/opencv-doc/examples/data/vtest.avi"
 
@@ -23,8 +24,9 @@ def vtest_avi(cache_dir: Path) -> Path:
     target = cache_dir / "vtest.avi"
     if target.exists():
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
+    with filling(target), tempfile.TemporaryDirectory() as tmp:
+        if target.exists():
+            return target
         try:
             subprocess.run(["apt-get", "download", "opencv-doc"], cwd=tmp, check=True,
                            capture_output=True, timeout=600)

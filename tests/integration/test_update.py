@@ -25,6 +25,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.record.index import Index
+from edge.sim.clips import filling
 from edge.sim.server import CameraServer, free_port
 from edge.update.bundle import Manifest, public_hex
 from edge.update.install import Layout, Updater
@@ -46,7 +47,9 @@ def wheelhouse() -> Path:
     once into .cache: pip's cache or PyPI)."""
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     stamp = WHEELHOUSE / ".deps"
-    if not stamp.exists() or stamp.read_text() != "\n".join(deps):
+    with filling(WHEELHOUSE):
+        if stamp.exists() and stamp.read_text() == "\n".join(deps):
+            return WHEELHOUSE
         WHEELHOUSE.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
                         "--disable-pip-version-check", "-d", str(WHEELHOUSE), *deps], check=True)
