@@ -5,17 +5,20 @@ saves, and the whole appliance with 16 cameras looked at.
    (``ai-edge-litert``, the appliance's runtime) and with ``tflite-runtime`` (the runtime that
    works under qemu-user; numpy<2, so in its own venv under .cache) — the anchor.
 2. CPU per camera, in-process, on vtest's street (people walking, 10 fps source) and on the
-   quiet street (nobody in it): frames at 5 fps (a sub stream) with the motion gate and
-   without it (the model on every whole frame), and keyframes only (one a second) with the
-   gate. Decoding included (PyAV); anchor: the ffmpeg CLI decoding the same
+   quiet street (nobody in it), a tripwire down the middle of the street: frames at 5 fps
+   (a sub stream) with the motion gate, looked at every time (the anchor: as before the
+   calm looks) and at 5 fps only while someone nears the line; without the gate (the model
+   on every whole frame); and keyframes only (one a second) with the gate. Decoding included (PyAV); anchor: the ffmpeg CLI decoding the same
    keyframes (``-skip_frame nokey``).
 3. The appliance (``edge run``, web UI off) with 16 simulated cameras (640x480 10 fps,
    keyframe a second): recording only (detection and quality off) — the reference — then
    detection (keyframes only) and quality diagnosis on all 16, with vtest's busy street on
    every camera (the worst case: the model runs on every keyframe) with the fp16 model (the
    anchor) and the int8 one, and with the quiet street (the usual village night); then
-   every camera with a sub stream looked at 5 times a second (tripwires), fp16 and int8;
-   CPU of every process and PSS.
+   every camera with a sub stream and a tripwire down the middle of the street (looked at
+   5 times a second while someone nears it), fp16 and int8; CPU of every process, of the
+   detector process alone, PSS, and the looks a second (all cameras) and how many of them
+   were for someone nearing a line.
 
 The model: sections 1 and 2 use the appliance's default (int8); bench/detect_int8.py
 compares it with the fp16 model it was made from.
@@ -32,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +45,7 @@ import av  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.procstat import cpu_seconds, pss_mb, tree, window_args  # noqa: E402
-from edge.config import CameraConfig, DetectConfig  # noqa: E402
+from edge.config import CameraConfig, DetectConfig, TripwireConfig  # noqa: E402
 from edge.detect.coco import MODEL_FILES, ObjectDetector  # noqa: E402
 from edge.detect.objects import Box  # noqa: E402
 from edge.detect.pipeline import CameraPipeline  # noqa: E402
@@ -113,15 +117,20 @@ def tflite_runtime_ms(tensor: Path) -> float | None:
 
 
 def pipeline_cpu(clip: Path, detector: ObjectDetector, *, keyframes: bool,
-                 gate: bool) -> tuple[float, int, float]:
-    """CPU seconds per second of video for one camera as the detector process treats it:
-    decode (keyframes: only those due), quality once a minute, detection at 5 fps and every
-    2 s while quiet; (cpu per video second, model runs, video seconds)."""
-    cam = CameraConfig("34020000001320000001", "b", "rtsp://x/", detect=True)
+                 gate: bool, always: bool = False) -> tuple[float, int, float]:
+    """CPU seconds per second of video for one camera with a tripwire down the middle of
+    the street, as the detector process treats it: decode (keyframes: only those due),
+    quality once a minute, detection at 5 fps while someone nears the line, else once a
+    second, every 2 s while quiet (``always``: at 5 fps whatever happens, as before the
+    calm looks); (cpu per video second, model runs, video seconds)."""
+    cam = CameraConfig("34020000001320000001", "b", "rtsp://x/", detect=True,
+                       tripwires=(TripwireConfig("中线", ((0.5, 0.95), (0.5, 0.2))),))
     pipe = CameraPipeline(cam, DetectConfig(fps=5), detector.detect, 2.0 if keyframes else 0.2)
     if not gate:
         whole = Box(0.0, 0.0, 1.0, 1.0)
         pipe.gate.update = lambda grey: whole  # type: ignore[method-assign]
+    if always:
+        pipe.watching = lambda t: True  # type: ignore[method-assign]
     diagnosis = Diagnosis()
     codec = av.CodecContext.create("h264", "r")
     runs0 = detector.invocations
@@ -156,10 +165,38 @@ def ffmpeg_keyframes_cpu(clip: Path) -> float:
         / seconds
 
 
+@dataclass
+class Run:
+    cpu: float  # % of one core, every process of the appliance
+    pss: float  # MB
+    detector: float = 0.0  # % of one core, the detector process alone
+    looks: int = 0  # frames looked at in the window, all cameras
+    near_line: int = 0  # of them, because someone neared a tripwire
+
+
+def detector_pid(pids: list[int]) -> int | None:
+    for pid in pids:
+        try:
+            if b"_detect" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        except FileNotFoundError:
+            continue
+    return None
+
+
+def looks(data: Path) -> tuple[int, int]:
+    try:
+        cams = json.loads((data / "detect.json").read_text())["cameras"]
+    except (OSError, ValueError, KeyError):
+        return 0, 0
+    return sum(c.get("frames", 0) for c in cams), sum(c.get("near_line", 0) for c in cams)
+
+
 def appliance(clip: Path, seconds: float, detect: bool, model: str = "int8",
-              sub: bool = False) -> tuple[float, float]:
-    """CPU % of one core and PSS MB of ``edge run`` with 16 cameras showing ``clip``
-    (``sub``: each with a sub stream of the same clip, looked at ``detect.fps`` = 5)."""
+              sub: bool = False) -> Run:
+    """``edge run`` with 16 cameras showing ``clip`` (``sub``: each with a sub stream of
+    the same clip and a tripwire down the middle of the street, which people cross all the
+    time: looked at ``detect.fps`` = 5 while someone nears it)."""
     mounts = {f"/c{i}": clip for i in range(16)} | {f"/s{i}": clip for i in range(16 if sub else 0)}
     with tempfile.TemporaryDirectory() as tmp, CameraServer(mounts) as server:
         work = Path(tmp)
@@ -172,19 +209,25 @@ def appliance(clip: Path, seconds: float, detect: bool, model: str = "int8",
         if sub:  # each camera's sub stream, after its url line
             text = config.read_text()
             for i in range(16):
-                text = text.replace(f'url = "{server.url(f"/c{i}")}"\n',
+                text = text.replace(f'url = "{server.url(f"/c{i}")}"\ndetect = true\n',
                                     f'url = "{server.url(f"/c{i}")}"\n'
-                                    f'sub_url = "{server.url(f"/s{i}")}"\n')
+                                    f'sub_url = "{server.url(f"/s{i}")}"\ndetect = true\n'
+                                    '[[cameras.tripwires]]\nname = "中线"\n'
+                                    'line = [[0.5, 0.95], [0.5, 0.2]]\n')
             config.write_text(text)
         daemon = subprocess.Popen([sys.executable, "-m", "edge", "--log-level", "WARNING",
                                    "run", "--config", str(config)], cwd=ROOT)
         try:
             time.sleep(20)  # every camera connected, the detector warm
             pids = tree(daemon.pid)
-            c0 = cpu_seconds(pids)
+            detector = detector_pid(pids)
+            c0, d0, l0 = cpu_seconds(pids), cpu_seconds([detector] if detector else []), \
+                looks(work / "data")
             time.sleep(seconds)
-            cpu = (cpu_seconds(pids) - c0) / seconds * 100
-            return cpu, pss_mb(tree(daemon.pid))
+            l1 = looks(work / "data")
+            return Run((cpu_seconds(pids) - c0) / seconds * 100, pss_mb(tree(daemon.pid)),
+                       (cpu_seconds([detector] if detector else []) - d0) / seconds * 100,
+                       l1[0] - l0[0], l1[1] - l0[1])
         finally:
             daemon.terminate()
             daemon.wait(30)
@@ -198,30 +241,37 @@ def main() -> None:
     print(f"1. inference, 1 thread, median of 200: LiteRT {litert:.1f} ms; tflite-runtime "
           + (f"{anchor:.1f} ms (anchor; ratio {litert / anchor:.2f})" if anchor else "n/a"))
     print("2. CPU per camera (% of one core), decoding included:")
-    rows = [("street, 5 fps (sub stream), motion gate", clips["street"], False, True),
-            ("street, 5 fps, no gate (model on every frame)", clips["street"], False, False),
-            ("quiet street, 5 fps, motion gate", clips["empty"], False, True),
-            ("quiet street, 5 fps, no gate", clips["empty"], False, False),
-            ("street, keyframes only (1/s), motion gate", clips["street"], True, True),
-            ("quiet street, keyframes only, motion gate", clips["empty"], True, True)]
-    for label, clip, keyframes, gate in rows:
-        cpu, runs, secs = pipeline_cpu(clip, detector, keyframes=keyframes, gate=gate)
-        print(f"   {label:48s}: {cpu * 100:6.2f} %  ({runs} model runs in {secs:.0f} s)")
+    rows = [("street, 5 fps (sub stream), gate, always 5 fps (anchor)", clips["street"], False,
+             True, True),
+            ("street, 5 fps (sub stream), gate, 5 fps near the line", clips["street"], False,
+             True, False),
+            ("street, 5 fps, no gate (model on every frame)", clips["street"], False, False,
+             True),
+            ("quiet street, 5 fps, motion gate", clips["empty"], False, True, False),
+            ("quiet street, 5 fps, no gate", clips["empty"], False, False, True),
+            ("street, keyframes only (1/s), motion gate", clips["street"], True, True, False),
+            ("quiet street, keyframes only, motion gate", clips["empty"], True, True, False)]
+    for label, clip, keyframes, gate, always in rows:
+        cpu, runs, secs = pipeline_cpu(clip, detector, keyframes=keyframes, gate=gate,
+                                       always=always)
+        print(f"   {label:56s}: {cpu * 100:6.2f} %  ({runs} model runs in {secs:.0f} s)")
     anchor_kf = ffmpeg_keyframes_cpu(clips["street"])
     print(f"   anchor: ffmpeg CLI decoding the same keyframes: {anchor_kf * 100:.2f} %")
     print(f"3. appliance, 16 cameras 640x480 10 fps, {args.seconds:.0f}-s window:")
-    ref_cpu, ref_pss = appliance(clips["street"], args.seconds, detect=False)
-    print(f"   recording only (reference)                       : {ref_cpu:5.1f} % CPU, "
-          f"{ref_pss:4.0f} MB PSS")
+    ref = appliance(clips["street"], args.seconds, detect=False)
+    print(f"   recording only (reference)                       : {ref.cpu:5.1f} % CPU, "
+          f"{ref.pss:4.0f} MB PSS")
     for label, clip, model, sub in (
             ("16 busy streets, keyframes, fp16 (anchor)", clips["street"], "fp16", False),
             ("16 busy streets, keyframes, int8", clips["street"], "int8", False),
             ("16 quiet streets, keyframes, int8", clips["empty"], "int8", False),
-            ("16 busy streets, sub streams 5 fps, fp16", clips["street"], "fp16", True),
-            ("16 busy streets, sub streams 5 fps, int8", clips["street"], "int8", True)):
-        cpu, pss = appliance(clip, args.seconds, detect=True, model=model, sub=sub)
-        print(f"   + detection + quality, {label:42s}: {cpu:5.1f} % CPU, "
-              f"{pss:4.0f} MB PSS (ratio {cpu / ref_cpu:.2f}, +{pss - ref_pss:.0f} MB)")
+            ("16 busy streets, sub streams + tripwires, fp16", clips["street"], "fp16", True),
+            ("16 busy streets, sub streams + tripwires, int8", clips["street"], "int8", True)):
+        run = appliance(clip, args.seconds, detect=True, model=model, sub=sub)
+        print(f"   + detection + quality, {label:48s}: {run.cpu:5.1f} % CPU (detector "
+              f"{run.detector:5.1f} %), {run.pss:4.0f} MB PSS (ratio {run.cpu / ref.cpu:.2f}, "
+              f"+{run.pss - ref.pss:.0f} MB); {run.looks / args.seconds:.1f} looks/s, "
+              f"{run.near_line / args.seconds:.1f} of them near a line")
 
 
 if __name__ == "__main__":

@@ -310,7 +310,8 @@ class WebConfig:
 @dataclass(frozen=True, slots=True)
 class DetectConfig:
     """On-device detection of people and vehicles (cameras with detect = true), in its own
-    process. Frames: the camera's sub stream at ``fps`` when it has one, else the main
+    process. Frames: the camera's sub stream when it has one (``fps`` times a second while
+    an object nears a tripwire, else once a second), else the main
     stream's keyframes only (no extra camera connection)."""
 
     enabled: bool = True

@@ -4,7 +4,14 @@ in as a function, the time with each frame.
 
 An object standing in a zone that times stays moves too little for the motion gate: while
 one is there, the model also looks at where it stands every time, or its track would end and
-its stay never add up."""
+its stay never add up.
+
+How often a camera is looked at: at ``detect.fps`` only while an object could reach one of
+its tripwires before the next calm look (a crossing needs the object seen on both sides,
+and a fast one seen seldom loses its track); otherwise once every CALM_EVERY_S (enough to
+report an object and time a stay), and every QUIET_EVERY_S when nothing moves: looks are
+what the detector's CPU goes on (bench/detect.py). An object that appears and crosses
+within one calm look (stepping out of a door right at the line) is not seen crossing."""
 
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ from edge.detect.zones import WHOLE_FRAME, Zone, zones_of
 Model = Callable[[np.ndarray, Box], list[Detection]]
 QUIET_LOOKS = 5  # looks in a row without motion, nothing tracked: the camera is quiet
 QUIET_EVERY_S = 2.0  # and is looked at this often at most (a village night costs half)
+CALM_EVERY_S = 1.0  # no object near a tripwire: looked at this often at most
 MAX_DWELL_REGIONS = 3  # model runs a frame for objects standing in timed zones
 
 
@@ -30,6 +38,7 @@ MAX_DWELL_REGIONS = 3  # model runs a frame for objects standing in timed zones
 class Counters:
     frames: int = 0
     moving: int = 0  # frames the gate let through
+    near_line: int = 0  # frames looked at because an object neared a tripwire
     inferences: int = 0
     events: int = 0
 
@@ -66,12 +75,27 @@ class CameraPipeline:
 
     def due(self, t: float) -> bool:
         """Whether the frame of time ``t`` should be looked at (decoded at all): at
-        detect.fps, and no more than every QUIET_EVERY_S while nothing happens."""
-        every = QUIET_EVERY_S if self.quiet else self.every_s
+        detect.fps while an object nears a tripwire, else every CALM_EVERY_S, and every
+        QUIET_EVERY_S while nothing happens."""
+        if self.quiet:
+            every = QUIET_EVERY_S
+        elif self.every_s >= CALM_EVERY_S or self.watching(t):
+            every = self.every_s
+        else:
+            every = CALM_EVERY_S
         return t - self.last_t >= every * 0.9  # frames come a little early or late
+
+    def watching(self, t: float) -> bool:
+        """Whether an object seen lately could reach a tripwire before the next calm look
+        (or the one after: a look can find nothing)."""
+        return any(t - track.last < 2 * CALM_EVERY_S
+                   and self.rules.approaching(track, 2 * CALM_EVERY_S)
+                   for track in self.tracker.tracks)
 
     def frame(self, rgb: np.ndarray, now: float) -> tuple[Update, list[RuleEvent]]:
         self.counters.frames += 1
+        if self.every_s < CALM_EVERY_S and self.watching(now):
+            self.counters.near_line += 1
         self.last_t = now
         region = self.gate.update(grey_small(rgb))
         self.still = self.still + 1 if region is None else 0

@@ -12,7 +12,8 @@ when the object leaves. A rule's event (a tripwire crossed, a stay in a zone: ki
 ``tripwire``, ``loitering``, ``parked``) has its own row and the picture of that moment.
 Outside its rule's arming schedule an event is still written, with ``armed: false``: no
 alert, no alarm to the platform, but the morning review sees it. ``detect.json`` has each camera's counters (frames, frames with
-motion, model runs, events) for ``edge status`` and the tests.
+motion, frames looked at because an object neared a tripwire, model runs, events) for
+``edge status`` and the tests.
 """
 
 from __future__ import annotations
@@ -297,8 +298,9 @@ class CameraWatcher(threading.Thread):
                                "last_error": self.last_error}
         if self.pipeline is not None:
             c = self.pipeline.counters
-            out.update(frames=c.frames, moving=c.moving, inferences=c.inferences,
-                       events=c.events, tracks=len(self.pipeline.tracker.tracks))
+            out.update(frames=c.frames, moving=c.moving, near_line=c.near_line,
+                       inferences=c.inferences, events=c.events,
+                       tracks=len(self.pipeline.tracker.tracks))
         if self.quality is not None:
             out["quality"] = self.quality.status()
         return out

@@ -6,6 +6,10 @@ foot within MARGIN of a line has no side yet: a person standing on the line, who
 jitters by a few pixels, does not cross it back and forth. A crossing is a change of side
 whose step goes through the line itself (not around its end), and each object crosses
 each line at most once per direction (someone pacing over it is one event each way).
+
+Lines are watched closely only where it matters: ``approaching`` tells the pipeline which
+tracks could reach a line soon, so a camera whose objects are all far from its lines is
+looked at seldom (see edge/detect/pipeline.py).
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from edge.config import CameraConfig
 from edge.detect.objects import Box, Detection
 from edge.detect.tracker import Track
 from edge.detect.zones import inside
-from edge.geometry import Point, segments_cross, side
+from edge.geometry import Point, distance_to_segment, segments_cross, side
 
 MARGIN = 0.01  # of the picture: a foot this near the line is on it, not on either side
+NEAR = 0.05  # of the picture: a foot this near a line is close to crossing it, however slow
+# of the picture a second: the speed of a track seen once (a brisk walker on a near camera)
+UNKNOWN_SPEED = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,16 @@ class Rules:
         it though it stands still)."""
         return any(d.zone in track.inside_since for d in self.dwells)
 
+    def approaching(self, track: Track, within_s: float) -> bool:
+        """Whether ``track`` could reach one of the tripwires that watch its kind within
+        ``within_s`` seconds at its speed (a track seen once: UNKNOWN_SPEED)."""
+        wires = [w for w in self.tripwires if track.label in w.labels]
+        if not wires:
+            return False
+        reach = max(NEAR, within_s * _speed(track))
+        foot = track.box.foot
+        return any(distance_to_segment(foot, w.a, w.b) <= reach for w in wires)
+
     def check(self, tracks: list[Track], now: float) -> list[RuleEvent]:
         """The events of the tracks seen at ``now`` (the tracker's live tracks)."""
         out: list[RuleEvent] = []
@@ -122,6 +139,14 @@ class Rules:
         self._dwelt.add(key)
         kind = "parked" if track.label == "vehicle" else "loitering"
         return [RuleEvent(kind, dwell.zone, track, dwell.schedule, seconds=now - since)]
+
+
+def _speed(track: Track) -> float:
+    """Of the picture a second, between its last two sightings."""
+    if len(track.path) < 2:
+        return UNKNOWN_SPEED
+    (t0, x0, y0), (t1, x1, y1) = track.path[-2:]
+    return math.dist((x0, y0), (x1, y1)) / (t1 - t0) if t1 > t0 else UNKNOWN_SPEED
 
 
 def rules_for(cam: CameraConfig) -> Rules:

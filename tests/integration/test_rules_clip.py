@@ -2,7 +2,8 @@
 difference from the empty street) and the real van parked in it are moved over the empty
 street along paths we choose, so the ground truth — who crosses which line which way, who
 stays where how long — is ours, not the model's. The detection pipeline (motion gate, the
-COCO model, tracker, rules) sees each frame as the detector process would at 5 fps."""
+COCO model, tracker, rules) is given the frames of a 5-fps sub stream and looks at those
+that are due, as the detector process does: at 5 fps only while someone nears the line."""
 
 from __future__ import annotations
 
@@ -78,7 +79,9 @@ def line(a: tuple[float, float], b: tuple[float, float], t0: float, t1: float, t
 
 def run(street: tuple[np.ndarray, Sprite, Sprite], seconds: float,
         where: dict[str, list[tuple[tuple[float, float], tuple[float, float], float, float]]]
-        ) -> list[tuple[float, RuleEvent]]:
+        ) -> tuple[list[tuple[float, RuleEvent]], list[float]]:
+    """The rules' events (with the time of their frame) and the times of the frames looked
+    at."""
     empty, man, van = street
     sprites = {"man": man, "van": van}
     cam = CameraConfig(
@@ -90,8 +93,12 @@ def run(street: tuple[np.ndarray, Sprite, Sprite], seconds: float,
                           labels=("vehicle",), dwell_seconds=10)))
     pipe = CameraPipeline(cam, DetectConfig(fps=FPS), ObjectDetector(0.5, 1).detect, 1 / FPS)
     out: list[tuple[float, RuleEvent]] = []
+    looked: list[float] = []
     for i in range(int(seconds * FPS)):
         t = i / FPS
+        if not pipe.due(t):
+            continue
+        looked.append(t)
         picture = empty.copy()
         for name, legs in where.items():
             for a, b, t0, t1 in legs:
@@ -99,20 +106,28 @@ def run(street: tuple[np.ndarray, Sprite, Sprite], seconds: float,
                 if at is not None:
                     paste(picture, sprites[name], *at)
         out += [(t, e) for e in pipe.frame(picture, t)[1]]
-    return out
+    return out, looked
 
 
 def test_a_man_crossing_the_village_road_each_way_is_one_crossing_each(street) -> None:
-    events = run(street, 26, {"man": [((0.3, 0.62), (0.9, 0.62), 0.0, 6.0),  # left to right
-                                      ((0.9, 0.66), (0.3, 0.66), 16.0, 22.0)]})
+    events, looked = run(street, 26, {"man": [((0.3, 0.62), (0.9, 0.62), 0.0, 6.0),  # A to B
+                                              ((0.9, 0.66), (0.3, 0.66), 16.0, 22.0)]})
     assert [(e.kind, e.rule, e.track.label, e.direction) for _, e in events] == [
         ("tripwire", "村道", "person", "a_to_b"), ("tripwire", "村道", "person", "b_to_a")]
     (t1, _), (t2, _) = events
     assert 2.5 <= t1 <= 3.5 and 18.5 <= t2 <= 19.5  # when he was at the line (x = 0.6)
+    # every frame while he walks up to the line and over it; far from it, and with nobody
+    # there, one in five or fewer
+    steps = [round((b - a) * FPS) for a, b in zip(looked, looked[1:])]
+    near = [s for a, s in zip(looked, steps) if 2.0 <= a < 3.0 or 18.0 <= a < 19.0]
+    assert near and set(near) == {1}, list(zip(looked, steps))
+    away = [s for a, s in zip(looked, steps) if 8.0 <= a < 14.0]
+    assert away and min(away) >= 5, list(zip(looked, steps))
+    assert len(looked) < 26 * FPS / 2
 
 
 def test_a_man_sitting_down_is_loitering_and_a_van_stopping_is_parked(street) -> None:
-    events = run(street, 30, {
+    events, _ = run(street, 30, {
         "man": [((0.02, 0.7), (0.25, 0.7), 0.0, 3.0), ((0.25, 0.7), (0.25, 0.7), 3.0, 30.0)],
         "van": [((0.95, 0.35), (0.65, 0.5), 4.0, 8.0), ((0.65, 0.5), (0.65, 0.5), 8.0, 30.0)]})
     found = sorted((e.kind, e.rule, e.track.label, t) for t, e in events)

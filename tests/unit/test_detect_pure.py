@@ -244,20 +244,33 @@ def test_a_quiet_camera_is_looked_at_half_as_often_and_wakes_on_motion() -> None
     assert len(calls) == 1 and not pipe.quiet and pipe.due(t + 1.0)  # awake: every keyframe
 
 
-def test_a_ten_fps_sub_stream_is_looked_at_at_detect_fps() -> None:
-    """detect.fps = 5 on a 10-fps stream: every second frame, by the frames' own times
-    (the integration test cannot measure a rate on a busy machine; this is where it holds)."""
-    from edge.config import CameraConfig, DetectConfig
+def test_a_ten_fps_sub_stream_is_looked_at_at_detect_fps_while_someone_is_at_a_line() -> None:
+    """detect.fps = 5 on a 10-fps stream: every second frame, by the frames' own times,
+    while someone stands at a tripwire; on a camera without one, once a second (the
+    integration test cannot measure a rate on a busy machine; this is where it holds)."""
+    from edge.config import CameraConfig, DetectConfig, TripwireConfig
     from edge.detect.pipeline import CameraPipeline
 
-    cam = CameraConfig("34020000001320000001", "a", "rtsp://x/", detect=True)
-    pipe = CameraPipeline(cam, DetectConfig(fps=5), lambda rgb, region: [], 1.0)
-    looked = []
-    for i in range(20):  # 2 s of someone walking across (never quiet), frames 100 ms apart
-        t = i * 0.1
-        if pipe.due(t):
-            picture = np.full((360, 640, 3), 90, np.uint8)
-            picture[150:250, 20 + 30 * i:60 + 30 * i] = 250
-            pipe.frame(picture, t)
-            looked.append(round(t, 1))
-    assert looked == [round(0.2 * i, 1) for i in range(10)]
+    def model(rgb: np.ndarray, region: Box) -> list[Detection]:
+        return [Detection("person", 1, 0.9, Box(0.45, 0.3, 0.55, 0.7))]
+
+    def looks(cam: CameraConfig) -> list[float]:
+        pipe = CameraPipeline(cam, DetectConfig(fps=5), model, 0.1)
+        looked = []
+        for i in range(20):  # 2 s of someone moving (never quiet), frames 100 ms apart
+            t = i * 0.1
+            if pipe.due(t):
+                picture = np.full((360, 640, 3), 90, np.uint8)
+                picture[150:250, 20 + 30 * i:60 + 30 * i] = 250
+                pipe.frame(picture, t)
+                looked.append(round(t, 1))
+        return looked
+
+    line = TripwireConfig("线", ((0.5, 0.0), (0.5, 1.0)))
+    at_line = CameraConfig("34020000001320000001", "a", "rtsp://x/", detect=True,
+                           tripwires=(line,))
+    # the first look only learns the background (the next frame at 0.9 of a second is
+    # taken: frames come a little early or late); from the first sighting on, 5 fps
+    assert looks(at_line) == [0.0, 0.9, 1.1, 1.3, 1.5, 1.7, 1.9]
+    assert looks(CameraConfig("34020000001320000001", "a", "rtsp://x/", detect=True)) == [
+        0.0, 0.9, 1.8]

@@ -107,6 +107,59 @@ def test_an_object_standing_in_a_timed_zone_is_still_looked_at() -> None:
     assert (b.x0, b.y0, b.x1, b.y1) == pytest.approx((0.41, 0.4, 0.59, 1.0))
 
 
+def test_a_camera_is_looked_at_often_only_while_someone_nears_its_line() -> None:
+    """A sub stream at 5 fps: a person far from the line is looked at once a second; as
+    they near it (their speed, from their last two sightings, could bring them there
+    before the second calm look after this one) every frame, until they are away again."""
+    x = {"now": 0.5}
+
+    def model(rgb: np.ndarray, region: Box) -> list[Detection]:
+        return [person(0.5, x["now"])]
+
+    line = TripwireConfig("河堤", ((0.1, 0.5), (0.9, 0.5)))
+    cam = CameraConfig("34020000001320000001", "a", "rtsp://x/", detect=True,
+                       tripwires=(line,))
+    pipe = CameraPipeline(cam, DetectConfig(fps=5), model, 0.2)
+    looked, events = [], []
+    for i in range(150):  # from y = 0.05 down to 0.95 in 30 s: 0.03 of the picture a second
+        t = i * 0.2
+        x["now"] = 0.05 + 0.03 * t
+        if pipe.due(t):
+            looked.append(round(t, 1))
+            picture = np.full((360, 640, 3), 90, np.uint8)
+            y = int(x["now"] * 360)
+            picture[max(0, y - 60):y, 300:330] = 250  # something moves: the gate lets it be
+            events += pipe.frame(picture, t)[1]
+    assert [e.direction for e in events] == ["a_to_b"]
+    # the crossing at t = 15 s; reach = 2 s at 0.03/s, at least NEAR (0.05): from ~13.3 s
+    near = [t for t in looked if 13.5 <= t <= 16.5]
+    assert near == [round(13.4 + 0.2 * k, 1) for k in range(1, 16)], looked
+    # far from it, once a second (but just after the first sighting: its speed unknown)
+    assert [1.0, 1.2, 2.2] == looked[1:4], looked
+    far = [(a, b) for a, b in zip(looked, looked[1:]) if 2.0 <= a and b < 12.0 or a > 18.5]
+    assert far and all(b - a >= 0.9 for a, b in far), looked
+    assert len(looked) < 150 / 2
+
+
+def test_how_soon_an_object_could_reach_a_line() -> None:
+    rules = Rules((WIRE,))
+    tracker = Tracker()
+    tracker.update([(person(0.5, 0.2), ["全画面"])], 0.0)
+    [track] = tracker.tracks
+    assert not rules.approaching(track, 1.0)  # seen once: 0.25/s assumed, 0.3 away
+    assert rules.approaching(track, 2.0)
+    tracker.update([(person(0.5, 0.3), ["全画面"])], 1.0)  # 0.1 a second, 0.2 away
+    assert not rules.approaching(track, 1.5) and rules.approaching(track, 2.5)
+    car = Tracker()
+    car.update([(person(0.5, 0.3, "vehicle"), ["全画面"])], 0.0)
+    walkers_only = Rules((Tripwire("人行", (0.1, 0.5), (0.9, 0.5), labels=("person",)),))
+    assert not walkers_only.approaching(car.tracks[0], 10.0)  # not a line it watches
+    beside = Tracker()  # beyond the line's end: measured to its end, not to its extension
+    beside.update([(person(0.97, 0.5), ["全画面"])], 0.0)
+    beside.update([(person(0.97, 0.5), ["全画面"])], 1.0)  # standing: NEAR only
+    assert not rules.approaching(beside.tracks[0], 2.0)
+
+
 @pytest.mark.parametrize("rule, reason", [
     ({"tripwires": [{"name": "a", "line": [[0.5, 0.5], [0.505, 0.5]]}]}, "zero length"),
     ({"tripwires": [{"name": "a", "line": [[0.5, 0.5]]}]}, "two [x, y] points"),
