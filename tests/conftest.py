@@ -170,7 +170,9 @@ class Daemon:
 
     def recorder_pid(self) -> int | None:
         assert self.proc is not None
-        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
+        # by its command line: the children's pids are in no order (pids wrap around)
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid), "-f", " _recorder "],
+                             capture_output=True, text=True)
         pids = [int(p) for p in out.stdout.split()]
         return pids[0] if pids else None
 

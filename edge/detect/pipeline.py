@@ -10,8 +10,11 @@ How often a camera is looked at: at ``detect.fps`` only while an object could re
 its tripwires before the next calm look (a crossing needs the object seen on both sides,
 and a fast one seen seldom loses its track); otherwise once every CALM_EVERY_S (enough to
 report an object and time a stay), and every QUIET_EVERY_S when nothing moves: looks are
-what the detector's CPU goes on (bench/detect.py). An object that appears and crosses
-within one calm look (stepping out of a door right at the line) is not seen crossing."""
+what the detector's CPU goes on (bench/detect.py). While calm, a sub stream is not even
+decoded between its keyframes when they come every KEYFRAMES_WHEN_CALM_S or oftener: its
+keyframes are the calm looks then, and the horizon of "nearing a line" grows with them.
+An object that appears and crosses within one calm look (stepping out of a door right at
+the line) is not seen crossing."""
 
 from __future__ import annotations
 
@@ -31,6 +34,9 @@ Model = Callable[[np.ndarray, Box], list[Detection]]
 QUIET_LOOKS = 5  # looks in a row without motion, nothing tracked: the camera is quiet
 QUIET_EVERY_S = 2.0  # and is looked at this often at most (a village night costs half)
 CALM_EVERY_S = 1.0  # no object near a tripwire: looked at this often at most
+# a stream whose keyframes come at least this often is decoded on keyframes only while no
+# object nears a line (decoding every frame is most of a calm sub stream's cost)
+KEYFRAMES_WHEN_CALM_S = 2.5
 MAX_DWELL_REGIONS = 3  # model runs a frame for objects standing in timed zones
 
 
@@ -58,6 +64,11 @@ class CameraPipeline:
         detect.fps, or keyframes every second or two)."""
         self.model = model
         self.every_s = 1.0 / detect.fps
+        # how often it is looked at while no object nears a line: longer when the caller
+        # decodes only keyframes then (a sub stream's keyframe interval)
+        self.calm_every_s = CALM_EVERY_S
+        self.last_key: float | None = None  # the stream's last keyframe
+        self.key_looks = False  # its keyframes come often enough to be the calm looks
         self.last_t = float("-inf")
         self.still = 0  # looks in a row without motion
         self.zones = zones_for(cam, detect)
@@ -78,23 +89,39 @@ class CameraPipeline:
         detect.fps while an object nears a tripwire, else every CALM_EVERY_S, and every
         QUIET_EVERY_S while nothing happens."""
         if self.quiet:
-            every = QUIET_EVERY_S
-        elif self.every_s >= CALM_EVERY_S or self.watching(t):
+            every = max(QUIET_EVERY_S, self.calm_every_s)
+        elif self.every_s >= self.calm_every_s or self.watching(t):
             every = self.every_s
         else:
-            every = CALM_EVERY_S
+            every = self.calm_every_s
         return t - self.last_t >= every * 0.9  # frames come a little early or late
+
+    def to_decode(self, t: float, keyframe: bool) -> bool:
+        """For a stream all of whose frames come here (a sub stream): whether the frame of
+        time ``t`` must be decoded. Not between keyframes while no object nears a line, if
+        keyframes come often enough to be the calm looks (the decoder starts again at the
+        next one; whether an object nears a line changes only at a look, so every frame
+        after a look that finds one is decoded)."""
+        if keyframe:
+            interval = None if self.last_key is None else t - self.last_key
+            # a long or unknown keyframe interval: every frame decoded, looks as usual
+            self.key_looks = interval is not None and 0 < interval <= KEYFRAMES_WHEN_CALM_S
+            self.calm_every_s = max(CALM_EVERY_S, interval) \
+                if interval is not None and self.key_looks else CALM_EVERY_S
+            self.last_key = t
+            return True
+        return not self.key_looks or self.watching(t)
 
     def watching(self, t: float) -> bool:
         """Whether an object seen lately could reach a tripwire before the next calm look
         (or the one after: a look can find nothing)."""
-        return any(t - track.last < 2 * CALM_EVERY_S
-                   and self.rules.approaching(track, 2 * CALM_EVERY_S)
+        horizon = 2 * self.calm_every_s
+        return any(t - track.last < horizon and self.rules.approaching(track, horizon)
                    for track in self.tracker.tracks)
 
     def frame(self, rgb: np.ndarray, now: float) -> tuple[Update, list[RuleEvent]]:
         self.counters.frames += 1
-        if self.every_s < CALM_EVERY_S and self.watching(now):
+        if self.every_s < self.calm_every_s and self.watching(now):
             self.counters.near_line += 1
         self.last_t = now
         region = self.gate.update(grey_small(rgb))

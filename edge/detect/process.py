@@ -87,6 +87,7 @@ class EventStore:
 
     def write(self, channel: str, update: Update, rgb: np.ndarray,
               rules: list[RuleEvent] | None = None) -> None:
+        _ = self.outbox  # opened before the transaction: opening it commits (its schema)
         with self.lock, self.index.transaction():
             for track in update.started:
                 self._start(channel, track, rgb)
@@ -216,6 +217,7 @@ class CameraWatcher(threading.Thread):
         self.quality = QualityWatch(cfg.data_dir, cam, cfg.quality, lambda: store.index) \
             if cfg.quality.enabled else None
         self.last_error: str | None = None
+        self.skipped = 0  # sub stream frames not decoded (calm, between keyframes)
 
     @property
     def mode(self) -> str:
@@ -248,6 +250,10 @@ class CameraWatcher(threading.Thread):
                 elif kind == "frame" and info is not None and item.video:  # type: ignore[union-attr]
                     if not self.sub and not self._due(item.t):  # type: ignore[union-attr]
                         continue  # not decoded at all: a quality-only camera costs ~nothing
+                    if self.sub and self.pipeline is not None and \
+                            not self.pipeline.to_decode(item.t, item.keyframe):  # type: ignore[union-attr]
+                        self.skipped += 1
+                        continue
                     with survive(logger, "camera=%s detection frame", self.cam.id):
                         if not self.sub:  # each keyframe alone, out at once (no decoder delay)
                             codec = av.CodecContext.create(info.video, "r")
@@ -298,7 +304,8 @@ class CameraWatcher(threading.Thread):
                                "last_error": self.last_error}
         if self.pipeline is not None:
             c = self.pipeline.counters
-            out.update(frames=c.frames, moving=c.moving, near_line=c.near_line,
+            out.update(frames=c.frames, skipped=self.skipped, moving=c.moving,
+                       near_line=c.near_line,
                        inferences=c.inferences, events=c.events,
                        tracks=len(self.pipeline.tracker.tracks))
         if self.quality is not None:

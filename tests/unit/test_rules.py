@@ -141,6 +141,38 @@ def test_a_camera_is_looked_at_often_only_while_someone_nears_its_line() -> None
     assert len(looked) < 150 / 2
 
 
+def test_a_calm_sub_stream_is_decoded_on_its_keyframes_only() -> None:
+    """10 fps, a keyframe a second: once the keyframe interval is known, the frames between
+    keyframes are not even decoded while nobody nears the line; from a look that finds
+    someone near it, every frame is, until they are away again."""
+    y = {"now": 0.05}
+
+    def model(rgb: np.ndarray, region: Box) -> list[Detection]:
+        return [person(0.5, y["now"])]
+
+    cam = CameraConfig("34020000001320000001", "a", "rtsp://x/", detect=True,
+                       tripwires=(TripwireConfig("河堤", ((0.1, 0.5), (0.9, 0.5))),))
+    pipe = CameraPipeline(cam, DetectConfig(fps=5), model, 0.1)
+    decoded, looked, events = [], [], []
+    for i in range(300):  # from y = 0.05 down to 0.95 in 30 s: 0.03 of the picture a second
+        t = round(i * 0.1, 1)
+        y["now"] = 0.05 + 0.03 * t
+        if not pipe.to_decode(t, keyframe=i % 10 == 0):
+            continue
+        decoded.append(t)
+        if pipe.due(t):
+            looked.append(t)
+            picture = np.full((360, 640, 3), 90, np.uint8)
+            picture[max(0, int(y["now"] * 360) - 60):int(y["now"] * 360), 300:330] = 250
+            events += pipe.frame(picture, t)[1]
+    assert [e.direction for e in events] == ["a_to_b"]  # at t = 15 s
+    assert decoded[:10] == [round(0.1 * k, 1) for k in range(10)]  # the interval not known
+    calm = [t for t in decoded if 3.0 <= t < 12.0 or t >= 19.0]
+    assert calm and all(t == int(t) for t in calm), decoded  # keyframes only
+    assert all(k / 10 in decoded for k in range(135, 165)), decoded  # every frame near it
+    assert set(looked) <= set(decoded) and len(decoded) < 300 / 2
+
+
 def test_how_soon_an_object_could_reach_a_line() -> None:
     rules = Rules((WIRE,))
     tracker = Tracker()
