@@ -15,8 +15,9 @@ saves, and the whole appliance with 16 cameras looked at.
    detection (keyframes only) and quality diagnosis on all 16, with vtest's busy street on
    every camera (the worst case: the model runs on every keyframe) with the fp16 model (the
    anchor) and the int8 one, and with the quiet street (the usual village night); then
-   every camera with a sub stream and a tripwire down the middle of the street (looked at
-   5 times a second while someone nears it), fp16 and int8; CPU of every process, of the
+   every camera with a sub stream and a tripwire (looked at 5 times a second while someone
+   nears it) down the middle of the street (someone is always at it), fp16 and int8, and at
+   its edge (people pass it now and then), and the quiet street with a sub stream; CPU of every process, of the
    detector process alone, PSS, and the looks a second (all cameras) and how many of them
    were for someone nearing a line.
 
@@ -192,11 +193,15 @@ def looks(data: Path) -> tuple[int, int]:
     return sum(c.get("frames", 0) for c in cams), sum(c.get("near_line", 0) for c in cams)
 
 
+MIDDLE = "[[0.5, 0.95], [0.5, 0.2]]"  # down the middle of the street: always someone at it
+EDGE = "[[0.08, 0.95], [0.08, 0.55]]"  # at its left edge, where people pass now and then
+
+
 def appliance(clip: Path, seconds: float, detect: bool, model: str = "int8",
-              sub: bool = False) -> Run:
+              sub: bool = False, line: str = MIDDLE) -> Run:
     """``edge run`` with 16 cameras showing ``clip`` (``sub``: each with a sub stream of
-    the same clip and a tripwire down the middle of the street, which people cross all the
-    time: looked at ``detect.fps`` = 5 while someone nears it)."""
+    the same clip and a tripwire, ``line``: looked at ``detect.fps`` = 5 while someone
+    nears it)."""
     mounts = {f"/c{i}": clip for i in range(16)} | {f"/s{i}": clip for i in range(16 if sub else 0)}
     with tempfile.TemporaryDirectory() as tmp, CameraServer(mounts) as server:
         work = Path(tmp)
@@ -213,7 +218,7 @@ def appliance(clip: Path, seconds: float, detect: bool, model: str = "int8",
                                     f'url = "{server.url(f"/c{i}")}"\n'
                                     f'sub_url = "{server.url(f"/s{i}")}"\ndetect = true\n'
                                     '[[cameras.tripwires]]\nname = "中线"\n'
-                                    'line = [[0.5, 0.95], [0.5, 0.2]]\n')
+                                    f'line = {line}\n')
             config.write_text(text)
         daemon = subprocess.Popen([sys.executable, "-m", "edge", "--log-level", "WARNING",
                                    "run", "--config", str(config)], cwd=ROOT)
@@ -261,13 +266,19 @@ def main() -> None:
     ref = appliance(clips["street"], args.seconds, detect=False)
     print(f"   recording only (reference)                       : {ref.cpu:5.1f} % CPU, "
           f"{ref.pss:4.0f} MB PSS")
-    for label, clip, model, sub in (
-            ("16 busy streets, keyframes, fp16 (anchor)", clips["street"], "fp16", False),
-            ("16 busy streets, keyframes, int8", clips["street"], "int8", False),
-            ("16 quiet streets, keyframes, int8", clips["empty"], "int8", False),
-            ("16 busy streets, sub streams + tripwires, fp16", clips["street"], "fp16", True),
-            ("16 busy streets, sub streams + tripwires, int8", clips["street"], "int8", True)):
-        run = appliance(clip, args.seconds, detect=True, model=model, sub=sub)
+    for label, clip, model, sub, line in (
+            ("16 busy streets, keyframes, fp16 (anchor)", clips["street"], "fp16", False, MIDDLE),
+            ("16 busy streets, keyframes, int8", clips["street"], "int8", False, MIDDLE),
+            ("16 quiet streets, keyframes, int8", clips["empty"], "int8", False, MIDDLE),
+            ("16 busy streets, sub + line in the middle, fp16", clips["street"], "fp16", True,
+             MIDDLE),
+            ("16 busy streets, sub + line in the middle, int8", clips["street"], "int8", True,
+             MIDDLE),
+            ("16 busy streets, sub + line at the edge, int8", clips["street"], "int8", True,
+             EDGE),
+            ("16 quiet streets, sub + line in the middle, int8", clips["empty"], "int8", True,
+             MIDDLE)):
+        run = appliance(clip, args.seconds, detect=True, model=model, sub=sub, line=line)
         print(f"   + detection + quality, {label:48s}: {run.cpu:5.1f} % CPU (detector "
               f"{run.detector:5.1f} %), {run.pss:4.0f} MB PSS (ratio {run.cpu / ref.cpu:.2f}, "
               f"+{run.pss - ref.pss:.0f} MB); {run.looks / args.seconds:.1f} looks/s, "
