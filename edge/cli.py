@@ -433,8 +433,8 @@ def _print_detection(cfg: EdgeConfig) -> None:
         parts = []
         if cam.get("detect"):
             parts.append(f"检测 detection ({cam['mode']}): 帧 frames {cam['frames']}, 有运动 "
-                         f"moving {cam['moving']}, 模型 model runs {cam['inferences']}, 事件 "
-                         f"events {cam['events']}")
+                         f"moving {cam['moving']}, 近绊线 near a line {cam.get('near_line', 0)}, "
+                         f"模型 model runs {cam['inferences']}, 事件 events {cam['events']}")
         faults = cam.get("quality", {}).get("faults", [])
         if "quality" in cam:
             parts.append("画面 picture: " + (", ".join(faults) if faults else "正常 sound"))
