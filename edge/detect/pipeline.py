@@ -45,6 +45,7 @@ class Counters:
     frames: int = 0
     moving: int = 0  # frames the gate let through
     near_line: int = 0  # frames looked at because an object neared a tripwire
+    skipped: int = 0  # frames not decoded (calm, between keyframes)
     inferences: int = 0
     events: int = 0
 
@@ -104,13 +105,16 @@ class CameraPipeline:
         after a look that finds one is decoded)."""
         if keyframe:
             interval = None if self.last_key is None else t - self.last_key
-            # a long or unknown keyframe interval: every frame decoded, looks as usual
-            self.key_looks = interval is not None and 0 < interval <= KEYFRAMES_WHEN_CALM_S
-            self.calm_every_s = max(CALM_EVERY_S, interval) \
-                if interval is not None and self.key_looks else CALM_EVERY_S
             self.last_key = t
+            if interval is not None and 0 < interval <= KEYFRAMES_WHEN_CALM_S:
+                self.key_looks, self.calm_every_s = True, max(CALM_EVERY_S, interval)
+            else:  # a long or unknown keyframe interval: every frame decoded, looks as usual
+                self.key_looks, self.calm_every_s = False, CALM_EVERY_S
             return True
-        return not self.key_looks or self.watching(t)
+        if self.key_looks and not self.watching(t):
+            self.counters.skipped += 1
+            return False
+        return True
 
     def watching(self, t: float) -> bool:
         """Whether an object seen lately could reach a tripwire before the next calm look

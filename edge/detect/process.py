@@ -11,9 +11,10 @@ picture is replaced when a better one comes, and its end, path and duration are 
 when the object leaves. A rule's event (a tripwire crossed, a stay in a zone: kinds
 ``tripwire``, ``loitering``, ``parked``) has its own row and the picture of that moment.
 Outside its rule's arming schedule an event is still written, with ``armed: false``: no
-alert, no alarm to the platform, but the morning review sees it. ``detect.json`` has each camera's counters (frames, frames with
-motion, frames looked at because an object neared a tripwire, model runs, events) for
-``edge status`` and the tests.
+alert, no alarm to the platform, but the morning review sees it. ``detect.json`` has each
+camera's counters (frames, frames with motion, frames looked at because an object neared a
+tripwire, sub stream frames not decoded, model runs, events) for ``edge status`` and the
+tests.
 """
 
 from __future__ import annotations
@@ -217,7 +218,6 @@ class CameraWatcher(threading.Thread):
         self.quality = QualityWatch(cfg.data_dir, cam, cfg.quality, lambda: store.index) \
             if cfg.quality.enabled else None
         self.last_error: str | None = None
-        self.skipped = 0  # sub stream frames not decoded (calm, between keyframes)
 
     @property
     def mode(self) -> str:
@@ -252,8 +252,7 @@ class CameraWatcher(threading.Thread):
                         continue  # not decoded at all: a quality-only camera costs ~nothing
                     if self.sub and self.pipeline is not None and \
                             not self.pipeline.to_decode(item.t, item.keyframe):  # type: ignore[union-attr]
-                        self.skipped += 1
-                        continue
+                        continue  # calm, between keyframes
                     with survive(logger, "camera=%s detection frame", self.cam.id):
                         if not self.sub:  # each keyframe alone, out at once (no decoder delay)
                             codec = av.CodecContext.create(info.video, "r")
@@ -304,9 +303,8 @@ class CameraWatcher(threading.Thread):
                                "last_error": self.last_error}
         if self.pipeline is not None:
             c = self.pipeline.counters
-            out.update(frames=c.frames, skipped=self.skipped, moving=c.moving,
-                       near_line=c.near_line,
-                       inferences=c.inferences, events=c.events,
+            out.update(frames=c.frames, skipped=c.skipped, moving=c.moving,
+                       near_line=c.near_line, inferences=c.inferences, events=c.events,
                        tracks=len(self.pipeline.tracker.tracks))
         if self.quality is not None:
             out["quality"] = self.quality.status()
