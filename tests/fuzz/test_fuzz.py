@@ -42,8 +42,13 @@ def test_short_fuzz_pass_finds_no_crash(name: str, tmp_path: Path) -> None:
         [sys.executable, "-m", "tests.fuzz.run_atheris", name, str(tmp_path),
          f"-max_total_time={PASS_S}", "-rss_limit_mb=2048", "-timeout=10",
          "-print_final_stats=1"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    crash = res.stderr[res.stderr.find("=== Uncaught"):][:3000] if res.returncode else ""
-    assert res.returncode == 0, f"{name}: crash found\n{crash or res.stderr[-3000:]}"
+    # the report (a Python exception, a deadly signal, a timeout, memory) ends the output,
+    # before the final stats
+    report = "\n".join(line for line in res.stderr.splitlines()
+                       if not line.startswith("stat::"))
+    inputs = [f"{p.name}: {p.read_bytes()[:300].hex()}"
+              for p in sorted(tmp_path.glob("*-*")) if p.is_file()]  # crash-…, timeout-…, oom-…
+    assert res.returncode == 0, f"{name}: crash found\n{report[-3000:]}\n{inputs}"
     assert "Done " in res.stderr
 
 
