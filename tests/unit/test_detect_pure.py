@@ -191,8 +191,11 @@ def test_a_better_picture_replaces_the_first() -> None:
     tracker = Tracker(TrackerSettings(max_age_s=3))
     tracker.update([(person(0.1, 0.5, 0.6), ["z"])], 0.0)
     assert len(tracker.update([(person(0.11, 0.5, 0.6), ["z"])], 1.0).started) == 1
+    # a hair better is not worth rewriting the pictures
+    assert tracker.update([(person(0.115, 0.5, 0.63), ["z"])], 1.5).improved == []
     update = tracker.update([(person(0.12, 0.5, 0.9), ["z"])], 2.0)
     assert [t.best.score for t in update.improved] == [0.9]
+    assert tracker.tracks[0].best.score == 0.9
 
 
 def test_zones_and_masks_in_the_config(tmp_path: Path) -> None:
