@@ -492,6 +492,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "au.export_download": ("下载导出文件", "export downloaded"),
     "au.ack_event": ("确认事件", "event acknowledged"),
     "au.event_picture": ("查看事件图片", "event picture viewed"),
+    "au.voice_evidence": ("收听广播录音", "broadcast recording listened to"),
     "au.quality_accept_view": ("接受摄像机新视角", "camera's new view accepted"),
     "au.ack_alarm": ("确认告警", "alarm acknowledged"),
     "au.settings_change": ("修改设置", "settings changed"),
@@ -611,6 +612,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "bc.act_announcement": ("播放录音", "announcement"),
     "bc.act_announcement_end": ("录音播放结束", "announcement ended"),
     "bc.act_broadcast_stop": ("停止广播", "stopped"),
+    "bc.evidence": ("录音留证", "Evidence recordings"),
+    "bc.evidence_link": ("▶ 录音", "▶ recording"),
+    "bc.source": ("来源", "Source"),
+    "bc.no_evidence": ("没有保存的录音", "no recordings kept"),
+    "bc.evidence_on": ("上级平台广播和对讲的声音都录音保存, 保存期同事件数据; 每次收听记入审计日志。",
+                       "What the platform's broadcasts and push-to-talk said is recorded and "
+                       "kept like event data; every listening is in the audit log."),
+    "bc.evidence_off": ("未开启录音留证 (设置 [voice] record = true 开启)。",
+                        "Evidence recording is off ([voice] record = true turns it on)."),
 }
 
 

@@ -183,6 +183,7 @@ def test_push_to_talk_reaches_the_speaker_and_beats_an_announcement(room: Room,
         said = np.frombuffer(kept.readframes(kept.getnframes()), "<i2")
     assert said.size == 8000 and abs(peak_hz(said) - 1000) < 10
     assert len(list((room.cfg.data_dir / "voice" / "evidence").rglob("*.wav"))) == 1
+    _evidence_is_listed_played_and_audited(room, ended["recordings"][SPEAKER])
     # the cascade's broadcast holds the speaker: the room is refused, and says why
     claim = room.speakers.get(SPEAKER).claim("gb28181:34020000002000000001", PRIORITY_CASCADE)
     refused = room.post("/api/broadcast/talk", json={"speakers": [SPEAKER]})
@@ -192,6 +193,33 @@ def test_push_to_talk_reaches_the_speaker_and_beats_an_announcement(room: Room,
     bad = room.post(f"/api/broadcast/talk/{token}", data=b"\x00" * 3,
                     content_type="application/octet-stream")
     assert bad.status_code in (400, 404)
+
+
+def _evidence_is_listed_played_and_audited(room: Room, rel: str) -> None:
+    """The kept talk is on the broadcast page (in the history and the evidence list),
+    plays from there to those who may use its speaker, and each listening is audited."""
+    _, _, day, name = rel.split("/")
+    url = f"/broadcast/evidence/{day}/{name}"
+    page = room.oper.get("/broadcast").text
+    evidence = page[page.index('id="evidence"'):]
+    assert f'<audio controls preload="none" src="{url}">' in evidence
+    assert "村委会大喇叭" in evidence and "1 s" in evidence and "web:oper" in evidence
+    assert f'href="{url}"' in page[:page.index('id="evidence"')]  # the history's talk_end
+    with room.oper.get(url) as got:
+        assert got.status_code == 200 and got.mimetype == "audio/wav"
+        assert got.data == (room.cfg.data_dir / rel).read_bytes()
+    with room.oper.get(url, headers={"Range": "bytes=1000-"}) as seek:
+        assert seek.status_code == 206, seek.status_code
+        assert seek.data == (room.cfg.data_dir / rel).read_bytes()[1000:]
+    listened = [d for _, act, d in room.audit() if act == "voice_evidence"]
+    assert listened == [{"file": rel, "speaker": SPEAKER, "ip": "127.0.0.1"}]  # the seek: not again
+    # another operator's speakers only: neither listed nor played; a viewer: no broadcast right
+    gate = signed_in(room.app, "gate")
+    assert url not in gate.get("/broadcast").text and gate.get(url).status_code == 404
+    assert signed_in(room.app, "guard").get(url).status_code == 403
+    for bad in (f"/broadcast/evidence/{day}/..%2F..%2Fedge.toml", f"/broadcast/evidence/x/{name}",
+                f"/broadcast/evidence/{day}/000000-{SPEAKER}-x.wav"):
+        assert room.oper.get(bad).status_code == 404, bad
 
 
 def test_schedules_are_checked_listed_and_removed(room: Room) -> None:

@@ -105,7 +105,8 @@ def test_every_route_needs_a_session(app: Flask) -> None:
     client = app.test_client()
     values = {"channel": CAM1, "job_id": "abc", "item_id": 1, "event_id": 1, "kind": "events",
               "action": "restart", "code": "en", "filename": "edge.css", "device": 0,
-              "source": "VS_1", "item": "0123456789ab", "token": "t"}
+              "source": "VS_1", "item": "0123456789ab", "token": "t",
+              "day": "2026-12-06", "name": "080000-34020000001370000001-web_a.wav"}
     open_routes = {"auth.login", "auth.setup", "auth.language", "static", "healthz",
                    "push.worker", "push.manifest"}
     checked = 0

@@ -58,3 +58,28 @@ def test_evidence_is_kept_for_the_event_days_then_removed(tmp_path) -> None:
     assert purge(tmp_path, 365, today=date(2026, 12, 5)) == 1
     assert sorted(p.name for p in (tmp_path / FOLDER).iterdir()) == [
         "2025-12-05", "2026-12-05", "notes"]
+
+
+def test_kept_recordings_are_listed_newest_first_by_speaker(tmp_path) -> None:
+    from edge.voice.evidence import FOLDER, find, listing, of_path
+
+    a, b = "34020000001370000001", "34020000001370000002"
+    files = {("2026-12-04", f"235959-{a}-web_oper.wav"): 16000,
+             ("2026-12-05", f"080000-{a}-gb28181_34020000002000000001.wav"): 44 + 16000 * 3,
+             ("2026-12-05", f"090000-{b}-web_gate.wav"): 44,
+             ("2026-12-05", "notes.txt"): 3, ("2026-12-05", f"1-{a}-x.wav"): 3}
+    for (day, name), size in files.items():
+        (tmp_path / FOLDER / day).mkdir(parents=True, exist_ok=True)
+        (tmp_path / FOLDER / day / name).write_bytes(b"\0" * size)
+    mine = listing(tmp_path, {a}, 10)
+    assert [(e.day, e.time, e.source) for e in mine] == [
+        ("2026-12-05", "08:00:00", "gb28181_34020000002000000001"),
+        ("2026-12-04", "23:59:59", "web_oper")]
+    assert mine[0].seconds == 3.0 and mine[0].speaker == a
+    assert mine[0].source_shown == "gb28181:34020000002000000001"
+    assert datetime.fromtimestamp(mine[1].ts) == datetime(2026, 12, 4, 23, 59, 59)  # local
+    assert [e.speaker for e in listing(tmp_path, {a, b}, 1)] == [b]  # the newest only
+    assert of_path(tmp_path, mine[0].rel) == mine[0]
+    for rel in ("voice/evidence/2026-12-05/notes.txt", "voice/evidence/../x.wav", "x", ""):
+        assert of_path(tmp_path, rel) is None, rel
+    assert find(tmp_path, "2026-12-06", f"080000-{a}-web_oper.wav") is None  # not on the disk

@@ -19,13 +19,15 @@ import threading
 import time
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, \
+    send_file, url_for
 
 from edge import localsock
 from edge.config import SpeakerConfig
 from edge.timefmt import format_time
 from edge.voice.library import MAX_UPLOAD_BYTES, Library, LibraryError
 from edge.voice.schedule import KINDS, MAX_REPEAT, ScheduleError
+from edge.voice import evidence
 from edge.voice.client import NAME, TALK_IDLE_S, ask
 from edge.web.app import audit, context, current_user, db, require
 
@@ -34,6 +36,7 @@ MAX_CHUNK = 64 * 1024  # PCM of one push-to-talk POST: 4 s at most
 HISTORY_ACTIONS = ("broadcast", "broadcast_end", "talk", "talk_end", "announcement",
                    "announcement_end", "broadcast_stop")
 _ID = re.compile(r"[0-9a-f]{12}")
+EVIDENCE_LISTED = 50
 
 
 @dataclass
@@ -66,6 +69,7 @@ def _page(problem: str | None = None, done: str | None = None) -> str:
     names_by_id = {s.id: s.name for s in cfg.speakers}  # an ID no longer configured: itself
     history = db().audit_log(start=time.time() - 7 * 86400, limit=1_000_000)
     history = [h for h in history if h[2] in HISTORY_ACTIONS][-60:][::-1]
+    mine = {s.id for s in _mine()}
     return render_template(
         "broadcast.html", speakers=_mine(), status=status,
         speaker_names=lambda ids: ", ".join(names_by_id.get(i, str(i)) for i in ids),
@@ -73,7 +77,30 @@ def _page(problem: str | None = None, done: str | None = None) -> str:
         announcements=library.announcements(), schedules=library.schedules(), names=names,
         history=history, kinds=KINDS, max_repeat=MAX_REPEAT,
         max_mb=MAX_UPLOAD_BYTES >> 20, problem=problem, done=done,
-        fmt=lambda ts: format_time(ts, cfg.node.timezone))
+        fmt=lambda ts: format_time(ts, cfg.node.timezone),
+        recording=cfg.voice.record,
+        evidence=evidence.listing(cfg.data_dir, mine, EVIDENCE_LISTED),
+        kept=lambda rel: _kept(rel, mine))
+
+
+def _kept(rel: object, speakers: set[str]) -> evidence.Evidence | None:
+    """The recording an audit entry names, if it is still on the disk and this user's."""
+    item = evidence.of_path(context().cfg.data_dir, rel) if isinstance(rel, str) else None
+    return item if item is not None and item.speaker in speakers else None
+
+
+@bp.route("/broadcast/evidence/<day>/<name>")
+def evidence_file(day: str, name: str) -> Response:
+    """A kept recording of a live broadcast; listening to it is audited (once per play:
+    the browser's later range requests for the same play are not)."""
+    require("broadcast")
+    item = evidence.find(context().cfg.data_dir, day, name)
+    if item is None or not current_user().sees(item.speaker):
+        abort(404)
+    if request.headers.get("Range", "bytes=0-").startswith("bytes=0-"):
+        audit("voice_evidence", file=item.rel, speaker=item.speaker)
+    return send_file(context().cfg.data_dir / item.rel, mimetype="audio/wav",
+                     conditional=True, max_age=0)
 
 
 def _mine() -> list[SpeakerConfig]:
