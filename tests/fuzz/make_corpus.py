@@ -22,6 +22,7 @@ from edge.mqtt.encoding import encode as encode_payload
 from edge.stream.tap import encode, encode_frame
 from edge.sim.clips import ClipSpec, _encode_video
 from tests.fuzz.targets import CORPUS, NODE_ID, SERVER_ID, UPPER
+from tests.unit.gb28181.test_mic import aac_frames
 
 CHANNEL = "34020000001320000001"
 CRLF = "\r\n"
@@ -298,6 +299,7 @@ def main() -> None:
     seeds["segment_name"] = {"mp4": b"083000_123.mp4", "mov": b"235959_999.mov"}
     seeds["tap"] = tap_records()
     seeds["broadcast_audio"] = audio_seeds()
+    seeds["camera_mic"] = {f"aac_{i}": f for i, f in enumerate(aac_frames(0.3, 440)[:4])}
     seeds["web"] = web_requests()
     seeds["time_range"] = {"night": b"22:00-06:00", "days": b"sat,sun 00:00-24:00",
                            "range": b"mon-fri 08:00-18:00", "bad": b"25:00-26:00"}

@@ -22,12 +22,14 @@ from edge.gb28181.answers import handle
 from edge.gb28181.manscdp import parse_body
 from edge.gb28181.media.audio import AudioDepacketizer
 from edge.gb28181.media.mansrtsp import parse_control
+from edge.gb28181.media.mic import Microphone
 from edge.gb28181.media.psdemux import PsDemuxer
 from edge.gb28181.media.rtp import TcpDeframer, parse_rtp
 from edge.gb28181.media.sdp import parse_audio_answer, parse_offer
 from edge.gb28181.media.sessions import MediaSessions
 from edge.gb28181.model import Channel, Link, Node
 from edge.gb28181.settings import parse_settings
+from edge.ingest.media import StreamInfo
 from edge.gb28181.sip.digest import digest_response, parse_challenge
 from edge.gb28181.sip.framing import SipStreamBuffer
 from edge.gb28181.sip.message import SipRequest, SipResponse, parse
@@ -193,6 +195,11 @@ def fmp4(data: bytes) -> None:
     complete_length(boxes, len(data))
 
 
+def camera_mic(data: bytes) -> None:
+    """A camera's AAC frame (off the live tap) to the platform's G.711 in a talk."""
+    Microphone(StreamInfo("h264", "aac", b"", 16000, 1), "pcma").payload(data)
+
+
 TARGETS = {t.name: t for t in [
     Target("sip_message", parse),
     Target("sip_stream", sip_stream),
@@ -204,6 +211,7 @@ TARGETS = {t.name: t for t in [
     Target("ps", lambda d: PsDemuxer().parse(d)),
     Target("rtp", rtp, ()),
     Target("broadcast_audio", broadcast_audio, ()),
+    Target("camera_mic", camera_mic),
     Target("registration", registration, ()),
     Target("subscription", subscription, ()),
     Target("sip_date", lambda d: parse_sip_date(_text(d), "Asia/Shanghai"), ()),

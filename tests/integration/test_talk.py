@@ -1,7 +1,7 @@
-"""Talk (对讲) end to end: `edge run` with a camera that sends G.711A; a scripted platform
-INVITEs the camera with ``s=Talk`` as WVP does (TCP, the platform listening, sendrecv,
-PCMA): the camera's microphone (a 440 Hz tone, from the recorder's own pull) arrives as
-raw RTP, and what the platform says back (1 kHz) comes out of the loudspeaker beside the
+"""Talk (对讲) end to end: `edge run` with a camera that sends G.711A (or AAC, decoded
+on the box); a scripted platform INVITEs the camera with ``s=Talk`` as WVP does (TCP, the
+platform listening, sendrecv, PCMA): the camera's microphone (a 440 Hz tone, from the
+recorder's own pull) arrives as raw RTP PCMA, and what the platform says back (1 kHz) comes out of the loudspeaker beside the
 camera (a real ALSA PCM, tests/integration/conftest.py)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pytest
 
 from edge.gb28181.media.rtp import Packetizer, TcpDeframer, frame_tcp, parse_rtp
 from edge.gb28181.sip.message import SipResponse, response_to
@@ -36,9 +37,11 @@ def talk_offer(port: int) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
+@pytest.mark.parametrize("clip", ["h264_g711a", "h264_aac"])
 def test_the_platform_talks_with_the_people_at_a_camera(
-        tmp_path: Path, cameras: Callable[..., CameraServer], alsa_file: Path) -> None:
-    camera = cameras({"/b": "h264_g711a"})
+        tmp_path: Path, cameras: Callable[..., CameraServer], alsa_file: Path,
+        clip: str) -> None:
+    camera = cameras({"/b": clip})
     platform = ScriptedPlatform("udp")
     data = tmp_path / "data"
     config = write_config(

@@ -1,7 +1,7 @@
 """Talk (对讲, GB/T 28181 ``s=Talk``): the platform speaks with whoever stands at a camera.
-The camera's microphone goes to the platform — its G.711 audio from the live tap (the
-recorder's own pull of the camera, no second connection), as raw RTP (no PS, as WVP
-asks) — and what the platform sends back plays on the loudspeakers beside that camera
+The camera's microphone goes to the platform — its G.711 or AAC audio from the live tap
+(the recorder's own pull of the camera, no second connection), as G.711 in raw RTP (no PS,
+as WVP asks) — and what the platform sends back plays on the loudspeakers beside that camera
 (``[[speakers]] camera = ...``).
 
 One thread per session, started by the SIP runner once the dialog is offered (its
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edge.gb28181.media.audio import AudioDepacketizer, AudioError
+from edge.gb28181.media.mic import Microphone
 from edge.gb28181.media.rtp import Packetizer, TcpDeframer, frame_tcp
 from edge.ingest.media import Frame, StreamInfo
 from edge.runner import survive
@@ -108,7 +109,7 @@ class TalkSession(threading.Thread):
     def _speak(self) -> None:
         """The camera's microphone to the platform, from its live tap."""
         rtp = Packetizer(self.ssrc, payload_type=self.pt)
-        codec: str | None = None
+        mic: Microphone | None = None
         timestamp = 0
         reader = TapReader(self.data_dir, self.channel, timeout_s=1.0)
         buf = b""
@@ -119,20 +120,16 @@ class TalkSession(threading.Thread):
                         if self.stopped.is_set():
                             break
                         if kind == "info" and isinstance(item, StreamInfo):
-                            codec = _codec(item)
-                            if codec is None:
-                                logger.warning("channel=%s talk: the camera's audio is %s, not "
-                                               "G.711: the platform hears nothing",
-                                               self.channel, item.audio)
+                            mic = self._microphone(item)
                         elif kind == "frame" and isinstance(item, Frame) and not item.video \
-                                and codec is not None:
-                            buf += self._as_payload(codec, item.data)
+                                and mic is not None:
+                            buf += self._payload(mic, item.data)
                             while len(buf) >= SAMPLES_PER_PACKET:
                                 chunk, buf = buf[:SAMPLES_PER_PACKET], buf[SAMPLES_PER_PACKET:]
                                 self._send(rtp.packets(chunk, timestamp)[0])
                                 timestamp += SAMPLES_PER_PACKET
                         elif kind in ("gone", "error"):
-                            codec = None  # the camera went away: it comes back with "info"
+                            mic = None  # the camera went away: it comes back with "info"
                     return self.stop("the camera's live tap closed")
                 except TimeoutError:
                     continue  # a camera without audio sends only video: keep waiting
@@ -141,10 +138,20 @@ class TalkSession(threading.Thread):
         finally:
             reader.close()
 
-    def _as_payload(self, codec: str, data: bytes) -> bytes:
-        if (codec, self.pt) in (("pcma", 8), ("pcmu", 0)):
-            return data
-        return g711.encode("pcma" if self.pt == 8 else "pcmu", g711.decode(codec, data))
+    def _microphone(self, info: StreamInfo) -> Microphone | None:
+        try:
+            return Microphone(info, "pcma" if self.pt == 8 else "pcmu")
+        except AudioError as exc:
+            logger.warning("platform=%s channel=%s talk: %s: the platform hears nothing",
+                           self.platform, self.channel, exc)
+            return None
+
+    def _payload(self, mic: Microphone, frame: bytes) -> bytes:
+        try:
+            return mic.payload(frame)
+        except AudioError as exc:  # one bad frame: a gap, the talk goes on
+            logger.debug("platform=%s channel=%s talk: %s", self.platform, self.channel, exc)
+            return b""
 
     def _hear(self) -> None:
         """What the platform says, to the loudspeakers beside the camera (if any)."""
@@ -172,10 +179,6 @@ class TalkSession(threading.Thread):
                 playout.close(self.reason or "talk ended")
             for speaker, claim in self.claims:
                 speaker.release(claim, self.reason or "talk ended")
-
-
-def _codec(info: StreamInfo) -> str | None:
-    return {"pcm_alaw": "pcma", "pcm_mulaw": "pcmu"}.get(info.audio or "")
 
 
 def _quietly(depacketizer: AudioDepacketizer, packet: bytes, channel: str) -> list[Any]:
