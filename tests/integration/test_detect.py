@@ -187,9 +187,10 @@ def test_a_quiet_scene_costs_no_model_run(scene) -> None:
 
 
 def newest_segment(data: Path):
+    """The street's newest segment, or None before the first."""
     index = Index(data, readonly=True)
     try:
-        return index.segments(STREET)[-1]
+        return (index.segments(STREET) or [None])[-1]
     finally:
         index.close()
 
@@ -198,7 +199,7 @@ def test_a_crashed_detector_comes_back_and_recording_never_noticed(scene) -> Non
     config, data, daemon, *_ = scene
     pid = wait_for(lambda: detector_pid(config), 30, "the detector process")
     recorder = daemon.recorder_pid()
-    before = newest_segment(data)
+    before = wait_for(lambda: newest_segment(data), 60, "the street recording")
     os.kill(pid, signal.SIGKILL)
     killed_wall = time.time()
     wait_for(lambda: (p := detector_pid(config)) and p != pid, 30, "a new detector process")
@@ -206,7 +207,7 @@ def test_a_crashed_detector_comes_back_and_recording_never_noticed(scene) -> Non
              and d["cameras"][0]["frames"] > 0, 20, "the new detector looking again")
     # the recorder never stopped: the same process, recording on past the kill without a
     # gap (the open segment grows, or was cut at its boundary and the next one follows on)
-    after = wait_for(lambda: (s := newest_segment(data)).end_ts > killed_wall + 3 and s, 20,
+    after = wait_for(lambda: (s := newest_segment(data)) and s.end_ts > killed_wall + 3 and s, 20,
                      "the open segment to grow past the kill")
     assert daemon.recorder_pid() == recorder
     assert not after.complete

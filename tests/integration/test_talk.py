@@ -1,8 +1,9 @@
 """Talk (对讲) end to end: `edge run` with a camera that sends G.711A (or AAC, decoded
 on the box); a scripted platform INVITEs the camera with ``s=Talk`` as WVP does (TCP, the
 platform listening, sendrecv, PCMA): the camera's microphone (a 440 Hz tone, from the
-recorder's own pull) arrives as raw RTP PCMA, and what the platform says back (1 kHz) comes out of the loudspeaker beside the
-camera (a real ALSA PCM, tests/integration/conftest.py)."""
+recorder's own pull) arrives as raw RTP PCMA, and what the platform says back (1 kHz)
+comes out of the loudspeaker beside the camera (a real ALSA PCM,
+tests/integration/conftest.py)."""
 
 from __future__ import annotations
 
