@@ -86,7 +86,7 @@ class Playout:
     @staticmethod
     def _play(speaker: Speaker, claim: Claim, q: queue.Queue[np.ndarray | None],
               what: str) -> None:
-        reason = "played"
+        reason = "播放完毕 played"
         try:
             while not claim.ended.is_set():
                 try:
@@ -240,7 +240,7 @@ class VoiceService(localsock.LocalServer):
         started = time.time()
         self.audit(source, "talk", speakers=talking, refused=refused)
         playout = Playout(claims, f"talk by {user}")
-        reason, pending = "ended by the room", b""
+        reason, pending = "监控室结束讲话 ended by the room", b""
         try:
             while True:
                 try:
@@ -253,7 +253,7 @@ class VoiceService(localsock.LocalServer):
                 pending += data
                 whole = len(pending) // 2 * 2
                 if whole and not playout.feed(np.frombuffer(pending[:whole], "<i2").copy()):
-                    reason = "; ".join(c.reason for _, c in claims) or "speakers ended"
+                    reason = "; ".join(c.reason for _, c in claims) or "扬声器已结束 speakers ended"
                     break
                 pending = pending[whole:]
         finally:
