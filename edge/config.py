@@ -310,8 +310,9 @@ class WebConfig:
 @dataclass(frozen=True, slots=True)
 class DetectConfig:
     """On-device detection of people and vehicles (cameras with detect = true), in its own
-    process. Frames: the camera's sub stream when it has one (``fps`` times a second while
-    an object nears a tripwire, else once a second), else the main
+    process. Frames: the camera's sub stream when it has one (up to ``fps`` times a second
+    while an object nears a tripwire — each twentieth of the picture it moves, every frame
+    at the line —, else once a second), else the main
     stream's keyframes only (no extra camera connection)."""
 
     enabled: bool = True

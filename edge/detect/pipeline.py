@@ -6,9 +6,11 @@ An object standing in a zone that times stays moves too little for the motion ga
 one is there, the model also looks at where it stands every time, or its track would end and
 its stay never add up.
 
-How often a camera is looked at: at ``detect.fps`` only while an object could reach one of
-its tripwires before the next calm look (a crossing needs the object seen on both sides,
-and a fast one seen seldom loses its track); otherwise once every CALM_EVERY_S (enough to
+How often a camera is looked at: while an object could reach one of its tripwires before
+the next calm look, often enough that it moves at most NEAR_STEP of the picture between
+two looks (a walker needs fewer looks than a car), and at ``detect.fps`` while one stands
+at a line (it may start to run) — a crossing needs the object seen on both sides, and a
+fast one seen seldom loses its track; otherwise once every CALM_EVERY_S (enough to
 report an object and time a stay), and every QUIET_EVERY_S when nothing moves: looks are
 what the detector's CPU goes on (bench/detect.py). While calm, a sub stream is not even
 decoded between its keyframes when they come every KEYFRAMES_WHEN_CALM_S or oftener: its
@@ -26,7 +28,7 @@ import numpy as np
 from edge.config import CameraConfig, DetectConfig
 from edge.detect.motion import MotionGate, MotionSettings, grey_small
 from edge.detect.objects import Box, Detection
-from edge.detect.rules import RuleEvent, rules_for
+from edge.detect.rules import RuleEvent, rules_for, speed
 from edge.detect.tracker import Tracker, TrackerSettings, Update
 from edge.detect.zones import WHOLE_FRAME, Zone, zones_of
 
@@ -34,6 +36,10 @@ Model = Callable[[np.ndarray, Box], list[Detection]]
 QUIET_LOOKS = 5  # looks in a row without motion, nothing tracked: the camera is quiet
 QUIET_EVERY_S = 2.0  # and is looked at this often at most (a village night costs half)
 CALM_EVERY_S = 1.0  # no object near a tripwire: looked at this often at most
+# of the picture: an object nearing a tripwire moves at most this far between two looks
+# (a third of the tracker's match distance: it keeps its track; the crossing is placed
+# within this)
+NEAR_STEP = 0.05
 # a stream whose keyframes come at least this often is decoded on keyframes only while no
 # object nears a line (decoding every frame is most of a calm sub stream's cost)
 KEYFRAMES_WHEN_CALM_S = 2.5
@@ -91,10 +97,10 @@ class CameraPipeline:
         QUIET_EVERY_S while nothing happens."""
         if self.quiet:
             every = max(QUIET_EVERY_S, self.calm_every_s)
-        elif self.every_s >= self.calm_every_s or self.watching(t):
+        elif self.every_s >= self.calm_every_s:
             every = self.every_s
         else:
-            every = self.calm_every_s
+            every = min(self.calm_every_s, self.near_every(t) or self.calm_every_s)
         return t - self.last_t >= every * 0.9  # frames come a little early or late
 
     def to_decode(self, t: float, keyframe: bool) -> bool:
@@ -118,10 +124,19 @@ class CameraPipeline:
 
     def watching(self, t: float) -> bool:
         """Whether an object seen lately could reach a tripwire before the next calm look
-        (or the one after: a look can find nothing)."""
+        (or the one after: a look can find nothing) and needs looks more often than that."""
+        near = self.near_every(t)
+        return near is not None and near < self.calm_every_s * 0.9
+
+    def near_every(self, t: float) -> float | None:
+        """How often to look for the objects nearing a tripwire (None: none is): each
+        moves NEAR_STEP between looks, one at a line is looked at detect.fps."""
         horizon = 2 * self.calm_every_s
-        return any(t - track.last < horizon and self.rules.approaching(track, horizon)
-                   for track in self.tracker.tracks)
+        paces = [self.every_s if self.rules.approaching(track, 0.0)
+                 else NEAR_STEP / max(speed(track), 1e-6)
+                 for track in self.tracker.tracks
+                 if t - track.last < horizon and self.rules.approaching(track, horizon)]
+        return max(self.every_s, min(paces)) if paces else None
 
     def frame(self, rgb: np.ndarray, now: float) -> tuple[Update, list[RuleEvent]]:
         self.counters.frames += 1

@@ -91,7 +91,7 @@ class Rules:
         wires = [w for w in self.tripwires if track.label in w.labels]
         if not wires:
             return False
-        reach = max(NEAR, within_s * _speed(track))
+        reach = max(NEAR, within_s * speed(track))
         foot = track.box.foot
         return any(distance_to_segment(foot, w.a, w.b) <= reach for w in wires)
 
@@ -141,7 +141,7 @@ class Rules:
         return [RuleEvent(kind, dwell.zone, track, dwell.schedule, seconds=now - since)]
 
 
-def _speed(track: Track) -> float:
+def speed(track: Track) -> float:
     """Of the picture a second, between its last two sightings."""
     if len(track.path) < 2:
         return UNKNOWN_SPEED
