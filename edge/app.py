@@ -144,7 +144,8 @@ def run(cfg: EdgeConfig, config_path: Path, log_level: str = "INFO",
         supervisor.add("clocks", clocks, CameraClocks.stale_after_s)
 
     # the loudspeakers, shared by every broadcast source
-    speakers = Speakers(cfg.speakers, cfg.data_dir if cfg.voice.record else None)
+    speakers = Speakers(cfg.speakers, cfg.data_dir if cfg.voice.record else None,
+                        {c.id: c.url for c in cfg.cameras})
     if speakers.by_id:  # the room's push-to-talk and announcements, MQTT's cmd/broadcast
         from edge.voice.service import VoiceService  # numpy: only on a box with speakers
 

@@ -153,6 +153,9 @@ class SpeakerConfig:
     volume: int = 80  # percent of the signal sent on; the amplifier has the rest
     enabled: bool = True
     camera: str = ""  # the camera it stands beside: a platform's talk (对讲) to it plays here
+    # the camera's own audio output (ONVIF Profile T backchannel, over its RTSP URL) instead
+    # of a sound card: ``camera`` names it, ``device`` is not used
+    backchannel: bool = False
 
 
 ALERT_TYPES = ("webhook", "wecom", "dingtalk", "feishu", "sms", "webpush")
@@ -447,6 +450,9 @@ def parse(raw: Mapping[str, Any]) -> EdgeConfig:
     for n, spk in enumerate(speakers):
         if spk.camera and spk.camera not in ids[:len(cameras)]:
             problems.append(f"speakers[{n}].camera: 没有这个摄像机 no camera {spk.camera[:20]!r}")
+        elif spk.backchannel and not spk.camera:
+            problems.append(f"speakers[{n}].backchannel: 需要 camera (哪台摄像机的喇叭) needs "
+                            "camera = the camera whose audio output it is")
     if len(set(ids)) != len(ids):
         problems.append("speakers: 编号与其他扬声器或摄像机重复 an id is used twice "
                         "(speakers and cameras share the catalog)")

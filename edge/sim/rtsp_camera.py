@@ -6,6 +6,10 @@ edge. Each ``--mount /path=CLIP.json`` serves one looping clip (see clips.py).
 Access units are pushed into ``appsrc is-live=true`` on a wall-clock schedule, so the
 stream behaves like a camera: real-time, increasing timestamps, GOP from the clip.
 
+``--backchannel FILE``: the cameras have an audio output (ONVIF Profile T backchannel,
+``Require: www.onvif.org/ver20/backchannel``, PCMU at 8 kHz: GStreamer's own ONVIF server):
+what a client says there is decoded and appended to FILE as 16-bit mono PCM.
+
 Signals: SIGUSR1 freezes every stream (connected but silent, like a stalled camera),
 SIGUSR2 resumes it; SIGTERM stops the server.
 """
@@ -95,17 +99,30 @@ class Feeder:
         return True
 
 
-class ClipFactory(GstRtspServer.RTSPMediaFactory):
-    def __init__(self, meta_path):
+BACKCHANNEL = (
+    "( capsfilter caps=\"application/x-rtp,media=audio,payload=0,clock-rate=8000,"
+    "encoding-name=PCMU\" name=depay_backchannel ! rtppcmudepay ! mulawdec "
+    "! filesink location={} append=true sync=false async=false )"
+)
+
+
+class ClipFactory(GstRtspServer.RTSPOnvifMediaFactory):
+    def __init__(self, meta_path, backchannel=None):
         super().__init__()
+        self.set_media_gtype(GstRtspServer.RTSPOnvifMedia.__gtype__)  # else it makes none
+        if backchannel:
+            self.set_backchannel_launch(BACKCHANNEL.format(backchannel))
         with open(meta_path) as f:
             meta = json.load(f)
         base = meta_path[: -len(".json")]
         self.clip = {"fps": meta["fps"], "video_units": read_units(base + ".video")}
         caps, chain = VIDEO[meta["video"]]
+        # a client of the audio output alone sets up no other track: their payloaders stay
+        # unlinked, and an appsrc that is told so fails the whole media (a camera does not)
+        tee = "! tee allow-not-linked=true " if backchannel else ""
         launch = (
             f"( appsrc name=v is-live=true format=time do-timestamp=true caps={caps} "
-            f"! {chain} name=pay0 pt=96 config-interval=-1 "
+            f"{tee}! {chain} name=pay0 pt=96 config-interval=-1 "
         )
         if meta.get("audio"):
             self.clip.update(
@@ -114,7 +131,8 @@ class ClipFactory(GstRtspServer.RTSPMediaFactory):
                 audio_frame_samples=meta["audio_frame_samples"],
             )
             acaps, achain = AUDIO[meta["audio"]]
-            launch += f"appsrc name=a is-live=true format=time do-timestamp=true caps={acaps} ! {achain} "
+            launch += (f"appsrc name=a is-live=true format=time do-timestamp=true caps={acaps} "
+                       f"{tee}! {achain} ")
         self.set_launch(launch + ")")
         self.set_shared(True)
         self.connect("media-configure", lambda _f, media: Feeder(self.clip, media))
@@ -141,17 +159,18 @@ def main():
     ap.add_argument("--mount", action="append", required=True, help="/path=CLIP.json")
     ap.add_argument("--user")
     ap.add_argument("--password")
+    ap.add_argument("--backchannel", help="FILE: what clients say to the cameras")
     args = ap.parse_args()
 
     Gst.init(None)
-    server = GstRtspServer.RTSPServer()
+    server = GstRtspServer.RTSPOnvifServer()  # plain RTSP to clients that ask no backchannel
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     mounts = server.get_mount_points()
     factories = []
     for spec in args.mount:
         path, _, meta = spec.partition("=")
-        factory = ClipFactory(meta)
+        factory = ClipFactory(meta, args.backchannel)
         mounts.add_factory(path, factory)
         factories.append(factory)
     if args.user:

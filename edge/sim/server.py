@@ -37,8 +37,12 @@ class CameraServer:
     """One RTSP server process serving ``mounts`` (path -> clip .json) on ``port``."""
 
     def __init__(self, mounts: dict[str, Path], port: int | None = None,
-                 user: str | None = None, password: str | None = None) -> None:
+                 user: str | None = None, password: str | None = None,
+                 backchannel: Path | None = None) -> None:
+        """``backchannel``: the cameras have an audio output (ONVIF Profile T); what is
+        said to them lands in this file as 16-bit mono PCM at 8 kHz."""
         self.mounts = mounts
+        self.backchannel = backchannel
         self.port = port or free_port()
         self.user, self.password = user, password
         self.proc: subprocess.Popen[str] | None = None
@@ -49,6 +53,8 @@ class CameraServer:
             cmd += ["--mount", f"{path}={meta}"]
         if self.user:
             cmd += ["--user", self.user, "--password", self.password or ""]
+        if self.backchannel:
+            cmd += ["--backchannel", str(self.backchannel)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
                                      env={**os.environ, "GST_DEBUG": "0"})
         assert self.proc.stdout is not None

@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from edge.voice.speaker import RATE, SpeakerError
+from edge.voice.speaker import RATE, SpeakerError, at_volume
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,7 @@ class AlsaOutput:
 
     def write(self, samples: np.ndarray, volume: int = 100) -> None:
         """``samples`` (int16) at ``volume`` percent."""
-        if volume != 100:
-            samples = (samples.astype(np.int32) * volume // 100).astype(np.int16)
+        samples = at_volume(samples, volume)
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.rate, frame.pts = RATE, self.pts
         self.pts += samples.size

@@ -1,5 +1,6 @@
 """The village's loudspeakers: an ALSA device each (a USB sound card into the amplifier),
-written through alsa-lib by FFmpeg's ALSA output (PyAV), one source at a time.
+written through alsa-lib by FFmpeg's ALSA output (PyAV), or a camera's own audio output
+(ONVIF Profile T backchannel, edge/voice/backchannel.py), one source at a time.
 
 PyAV (the ALSA output, edge/voice/alsa.py) is loaded only when a speaker first plays: the
 daemon that holds the speakers stays free of it otherwise.
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from edge.voice.alsa import AlsaOutput
+    from edge.voice.backchannel import BackchannelOutput
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,13 @@ PRIORITY_ANNOUNCEMENT, PRIORITY_ROOM, PRIORITY_CASCADE = 1, 2, 3
 
 class SpeakerError(EdgeError):
     """The speaker cannot play for this claim (taken over, device failed)."""
+
+
+def at_volume(samples: np.ndarray, volume: int) -> np.ndarray:
+    """int16 ``samples`` at ``volume`` percent."""
+    if volume == 100:
+        return samples
+    return (samples.astype("int32") * volume // 100).astype("int16")
 
 
 @dataclass
@@ -55,12 +64,14 @@ class Claim:
 
 
 class Speaker:
-    def __init__(self, cfg: SpeakerConfig, record_to: Path | None = None) -> None:
+    def __init__(self, cfg: SpeakerConfig, record_to: Path | None = None,
+                 camera_url: str = "") -> None:
         self.cfg = cfg
+        self.camera_url = camera_url  # its camera's RTSP URL (a backchannel speaker's way in)
         self.record_to = record_to  # the data directory, when live broadcasts are recorded
         self.current: Claim | None = None
         self.samples = 0  # played since start, all claims (tests and health)
-        self._output: AlsaOutput | None = None
+        self._output: AlsaOutput | BackchannelOutput | None = None
         self._lock = threading.Lock()
 
     def claim(self, source: str, priority: int) -> Claim | None:
@@ -93,9 +104,7 @@ class Speaker:
                 raise SpeakerError(claim.reason or "speaker released")
             try:
                 if self._output is None:
-                    from edge.voice.alsa import AlsaOutput
-
-                    self._output = AlsaOutput(self.cfg.device)
+                    self._output = self._open()
                 self._output.write(samples, self.cfg.volume)
             except SpeakerError as exc:
                 self._close()
@@ -107,6 +116,15 @@ class Speaker:
                     claim.evidence = Recording(self.record_to, self.cfg.id, claim.source)
                     claim.recording = str(claim.evidence.rel)
                 claim.evidence.write(samples)
+
+    def _open(self) -> AlsaOutput | BackchannelOutput:
+        if self.cfg.backchannel:
+            from edge.voice.backchannel import BackchannelOutput
+
+            return BackchannelOutput(self.camera_url, self.cfg.camera)
+        from edge.voice.alsa import AlsaOutput
+
+        return AlsaOutput(self.cfg.device)
 
     def release(self, claim: Claim, reason: str) -> None:
         claim.end(reason)
@@ -127,9 +145,12 @@ class Speaker:
 class Speakers:
     """Every configured speaker, by GB/T 28181 ID."""
 
-    def __init__(self, speakers: tuple[SpeakerConfig, ...], record_to: Path | None = None
-                 ) -> None:
-        self.by_id = {s.id: Speaker(s, record_to) for s in speakers if s.enabled}
+    def __init__(self, speakers: tuple[SpeakerConfig, ...], record_to: Path | None = None,
+                 camera_urls: dict[str, str] | None = None) -> None:
+        """``camera_urls``: the cameras' RTSP URLs, by ID (for backchannel speakers)."""
+        urls = camera_urls or {}
+        self.by_id = {s.id: Speaker(s, record_to, urls.get(s.camera, "")) for s in speakers
+                      if s.enabled}
 
     def get(self, speaker_id: str) -> Speaker | None:
         return self.by_id.get(speaker_id)

@@ -23,6 +23,7 @@ from edge.stream.tap import encode, encode_frame
 from edge.sim.clips import ClipSpec, _encode_video
 from tests.fuzz.targets import CORPUS, NODE_ID, SERVER_ID, UPPER
 from tests.unit.gb28181.test_mic import aac_frames
+from tests.unit.test_onvif_rtsp import GSTREAMER, HIKVISION
 
 CHANNEL = "34020000001320000001"
 CRLF = "\r\n"
@@ -299,6 +300,12 @@ def main() -> None:
     seeds["segment_name"] = {"mp4": b"083000_123.mp4", "mov": b"235959_999.mov"}
     seeds["tap"] = tap_records()
     seeds["broadcast_audio"] = audio_seeds()
+    seeds["camera_rtsp"] = {"gstreamer": GSTREAMER.encode(), "hikvision": HIKVISION.encode(),
+                            "describe": b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nContent-Length: "
+                                        + str(len(GSTREAMER)).encode() + b"\r\n\r\n"
+                                        + GSTREAMER.encode(),
+                            "setup": b"RTSP/1.0 200 OK\r\nCSeq: 2\r\nSession: 1A2B;timeout=60"
+                                     b"\r\n\r\n$\x01\x00\x04rtcp"}
     seeds["camera_mic"] = {f"aac_{i}": f for i, f in enumerate(aac_frames(0.3, 440)[:4])}
     seeds["web"] = web_requests()
     seeds["time_range"] = {"night": b"22:00-06:00", "days": b"sat,sun 00:00-24:00",

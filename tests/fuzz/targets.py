@@ -30,7 +30,7 @@ from edge.gb28181.media.sessions import MediaSessions
 from edge.gb28181.model import Channel, Link, Node
 from edge.gb28181.settings import parse_settings
 from edge.ingest.media import StreamInfo
-from edge.gb28181.sip.digest import digest_response, parse_challenge
+from edge.digest import digest_response, parse_challenge
 from edge.gb28181.sip.framing import SipStreamBuffer
 from edge.gb28181.sip.message import SipRequest, SipResponse, parse
 from edge.gb28181.sip.registration import Registration, Send, UpperPlatform, parse_sip_date
@@ -40,6 +40,7 @@ from edge.mqtt.encoding import decode as decode_payload
 from edge.gb28181.ptzcmd import decode as decode_ptz
 from edge.gb28181.ptzcmd import parse_ptz
 from edge.onvif.discovery import matches as probe_matches
+from edge.onvif.rtsp import Reader, Response, backchannel_track, session_id
 from edge.record.fmp4 import HEADER_PEEK, complete_length, parse_box_header
 from edge.record.naming import start_from_path
 from edge.timeranges import RangeError, parse_range
@@ -195,6 +196,15 @@ def fmp4(data: bytes) -> None:
     complete_length(boxes, len(data))
 
 
+def camera_rtsp(data: bytes) -> None:
+    """A camera's RTSP answers to the backchannel's requests, and its SDP."""
+    for item in Reader().feed(data):
+        if isinstance(item, Response):
+            backchannel_track(item.body.decode("utf-8", "replace"), "rtsp://192.168.1.64/c/")
+            session_id(item)
+    backchannel_track(_text(data), "rtsp://192.168.1.64/c/")
+
+
 def camera_mic(data: bytes) -> None:
     """A camera's AAC frame (off the live tap) to the platform's G.711 in a talk."""
     Microphone(StreamInfo("h264", "aac", b"", 16000, 1), "pcma").payload(data)
@@ -212,6 +222,7 @@ TARGETS = {t.name: t for t in [
     Target("rtp", rtp, ()),
     Target("broadcast_audio", broadcast_audio, ()),
     Target("camera_mic", camera_mic),
+    Target("camera_rtsp", camera_rtsp),
     Target("registration", registration, ()),
     Target("subscription", subscription, ()),
     Target("sip_date", lambda d: parse_sip_date(_text(d), "Asia/Shanghai"), ()),

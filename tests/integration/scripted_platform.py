@@ -10,7 +10,7 @@ import time
 
 from edge.errors import ProtocolError
 from edge.gb28181.manscdp import ManscdpMessage, parse_body, render
-from edge.gb28181.sip.digest import digest_response, parse_challenge
+from edge.digest import digest_response, parse_challenge
 from edge.gb28181.sip.framing import SipStreamBuffer
 from edge.gb28181.sip.message import SipRequest, SipResponse, parse, response_to, with_header
 

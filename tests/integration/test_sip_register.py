@@ -21,7 +21,7 @@ from edge.config import parse as parse_config
 from edge.gb28181.manscdp import parse_body
 from edge.gb28181.model import Channel
 from edge.gb28181.runner import SipRunner
-from edge.gb28181.sip.digest import digest_response, parse_challenge
+from edge.digest import digest_response, parse_challenge
 from edge.gb28181.sip.message import response_to, with_header
 from edge.record.index import Index
 from edge.sim.server import CameraServer, free_port

@@ -244,10 +244,16 @@ def test_speakers_are_checked_like_cameras() -> None:
     bad = [{**speaker, "id": "34020000001320000009"},  # a camera's type
            {**speaker, "id": "34020000001370000002", "device": "hw:1; rm -rf /"},
            {**speaker, "id": "34020000001370000003", "volume": 101},
-           {**speaker, "id": MINIMAL["cameras"][0]["id"]}]
+           {**speaker, "id": MINIMAL["cameras"][0]["id"]},
+           {**speaker, "id": "34020000001370000004", "backchannel": True}]  # whose?
     with pytest.raises(ConfigError) as err:
         parse({**MINIMAL, "speakers": bad})
     text = str(err.value)
     assert "speakers[0].id: 类型码" in text and "must be 137" in text
     assert "speakers[1].device" in text and "speakers[2].volume" in text
     assert "an id is used twice" in text
+    assert "speakers[4].backchannel: 需要 camera" in text
+    # a camera's own audio output
+    own = parse({**MINIMAL, "speakers": [{**speaker, "backchannel": True,
+                                          "camera": MINIMAL["cameras"][0]["id"]}]})
+    assert own.speakers[0].backchannel and own.speakers[0].camera

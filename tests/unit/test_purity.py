@@ -14,7 +14,7 @@ PURE = [
     "edge/ingest/state.py", "edge/record/segmenter.py", "edge/record/naming.py",
     "edge/record/fmp4.py", "edge/record/coverage.py", "edge/retention/policy.py",
     "edge/retention/capacity.py", "edge/gb28181/sip/message.py", "edge/gb28181/sip/framing.py",
-    "edge/gb28181/sip/digest.py", "edge/gb28181/manscdp.py",
+    "edge/digest.py", "edge/gb28181/manscdp.py", "edge/onvif/rtsp.py",
     "edge/gb28181/sip/registration.py", "edge/gb28181/answers.py", "edge/gb28181/model.py",
     "edge/gb28181/control.py", "edge/gb28181/notices.py", "edge/gb28181/sip/subscription.py",
     "edge/gb28181/timesync.py", "edge/health/availability.py", "edge/health/payload.py",

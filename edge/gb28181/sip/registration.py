@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from edge.digits import is_digits
 from edge.errors import ProtocolError
 from edge.gb28181.manscdp import render
-from edge.gb28181.sip.digest import authorization, parse_challenge
+from edge.digest import authorization, parse_challenge
 from edge.gb28181.sip.message import SipRequest, SipResponse
 
 REQUEST_TIMEOUT_S = 32.0  # RFC 3261 Timer F (64 * T1)

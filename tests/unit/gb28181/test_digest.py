@@ -3,7 +3,7 @@ import hashlib
 import pytest
 
 from edge.errors import ProtocolError
-from edge.gb28181.sip.digest import Challenge, authorization, digest_response, parse_challenge
+from edge.digest import Challenge, authorization, digest_response, parse_challenge
 
 
 def test_rfc2617_vector() -> None:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from edge.gb28181.manscdp import parse_body
-from edge.gb28181.sip.digest import digest_response, parse_challenge
+from edge.digest import digest_response, parse_challenge
 from edge.gb28181.sip.message import SipRequest, SipResponse
 from edge.gb28181.sip.registration import (
     FORBIDDEN_RETRY_S, REQUEST_TIMEOUT_S, ClockOffset, Ping, PublicAddressChanged, Registration,

@@ -1,4 +1,4 @@
-"""HTTP digest authentication for SIP REGISTER (RFC 2617, RFC 7616 for SHA-256). Pure.
+"""HTTP digest authentication (RFC 2617, RFC 7616 for SHA-256): SIP REGISTER and RTSP. Pure.
 
 GB/T 28181 platforms (WVP's DigestServerAuthenticationHelper) check ``uri`` as sent, so it
 must equal the Request-URI, and format ``nc`` as 8 hex digits.
