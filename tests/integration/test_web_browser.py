@@ -308,16 +308,21 @@ def _export(page: Any, base: str, channel: str, start: float, end: float, target
     page.wait_for_url("**/export?job=*")
     job = page.url.split("job=")[1]
     row = f'tr[data-job="{job}"]'
-    def done() -> bool:
+    def ended() -> str:
+        """The job's state once it is done or failed, else ""."""
         try:  # the page reloads itself too when a job leaves the queue or ends
             page.reload()
-            return bool(page.locator(f"{row}[data-state=done]").count())
+            state = page.locator(row).get_attribute("data-state") or ""
         except Exception as exc:  # playwright's Error: the frame went while reloading
             if type(exc).__name__ != "Error":
                 raise
-            return False
+            return ""
+        return state if state in ("done", "failed") else ""
 
-    wait_for(done, 120, "the export to finish")
+    # a desensitised export decodes, looks for faces in and encodes every frame: with the
+    # other test worker busy (building venvs, say) that takes minutes, not seconds
+    state = wait_for(ended, 300 if desensitise else 120, "the export to end")
+    assert state == "done", page.inner_text(row)
     with page.expect_download() as download:
         page.click(f"{row} a")
     download.value.save_as(str(target))
