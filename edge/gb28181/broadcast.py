@@ -43,6 +43,7 @@ class Call:
     port: int  # where we receive (UDP) or 0 (TCP: we connect)
     invite: SipRequest
     started: float
+    ssrc: int = 0  # our offer's y=: the platform's audio carries it
     state: str = "inviting"  # inviting -> up -> ended
     ok: SipResponse | None = None
     cseq: int = 1
@@ -82,8 +83,8 @@ class Broadcasts:
               port: int, now: float) -> Call:
         self._seq += 1
         tcp = caller.transport == "TCP"
-        body = audio_offer(caller.node_id, caller.media_address, port,
-                           ssrc_for(caller.node_id, self._seq), tcp)
+        ssrc = ssrc_for(caller.node_id, self._seq)
+        body = audio_offer(caller.node_id, caller.media_address, port, ssrc, tcp)
         call_id = f"{self._token()}@{caller.local_host}"
         headers = (
             ("Via", f"SIP/2.0/{caller.transport} {caller.local_host}:{caller.local_port};"
@@ -95,7 +96,7 @@ class Broadcasts:
             ("Subject", f"{source_id}:0,{target_id}:0"), ("User-Agent", "edge"),
             ("Content-Type", "APPLICATION/SDP"))
         invite = SipRequest("INVITE", f"sip:{source_id}@{caller.domain}", headers, body)
-        call = Call(call_id, platform, source_id, target_id, port, invite, now)
+        call = Call(call_id, platform, source_id, target_id, port, invite, now, int(ssrc))
         self.calls[call_id] = call
         return call
 

@@ -621,8 +621,12 @@ class SipRunner(Runner):
                            ask.target_id, reason)
             return
         reg = upper.reg.cfg
+        # UDP audio comes to o=: behind a NAT our private address reaches nobody, the NAT's
+        # (as the platform saw our REGISTER) does once our punch opened it (AudioReceiver)
+        address = self.cfg.media.announce_address or (
+            upper.reg.public_host if voice.udp else "") or reg.local_host
         caller = Caller(reg.local_id, upper.cfg.sip_domain, reg.local_host, reg.local_port,
-                        reg.transport, self.cfg.media.announce_address or reg.local_host)
+                        reg.transport, address)
         call = self.broadcasts.start(caller, upper.cfg.id, ask.source_id, ask.target_id,
                                      voice.port, now)
         self._voice[call.call_id] = voice
@@ -667,12 +671,13 @@ class SipRunner(Runner):
                         upper.cfg.id, call.target_id, audio.address, audio.port,
                         "TCP" if audio.tcp else "UDP")
             # imported here: numpy (and PyAV, once a speaker plays) only for a broadcast
-            from edge.gb28181.media.audioreceiver import AudioReceiver
+            from edge.gb28181.media.audioreceiver import AudioReceiver, Punch
 
             voice.receiver = AudioReceiver(
                 call.call_id, voice.speaker, voice.claim,
                 lambda sid, why: self._voice_ended.put((sid, why)), voice.udp,
-                (audio.address, audio.port) if audio.tcp else None)
+                (audio.address, audio.port) if audio.tcp else None,
+                None if audio.tcp else Punch(audio.address, audio.port, call.ssrc))
             voice.udp = None  # the receiver owns it now
             voice.receiver.start()
 

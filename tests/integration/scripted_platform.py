@@ -125,8 +125,9 @@ def query(transport: str, port: int, cmd: str, target: str, sn: int,
 
 
 def register(platform: ScriptedPlatform, password: str = PASSWORD,
-             username: str = NODE) -> SipRequest:
-    """Challenge, verify the digest and grant; return the authenticated REGISTER."""
+             username: str = NODE, seen_as: str = "") -> SipRequest:
+    """Challenge, verify the digest and grant; return the authenticated REGISTER.
+    ``seen_as``: the address written into its Via (``received=``), as from behind a NAT."""
     first = platform.request("REGISTER")
     platform.send(with_header(response_to(first, 401, "Unauthorized", "t1"),
                               "WWW-Authenticate", CHALLENGE))
@@ -134,7 +135,12 @@ def register(platform: ScriptedPlatform, password: str = PASSWORD,
     expected = digest_response(parse_challenge(CHALLENGE), username, password, "REGISTER",
                                second.uri)
     assert f'response="{expected}"' in (second.header("Authorization") or "")
-    platform.send(with_header(response_to(second, 200, "OK", "t1"), "Expires", "3600"))
+    granted = with_header(response_to(second, 200, "OK", "t1"), "Expires", "3600")
+    if seen_as:
+        granted = SipResponse(granted.status, granted.reason, tuple(
+            (k, v.replace(";rport", f";rport=5060;received={seen_as}", 1) if k == "Via" else v)
+            for k, v in granted.headers), granted.body)
+    platform.send(granted)
     return second
 
 

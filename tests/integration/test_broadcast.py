@@ -34,7 +34,7 @@ TONE_HZ = 1000.0
 
 
 class Node:
-    def __init__(self, data_dir: Path, transport: str) -> None:
+    def __init__(self, data_dir: Path, transport: str, seen_as: str = "") -> None:
         self.platform = ScriptedPlatform(transport)
         self.cfg = parse_config({
             "node": {"id": NODE, "data_dir": str(data_dir), "sip_port": free_port()},
@@ -51,7 +51,7 @@ class Node:
                                 lambda: [speaker_channel(s) for s in self.cfg.speakers],
                                 speakers=self.speakers)
         self.runner.start()
-        register(self.platform, username=NODE)
+        register(self.platform, username=NODE, seen_as=seen_as)
 
     def notify(self, target: str, sn: int) -> tuple[str, SipRequest | None]:
         """Send Notify Broadcast; the Response's Result and, when OK, the node's INVITE."""
@@ -200,3 +200,46 @@ def test_a_dead_sound_card_or_silence_ends_the_broadcast_with_a_bye(
     # the room takes the speaker back at once
     assert node.speakers.get(SPEAKER).claim("web:admin", PRIORITY_ROOM) is not None
 
+
+
+@pytest.mark.parametrize("sender", ["active", "passive"])
+def test_udp_audio_reaches_a_node_behind_a_nat(tmp_path: Path, alsa_file: Path,
+                                               sender: str) -> None:
+    """The platform saw the REGISTER come from 127.0.0.2 (as from a 4G NAT's public
+    address): the offer's o= says so, and the node sends empty RTP with its y= SSRC from
+    its audio port to the platform's. Heard either way: a platform that sends to o=
+    (WVP with ZLMediaKit's startSendRtp) and one that waits for that packet and answers
+    where it came from (ZLMediaKit's UDP passive sender)."""
+    node = Node(tmp_path, "udp", seen_as="127.0.0.2")
+    try:
+        result, invite = node.notify(SPEAKER, 31)
+        assert result == "OK" and invite is not None
+        offer = invite.body.decode()
+        assert "o=" + NODE + " 0 0 IN IP4 127.0.0.2" in offer and "c=IN IP4 127.0.0.2" in offer
+        our_port = int(offer.split("m=audio ")[1].split()[0])
+        ssrc = int(offer.split("y=")[1].split()[0])
+        tone = _tone(1.0, TONE_HZ)
+        rtp = Packetizer(ssrc=ssrc, payload_type=8)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as media:
+            media.bind(("127.0.0.1", 0))
+            ok = node.answer(invite, media.getsockname()[1], tcp=False)
+            media.settimeout(10)
+            punch, source = media.recvfrom(2048)
+            assert source[1] == our_port  # from the port in the offer: what a NAT maps
+            assert len(punch) == 12 and punch[0] == 0x80 and punch[1] & 0x7F == 8
+            assert int.from_bytes(punch[8:12], "big") == ssrc
+            target = source if sender == "passive" else ("127.0.0.2", our_port)
+            for i in range(0, len(tone), 160):
+                media.sendto(rtp.packets(tone[i:i + 160], i)[0], target)
+                time.sleep(0.002)
+            deadline = time.monotonic() + 30
+            while node.speakers.get(SPEAKER).samples < len(tone):
+                assert time.monotonic() < deadline, "not all of the audio was played"
+                time.sleep(0.05)
+            assert node.bye(invite, ok).status == 200
+        node.ended(SPEAKER)
+        heard = played(alsa_file)
+        assert heard.size == len(tone)
+        assert abs(peak_hz(heard) - TONE_HZ) < 10
+    finally:
+        node.close()

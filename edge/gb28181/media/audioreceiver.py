@@ -3,6 +3,11 @@ a speaker, until the platform stops, falls silent or the speaker is taken.
 
 A thread per session; every packet is one unit of work: a bad one is logged and dropped,
 the session goes on. Its end is reported once, with the reason, to ``on_end``.
+
+Over UDP the box, often behind a 4G NAT, sends small empty RTP packets from its port to
+the platform's (symmetric RTP, as ZLMediaKit's UDP-passive sender waits for: it sends to
+where they came from): often until the audio comes, then now and then to keep the NAT's
+mapping open.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ import select
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from typing import Callable
 
-from edge.gb28181.media.rtp import TcpDeframer
+from edge.gb28181.media.rtp import Packetizer, TcpDeframer
 from edge.runner import survive
 from edge.voice import g711
 from edge.gb28181.media.audio import AudioDepacketizer, AudioError
@@ -26,16 +32,30 @@ FIRST_AUDIO_S = 15.0  # from the ACK: the platform's media server starts its pus
 SILENCE_S = 20.0  # a broadcast whose sender stopped without a BYE
 MAX_BAD_PACKETS = 50  # in a row: the sender sends something that is not our audio
 TCP_CONNECT_S = 5.0
+PUNCH_S = 0.5  # an empty RTP packet to the platform's port, until its audio comes
+KEEP_OPEN_S = 10.0  # then: NATs drop a UDP mapping without outgoing packets in 30 s or more
+
+
+@dataclass(frozen=True, slots=True)
+class Punch:
+    """Where the platform's audio comes from (its answer's c=/m=), and our y= SSRC."""
+
+    address: str
+    port: int
+    ssrc: int
 
 
 class AudioReceiver(threading.Thread):
     def __init__(self, session: str, speaker: Speaker, claim: Claim,
                  on_end: Callable[[str, str], None], udp: socket.socket | None = None,
-                 tcp_target: tuple[str, int] | None = None) -> None:
+                 tcp_target: tuple[str, int] | None = None,
+                 punch: Punch | None = None) -> None:
         super().__init__(daemon=True, name=f"voice-{speaker.cfg.id}")
         self.session, self.speaker, self.claim = session, speaker, claim
         self.on_end = on_end
-        self.udp, self.tcp_target = udp, tcp_target
+        self.udp, self.tcp_target, self.punch = udp, tcp_target, punch
+        self.punches = 0
+        self._punch_rtp = Packetizer(punch.ssrc if punch else 0, 8)
         self.depacketizer = AudioDepacketizer()
         self.first_packet_at: float | None = None
         self.latency_ms: float | None = None  # first packet in -> its audio written out
@@ -69,8 +89,13 @@ class AudioReceiver(threading.Thread):
     def _receive(self, sock: socket.socket) -> str:
         deframer = TcpDeframer() if sock.type == socket.SOCK_STREAM else None
         last = time.monotonic()
+        punched = float("-inf")
         while not self.claim.ended.is_set():
-            readable, _, _ = select.select([sock], [], [], 0.5)
+            if self.punch is not None and time.monotonic() - punched >= (
+                    KEEP_OPEN_S if self.first_packet_at else PUNCH_S):
+                punched = time.monotonic()
+                self._punch(sock, self.punch)
+            readable, _, _ = select.select([sock], [], [], PUNCH_S)
             now = time.monotonic()
             if not readable:
                 limit = SILENCE_S if self.first_packet_at else FIRST_AUDIO_S
@@ -93,6 +118,16 @@ class AudioReceiver(threading.Thread):
             if self._bad >= MAX_BAD_PACKETS:
                 return f"{self._bad} packets in a row were not audio we can play"
         return self.claim.reason
+
+    def _punch(self, sock: socket.socket, punch: Punch) -> None:
+        try:
+            sock.sendto(self._punch_rtp.packets(b"", 0)[0], (punch.address, punch.port))
+            self.punches += 1
+        except OSError as exc:  # no route yet (the modem reconnecting): the next one may go
+            if self.punches == 0:
+                logger.warning("speaker=%s session=%s: cannot send to the platform's audio "
+                               "port %s:%d: %s", self.speaker.cfg.id, self.session,
+                               punch.address, punch.port, exc)
 
     def _packet(self, data: bytes, arrived: float) -> None:
         if self.first_packet_at is None:

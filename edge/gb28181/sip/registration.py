@@ -153,6 +153,11 @@ class Registration:
     _pending: dict[str, _Pending] = field(default_factory=dict)  # by Call-ID and CSeq
     _outbox: list[bytes] = field(default_factory=list)  # MESSAGE bodies waiting their turn
 
+    @property
+    def public_host(self) -> str:
+        """Our address as the platform sees it (its Via ``received=``), "" if unsaid."""
+        return (self._public or "").rpartition(":")[0]
+
     # -- inputs -----------------------------------------------------------------
 
     def start(self, now: float) -> list[Effect]:

@@ -131,11 +131,13 @@ def test_a_new_public_address_in_via_refreshes_the_registration() -> None:
     REGISTER's did; the node registers again so the platform learns where we are."""
     reg = Registration(replace(CFG, transport="UDP"), random.Random(5))
     [req] = sends(reg.start(0.0))
+    assert reg.public_host == ""  # not said yet
     [req2] = sends(reg.handle(_seen_from(answer(req, 401, "Unauthorized", (
         "WWW-Authenticate", 'Digest realm="3402000000", nonce="n0"')), "100.64.1.2", 40000),
         0.1, WALL))
     reg.handle(_seen_from(answer(req2, 200, "OK", ("Expires", "3600")), "100.64.1.2", 40000),
                0.2, WALL)
+    assert reg.public_host == "100.64.1.2"  # a broadcast's UDP offer says it in o=/c=
     [ka] = sends(reg.tick(60.2))
     assert reg.handle(_seen_from(answer(ka, 200), "100.64.1.2", 40000), 60.3, WALL) == []
     [ka2] = sends(reg.tick(120.2))

@@ -1,0 +1,156 @@
+"""The broadcast's audio from a real ZLMediaKit, as WVP-GB28181-pro drives it.
+
+WVP never touches media: when the node INVITEs it for a broadcast's audio, it asks its
+ZLMediaKit to send the broadcast stream to the node (``InviteRequestProcessor`` and
+``ZLMMediaNodeServerService`` in its source) — over UDP ``startSendRtp`` to the o=
+address and port of our offer, from the port in its answer; over TCP, with our offer's
+``a=setup:active``, ``startSendRtpPassive``: ZLMediaKit listens, the node connects. Raw
+RTP, PT 8, only the audio. A third way: ``startSendRtpPassive`` over UDP, ZLMediaKit's
+answer to a device behind a NAT — it sends nothing until a packet comes from the device,
+then sends to where it came from (the node's punch).
+
+Here a real MediaServer holds a 1 kHz A-law tone pushed to it over RTSP by the ffmpeg CLI
+(as WVP's page pushes the room's microphone), and the scripted platform calls its HTTP
+API exactly as WVP does. ZLMediaKit is in no Debian or PyPI package: build it with
+``tools/build_zlmediakit.sh`` and point ``EDGE_ZLMEDIAKIT`` at its ``MediaServer``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from edge.sim.server import free_port
+from tests.integration.conftest import peak_hz, played
+from tests.integration.test_broadcast import SPEAKER, TONE_HZ, Node
+
+SERVER = os.environ.get("EDGE_ZLMEDIAKIT", "")
+SECRET = "edge-test-secret"
+APP, STREAM = "broadcast", "tone"
+
+pytestmark = pytest.mark.skipif(
+    not SERVER or not Path(SERVER).is_file() or not shutil.which("ffmpeg"),
+    reason="needs ZLMediaKit's MediaServer (not packaged: build it with "
+           "tools/build_zlmediakit.sh, then EDGE_ZLMEDIAKIT=/path/to/MediaServer) and ffmpeg")
+
+
+class ZLMediaKit:
+    def __init__(self, workdir: Path) -> None:
+        self.http, self.rtsp = free_port(), free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "config.ini").write_text(
+            f"[api]\napiDebug=1\nsecret={SECRET}\n"
+            "[general]\nmediaServerId=edge-test\nenableVhost=0\n"
+            "[hook]\nenable=0\n"
+            "[protocol]\nenable_hls=0\nenable_mp4=0\n"
+            f"[http]\nport={self.http}\nsslport=0\n"
+            f"[rtsp]\nport={self.rtsp}\nsslport=0\n"
+            "[rtmp]\nport=0\nsslport=0\n[shell]\nport=0\n[rtp_proxy]\nport=0\n")
+        self.log = (workdir / "zlm.log").open("wb")
+        self.proc = subprocess.Popen([SERVER, "-c", str(workdir / "config.ini"), "-l", "2"],
+                                     cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT)
+        self.pusher: subprocess.Popen[bytes] | None = None
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.api("getServerConfig")
+                break
+            except OSError:
+                assert self.proc.poll() is None, "MediaServer exited at start"
+                assert time.monotonic() < deadline, "MediaServer's API did not come up"
+                time.sleep(0.2)
+
+    def api(self, name: str, **params: Any) -> dict[str, Any]:
+        query = urllib.parse.urlencode({"secret": SECRET, "vhost": "__defaultVhost__",
+                                        **params})
+        with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.http}/index/api/{name}?{query}", timeout=10) as r:
+            answer: dict[str, Any] = json.loads(r.read())
+        return answer
+
+    def push_tone(self) -> None:
+        """ffmpeg pushes a 1 kHz tone, G.711 A-law 8 kHz mono, over RTSP, in real time."""
+        self.pusher = subprocess.Popen(
+            ["ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
+             f"sine=frequency={TONE_HZ:.0f}:sample_rate=8000", "-c:a", "pcm_alaw", "-ar",
+             "8000", "-ac", "1", "-f", "rtsp", "-rtsp_transport", "tcp",
+             f"rtsp://127.0.0.1:{self.rtsp}/{APP}/{STREAM}"], stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while not self.api("getMediaList", app=APP, stream=STREAM).get("data"):
+            assert self.pusher.poll() is None, "ffmpeg's push ended"
+            assert time.monotonic() < deadline, "the tone never reached MediaServer"
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        for proc in (self.pusher, self.proc):
+            if proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def zlm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZLMediaKit]:
+    server = ZLMediaKit(tmp_path_factory.mktemp("zlm"))
+    try:
+        server.push_tone()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("way", ["udp", "udp-passive", "tcp"])
+def test_zlmediakit_sends_the_broadcast_as_wvp_asks_it(
+        zlm: ZLMediaKit, tmp_path: Path, alsa_file: Path, way: str) -> None:
+    # udp-passive: the platform saw us from 127.0.0.2 (a NAT's public address, as in
+    # test_broadcast); ZLMediaKit is told no address at all and must answer our punch
+    node = Node(tmp_path, "tcp" if way == "tcp" else "udp",
+                seen_as="127.0.0.2" if way == "udp-passive" else "")
+    try:
+        result, invite = node.notify(SPEAKER, 41)
+        assert result == "OK" and invite is not None
+        offer = invite.body.decode()
+        ssrc = offer.split("y=")[1].split()[0]
+        address = offer.split("c=IN IP4 ")[1].split()[0]
+        port = int(offer.split("m=audio ")[1].split()[0])
+        common = {"app": APP, "stream": STREAM, "ssrc": ssrc, "pt": 8, "use_ps": 0,
+                  "only_audio": 1}
+        if way == "tcp":
+            started = zlm.api("startSendRtpPassive", is_udp=0, **common)
+            assert started["code"] == 0, started
+            ok = node.answer(invite, started["local_port"], tcp=True)
+        else:
+            src_port = free_port()
+            ok = node.answer(invite, src_port, tcp=False)
+            if way == "udp":  # WVP: after the 200 OK (BroadcastPushAfterAck off)
+                started = zlm.api("startSendRtp", is_udp=1, dst_url=address, dst_port=port,
+                                  src_port=src_port, **common)
+            else:
+                started = zlm.api("startSendRtpPassive", is_udp=1, src_port=src_port,
+                                  **common)
+            assert started["code"] == 0, started
+        deadline = time.monotonic() + 60
+        while node.speakers.get(SPEAKER).samples < 3 * 8000:
+            assert time.monotonic() < deadline, "ZLMediaKit's audio was not played"
+            time.sleep(0.1)
+        assert node.bye(invite, ok).status == 200
+        node.ended(SPEAKER)
+        zlm.api("stopSendRtp", app=APP, stream=STREAM, ssrc=ssrc)
+        heard = played(alsa_file)
+        assert heard.size >= 3 * 8000
+        assert abs(peak_hz(heard) - TONE_HZ) < 10
+        assert abs(heard[8000:16000].astype(float)).mean() > 1000  # a tone, not silence
+    finally:
+        node.close()
