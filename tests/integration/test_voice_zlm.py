@@ -1,4 +1,4 @@
-"""The broadcast's audio from a real ZLMediaKit, as WVP-GB28181-pro drives it.
+"""Broadcast and talk with a real ZLMediaKit, as WVP-GB28181-pro drives it.
 
 WVP never touches media: when the node INVITEs it for a broadcast's audio, it asks its
 ZLMediaKit to send the broadcast stream to the node (``InviteRequestProcessor`` and
@@ -7,7 +7,10 @@ address and port of our offer, from the port in its answer; over TCP, with our o
 ``a=setup:active``, ``startSendRtpPassive``: ZLMediaKit listens, the node connects. Raw
 RTP, PT 8, only the audio. A third way: ``startSendRtpPassive`` over UDP, ZLMediaKit's
 answer to a device behind a NAT — it sends nothing until a packet comes from the device,
-then sends to where it came from (the node's punch).
+then sends to where it came from (the node's punch). Talk (对讲): WVP has ZLMediaKit listen
+(``startSendRtpPassive`` over TCP with a ``recv_stream_id``) and INVITEs the camera with
+``s=Talk`` and that port; the node connects, sends the camera's microphone and plays what
+comes back: ZLMediaKit makes a stream of the microphone and sends the broadcast stream.
 
 Here a real MediaServer holds a 1 kHz A-law tone pushed to it over RTSP by the ffmpeg CLI
 (as WVP's page pushes the room's microphone), and the scripted platform calls its HTTP
@@ -25,13 +28,24 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
-from edge.sim.server import free_port
+import av
+import numpy as np
+
+from edge.gb28181.sip.message import SipResponse, response_to
+from edge.record.index import Index
+from edge.sim.server import CameraServer, free_port
+from tests.conftest import Daemon, wait_for, write_config
 from tests.integration.conftest import peak_hz, played
+from tests.integration.scripted_platform import (
+    PASSWORD, SERVER as PLATFORM, ScriptedPlatform, final_response, in_dialog, invite,
+    register,
+)
 from tests.integration.test_broadcast import SPEAKER, TONE_HZ, Node
+from tests.integration.test_talk import CAM, talk_offer
 
 SERVER = os.environ.get("EDGE_ZLMEDIAKIT", "")
 SECRET = "edge-test-secret"
@@ -154,3 +168,63 @@ def test_zlmediakit_sends_the_broadcast_as_wvp_asks_it(
         assert abs(heard[8000:16000].astype(float)).mean() > 1000  # a tone, not silence
     finally:
         node.close()
+
+
+def test_a_talk_through_zlmediakit_as_wvp_sets_it_up(
+        zlm: ZLMediaKit, tmp_path: Path, cameras: Callable[..., CameraServer],
+        alsa_file: Path) -> None:
+    camera = cameras({"/b": "h264_g711a"})  # its microphone: a 440 Hz tone
+    platform = ScriptedPlatform("udp")
+    data = tmp_path / "data"
+    config = write_config(
+        tmp_path / "edge.toml", data, [(CAM, camera.url("/b"))],
+        extra=f"sip_port = {free_port()}\n\n[[platforms]]\nid = \"{PLATFORM}\"\n"
+              f"host = \"127.0.0.1\"\nport = {platform.port}\npassword = \"{PASSWORD}\"\n"
+              f"keepalive_interval = 30\n\n[[speakers]]\nid = \"{SPEAKER}\"\n"
+              f"name = \"村口喇叭\"\ndevice = \"edgetest\"\ncamera = \"{CAM}\"\n")
+    daemon = Daemon(config).start()
+    try:
+        register(platform)
+        index = Index(data, readonly=True)
+        wait_for(lambda: index.summary(CAM)[2] > 0, 30, "the camera recording")
+        index.close()
+        # PlayServiceImpl.talk: ZLMediaKit listens over TCP, sends the broadcast stream and
+        # makes a stream "<app>/cam_talk" of what the device sends
+        started = zlm.api("startSendRtpPassive", app=APP, stream=STREAM, ssrc="0100000009",
+                          is_udp=0, pt=8, use_ps=0, only_audio=1, recv_stream_id="cam_talk",
+                          enable_origin_recv_limit=0)
+        assert started["code"] == 0, started
+        request = invite(platform, CAM, talk_offer(started["local_port"]), "zlm-talk")
+        platform.send(request)
+        ok, _ = final_response(platform, "zlm-talk")
+        assert ok.status == 200, ok
+        platform.send(in_dialog("ACK", request, ok, 1))
+        # the camera's microphone, as ZLMediaKit took it: played back from it over RTSP
+        wait_for(lambda: bool(zlm.api("getMediaList", app=APP, stream="cam_talk").get("data")),
+                 30, "ZLMediaKit's stream of the camera's microphone")
+        mic = []
+        with av.open(f"rtsp://127.0.0.1:{zlm.rtsp}/{APP}/cam_talk",
+                     options={"rtsp_transport": "tcp"}, timeout=10) as player:
+            for frame in player.decode(audio=0):
+                mic.append(frame.to_ndarray().reshape(-1))
+                if sum(m.size for m in mic) >= 8000:
+                    break
+        assert abs(peak_hz(np.concatenate(mic)) - 440) < 10
+        # and the broadcast's tone on the loudspeaker beside the camera
+        wait_for(lambda: alsa_file.exists() and played(alsa_file).size >= 2 * 8000, 30,
+                 "ZLMediaKit's audio played beside the camera")
+        platform.send(in_dialog("BYE", request, ok, 2))
+        while True:
+            msg = platform.receive()
+            if isinstance(msg, SipResponse) and msg.header("CSeq") == "2 BYE":
+                assert msg.status == 200
+                break
+            if not isinstance(msg, SipResponse):
+                platform.send(response_to(msg, 200, "OK", "k"))
+        zlm.api("stopSendRtp", app=APP, stream=STREAM, ssrc="0100000009")
+        said = played(alsa_file)
+        assert abs(peak_hz(said) - TONE_HZ) < 10
+        assert np.abs(said.astype(float)).mean() > 1000
+    finally:
+        daemon.stop()
+        platform.close()
