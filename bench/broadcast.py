@@ -12,6 +12,10 @@ packet sent to the first byte on its stdout. What the card then adds is the same
 (playback starts at the first frame: alsa-lib's default start threshold). Printed: the
 median, min and max over the runs, and the ratio of the medians. The issue's target:
 <= 300 ms.
+
+CPU per broadcast: one broadcast of ``--cpu-seconds`` each. edge: this process's CPU time
+during it minus the sender's own (measured alone, sending to a port nobody reads); ffmpeg:
+its CPU time (user + system, from wait4). Printed as % of one core, and their ratio.
 """
 
 from __future__ import annotations
@@ -39,10 +43,10 @@ PACKET_S = 0.02
 SECONDS = 0.5
 
 
-def send(port: int, first: list[float]) -> None:
+def send(port: int, first: list[float], seconds: float = SECONDS) -> None:
     """G.711A at real time to ``port``; the monotonic time of the first packet in
     ``first``."""
-    tone = _tone(SECONDS, 1000.0)
+    tone = _tone(seconds, 1000.0)
     rtp = Packetizer(ssrc=100000001, payload_type=8)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
         start = time.monotonic()
@@ -55,7 +59,8 @@ def send(port: int, first: list[float]) -> None:
             out.sendto(rtp.packets(tone[i:i + 160], i)[0], ("127.0.0.1", port))
 
 
-def edge_run() -> float:
+def edge_run(seconds: float = SECONDS) -> tuple[float, float]:
+    """The latency (ms) and this process's CPU time (s) of one broadcast."""
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind(("127.0.0.1", 0))
     port = udp.getsockname()[1]
@@ -64,16 +69,28 @@ def edge_run() -> float:
     assert claim is not None
     ended = threading.Event()
     receiver = AudioReceiver("bench", speaker, claim, lambda *_: ended.set(), udp=udp)
+    cpu = time.process_time()
     receiver.start()
-    send(port, [])
+    send(port, [], seconds)
     receiver.stop("bench done")
     ended.wait(10)
+    cpu = time.process_time() - cpu
     if receiver.latency_ms is None:
         raise RuntimeError("edge played nothing")
-    return receiver.latency_ms
+    return receiver.latency_ms, cpu
 
 
-def ffmpeg_run(folder: Path) -> float:
+def sender_cpu(seconds: float) -> float:
+    """The sender's own CPU time, sending to a port nobody reads."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as nobody:
+        nobody.bind(("127.0.0.1", 0))
+        cpu = time.process_time()
+        send(nobody.getsockname()[1], [], seconds)
+        return time.process_time() - cpu
+
+
+def ffmpeg_run(folder: Path, seconds: float = SECONDS) -> tuple[float, float]:
+    """The latency (ms) and ffmpeg's CPU time (s) of one broadcast."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -88,20 +105,23 @@ def ffmpeg_run(folder: Path) -> float:
     assert proc.stdout is not None
     time.sleep(1.0)  # listening
     first: list[float] = []
-    sender = threading.Thread(target=send, args=(port, first))
+    sender = threading.Thread(target=send, args=(port, first, seconds))
     sender.start()
     os.read(proc.stdout.fileno(), 1)
     heard = time.monotonic()
+    while sender.is_alive():  # keep the pipe drained
+        os.read(proc.stdout.fileno(), 65_536)
     sender.join()
     proc.stdout.close()
     proc.kill()
-    proc.wait(10)
-    return (heard - first[0]) * 1000
+    _, _, usage = os.wait4(proc.pid, 0)
+    return (heard - first[0]) * 1000, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--cpu-seconds", type=float, default=20.0)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -109,13 +129,19 @@ def main() -> None:
         conf.write_text(f'pcm.edgetest {{\n type file\n slave.pcm "null"\n'
                         f' file "{folder / "played.raw"}"\n format "raw"\n}}\n')
         os.environ["ALSA_CONFIG_PATH"] = f"/usr/share/alsa/alsa.conf:{conf}"
-        results = {"edge": [edge_run() for _ in range(args.runs)],
-                   "ffmpeg": [ffmpeg_run(folder) for _ in range(args.runs)]}
+        results = {"edge": [edge_run()[0] for _ in range(args.runs)],
+                   "ffmpeg": [ffmpeg_run(folder)[0] for _ in range(args.runs)]}
+        seconds = args.cpu_seconds
+        cpu = {"edge": (edge_run(seconds)[1] - sender_cpu(seconds)) / seconds * 100,
+               "ffmpeg": ffmpeg_run(folder, seconds)[1] / seconds * 100}
     for name, values in results.items():
         print(f"{name:7s} first packet -> its samples: median {statistics.median(values):6.1f} "
               f"ms (min {min(values):.1f}, max {max(values):.1f}, {len(values)} runs)")
     ratio = statistics.median(results["edge"]) / statistics.median(results["ffmpeg"])
     print(f"ratio edge/ffmpeg (medians): {ratio:.2f}")
+    for name, percent in cpu.items():
+        print(f"{name:7s} CPU for one broadcast of {seconds:.0f} s: {percent:.2f} % of a core")
+    print(f"ratio edge/ffmpeg (CPU): {cpu['edge'] / cpu['ffmpeg']:.2f}")
 
 
 if __name__ == "__main__":
