@@ -89,11 +89,13 @@ class RecorderProcess(ChildProcess):
     def channels(self, cfg: EdgeConfig,
                  has_ptz: Callable[[str], bool | None] = lambda _: None) -> list[Channel]:
         """The configured cameras with the live state the recorder last reported, whether
-        ONVIF found PTZ on them, and the days each is kept; then the loudspeakers."""
+        ONVIF found PTZ on them, the days each is kept and whether a speaker is beside it;
+        then the loudspeakers."""
         live = self.cameras
+        beside = {s.camera for s in cfg.speakers if s.enabled}
         return [place.channel(c, bool(live.get(c.id, {}).get("online")),
                               bool(live.get(c.id, {}).get("recording")), has_ptz(c.id),
-                              c.keep_days(cfg.retention))
+                              c.keep_days(cfg.retention), c.id in beside)
                 for c in cfg.cameras] + [place.speaker(s) for s in cfg.speakers if s.enabled]
 
     def pids(self) -> list[int]:

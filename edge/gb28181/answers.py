@@ -58,13 +58,16 @@ def handle(message: ManscdpMessage, node: Node, channels: list[Channel], spans: 
 
 
 def broadcast(message: ManscdpMessage, node: Node, channels: list[Channel]) -> Outcome:
-    """A broadcast to one of our speakers goes to the runner (it knows which are busy);
-    anything else is answered ERROR at once, naming the target."""
+    """A broadcast to one of our speakers, or to a camera with one beside it (WVP's
+    broadcast button on the camera's channel), goes to the runner (it knows which are
+    busy); anything else is answered ERROR at once, naming the target."""
     source, target = message.fields.get("SourceID", ""), message.fields.get("TargetID", "")
     if not source:
         reason = "Broadcast without SourceID"
-    elif not any(c.id == target and type_code(c.id) in SPEAKER_TYPES for c in channels):
-        reason = f"Broadcast to {target[:20]!r}: not one of our speakers (type 137)"
+    elif not any(c.id == target and (type_code(c.id) in SPEAKER_TYPES or c.speaks)
+                 for c in channels):
+        reason = (f"Broadcast to {target[:20]!r}: not one of our speakers (type 137) nor a "
+                  "camera with one beside it")
     else:
         return Outcome([], [Broadcast(source, target, message.sn)],
                        f"broadcast from {source} to speaker {target}")

@@ -23,6 +23,7 @@ class Channel:
     latitude: float | None = None
     info: tuple[tuple[str, str], ...] = ()  # the catalog item's Info: PTZType, RoomType ...
     manufacturer: str = ""  # the camera's maker where known, else the node's is sent
+    speaks: bool = False  # a speaker is beside it: a broadcast to its ID plays there
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ def ptz_type(cam: CameraConfig, has_ptz: bool | None) -> int:
 
 
 def channel(cam: CameraConfig, online: bool, recording: bool, has_ptz: bool | None,
-            keep_days: int = 0) -> Channel:
+            keep_days: int = 0, speaks: bool = False) -> Channel:
     kind = ptz_type(cam, has_ptz)
     info = [("PTZType", str(kind))] if kind else []
     info += [(tag, str(getattr(cam, key))) for key, tag in INFO_CODES if getattr(cam, key)]
@@ -44,7 +44,8 @@ def channel(cam: CameraConfig, online: bool, recording: bool, has_ptz: bool | No
         info.append(("RecordSaveDays", str(keep_days)))
     steerable = bool(cam.onvif) and (kind in STEERABLE_TYPES or (kind == 0 and has_ptz is None))
     return Channel(cam.id, cam.name, online, recording, ptz=steerable, longitude=cam.longitude,
-                   latitude=cam.latitude, info=tuple(info), manufacturer=cam.vendor)
+                   latitude=cam.latitude, info=tuple(info), manufacturer=cam.vendor,
+                   speaks=speaks)
 
 
 def speaker(spk: SpeakerConfig) -> Channel:

@@ -598,7 +598,10 @@ class SipRunner(Runner):
         assert self.index is not None
         now = time.monotonic()
         source = f"gb28181:{upper.cfg.id}"
-        speaker = self.speakers.get(ask.target_id) if self.speakers else None
+        # a speaker's own ID, or a camera's with a speaker beside it (WVP's broadcast
+        # button on the camera's channel)
+        speaker = (self.speakers.get(ask.target_id) or self.speakers.beside(ask.target_id)) \
+            if self.speakers else None
         claim = speaker.claim(source, PRIORITY_CASCADE) if speaker else None
         voice: _Voice | None = None
         if speaker is None:
@@ -612,7 +615,8 @@ class SipRunner(Runner):
             except (OSError, RuntimeError) as exc:
                 speaker.release(claim, str(exc))
                 reason = f"no port for its audio: {exc}"
-        self.index.audit(source, "broadcast", speaker=ask.target_id, source=ask.source_id,
+        self.index.audit(source, "broadcast", speaker=speaker.cfg.id if speaker else
+                         ask.target_id, target=ask.target_id, source=ask.source_id,
                          accepted=voice is not None, reason=reason)
         body = response_body(ask.sn, ask.target_id, voice is not None, upper.cfg.charset)
         self._apply(upper, upper.reg.send_messages([body], now))
@@ -710,8 +714,9 @@ class SipRunner(Runner):
         if call is None:
             return
         if self.index is not None:
-            self.index.audit(f"gb28181:{call.platform}", "broadcast_end", speaker=call.target_id,
-                             reason=reason, **_recorded(voice))
+            self.index.audit(f"gb28181:{call.platform}", "broadcast_end",
+                             speaker=voice.speaker.cfg.id if voice else call.target_id,
+                             target=call.target_id, reason=reason, **_recorded(voice))
         upper = next((u for u in self.uppers if u.cfg.id == call.platform), None)
         if bye is not None and upper is not None:
             logger.info("platform=%s speaker=%s broadcast ended: %s; sending BYE",

@@ -154,3 +154,9 @@ class Speakers:
 
     def get(self, speaker_id: str) -> Speaker | None:
         return self.by_id.get(speaker_id)
+
+    def beside(self, camera_id: str) -> Speaker | None:
+        """Where a broadcast to a camera's own ID plays: the camera's own audio output
+        (backchannel) first, else the first loudspeaker configured beside it."""
+        near = [s for s in self.by_id.values() if s.cfg.camera == camera_id]
+        return next((s for s in near if s.cfg.backchannel), near[0] if near else None)

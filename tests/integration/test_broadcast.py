@@ -16,7 +16,7 @@ import pytest
 from edge.config import parse as parse_config
 from edge.gb28181.manscdp import parse_body, render
 from edge.gb28181.media.rtp import Packetizer, frame_tcp
-from edge.gb28181.place import speaker as speaker_channel
+from edge.gb28181.place import channel as camera_channel, speaker as speaker_channel
 from edge.gb28181.runner import SipRunner
 from edge.gb28181.sip.message import SipRequest, SipResponse, response_to, with_header
 from edge.record.index import Index
@@ -29,7 +29,8 @@ from tests.integration.scripted_platform import (
 from tests.unit.gb28181.test_broadcast import _tone
 
 SPEAKER = "34020000001370000001"
-DEAD = "34020000001370000002"  # its sound card is not there
+DEAD = "34020000001370000002"  # its sound card is not there; beside the camera
+CAM = "34020000001320000001"
 TONE_HZ = 1000.0
 
 
@@ -41,14 +42,18 @@ class Node:
             "platforms": [{"id": SERVER, "host": "127.0.0.1", "port": self.platform.port,
                            "transport": transport, "password": PASSWORD,
                            "keepalive_interval": 30}],
+            "cameras": [{"id": CAM, "name": "村口", "url": "rtsp://127.0.0.1:9/entrance"}],
             "speakers": [{"id": SPEAKER, "name": "村委会大喇叭", "device": "edgetest"},
-                         {"id": DEAD, "name": "村口喇叭", "device": "nosuchcard"}],
+                         {"id": DEAD, "name": "村口喇叭", "device": "nosuchcard",
+                          "camera": CAM}],
         })
         Index(data_dir).close()
         self.speakers = Speakers(self.cfg.speakers)
         self.stop_event = threading.Event()
         self.runner = SipRunner(self.cfg, self.stop_event,
-                                lambda: [speaker_channel(s) for s in self.cfg.speakers],
+                                lambda: [camera_channel(c, True, True, None, speaks=True)
+                                         for c in self.cfg.cameras]
+                                + [speaker_channel(s) for s in self.cfg.speakers],
                                 speakers=self.speakers)
         self.runner.start()
         register(self.platform, username=NODE, seen_as=seen_as)
@@ -173,9 +178,11 @@ def test_a_platform_broadcast_plays_on_the_speaker(node: Node, alsa_file: Path) 
 def test_a_dead_sound_card_or_silence_ends_the_broadcast_with_a_bye(
         node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("edge.gb28181.media.audioreceiver.FIRST_AUDIO_S", 1.0)
-    for target, send_audio in ((DEAD, True), (SPEAKER, False)):
+    # the camera's own ID: WVP's broadcast button on the camera's channel plays on the
+    # speaker beside it
+    for target, send_audio in ((CAM, True), (SPEAKER, False)):
         result, invite = node.notify(target, 20 + send_audio)
-        assert result == "OK"
+        assert result == "OK" and invite.header("Subject") == f"{SERVER}:0,{target}:0"
         server = socket.create_server(("127.0.0.1", 0)) if node.platform.transport == "tcp" \
             else None
         port = server.getsockname()[1] if server else 9
@@ -194,12 +201,18 @@ def test_a_dead_sound_card_or_silence_ends_the_broadcast_with_a_bye(
         bye = node.platform.request("BYE")  # the node ends it, and says so
         assert bye.header("Call-ID") == invite.header("Call-ID")
         node.platform.send(response_to(bye, 200, "OK"))
-        node.ended(target)
+        node.ended(DEAD if target == CAM else target)
         if server:
             server.close()
     # the room takes the speaker back at once
     assert node.speakers.get(SPEAKER).claim("web:admin", PRIORITY_ROOM) is not None
-
+    index = Index(node.cfg.data_dir)
+    audit = [(action, detail) for _, _, action, detail in index.audit_log()]
+    index.close()
+    assert ("broadcast", {"speaker": DEAD, "target": CAM, "source": SERVER, "accepted": True,
+                          "reason": ""}) in audit
+    assert any(action == "broadcast_end" and detail["speaker"] == DEAD
+               and detail["target"] == CAM for action, detail in audit)
 
 
 @pytest.mark.parametrize("sender", ["active", "passive"])

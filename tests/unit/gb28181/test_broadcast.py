@@ -22,6 +22,7 @@ from edge.gb28181.model import Broadcast, Channel, Node
 from edge.gb28181.place import speaker
 from edge.gb28181.sip.message import SipResponse, parse, response_to, with_header
 from edge.voice import g711
+from edge.voice.speaker import Speakers
 
 NODE = Node("34020000001180000001", "某村监控室", "Asia/Shanghai")
 SPEAKER = "34020000001370000001"
@@ -38,7 +39,7 @@ def _notify(target: str, source: str = SOURCE) -> bytes:
 def test_a_broadcast_to_a_speaker_goes_to_the_runner_anything_else_is_error() -> None:
     out = handle(parse_body(_notify(SPEAKER)), NODE, CHANNELS, lambda *_: [], 0)
     assert out.bodies == [] and out.actions == [Broadcast(SOURCE, SPEAKER, 7)]
-    for target in (CAMERA, "34020000001370000099", "ab"):  # a camera is not a speaker (yet)
+    for target in (CAMERA, "34020000001370000099", "ab"):  # no speaker beside this camera
         out = handle(parse_body(_notify(target)), NODE, CHANNELS, lambda *_: [], 0)
         answer = parse_body(out.bodies[0])
         assert (answer.root, answer.cmd_type, answer.sn, answer.fields["Result"]) == \
@@ -46,6 +47,13 @@ def test_a_broadcast_to_a_speaker_goes_to_the_runner_anything_else_is_error() ->
         assert "not one of our speakers" in out.note
     out = handle(parse_body(_notify(SPEAKER, source="")), NODE, CHANNELS, lambda *_: [], 0)
     assert parse_body(out.bodies[0]).fields["Result"] == "ERROR" and "SourceID" in out.note
+
+
+def test_a_broadcast_to_a_camera_with_a_speaker_beside_it_goes_to_the_runner() -> None:
+    """WVP's broadcast button on a camera's channel: TargetID is the camera."""
+    channels = [dataclasses.replace(CHANNELS[0], speaks=True), CHANNELS[1]]
+    out = handle(parse_body(_notify(CAMERA)), NODE, channels, lambda *_: [], 0)
+    assert out.bodies == [] and out.actions == [Broadcast(SOURCE, CAMERA, 7)]
 
 
 def _ok(invite, body: str, status: int = 200) -> SipResponse:
@@ -239,3 +247,13 @@ def test_g711_encoding_picks_the_nearest_code() -> None:
         assert np.abs(back - x).max() <= np.diff(values).max() // 2 + 1
     codes = bytes(range(256))
     assert g711.encode("pcma", g711.decode("pcma", codes)) == codes
+
+
+def test_a_cameras_own_audio_output_is_the_speaker_beside_it() -> None:
+    horn = SpeakerConfig("34020000001370000001", "村口喇叭", "plughw:1,0", camera=CAMERA)
+    own = SpeakerConfig("34020000001370000002", "摄像机喇叭", camera=CAMERA, backchannel=True)
+    roof = SpeakerConfig("34020000001370000003", "村委会大喇叭", "plughw:2,0")
+    assert Speakers((horn, own, roof)).beside(CAMERA).cfg is own
+    assert Speakers((horn, roof)).beside(CAMERA).cfg is horn
+    assert Speakers((roof,)).beside(CAMERA) is None
+    assert Speakers((dataclasses.replace(horn, enabled=False),)).beside(CAMERA) is None
