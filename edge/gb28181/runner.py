@@ -11,6 +11,7 @@ results travel in MESSAGEs of their own, paced by the state machine.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import queue
 import random
@@ -68,6 +69,7 @@ MAX_WAIT_S = 0.5
 UNREGISTER_WAIT_S = 3.0
 OPEN_WAIT_S = 2.0  # the recorder binds the session's port; 200 OK only after that
 TCP_CONNECT_TIMEOUT_S = 5.0
+VOICE_PORT_TRIES = 16  # a broadcast's UDP port: ports another program holds are skipped
 MANUAL_RECORD_MAX_S = 3600.0  # a Record without StopRecord locks at most an hour
 RECENT_REQUESTS = 256  # retransmitted requests are answered again, not handled twice
 ANSWERED_METHODS = ("MESSAGE", "SUBSCRIBE", "NOTIFY", "OPTIONS")
@@ -642,15 +644,24 @@ class SipRunner(Runner):
     def _voice_port(self, speaker: Speaker, claim: Claim, tcp: bool) -> _Voice:
         if tcp:  # we connect to the platform's port once it answers
             return _Voice(speaker, claim, 0, None)
-        port = self.sessions.hold_port()
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        busy: list[int] = []  # by another program on the box: the next port may be free
         try:
-            udp.bind(("0.0.0.0", port))
-        except OSError:
-            udp.close()
-            self.sessions.release_port(port)
-            raise
-        return _Voice(speaker, claim, port, udp)
+            while len(busy) < VOICE_PORT_TRIES:
+                port = self.sessions.hold_port()
+                udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                try:
+                    udp.bind(("0.0.0.0", port))
+                except OSError as exc:
+                    udp.close()
+                    busy.append(port)
+                    if exc.errno != errno.EADDRINUSE:
+                        raise
+                    continue
+                return _Voice(speaker, claim, port, udp)
+            raise OSError(errno.EADDRINUSE, f"ports {', '.join(map(str, busy))} are in use")
+        finally:
+            for port in busy:
+                self.sessions.release_port(port)
 
     def _voice_response(self, response: SipResponse) -> None:
         outcome = self.broadcasts.response(response)

@@ -35,10 +35,12 @@ TONE_HZ = 1000.0
 
 
 class Node:
-    def __init__(self, data_dir: Path, transport: str, seen_as: str = "") -> None:
+    def __init__(self, data_dir: Path, transport: str, seen_as: str = "",
+                 ports: tuple[int, int] = (30000, 30499)) -> None:
         self.platform = ScriptedPlatform(transport)
         self.cfg = parse_config({
             "node": {"id": NODE, "data_dir": str(data_dir), "sip_port": free_port()},
+            "media": {"rtp_port_range": list(ports)},
             "platforms": [{"id": SERVER, "host": "127.0.0.1", "port": self.platform.port,
                            "transport": transport, "password": PASSWORD,
                            "keepalive_interval": 30}],
@@ -256,3 +258,17 @@ def test_udp_audio_reaches_a_node_behind_a_nat(tmp_path: Path, alsa_file: Path,
         assert abs(peak_hz(heard) - TONE_HZ) < 10
     finally:
         node.close()
+
+
+def test_a_port_another_program_holds_is_skipped(tmp_path: Path, alsa_file: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+        other.bind(("0.0.0.0", 0))
+        busy = other.getsockname()[1]
+        node = Node(tmp_path, "udp", ports=(busy, busy + 40))
+        try:
+            result, invite = node.notify(SPEAKER, 51)
+            assert result == "OK" and invite is not None
+            port = int(invite.body.decode().split("m=audio ")[1].split()[0])
+            assert busy < port <= busy + 40
+        finally:
+            node.close()
