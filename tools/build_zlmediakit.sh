@@ -1,11 +1,11 @@
 #!/bin/sh
 # 构建 ZLMediaKit 的 MediaServer (上级平台 WVP 所用的流媒体服务), 供互通测试用。
-# Builds ZLMediaKit's MediaServer (the media server behind WVP) for the interop test
-# tests/integration/test_voice_zlm.py; it is in no Debian or PyPI package.
+# Builds ZLMediaKit's MediaServer (the media server behind WVP) for the interop tests
+# tests/integration/test_zlmediakit.py; it is in no Debian or PyPI package.
 #
 #   tools/build_zlmediakit.sh [SOURCE_DIR]    (default: clone it into .cache/zlmediakit)
 #   EDGE_ZLMEDIAKIT=$(tools/build_zlmediakit.sh) .venv/bin/python -m pytest \
-#       tests/integration/test_voice_zlm.py
+#       tests/integration/test_zlmediakit.py
 #
 # SOURCE_DIR: a ZLMediaKit tree with its submodules (3rdpart/ZLToolKit, media-server,
 # jsoncpp). Needs cmake, ninja, g++, libssl-dev; about 15 minutes on 2 cores. Only the

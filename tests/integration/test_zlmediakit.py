@@ -1,4 +1,9 @@
-"""Broadcast and talk with a real ZLMediaKit, as WVP-GB28181-pro drives it.
+"""Live video, broadcast and talk with a real ZLMediaKit, as WVP-GB28181-pro drives it.
+
+Live: WVP opens an RTP server on its ZLMediaKit (``openRtpServer``: UDP, or TCP with
+ZLMediaKit listening, with the SSRC it checks) and INVITEs the channel with that port; the
+node's PS must become a stream ZLMediaKit can serve — played back from it over RTSP here,
+every frame's burned-in counter in order.
 
 WVP never touches media: when the node INVITEs it for a broadcast's audio, it asks its
 ZLMediaKit to send the broadcast stream to the node (``InviteRequestProcessor`` and
@@ -44,7 +49,13 @@ from tests.integration.scripted_platform import (
     PASSWORD, SERVER as PLATFORM, ScriptedPlatform, final_response, in_dialog, invite,
     register,
 )
+from edge.sim.clips import read_counter
+from tests.integration.broker import Broker
+from tests.integration.scripted_platform import NODE, SSRC, offer
 from tests.integration.test_broadcast import SPEAKER, TONE_HZ, Node
+from tests.integration.test_media_live import (
+    CAM_264, CAM_265, contiguous, invite_when_online, recorded_counters, start_node,
+)
 from tests.integration.test_talk import CAM, talk_offer
 
 SERVER = os.environ.get("EDGE_ZLMEDIAKIT", "")
@@ -123,6 +134,90 @@ def zlm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZLMediaKit]:
         yield server
     finally:
         server.close()
+
+
+@pytest.mark.parametrize(("channel", "transport"), [
+    (CAM_264, "udp"), (CAM_264, "tcp-listen"), (CAM_265, "udp")])
+def test_live_video_becomes_a_zlmediakit_stream(
+        zlm: ZLMediaKit, tmp_path: Path, cameras: Callable[..., CameraServer], broker: Broker,
+        channel: str, transport: str) -> None:
+    platform, daemon = start_node(tmp_path, cameras, broker)
+    stream = f"{NODE}_{channel}_{transport}"
+    try:
+        opened = zlm.api("openRtpServer", port=0, tcp_mode=0 if transport == "udp" else 1,
+                         stream_id=stream, ssrc=int(SSRC))
+        assert opened["code"] == 0, opened
+        request, ok, _, _ = invite_when_online(
+            platform, channel, offer(transport, opened["port"]), f"zlm-{transport}-{channel}")
+        assert ok.status == 200, (ok.status, ok.reason)
+        platform.send(in_dialog("ACK", request, ok, 1))
+        wait_for(lambda: bool(zlm.api("getMediaList", app="rtp", stream=stream).get("data")),
+                 30, "the node's video as a ZLMediaKit stream")
+        media = zlm.api("getMediaList", app="rtp", stream=stream)["data"][0]  # per schema
+        codecs = {t["codec_id_name"] for t in media["tracks"]}
+        assert codecs == {"H264" if channel == CAM_264 else "H265", "PCMA"}, media["tracks"]
+        counters: list[int] = []
+        with av.open(f"rtsp://127.0.0.1:{zlm.rtsp}/rtp/{stream}",
+                     options={"rtsp_transport": "tcp"}, timeout=10) as player:
+            for frame in player.decode(video=0):
+                counters.append(read_counter(frame.to_ndarray(format="gray")))
+                if len(counters) >= 75:
+                    break
+        assert contiguous(counters), counters
+        platform.send(in_dialog("BYE", request, ok, 2))
+        assert final_response(platform, request.header("Call-ID") or "")[0].status == 200
+    finally:
+        zlm.api("closeRtpServer", stream_id=stream)
+        daemon.stop()
+        platform.close()
+
+
+def test_playback_becomes_a_zlmediakit_stream(
+        zlm: ZLMediaKit, tmp_path: Path, cameras: Callable[..., CameraServer],
+        broker: Broker) -> None:
+    """WVP's playback: the same RTP server, ``s=Playback`` with ``u=`` and ``t=``."""
+    platform, daemon = start_node(tmp_path, cameras, broker)
+    stream = f"{NODE}_{CAM_264}_playback"
+    try:
+        index = Index(tmp_path / "data", readonly=True)
+        wait_for(lambda: (lambda s: bool(s[0] and s[1] and s[1] - s[0] > 14))(
+            index.summary(CAM_264)), 60, "14 s recorded")
+        oldest = index.summary(CAM_264)[0]
+        index.close()
+        start, end = float(int(oldest) + 3), float(int(oldest) + 11)
+        want = recorded_counters(tmp_path / "data", CAM_264, start, end)
+        opened = zlm.api("openRtpServer", port=0, tcp_mode=0, stream_id=stream,
+                         ssrc=int(SSRC))
+        assert opened["code"] == 0, opened
+        body = offer("udp", opened["port"], "Playback").decode()
+        body = body.replace("t=0 0", f"t={int(start)} {int(end)}").replace(
+            "s=Playback", f"s=Playback\r\nu={CAM_264}:0")
+        request = invite(platform, CAM_264, body.encode(), "zlm-playback")
+        platform.send(request)
+        ok, _ = final_response(platform, "zlm-playback")
+        assert ok.status == 200, (ok.status, ok.reason)
+        platform.send(in_dialog("ACK", request, ok, 1))
+        wait_for(lambda: bool(zlm.api("getMediaList", app="rtp", stream=stream).get("data")),
+                 30, "the node's playback as a ZLMediaKit stream")
+        got: list[int] = []
+        with av.open(f"rtsp://127.0.0.1:{zlm.rtsp}/rtp/{stream}",
+                     options={"rtsp_transport": "tcp"}, timeout=10) as player:
+            for frame in player.decode(video=0):  # until the stream ends (or the last)
+                got.append(read_counter(frame.to_ndarray(format="gray")))
+                if got[-1] == want[-1] or len(got) > 2 * len(want):
+                    break
+        # from the keyframe ZLMediaKit had when we asked, every frame in order to the
+        # range's end — but for its last few: when a stream stops ZLMediaKit keeps them
+        # until more comes (its PS assembly waits for the next timestamp), i.e. until its
+        # RTP server times out (measured: 3 frames; 2 with an MPEG end code after the last)
+        assert contiguous(got) and len(got) >= 25, (got, want)
+        assert got[-1] in want[-5:], (got, want)
+        platform.send(in_dialog("BYE", request, ok, 2))
+        assert final_response(platform, "zlm-playback")[0].status == 200
+    finally:
+        zlm.api("closeRtpServer", stream_id=stream)
+        daemon.stop()
+        platform.close()
 
 
 @pytest.mark.parametrize("way", ["udp", "udp-passive", "tcp"])
