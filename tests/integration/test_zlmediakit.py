@@ -137,19 +137,26 @@ def zlm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZLMediaKit]:
 
 
 @pytest.mark.parametrize(("channel", "transport"), [
-    (CAM_264, "udp"), (CAM_264, "tcp-listen"), (CAM_265, "udp")])
+    (CAM_264, "udp"), (CAM_264, "tcp-listen"), (CAM_264, "tcp-connect"), (CAM_265, "udp")])
 def test_live_video_becomes_a_zlmediakit_stream(
         zlm: ZLMediaKit, tmp_path: Path, cameras: Callable[..., CameraServer], broker: Broker,
         channel: str, transport: str) -> None:
     platform, daemon = start_node(tmp_path, cameras, broker)
     stream = f"{NODE}_{channel}_{transport}"
     try:
-        opened = zlm.api("openRtpServer", port=0, tcp_mode=0 if transport == "udp" else 1,
-                         stream_id=stream, ssrc=int(SSRC))
+        # tcp_mode 0 UDP, 1 ZLMediaKit listens (WVP's "TCP 被动"), 2 it connects ("TCP 主动")
+        mode = {"udp": 0, "tcp-listen": 1, "tcp-connect": 2}[transport]
+        opened = zlm.api("openRtpServer", port=0, tcp_mode=mode, stream_id=stream,
+                         ssrc=int(SSRC))
         assert opened["code"] == 0, opened
         request, ok, _, _ = invite_when_online(
             platform, channel, offer(transport, opened["port"]), f"zlm-{transport}-{channel}")
         assert ok.status == 200, (ok.status, ok.reason)
+        if transport == "tcp-connect":  # WVP: connectRtpServer to the port of our answer
+            our_port = int(ok.body.decode().split("m=video ")[1].split()[0])
+            connected = zlm.api("connectRtpServer", stream_id=stream, dst_url="127.0.0.1",
+                                dst_port=our_port)
+            assert connected["code"] == 0, connected
         platform.send(in_dialog("ACK", request, ok, 1))
         wait_for(lambda: bool(zlm.api("getMediaList", app="rtp", stream=stream).get("data")),
                  30, "the node's video as a ZLMediaKit stream")
