@@ -19,8 +19,8 @@ comes back: ZLMediaKit makes a stream of the microphone and sends the broadcast 
 
 Here a real MediaServer holds a 1 kHz A-law tone pushed to it over RTSP by the ffmpeg CLI
 (as WVP's page pushes the room's microphone), and the scripted platform calls its HTTP
-API exactly as WVP does. ZLMediaKit is in no Debian or PyPI package: build it with
-``tools/build_zlmediakit.sh`` and point ``EDGE_ZLMEDIAKIT`` at its ``MediaServer``.
+API exactly as WVP does. ZLMediaKit is in no Debian or PyPI package: point ``EDGE_ZLMEDIAKIT`` at a
+``MediaServer`` binary (tested with ZLMediaKit's commit daaa74a7 of 2026-07-23).
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ APP, STREAM = "broadcast", "tone"
 
 pytestmark = pytest.mark.skipif(
     not SERVER or not Path(SERVER).is_file() or not shutil.which("ffmpeg"),
-    reason="needs ZLMediaKit's MediaServer (not packaged: build it with "
-           "tools/build_zlmediakit.sh, then EDGE_ZLMEDIAKIT=/path/to/MediaServer) and ffmpeg")
+    reason="needs ZLMediaKit's MediaServer (in no Debian or PyPI package: "
+           "EDGE_ZLMEDIAKIT=/path/to/MediaServer) and ffmpeg")
 
 
 class ZLMediaKit:
