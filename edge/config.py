@@ -17,7 +17,7 @@ import typing
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Iterable, Literal, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from edge.digits import is_digits, non_ascii_digit_hint
@@ -156,6 +156,13 @@ class SpeakerConfig:
     # the camera's own audio output (ONVIF Profile T backchannel, over its RTSP URL) instead
     # of a sound card: ``camera`` names it, ``device`` is not used
     backchannel: bool = False
+
+
+def speaker_beside(speakers: Iterable[SpeakerConfig], camera_id: str) -> SpeakerConfig | None:
+    """Where a broadcast to a camera's own ID, or a talk from its live tile, plays: the
+    camera's own audio output (backchannel) first, else the first loudspeaker beside it."""
+    near = [s for s in speakers if s.enabled and s.camera == camera_id]
+    return next((s for s in near if s.backchannel), near[0] if near else None)
 
 
 ALERT_TYPES = ("webhook", "wecom", "dingtalk", "feishu", "sms", "webpush")

@@ -3,7 +3,8 @@
 Four cameras loop clips encoded here on first run (cached): two H.264 (one with
 AAC audio), one H.265 and one H.264 with G.711A audio. A fifth loops a real street
 (OpenCV's vtest.avi, people walking past parked cars) with detection on, so person
-events with pictures come within a minute. Data goes to a fresh
+events with pictures come within a minute. A loudspeaker (ALSA's null device) stands
+beside the village gate, for the 广播 page and the gate's push-to-talk. Data goes to a fresh
 temporary directory unless ``--data-dir`` is given. No external service is needed
 beyond the GStreamer RTSP server package that plays the cameras.
 """
@@ -38,6 +39,7 @@ DEMO_CAMERAS = [
     ("34020000001320000004", "集市 market square", ClipSpec("demo-h264-g711a", audio="pcm_alaw")),
 ]
 STREET = ("34020000001320000005", "村道 village road")
+DEMO_SPEAKER = "34020000001370000001"  # beside the village gate: the 广播 page and its tile talk
 
 
 def street_clip(cache: Path) -> ClipSpec:
@@ -64,6 +66,10 @@ def demo_config_text(node_dir: Path, server: CameraServer, web_port: int = 8080,
                   f'url = "{server.url(f"/cam{i + 1}")}"', ""]
         if i == 0:
             lines.insert(-1, "key_area = true")
+    lines += ["# 村口的喇叭 (演示: ALSA null, 声音不出; 改成 \"default\" 从本机声卡播出)",
+              "# the gate's loudspeaker (demo: ALSA null, silent; \"default\" plays on this machine)",
+              "[[speakers]]", f'id = "{DEMO_SPEAKER}"', 'name = "村口喇叭 gate loudspeaker"',
+              'device = "null"', f'camera = "{DEMO_CAMERAS[0][0]}"', ""]
     if street:
         lines += ["# 人车检测 people and vehicles detected on this one", "[[cameras]]",
                   f'id = "{STREET[0]}"', f'name = "{STREET[1]}"',

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from edge.config import SpeakerConfig
+from edge.config import SpeakerConfig, speaker_beside
 from edge.errors import EdgeError
 from edge.voice.evidence import Recording
 
@@ -156,7 +156,6 @@ class Speakers:
         return self.by_id.get(speaker_id)
 
     def beside(self, camera_id: str) -> Speaker | None:
-        """Where a broadcast to a camera's own ID plays: the camera's own audio output
-        (backchannel) first, else the first loudspeaker configured beside it."""
-        near = [s for s in self.by_id.values() if s.cfg.camera == camera_id]
-        return next((s for s in near if s.cfg.backchannel), near[0] if near else None)
+        """Where a broadcast to a camera's own ID plays (config.speaker_beside)."""
+        cfg = speaker_beside((s.cfg for s in self.by_id.values()), camera_id)
+        return self.by_id[cfg.id] if cfg is not None else None

@@ -1,5 +1,5 @@
 """The README's first command: ``edge demo`` records its five simulated cameras and, on the
-fifth (a real street), detects the people walking by."""
+fifth (a real street), detects the people walking by; its loudspeaker is ready."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 from edge.record.index import Index
+from edge.sim.demo import DEMO_SPEAKER
+from edge.voice.client import ask
 from edge.sim.scenes import vtest_avi
 from tests.conftest import MEDIA_CACHE, wait_for
 
@@ -51,6 +53,10 @@ def test_demo_records_every_camera_and_detects_people(tmp_path: Path, gstreamer:
                 index.close()
 
         wait_for(people, 60, "person events on the street camera")
+        # its loudspeaker is the voice service's, idle
+        status = ask(data, {"action": "status"})
+        assert [(s["id"], s["busy_with"]) for s in status["speakers"]] == \
+            [(DEMO_SPEAKER, None)], status
         # settings saved in the web UI (and a restart from the System page, MQTT
         # reload-config) reload the demo: it starts itself again and goes on recording
         since = time.time()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 import time
 import wave
@@ -247,10 +248,52 @@ def test_schedules_are_checked_listed_and_removed(room: Room) -> None:
     assert [s["id"] for s in gate.get("/api/broadcast/status").json["speakers"]] == [SECOND]
 
 
-def test_push_to_talk_in_a_real_browser_with_a_microphone(tmp_path: Path,
-                                                          alsa_file: Path) -> None:
-    """Chromium's fake microphone plays a WAV (a 600 Hz tone): held, the page's button
-    sends it to the daemon, and the speaker's ALSA PCM plays that tone."""
+def test_a_live_tile_talks_through_the_speaker_beside_its_camera(tmp_path: Path) -> None:
+    """The live page's push-to-talk: only on a camera with a speaker beside it that the
+    user has the broadcast right on (the camera's own audio output first)."""
+    gate, street = "34020000001320000001", "34020000001320000002"
+    horn, own = SPEAKER, SECOND
+    cfg, path = web_node(tmp_path, f"""
+[[cameras]]
+id = "{gate}"
+name = "村口"
+url = "rtsp://127.0.0.1:1/gate"
+
+[[cameras]]
+id = "{street}"
+name = "主街"
+url = "rtsp://127.0.0.1:1/street"
+
+[[speakers]]
+id = "{horn}"
+name = "村口喇叭"
+device = "edgetest"
+camera = "{gate}"
+
+[[speakers]]
+id = "{own}"
+name = "村口摄像机喇叭"
+camera = "{gate}"
+backchannel = true
+""", [("oper", "operator", None), ("guard", "viewer", None),
+      ("horn", "operator", [gate, street, horn])])
+    app = create_app(cfg, path)
+
+    def buttons(user: str) -> list[str]:
+        page = signed_in(app, user).get("/live?layout=4").text
+        return re.findall(r'class="tile-talk" data-speaker="(\d+)"', page)
+
+    assert buttons("oper") == [own]  # the camera's own loudspeaker, on the gate's tile only
+    assert buttons("guard") == []  # a viewer has no broadcast right
+    assert buttons("horn") == [horn]  # not allowed the camera's own: the horn beside it
+
+
+@pytest.mark.parametrize("where", ["broadcast", "live"])
+def test_push_to_talk_in_a_real_browser_with_a_microphone(tmp_path: Path, alsa_file: Path,
+                                                          where: str) -> None:
+    """Chromium's fake microphone plays a WAV (a 600 Hz tone): held, the button — on the
+    广播 page, or on the live tile of the camera the loudspeaker stands beside — sends it
+    to the daemon, and the speaker's ALSA PCM plays that tone."""
     from playwright.sync_api import sync_playwright
 
     wav = tmp_path / "mic.wav"
@@ -262,13 +305,16 @@ def test_push_to_talk_in_a_real_browser_with_a_microphone(tmp_path: Path,
         out.writeframes((np.sin(2 * np.pi * 600 * t) * 12000).astype("<i2").tobytes())
     port = free_port()
     data = tmp_path / "data"
-    config = write_config(tmp_path / "edge.toml", data, [], extra=(
+    camera = "34020000001320000001"  # no camera answers there: the tile's picture is not needed
+    config = write_config(tmp_path / "edge.toml", data,
+                          [(camera, f"rtsp://127.0.0.1:{free_port()}/x")], extra=(
         f'\n[web]\nlisten = "127.0.0.1"\nport = {port}\n\n[[speakers]]\nid = "{SPEAKER}"\n'
-        'name = "村委会大喇叭"\ndevice = "edgetest"\n'))
+        f'name = "村委会大喇叭"\ndevice = "edgetest"\ncamera = "{camera}"\n'))
     index = Index(data)
     Accounts.create_schema(index.db)
     Accounts(index.db).add("oper", "village2026", "operator")
     index.close()
+    alsa_file.unlink(missing_ok=True)  # what an earlier test played
     daemon = Daemon(config).start()
     base = f"http://127.0.0.1:{port}"
     args = [*ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
@@ -282,23 +328,31 @@ def test_push_to_talk_in_a_real_browser_with_a_microphone(tmp_path: Path,
             page.fill("input[name=name]", "oper")
             page.fill("input[name=password]", "village2026")
             page.click("button.primary")
-            page.goto(base + "/broadcast")
-            button = page.locator("#talk")
+            if where == "broadcast":
+                page.goto(base + "/broadcast")
+                button, state = page.locator("#talk"), page.locator("#talk-state")
+            else:
+                page.goto(base + "/live?layout=1")
+                button = page.locator(f'.cell[data-channel="{camera}"] .tile-talk')
+                state = page.locator(f'.cell[data-channel="{camera}"] .talk-msg')
+                assert button.get_attribute("data-speaker") == SPEAKER
             wait_for(lambda: button.is_enabled(), 10, "the talk button enabled (secure context)")
             button.hover()
             page.mouse.down()
             wait_for(lambda: alsa_file.exists() and alsa_file.stat().st_size > 2 * 8000 * 2,
                      60, "two seconds of talk played")
+            assert "正在讲话" in state.inner_text()
             page.mouse.up()
-            wait_for(lambda: "按住" in page.locator("#talk-state").inner_text(), 30,
+            wait_for(lambda: "on" not in (button.get_attribute("class") or "").split(), 30,
                      "the talk ended")
             browser.close()
         heard = played(alsa_file)
         assert abs(peak_hz(heard) - 600) < 15
         index = Index(data, readonly=True)
-        actions = [(actor, action) for _, actor, action, _ in index.audit_log()]
+        talks = [(actor, detail.get("speakers")) for _, actor, action, detail in index.audit_log()
+                 if action == "talk"]
         index.close()
-        assert ("web:oper", "talk") in actions
+        assert talks == [("web:oper", [SPEAKER])], talks
     finally:
         daemon.stop()
 

@@ -11,11 +11,12 @@ from typing import Iterator
 
 from flask import Blueprint, Response, jsonify, render_template, request, stream_with_context
 
+from edge.config import CameraConfig, SpeakerConfig, speaker_beside
 from edge.errors import ProtocolError
 from edge.ingest.media import Frame, StreamInfo
 from edge.stream.fmp4 import Fmp4Writer
 from edge.stream.tap import TapReader
-from edge.web.app import audit, context, require_camera, visible_cameras
+from edge.web.app import audit, context, current_user, require_camera, visible_cameras
 
 _LIBC = ctypes.CDLL(None)
 bp = Blueprint("live", __name__)
@@ -34,7 +35,18 @@ def index() -> str:
     ids = {c.id for c in cams}
     tiles = [c for c in chosen if c in ids] or [c.id for c in cams]
     return render_template("live.html", layout=layout, cameras=cams,
-                           tiles=(tiles + [""] * layout)[:layout])
+                           tiles=(tiles + [""] * layout)[:layout], talk_to=_talk_to(cams))
+
+
+def _talk_to(cams: list[CameraConfig]) -> dict[str, SpeakerConfig]:
+    """The speaker each tile's push-to-talk speaks through: of those beside its camera that
+    this user has the broadcast right on, the camera's own first."""
+    user = current_user()
+    if not user.may("broadcast"):
+        return {}
+    mine = [s for s in context().cfg.speakers if user.sees(s.id)]
+    near = {c.id: speaker_beside(mine, c.id) for c in cams}
+    return {cam: s for cam, s in near.items() if s is not None}
 
 
 def release_memory() -> None:

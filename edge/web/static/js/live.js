@@ -1,9 +1,11 @@
 // Live grid: each tile plays its camera through MSE; where the browser cannot play the
 // codec (H.265 in most Chromes), the tile says so and falls back to the H.264 sub stream,
-// else to snapshots refreshed every second.
+// else to snapshots refreshed every second. A camera with a loudspeaker beside it has a
+// push-to-talk button (the user's broadcast right on that speaker).
 import {messages, post} from "./common.js";
 import {MsePlayer} from "./mse.js";
 import {Pad} from "./ptz.js";
+import {PushToTalk, micAllowed} from "./talk.js";
 
 const t = messages();
 const RETRY_MS = 3000;
@@ -28,8 +30,22 @@ class Tile {
     });
     const toggle = cell.querySelector(".ptz-toggle");
     if (toggle) this.pad = new Pad(cell, toggle);
+    const talk = cell.querySelector(".tile-talk");
+    if (talk) this.talkTo(talk, cell.querySelector(".talk-msg"));
     this.video.addEventListener("error", () => this.retry());
     if (this.channel) this.start();
+  }
+
+  // hold to speak through the loudspeaker beside this camera
+  talkTo(button, state) {
+    const say = (text) => { state.textContent = text; };
+    if (!micAllowed()) {
+      button.addEventListener("click", () => say(t["bc.mic_blocked"]));
+      button.disabled = false;
+      return;
+    }
+    new PushToTalk(button, {speakers: () => [button.dataset.speaker], t,
+                            say: (text) => say(text === t["bc.talk_help"] ? "" : text)});
   }
 
   say(text) { this.msg.hidden = !text; this.msg.textContent = text || ""; }
