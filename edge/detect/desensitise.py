@@ -54,7 +54,10 @@ def export_reencoded(index: Index, channel: str, start: float, end: float, out_p
                         stream.width, stream.height = frame.width - frame.width % 2, \
                             frame.height - frame.height % 2
                         stream.pix_fmt = "yuv420p"
-                        stream.time_base = CLOCK
+                        # the encoder's clock too: at its default (1/25 s) two frames a
+                        # camera sent less than 40 ms apart got one pts, and the muxer
+                        # refused the second with EINVAL
+                        stream.time_base = stream.codec_context.time_base = CLOCK
                         stream.codec_context.options = {"crf": "23", "preset": "veryfast"}
                         first = t
                     assert first is not None
@@ -67,8 +70,7 @@ def export_reencoded(index: Index, channel: str, start: float, end: float, out_p
                         rgb = _watermark(rgb, f"{watermark}  {format_time(t, tz)}")
                     image = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
                     # strictly increasing: a segment's first frame can land on (or a tick
-                    # before) the last one of the segment before it, and the muxer refuses
-                    # that with EINVAL (an export failed so, now and then)
+                    # before) the last one of the segment before it
                     pts = max(round((t - first) / CLOCK), last_pts + 1)
                     image.pts, last_pts = pts, pts
                     image.time_base = CLOCK
