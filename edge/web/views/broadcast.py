@@ -69,9 +69,9 @@ def _page(problem: str | None = None, done: str | None = None) -> str:
     names_by_id = {s.id: s.name for s in cfg.speakers}  # an ID no longer configured: itself
     history = db().audit_log(start=time.time() - 7 * 86400, limit=1_000_000)
     history = [h for h in history if h[2] in HISTORY_ACTIONS][-60:][::-1]
-    mine = {s.id for s in _mine()}
+    mine = {s.id for s in my_speakers()}
     return render_template(
-        "broadcast.html", speakers=_mine(), status=status,
+        "broadcast.html", speakers=my_speakers(), status=status,
         speaker_names=lambda ids: ", ".join(names_by_id.get(i, str(i)) for i in ids),
         held={s["id"]: s["busy_with"] for s in (status or {}).get("speakers", [])},
         announcements=library.announcements(), schedules=library.schedules(), names=names,
@@ -103,14 +103,14 @@ def evidence_file(day: str, name: str) -> Response:
                      conditional=True, max_age=0)
 
 
-def _mine() -> list[SpeakerConfig]:
+def my_speakers() -> list[SpeakerConfig]:
     """The speakers this user may speak through (the same per-device list as cameras)."""
     user = current_user()
     return [s for s in context().cfg.speakers if user.sees(s.id)]
 
 
 def _speakers_chosen() -> list[str]:
-    known = {s.id for s in _mine()}
+    known = {s.id for s in my_speakers()}
     return [s for s in request.form.getlist("speaker") if s in known]
 
 
@@ -204,7 +204,7 @@ def _refusal(reply: dict[str, object]) -> str:
 def status() -> Response:
     require("broadcast")
     reply = ask(context().cfg.data_dir, {"action": "status"}, timeout_s=3.0)
-    mine = {s.id for s in _mine()}
+    mine = {s.id for s in my_speakers()}
     reply["speakers"] = [s for s in reply.get("speakers", []) if s.get("id") in mine]
     return jsonify(reply)
 
@@ -214,7 +214,7 @@ def talk_start() -> tuple[Response, int]:
     require("broadcast")
     body = request.get_json(silent=True)
     speakers = body.get("speakers") if isinstance(body, dict) else None
-    known = {s.id for s in _mine()}
+    known = {s.id for s in my_speakers()}
     if not (isinstance(speakers, list) and speakers and all(s in known for s in speakers)):
         return jsonify({"ok": False, "error": "speakers"}), 400
     _sweep()

@@ -17,6 +17,7 @@ from edge.ingest.media import Frame, StreamInfo
 from edge.stream.fmp4 import Fmp4Writer
 from edge.stream.tap import TapReader
 from edge.web.app import audit, context, current_user, require_camera, visible_cameras
+from edge.web.views.broadcast import my_speakers
 
 _LIBC = ctypes.CDLL(None)
 bp = Blueprint("live", __name__)
@@ -44,7 +45,7 @@ def _talk_to(cams: list[CameraConfig]) -> dict[str, SpeakerConfig]:
     user = current_user()
     if not user.may("broadcast"):
         return {}
-    mine = [s for s in context().cfg.speakers if user.sees(s.id)]
+    mine = my_speakers()
     near = {c.id: speaker_beside(mine, c.id) for c in cams}
     return {cam: s for cam, s in near.items() if s is not None}
 

@@ -25,7 +25,7 @@ for (const form of document.querySelectorAll("form[data-with-speakers]")) {
 }
 
 if (micAllowed()) {
-  new PushToTalk(button, {speakers: chosen, say: text => { state.textContent = text; }, t});
+  new PushToTalk(button, {speakers: chosen, say: text => { state.textContent = text || t["bc.talk_help"]; }, t});
 } else {
   document.getElementById("mic-blocked").hidden = false;
 }

@@ -44,8 +44,7 @@ class Tile {
       button.disabled = false;
       return;
     }
-    new PushToTalk(button, {speakers: () => [button.dataset.speaker], t,
-                            say: (text) => say(text === t["bc.talk_help"] ? "" : text)});
+    new PushToTalk(button, {speakers: () => [button.dataset.speaker], say, t});
   }
 
   say(text) { this.msg.hidden = !text; this.msg.textContent = text || ""; }

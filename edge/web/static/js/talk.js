@@ -23,6 +23,7 @@ function downsample(input, rate) {
 }
 
 // ``speakers()``: the IDs to speak through now; ``say(text)``: the state for the user
+// ("" once a talk has ended)
 export class PushToTalk {
   constructor(button, {speakers, say, t}) {
     Object.assign(this, {button, speakers, say, t});
@@ -100,7 +101,7 @@ export class PushToTalk {
     this.button.classList.remove("on");
     if (sendEnd) {
       await post(`/api/broadcast/talk/${ending.token}/end`);
-      this.say(this.t["bc.talk_help"]);
+      this.say("");
     }
   }
 }
