@@ -135,7 +135,10 @@ def require_owner(channel: str) -> None:
 def back(default: str) -> WerkzeugResponse:
     """Redirect to the page the request came from when it is this site's, else ``default``
     (a Referer naming another host is never followed)."""
-    referrer = urlsplit(request.referrer or "")
+    try:
+        referrer = urlsplit(request.referrer or "")
+    except ValueError:  # "http://[x": an unclosed IPv6 bracket
+        return redirect(default)
     if referrer.netloc == request.host and referrer.scheme in ("http", "https"):
         return redirect(urlunsplit(("", "", referrer.path or "/", referrer.query, "")))
     return redirect(default)

@@ -857,7 +857,9 @@ def test_a_user_turns_alerts_on_for_a_device_and_the_worker_and_manifest_are_ope
     for bad in ({"endpoint": "http://push.example.net/x", "keys": good["keys"]},
                 {"endpoint": good["endpoint"], "keys": {"p256dh": "AAAA", "auth": "AAAA"}},
                 {"endpoint": good["endpoint"], "keys": {"p256dh": "%%%", "auth": 1}},
-                {"endpoint": "https://" + "a" * 2000, "keys": good["keys"]}, [], "x"):
+                {"endpoint": "https://" + "a" * 2000, "keys": good["keys"]},
+                {"endpoint": "https://pus]h.example.net/x", "keys": good["keys"]},  # fuzz
+                [], "x"):
         assert guard.post("/push/subscribe", json=bad, headers=headers).status_code == 400, bad
     assert guard.post("/push/subscribe", json=good, headers=headers).get_json() == {"ok": True}
     page = guard.get("/account").get_data(as_text=True)

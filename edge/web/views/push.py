@@ -72,6 +72,13 @@ def unsubscribe() -> Response:
     return jsonify({"ok": removed})
 
 
+def _hostname(url: str) -> str | None:
+    try:
+        return urllib.parse.urlsplit(url).hostname
+    except ValueError:  # "https://pus]h.example": an unclosed IPv6 bracket
+        return None
+
+
 def _device(sent: Any) -> Device:
     """``PushSubscription.toJSON()`` as the browser sent it, checked: an https endpoint
     and keys of the sizes RFC 8291 gives (a 65-byte P-256 point, a 16-byte secret)."""
@@ -80,7 +87,7 @@ def _device(sent: Any) -> Device:
     endpoint, keys = sent.get("endpoint"), sent["keys"]
     p256dh, auth = keys.get("p256dh"), keys.get("auth")
     if not (isinstance(endpoint, str) and endpoint.startswith("https://")
-            and len(endpoint) <= MAX_ENDPOINT and urllib.parse.urlsplit(endpoint).hostname):
+            and len(endpoint) <= MAX_ENDPOINT and _hostname(endpoint)):
         abort(400, description="endpoint: https:// URL")
     if not (isinstance(p256dh, str) and isinstance(auth, str)):
         abort(400, description="keys")
